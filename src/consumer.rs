@@ -1,0 +1,453 @@
+//! The reading side of a ring.
+//!
+//! Invariants (layout-spec.md, "Consume protocol"):
+//! - Only the consumer stores `consumer_position`, with Release, after it has finished reading every byte
+//!   before it; the producer may then overwrite them.
+//! - Bytes between `consumer_position` and `producer_position` (loaded with Acquire) are whole records.
+//!   Every length read from them is bounds-checked before use ([`crate::frame::check_prefix`]); anything
+//!   wrong is a typed [`ReadError`], after which the consumer stays poisoned.
+//! - Payloads of unfragmented messages are handed out in place (zero copy) until released; fragmented
+//!   messages are reassembled into a buffer owned by the consumer, and their fragments released as read.
+
+use crate::error::{ReadError, RoleError};
+use crate::frame::{check_prefix, check_span, FrameHeader, RecordContext};
+use crate::layout::{flags, record_type, FRAME_ALIGN, FRAME_HEADER};
+use crate::memory::RingMemory;
+use crate::producer::RingLimits;
+use crate::role::{self, Takeover};
+use crate::sync::{fence, Ordering};
+use std::ops::Deref;
+
+/// The consumer of one ring. Single-threaded by construction (`&mut self`); `Send`.
+pub struct Consumer<M: RingMemory> {
+    mem: M,
+    capacity: usize,
+    limits: RingLimits,
+    /// Local consumer position: everything before it is consumed (released when `released != tail`).
+    tail: u32,
+    /// Last value stored to `consumer_position`.
+    released: u32,
+    /// Last loaded `producer_position`.
+    cached_head: u32,
+    /// Sequence expected at `tail`.
+    next_seq: u64,
+    /// Type of the fragmented message being reassembled, if any.
+    assembling: Option<u16>,
+    /// Reassembly buffer (kept between messages to reuse its allocation).
+    assembled: Vec<u8>,
+    /// Taken over from a dead consumer: skip continuation fragments of a message whose start it consumed.
+    skip_partial: bool,
+    poisoned: Option<ReadError>,
+    frames: u64,
+    bytes: u64,
+    sleeps: u64,
+}
+
+/// Where a found message's payload is.
+#[derive(Clone, Copy, Debug)]
+enum Location {
+    /// In the ring at this data offset and length.
+    Ring(usize, usize),
+    /// In the consumer's reassembly buffer.
+    Assembled,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Found {
+    record_type: u16,
+    sequence: u64,
+    location: Location,
+    /// Position after the message's last record.
+    end: u32,
+    /// Sequence expected after it.
+    next_seq: u64,
+}
+
+/// A message delivered to a batch callback; the payload is valid only during the call.
+#[derive(Debug)]
+pub struct Message<'a> {
+    /// Record type code.
+    pub record_type: u16,
+    /// Sequence number of the message's last record.
+    pub sequence: u64,
+    /// The payload (in place in the ring, or reassembled).
+    pub payload: &'a [u8],
+}
+
+/// A message read with [`Consumer::read`]; its bytes stay reserved until this guard drops.
+pub struct ReadGuard<'c, M: RingMemory> {
+    consumer: &'c mut Consumer<M>,
+    found: Found,
+}
+
+/// A payload view: borrowed from the ring (or a loom-tracked copy), or from the reassembly buffer.
+pub enum Payload<'a, M: RingMemory + 'a> {
+    /// Bytes in the ring.
+    Ring(M::Bytes<'a>),
+    /// Bytes reassembled from fragments.
+    Assembled(&'a [u8]),
+}
+
+impl<M: RingMemory> Deref for Payload<'_, M> {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            Self::Ring(bytes) => bytes,
+            Self::Assembled(bytes) => bytes,
+        }
+    }
+}
+
+impl<M: RingMemory> Consumer<M> {
+    /// Takes the consumer role of the ring in `mem` (limits as for [`crate::Producer::new`]).
+    pub fn new(mem: M, limits: RingLimits, ring: &'static str) -> Result<Self, RoleError> {
+        let control = mem.control();
+        let takeover = role::take(&control.consumer, ring, "consumer")?;
+        // Acquire: pairs with a previous consumer's Release store of its own position.
+        let tail = control.consumer_position.value.load(Ordering::Acquire);
+        // Relaxed: stored by the previous consumer before its Release of `consumer_position`.
+        let next_seq = control.consumer_stats.next_sequence.load(Ordering::Relaxed);
+        let stats = &control.consumer_stats;
+        let (frames, bytes, sleeps) = (
+            stats.frames.load(Ordering::Relaxed),
+            stats.bytes.load(Ordering::Relaxed),
+            stats.sleeps.load(Ordering::Relaxed),
+        );
+        let capacity = mem.capacity();
+        Ok(Self {
+            mem,
+            capacity,
+            limits,
+            tail,
+            released: tail,
+            cached_head: tail,
+            next_seq,
+            assembling: None,
+            assembled: Vec::new(),
+            skip_partial: matches!(takeover, Takeover::FromDead(_)),
+            poisoned: None,
+            frames,
+            bytes,
+            sleeps,
+        })
+    }
+
+    /// The consumer position (free-running).
+    pub fn position(&self) -> u32 {
+        self.tail
+    }
+
+    /// Published bytes not yet consumed (refreshes the producer position).
+    pub fn pending_bytes(&mut self) -> usize {
+        self.refresh_head();
+        self.cached_head.wrapping_sub(self.tail) as usize
+    }
+
+    /// Reads the next message, if one is whole. Padding and skippable records are passed over; fragments
+    /// are reassembled. The message is released when the guard drops.
+    pub fn read(&mut self) -> Result<Option<ReadGuard<'_, M>>, ReadError> {
+        match self.next()? {
+            Some(found) => Ok(Some(ReadGuard {
+                consumer: self,
+                found,
+            })),
+            None => {
+                self.release();
+                Ok(None)
+            }
+        }
+    }
+
+    /// Reads up to `max` whole messages, calling `f` for each, then releases them all with one store.
+    /// Returns how many were delivered. On a read error, what was delivered is released first.
+    pub fn read_batch<F>(&mut self, max: usize, mut f: F) -> Result<usize, ReadError>
+    where
+        F: FnMut(Message<'_>),
+    {
+        let mut delivered = 0;
+        let outcome = loop {
+            if delivered == max {
+                break Ok(());
+            }
+            match self.next() {
+                Ok(Some(found)) => {
+                    {
+                        let payload = self.payload(&found);
+                        f(Message {
+                            record_type: found.record_type,
+                            sequence: found.sequence,
+                            payload: &payload,
+                        });
+                    }
+                    self.consume(&found);
+                    delivered += 1;
+                }
+                Ok(None) => break Ok(()),
+                Err(e) => break Err(e),
+            }
+        };
+        self.release();
+        outcome.map(|()| delivered)
+    }
+
+    /// Publishes "sleeping" and re-checks for data (io_uring's NEED_WAKEUP handshake). Returns `true` if
+    /// the caller may sleep until the doorbell; `false` if data arrived meanwhile (the flag is cleared).
+    pub fn prepare_sleep(&mut self) -> bool {
+        // Relaxed: ordered by the SeqCst fence below.
+        self.mem
+            .control()
+            .consumer_sleeping
+            .value
+            .store(1, Ordering::Relaxed);
+        // SeqCst fence: pairs with the producer's SeqCst fence in `consumer_needs_wakeup`. Either the
+        // producer sees the flag, or the reload below sees its publish: no lost wake-up.
+        fence(Ordering::SeqCst);
+        self.refresh_head();
+        if self.cached_head != self.tail {
+            self.wake();
+            return false;
+        }
+        self.sleeps += 1;
+        // Relaxed: statistics only.
+        self.mem
+            .control()
+            .consumer_stats
+            .sleeps
+            .store(self.sleeps, Ordering::Relaxed);
+        true
+    }
+
+    /// Clears the sleeping flag (after a doorbell, a timeout or a change of mind).
+    pub fn wake(&self) {
+        // Relaxed: the flag only gates doorbells; data is ordered by the positions.
+        self.mem
+            .control()
+            .consumer_sleeping
+            .value
+            .store(0, Ordering::Relaxed);
+    }
+
+    /// Stamps the consumer heartbeat (call on maintenance ticks, not per event).
+    pub fn heartbeat(&self) {
+        role::heartbeat(&self.mem.control().consumer);
+    }
+
+    fn refresh_head(&mut self) {
+        // Acquire: pairs with the producer's Release store of `producer_position`; every record before it
+        // is fully written.
+        self.cached_head = self
+            .mem
+            .control()
+            .producer_position
+            .value
+            .load(Ordering::Acquire);
+        // Relaxed: informational mirror of the private cache.
+        self.mem
+            .control()
+            .consumer_stats
+            .cached_producer_position
+            .store(self.cached_head, Ordering::Relaxed);
+    }
+
+    fn payload(&self, found: &Found) -> Payload<'_, M> {
+        match found.location {
+            // SAFETY: the range was bounds-checked against the ring and the published span by `scan`, and
+            // stays ours until `consume` + `release`.
+            Location::Ring(off, len) => Payload::Ring(unsafe { self.mem.read(off, len) }),
+            Location::Assembled => Payload::Assembled(&self.assembled),
+        }
+    }
+
+    /// Marks `found` consumed locally (the store to shared memory happens in `release`).
+    fn consume(&mut self, found: &Found) {
+        self.tail = found.end;
+        self.next_seq = found.next_seq;
+        self.frames += 1;
+        self.bytes += match found.location {
+            Location::Ring(_, len) => len as u64,
+            Location::Assembled => self.assembled.len() as u64,
+        };
+        if matches!(found.location, Location::Assembled) {
+            self.assembled.clear();
+        }
+    }
+
+    /// Stores the consumer position if it moved, handing the space back to the producer.
+    fn release(&mut self) {
+        if self.released == self.tail {
+            return;
+        }
+        let control = self.mem.control();
+        let stats = &control.consumer_stats;
+        // Relaxed: statistics; they ride on the Release store below.
+        stats.next_sequence.store(self.next_seq, Ordering::Relaxed);
+        stats.frames.store(self.frames, Ordering::Relaxed);
+        stats.bytes.store(self.bytes, Ordering::Relaxed);
+        // Release: pairs with the producer's Acquire load of `consumer_position`; our reads of the bytes
+        // before `tail` happen before it may overwrite them.
+        control
+            .consumer_position
+            .value
+            .store(self.tail, Ordering::Release);
+        self.released = self.tail;
+    }
+
+    fn next(&mut self) -> Result<Option<Found>, ReadError> {
+        if let Some(e) = &self.poisoned {
+            return Err(e.clone());
+        }
+        self.scan().inspect_err(|e| self.poisoned = Some(e.clone()))
+    }
+
+    /// Copies `N` bytes of record header at data offset `off` (bounds checked by the caller).
+    fn header_bytes<const N: usize>(&self, off: usize) -> [u8; N] {
+        // SAFETY: `off + N` lies inside a record the published span covers (checked before each call).
+        let bytes = unsafe { self.mem.read(off, N) };
+        let mut out = [0u8; N];
+        out.copy_from_slice(&bytes);
+        out
+    }
+
+    /// Walks records from `tail` to the next whole message.
+    fn scan(&mut self) -> Result<Option<Found>, ReadError> {
+        let mut pos = self.tail;
+        let mut seq = self.next_seq;
+        loop {
+            let mut available = check_span(pos, self.cached_head, self.capacity)?;
+            if available == 0 {
+                self.refresh_head();
+                available = check_span(pos, self.cached_head, self.capacity)?;
+                if available == 0 {
+                    // Padding, skipped records and fragments before `pos` are consumed.
+                    self.tail = pos;
+                    self.next_seq = seq;
+                    return Ok(None);
+                }
+            }
+            let ctx = RecordContext {
+                position: pos,
+                capacity: self.capacity,
+                available,
+                max_frame: self.limits.max_frame as usize,
+            };
+            let off = ctx.offset();
+            let mut header = FrameHeader::decode_prefix(self.header_bytes::<FRAME_ALIGN>(off));
+            check_prefix(&header, &ctx)?;
+            let next = pos.wrapping_add(header.footprint() as u32);
+            if header.record_type == record_type::PADDING {
+                pos = next;
+                continue;
+            }
+            header = header.with_sequence(self.header_bytes::<8>(off + FRAME_ALIGN));
+            if header.sequence != seq {
+                return Err(ReadError::SequenceGap {
+                    position: pos,
+                    expected: seq,
+                    found: header.sequence,
+                });
+            }
+            seq += 1;
+            let body = Location::Ring(off + FRAME_HEADER, header.payload_len());
+            let frag = header.flags & (flags::BEGIN | flags::END);
+            if header.flags & flags::ABORT != 0 {
+                self.assembling = None;
+                self.assembled.clear();
+                self.skip_partial = false;
+                pos = next;
+                continue;
+            }
+            match (frag, self.assembling) {
+                (flags::UNFRAGMENTED, None)
+                    if header.record_type >= record_type::SKIPPABLE_FIRST => {}
+                (flags::UNFRAGMENTED, None) => {
+                    self.skip_partial = false;
+                    return Ok(Some(Found {
+                        record_type: header.record_type,
+                        sequence: header.sequence,
+                        location: body,
+                        end: next,
+                        next_seq: seq,
+                    }));
+                }
+                (flags::BEGIN, None) => {
+                    self.skip_partial = false;
+                    self.assembling = Some(header.record_type);
+                    self.append(&header, off, pos)?;
+                }
+                (0 | flags::END, None) if self.skip_partial => {}
+                (0, Some(t)) if t == header.record_type => self.append(&header, off, pos)?,
+                (flags::END, Some(t)) if t == header.record_type => {
+                    self.append(&header, off, pos)?;
+                    self.assembling = None;
+                    if t >= record_type::SKIPPABLE_FIRST {
+                        self.assembled.clear();
+                    } else {
+                        return Ok(Some(Found {
+                            record_type: t,
+                            sequence: seq - 1,
+                            location: Location::Assembled,
+                            end: next,
+                            next_seq: seq,
+                        }));
+                    }
+                }
+                _ => {
+                    return Err(ReadError::FragmentOutOfOrder {
+                        position: pos,
+                        flags: header.flags,
+                    })
+                }
+            }
+            pos = next;
+        }
+    }
+
+    fn append(&mut self, header: &FrameHeader, off: usize, position: u32) -> Result<(), ReadError> {
+        let len = header.payload_len();
+        let size = (self.assembled.len() + len) as u64;
+        if size > self.limits.max_message {
+            return Err(ReadError::MessageTooLarge {
+                position,
+                size,
+                max: self.limits.max_message,
+            });
+        }
+        // SAFETY: `off + 16 + len` was checked against the ring and the published span by `check_prefix`.
+        let bytes = unsafe { self.mem.read(off + FRAME_HEADER, len) };
+        self.assembled.extend_from_slice(&bytes);
+        Ok(())
+    }
+}
+
+impl<M: RingMemory> Drop for Consumer<M> {
+    fn drop(&mut self) {
+        self.release();
+        role::release(&self.mem.control().consumer);
+    }
+}
+
+impl<M: RingMemory> ReadGuard<'_, M> {
+    /// Record type code.
+    pub fn record_type(&self) -> u16 {
+        self.found.record_type
+    }
+
+    /// Sequence number of the message's last record.
+    pub fn sequence(&self) -> u64 {
+        self.found.sequence
+    }
+
+    /// The payload, in place (unfragmented) or reassembled.
+    pub fn payload(&self) -> Payload<'_, M> {
+        self.consumer.payload(&self.found)
+    }
+}
+
+impl<M: RingMemory> Drop for ReadGuard<'_, M> {
+    fn drop(&mut self) {
+        let found = self.found;
+        self.consumer.consume(&found);
+        self.consumer.release();
+    }
+}

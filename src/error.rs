@@ -1,0 +1,394 @@
+//! Typed errors, one enum per operation: create, attach, take a role, write, read.
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+
+/// Why a region could not be created.
+#[derive(Debug)]
+pub enum CreateError {
+    /// The configuration breaks a layout rule (capacity not a power of two, frame too big, ...).
+    InvalidConfig(String),
+    /// A file (or symlink) already exists at the path; regions are created exclusively.
+    AlreadyExists(PathBuf),
+    /// The file system has no room for the whole region (it is allocated up front, never lazily).
+    NoSpace {
+        /// Region path.
+        path: PathBuf,
+        /// Bytes requested.
+        size: u64,
+    },
+    /// Any other I/O failure, with the step that failed.
+    Io {
+        /// Region path.
+        path: PathBuf,
+        /// What was being done.
+        step: &'static str,
+        /// The OS error.
+        source: io::Error,
+    },
+}
+
+/// Why a region could not be attached.
+#[derive(Debug)]
+pub enum AttachError {
+    /// No file at the path.
+    NotFound(PathBuf),
+    /// The OS refused access.
+    PermissionDenied(PathBuf),
+    /// The path is a symlink; regions are never opened through one.
+    Symlink(PathBuf),
+    /// The path is a directory, FIFO, socket or device.
+    NotARegularFile {
+        /// Region path.
+        path: PathBuf,
+        /// What it is instead.
+        kind: &'static str,
+    },
+    /// The file is shorter than the header page or than the region size its header records.
+    Truncated {
+        /// Bytes the layout needs.
+        needed: u64,
+        /// Bytes the file has.
+        actual: u64,
+    },
+    /// The first 8 bytes are not `TSKRRING`: not a region.
+    BadMagic([u8; 8]),
+    /// The creator has not finished initialising (ready word still 0).
+    NotReady,
+    /// A layout major version this build does not speak.
+    UnsupportedMajor {
+        /// Major found in the file.
+        found: u16,
+        /// Major this build speaks.
+        supported: u16,
+    },
+    /// Feature bits this build does not know.
+    UnknownFeatures(u64),
+    /// The file is longer than its header says (someone else's file, or a corrupt header).
+    SizeMismatch {
+        /// Size in the header.
+        header: u64,
+        /// Size of the file.
+        file: u64,
+    },
+    /// A header field breaks a layout rule.
+    BadHeader(String),
+    /// Any other I/O failure.
+    Io {
+        /// Region path.
+        path: PathBuf,
+        /// The OS error.
+        source: io::Error,
+    },
+}
+
+/// Why a producer or consumer role could not be taken.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RoleError {
+    /// A live process (possibly this one) already holds the role.
+    Taken {
+        /// Which ring.
+        ring: &'static str,
+        /// Which role.
+        role: &'static str,
+        /// Pid of the holder.
+        pid: u32,
+    },
+}
+
+/// Why a write did not happen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteError {
+    /// Not enough free space now; nothing was published. Retry later or use a blocking write.
+    Full {
+        /// Bytes the message needs (frames, headers and any padding).
+        needed: u64,
+        /// Bytes free at the last check.
+        free: u64,
+    },
+    /// The message is larger than the region's max message size; nothing was written.
+    MessageTooLarge {
+        /// Message size.
+        size: u64,
+        /// Region limit.
+        max: u64,
+    },
+    /// The message can never fit in the ring at once: use the blocking write, which streams fragments.
+    NeverFits {
+        /// Bytes the message needs.
+        needed: u64,
+        /// Ring capacity.
+        capacity: u64,
+    },
+    /// A blocking write's deadline passed with part of the message published; an abort record follows.
+    Timeout {
+        /// Payload bytes published before the deadline.
+        published: u64,
+    },
+    /// The consumer's process is gone (pid absent or reused).
+    PeerDead {
+        /// The dead consumer's pid.
+        pid: u32,
+    },
+    /// The caller's serialiser failed; nothing was published.
+    Serialize(String),
+    /// Padding or a type this layout version does not define: nothing was written.
+    InvalidRecordType(u16),
+}
+
+/// Why a read failed. Every variant names the position of the offending record; the consumer stays
+/// poisoned afterwards (a corrupt ring cannot be resynchronised safely).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadError {
+    /// The producer is more than a capacity ahead of the consumer (or behind it).
+    PositionsCorrupt {
+        /// Consumer position.
+        consumer: u32,
+        /// Producer position.
+        producer: u32,
+    },
+    /// A position is not a multiple of 8.
+    Misaligned {
+        /// Consumer position.
+        consumer: u32,
+        /// Producer position.
+        producer: u32,
+    },
+    /// A non-padding record shorter than its header.
+    LengthTooSmall {
+        /// Record position.
+        position: u32,
+        /// Its length field.
+        length: u32,
+    },
+    /// A record longer than the region's max frame size.
+    FrameTooLarge {
+        /// Record position.
+        position: u32,
+        /// Its length field.
+        length: u32,
+        /// The limit.
+        max: u32,
+    },
+    /// A record that would run past the end of the ring.
+    Straddles {
+        /// Record position.
+        position: u32,
+        /// Its length field.
+        length: u32,
+        /// Bytes from the record to the ring's end.
+        to_end: u32,
+    },
+    /// A record longer than what the producer has published.
+    LengthPastPublished {
+        /// Record position.
+        position: u32,
+        /// Its length field.
+        length: u32,
+        /// Published bytes from the record on.
+        available: u32,
+    },
+    /// A padding record that does not run exactly to the ring's end, or has flags.
+    BadPadding {
+        /// Record position.
+        position: u32,
+        /// Its length field.
+        length: u32,
+        /// Bytes to the ring's end.
+        expected: u32,
+    },
+    /// A record type this layout version does not define and may not skip.
+    UnknownRecordType {
+        /// Record position.
+        position: u32,
+        /// The type code.
+        record_type: u16,
+    },
+    /// Flag bits this layout version does not define.
+    UnknownFlags {
+        /// Record position.
+        position: u32,
+        /// The flags.
+        flags: u16,
+    },
+    /// A sequence number other than the next expected one: a lost or replayed record.
+    SequenceGap {
+        /// Record position.
+        position: u32,
+        /// Expected sequence.
+        expected: u64,
+        /// Found sequence.
+        found: u64,
+    },
+    /// A fragment that does not continue the message being assembled (or a malformed abort).
+    FragmentOutOfOrder {
+        /// Record position.
+        position: u32,
+        /// Its flags.
+        flags: u16,
+    },
+    /// A reassembled message beyond the region's max message size.
+    MessageTooLarge {
+        /// Position of the fragment that crossed the limit.
+        position: u32,
+        /// Size so far.
+        size: u64,
+        /// The limit.
+        max: u64,
+    },
+}
+
+impl fmt::Display for CreateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::InvalidConfig(why) => write!(f, "invalid region configuration: {why}"),
+            Self::AlreadyExists(p) => write!(
+                f,
+                "{}: already exists (regions are created exclusively)",
+                p.display()
+            ),
+            Self::NoSpace { path, size } => {
+                write!(
+                    f,
+                    "{}: no space for a {size}-byte region (the file system is full)",
+                    path.display()
+                )
+            }
+            Self::Io { path, step, source } => write!(f, "{}: {step}: {source}", path.display()),
+        }
+    }
+}
+
+impl fmt::Display for AttachError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NotFound(p) => write!(f, "{}: no such region", p.display()),
+            Self::PermissionDenied(p) => write!(f, "{}: permission denied", p.display()),
+            Self::Symlink(p) => write!(
+                f,
+                "{}: is a symlink; regions are never opened through links",
+                p.display()
+            ),
+            Self::NotARegularFile { path, kind } => {
+                write!(f, "{}: is a {kind}, not a region file", path.display())
+            }
+            Self::Truncated { needed, actual } => {
+                write!(
+                    f,
+                    "region truncated: the layout needs {needed} bytes, the file has {actual}"
+                )
+            }
+            Self::BadMagic(m) => write!(f, "not a tasker-ring region (magic {:02x?})", m),
+            Self::NotReady => write!(
+                f,
+                "region not ready: its creator has not finished initialising it"
+            ),
+            Self::UnsupportedMajor { found, supported } => {
+                write!(f, "region layout major version {found} is not supported (this build speaks {supported})")
+            }
+            Self::UnknownFeatures(bits) => write!(f, "region uses unknown feature bits {bits:#x}"),
+            Self::SizeMismatch { header, file } => {
+                write!(
+                    f,
+                    "region header says {header} bytes but the file has {file}"
+                )
+            }
+            Self::BadHeader(why) => write!(f, "corrupt region header: {why}"),
+            Self::Io { path, source } => write!(f, "{}: {source}", path.display()),
+        }
+    }
+}
+
+impl fmt::Display for RoleError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Taken { ring, role, pid } => {
+                write!(f, "the {ring} ring's {role} role is held by live pid {pid}")
+            }
+        }
+    }
+}
+
+impl fmt::Display for WriteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Full { needed, free } => write!(f, "ring full: need {needed} bytes, {free} free"),
+            Self::MessageTooLarge { size, max } => write!(f, "message of {size} bytes exceeds the {max}-byte limit"),
+            Self::NeverFits { needed, capacity } => write!(
+                f,
+                "message needs {needed} bytes but the ring holds {capacity}: use a blocking write to stream it"
+            ),
+            Self::Timeout { published } => {
+                write!(f, "write timed out after publishing {published} payload bytes; the message was aborted")
+            }
+            Self::PeerDead { pid } => write!(f, "consumer process {pid} is gone"),
+            Self::Serialize(why) => write!(f, "serialising the message failed: {why}"),
+            Self::InvalidRecordType(t) => write!(f, "record type {t:#06x} cannot be written"),
+        }
+    }
+}
+
+impl fmt::Display for ReadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::PositionsCorrupt { consumer, producer } => {
+                write!(f, "corrupt positions: producer {producer} is not within one capacity of consumer {consumer}")
+            }
+            Self::Misaligned { consumer, producer } => {
+                write!(f, "misaligned positions: consumer {consumer}, producer {producer} (must be multiples of 8)")
+            }
+            Self::LengthTooSmall { position, length } => {
+                write!(f, "record at {position}: length {length} is shorter than the 16-byte header")
+            }
+            Self::FrameTooLarge { position, length, max } => {
+                write!(f, "record at {position}: length {length} exceeds the max frame size {max}")
+            }
+            Self::Straddles { position, length, to_end } => {
+                write!(f, "record at {position}: length {length} runs past the ring's end ({to_end} bytes left)")
+            }
+            Self::LengthPastPublished { position, length, available } => {
+                write!(f, "record at {position}: length {length} runs past the {available} published bytes")
+            }
+            Self::BadPadding { position, length, expected } => write!(
+                f,
+                "padding at {position}: length {length} must run exactly to the ring's end ({expected}) with no flags"
+            ),
+            Self::UnknownRecordType { position, record_type } => {
+                write!(f, "record at {position}: unknown record type {record_type:#06x}")
+            }
+            Self::UnknownFlags { position, flags } => write!(f, "record at {position}: unknown flag bits {flags:#06x}"),
+            Self::SequenceGap { position, expected, found } => {
+                write!(f, "record at {position}: sequence {found}, expected {expected}")
+            }
+            Self::FragmentOutOfOrder { position, flags } => {
+                write!(f, "record at {position}: fragment flags {flags:#x} do not continue the current message")
+            }
+            Self::MessageTooLarge { position, size, max } => {
+                write!(f, "record at {position}: reassembled message of {size} bytes exceeds the {max}-byte limit")
+            }
+        }
+    }
+}
+
+impl std::error::Error for CreateError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+impl std::error::Error for AttachError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+impl std::error::Error for RoleError {}
+impl std::error::Error for WriteError {}
+impl std::error::Error for ReadError {}

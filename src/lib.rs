@@ -1,0 +1,54 @@
+//! tasker-ring: shared-memory single-producer/single-consumer rings between the tasker Rust worker core
+//! and TypeScript step handlers.
+//!
+//! A region (one file, usually under `/dev/shm`) holds a header page and two rings: `events`
+//! (Rust -> TS) and `completions` (TS -> Rust). The byte-level contract is `layout-spec.md`; this crate is
+//! its reference implementation.
+//!
+//! ```no_run
+//! use tasker_ring::{record_type, Region, RegionConfig, RingId};
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let region = Region::create("/dev/shm/example.ring".as_ref(), &RegionConfig::default())?;
+//! let mut events = region.producer(RingId::Events)?;
+//! events.try_write(record_type::STEP_EVENT, br#"{"event_id":"..."}"#)?;
+//! # Ok(()) }
+//! ```
+#![deny(unsafe_op_in_unsafe_fn, missing_docs)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+
+pub mod consumer;
+pub mod error;
+pub mod frame;
+pub mod layout;
+pub mod liveness;
+pub mod memory;
+pub mod producer;
+#[cfg(not(loom))]
+pub mod region;
+mod role;
+pub(crate) mod sync;
+#[cfg(not(loom))]
+pub mod synthetic;
+
+pub use consumer::{Consumer, Message, Payload, ReadGuard};
+pub use error::{AttachError, CreateError, ReadError, RoleError, WriteError};
+pub use layout::{flags, record_type};
+pub use memory::{HeapRing, RingMemory};
+pub use producer::{MessageWriter, Producer, RingLimits};
+#[cfg(not(loom))]
+pub use region::{default_dir, Layout, MappedRing, Region, RegionConfig, RegionView, RingId};
+
+/// A producer/consumer pair over one heap ring (tests, loom, in-process use).
+pub fn heap_channel(
+    capacity: usize,
+    limits: RingLimits,
+    initial_position: u32,
+) -> (
+    Producer<std::sync::Arc<HeapRing>>,
+    Consumer<std::sync::Arc<HeapRing>>,
+) {
+    let ring = std::sync::Arc::new(HeapRing::new(capacity, initial_position));
+    let producer = Producer::new(std::sync::Arc::clone(&ring), limits, "heap").expect("fresh ring");
+    let consumer = Consumer::new(ring, limits, "heap").expect("fresh ring");
+    (producer, consumer)
+}

@@ -1,0 +1,119 @@
+//! Who holds a role, and whether that process still exists.
+//!
+//! A peer is dead when its pid is gone or has been reused (its start time differs). Heartbeats are only
+//! ever shown as ages: a JS handler busy for a minute is not dead.
+
+/// A process as the region records it: pid plus start time, so a reused pid is not mistaken for the peer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProcessIdentity {
+    /// Process id.
+    pub pid: u32,
+    /// Start time in clock ticks since boot (`/proc/<pid>/stat` field 22); 0 where the OS does not say.
+    pub start_time: u64,
+}
+
+/// What can be said about a recorded process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Liveness {
+    /// The pid exists and (where known) its start time matches.
+    Alive,
+    /// The pid does not exist, or it belongs to a different, later process.
+    Dead,
+    /// No process recorded (pid 0).
+    Absent,
+}
+
+impl ProcessIdentity {
+    /// This process.
+    pub fn current() -> Self {
+        let pid = std::process::id();
+        Self {
+            pid,
+            start_time: process_start_time(pid).unwrap_or(0),
+        }
+    }
+
+    /// Whether the recorded process still runs.
+    pub fn liveness(&self) -> Liveness {
+        if self.pid == 0 {
+            return Liveness::Absent;
+        }
+        if !pid_exists(self.pid) {
+            return Liveness::Dead;
+        }
+        match (self.start_time, process_start_time(self.pid)) {
+            (0, _) | (_, None) => Liveness::Alive,
+            (recorded, Some(now)) if recorded == now => Liveness::Alive,
+            _ => Liveness::Dead,
+        }
+    }
+}
+
+/// Whether a process with this pid exists (signal 0: EPERM still means it exists).
+pub fn pid_exists(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    if pid <= 0 {
+        return false;
+    }
+    // SAFETY: kill with signal 0 sends nothing; it only checks that the pid exists and may be signalled.
+    let rc = unsafe { libc::kill(pid, 0) };
+    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+/// Start time of `pid` in clock ticks since boot, from `/proc/<pid>/stat` (Linux); `None` elsewhere.
+pub fn process_start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Field 2 (comm) may hold spaces and parentheses: fields after the last ')' start at field 3.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Milliseconds since the Unix epoch, for heartbeats and creation times.
+pub fn now_unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn this_process_is_alive_and_a_reaped_child_is_dead() {
+        let me = ProcessIdentity::current();
+        assert_eq!(me.liveness(), Liveness::Alive);
+        if cfg!(target_os = "linux") {
+            assert!(me.start_time > 0);
+            let reused = ProcessIdentity {
+                start_time: me.start_time + 1,
+                ..me
+            };
+            assert_eq!(
+                reused.liveness(),
+                Liveness::Dead,
+                "a pid with another start time is a different process"
+            );
+        }
+        let mut child = std::process::Command::new("true")
+            .spawn()
+            .expect("spawn true");
+        let pid = child.id();
+        child.wait().expect("wait");
+        assert_eq!(
+            ProcessIdentity { pid, start_time: 0 }.liveness(),
+            Liveness::Dead
+        );
+        assert_eq!(
+            ProcessIdentity {
+                pid: 0,
+                start_time: 0
+            }
+            .liveness(),
+            Liveness::Absent
+        );
+    }
+}

@@ -1,0 +1,623 @@
+//! The writing side of a ring.
+//!
+//! Invariants (layout-spec.md, "Publish protocol"):
+//! - Only the producer writes bytes in `[producer_position, consumer_position + capacity)`, and only the
+//!   producer stores `producer_position`.
+//! - A record becomes visible only when `producer_position` is stored past it with Release, after every
+//!   byte of it is written; so a reader never sees a partly written frame, and a producer killed mid-frame
+//!   leaves nothing visible.
+//! - No record straddles the ring's end: a padding record fills the tail and writing restarts at offset 0.
+//! - Messages larger than `max_frame - 16` bytes are split into fragments (BEGIN ... END).
+
+use crate::error::{RoleError, WriteError};
+use crate::frame::FrameHeader;
+use crate::layout::{align_frame, flags, record_type, FRAME_ALIGN, FRAME_HEADER};
+use crate::memory::RingMemory;
+use crate::role::{self, Takeover};
+use crate::sync::{fence, spin_wait, Ordering};
+use crossbeam_utils::Backoff;
+use std::io;
+use std::time::{Duration, Instant};
+
+/// Size limits a ring enforces, copied from the region header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RingLimits {
+    /// Largest frame record (header + payload), a multiple of 8 and at most half the capacity.
+    pub max_frame: u32,
+    /// Largest message, fragments reassembled.
+    pub max_message: u64,
+}
+
+impl RingLimits {
+    /// Payload bytes one frame can carry.
+    pub fn max_payload(&self) -> usize {
+        self.max_frame as usize - FRAME_HEADER
+    }
+}
+
+/// Counters the producer mirrors into its statistics line on publish.
+#[derive(Clone, Copy, Debug, Default)]
+struct Tally {
+    frames: u64,
+    bytes: u64,
+    pads: u64,
+}
+
+/// The producer of one ring. Single-threaded by construction (`&mut self`); `Send`.
+pub struct Producer<M: RingMemory> {
+    mem: M,
+    capacity: usize,
+    limits: RingLimits,
+    /// Local copy of `producer_position` (only this side stores it).
+    head: u32,
+    /// Last loaded `consumer_position` (rtrb's cached index: refreshed only when space looks short).
+    cached_tail: u32,
+    /// Sequence of the next non-padding record.
+    next_seq: u64,
+    tally: Tally,
+    full_stalls: u64,
+    doorbells: u64,
+    /// A blocking write published part of a message and gave up: the next write first aborts it.
+    abort_pending: bool,
+}
+
+/// How a message writer behaves when the ring has no room.
+#[derive(Clone, Copy, Debug)]
+enum Mode {
+    /// Publish nothing unless the whole message fits now.
+    AllOrNothing,
+    /// Publish finished fragments and wait for room until the deadline.
+    Stream { deadline: Instant },
+}
+
+/// A message being written: fragments are laid down after the producer position, published at the end
+/// (or, when streaming, as room runs out).
+pub struct MessageWriter<'p, M: RingMemory> {
+    producer: &'p mut Producer<M>,
+    mode: Mode,
+    record_type: u16,
+    /// Next byte to write (free-running).
+    pos: u32,
+    /// Header position of the open fragment.
+    frag_start: u32,
+    /// Payload bytes in the open fragment.
+    frag_len: usize,
+    /// The open fragment is the message's first.
+    first: bool,
+    /// Sequence the open fragment will carry.
+    seq: u64,
+    /// Payload bytes expected still (a hint for placing the first fragment; 0 if unknown).
+    hint: usize,
+    tally: Tally,
+    /// Payload bytes published while streaming.
+    published: u64,
+    /// Why the last `write` failed, in the ring's own terms.
+    failure: Option<WriteError>,
+    /// Producer position when the message started (to tell whether anything was published).
+    start: u32,
+    /// Bytes the whole message needs by its hint (reported in `Full`).
+    expected_footprint: u64,
+    /// This message is the abort marker for a partly published one (END|ABORT, no payload).
+    abort_marker: bool,
+}
+
+impl<M: RingMemory> Producer<M> {
+    /// Takes the producer role of the ring in `mem`.
+    ///
+    /// The caller guarantees `limits` are valid for the ring (`max_frame` a multiple of 8, at least 32 and
+    /// at most half the capacity); regions check them at create and attach.
+    pub fn new(mem: M, limits: RingLimits, ring: &'static str) -> Result<Self, RoleError> {
+        let control = mem.control();
+        let takeover = role::take(&control.producer, ring, "producer")?;
+        // Acquire: pairs with the previous producer's Release store of `producer_position` (if any).
+        let head = control.producer_position.value.load(Ordering::Acquire);
+        // Acquire: pairs with the consumer's Release store of `consumer_position`.
+        let cached_tail = control.consumer_position.value.load(Ordering::Acquire);
+        // Relaxed: written before the previous producer's Release of `producer_position`, loaded above.
+        let next_seq = control.producer_stats.next_sequence.load(Ordering::Relaxed);
+        let stats = &control.producer_stats;
+        let tally = Tally {
+            frames: stats.frames.load(Ordering::Relaxed),
+            bytes: stats.bytes.load(Ordering::Relaxed),
+            pads: stats.pads.load(Ordering::Relaxed),
+        };
+        let full_stalls = stats.full_stalls.load(Ordering::Relaxed);
+        let doorbells = stats.doorbells.load(Ordering::Relaxed);
+        let capacity = mem.capacity();
+        Ok(Self {
+            mem,
+            capacity,
+            limits,
+            head,
+            cached_tail,
+            next_seq,
+            tally,
+            full_stalls,
+            doorbells,
+            // A dead predecessor may have published the first fragments of a message: abort it.
+            abort_pending: matches!(takeover, Takeover::FromDead(_)),
+        })
+    }
+
+    /// The producer position (free-running).
+    pub fn position(&self) -> u32 {
+        self.head
+    }
+
+    /// The ring's limits.
+    pub fn limits(&self) -> RingLimits {
+        self.limits
+    }
+
+    /// Bytes free for writing, refreshing the consumer position.
+    pub fn free_space(&mut self) -> usize {
+        self.refresh_tail();
+        self.capacity - self.head.wrapping_sub(self.cached_tail) as usize
+    }
+
+    /// Writes `payload` as one message of `record_type` if it fits now; otherwise publishes nothing.
+    pub fn try_write(&mut self, record_type: u16, payload: &[u8]) -> Result<(), WriteError> {
+        self.try_write_with(record_type, payload.len(), |w| {
+            io::Write::write_all(w, payload)
+        })
+    }
+
+    /// Writes one message produced by `fill` (for example `serde_json::to_writer`) straight into the ring.
+    /// All or nothing: if the message does not fit now, nothing is published and `Full` is returned.
+    /// `size_hint` is the expected payload size (0 if unknown); it only steers where the first frame goes.
+    pub fn try_write_with<F>(
+        &mut self,
+        record_type: u16,
+        size_hint: usize,
+        fill: F,
+    ) -> Result<(), WriteError>
+    where
+        F: FnOnce(&mut MessageWriter<'_, M>) -> io::Result<()>,
+    {
+        let worst = self.worst_case_footprint(size_hint);
+        if worst > self.capacity as u64 && size_hint as u64 <= self.limits.max_message {
+            return Err(WriteError::NeverFits {
+                needed: worst,
+                capacity: self.capacity as u64,
+            });
+        }
+        self.write_message(record_type, size_hint, Mode::AllOrNothing, fill)
+    }
+
+    /// Writes `payload`, waiting for room (spin, then back off to short sleeps) up to `timeout`. Messages
+    /// larger than the ring are streamed fragment by fragment as the consumer frees space. On timeout the
+    /// published fragments are aborted by the next write.
+    pub fn write_blocking(
+        &mut self,
+        record_type: u16,
+        payload: &[u8],
+        timeout: Duration,
+    ) -> Result<(), WriteError> {
+        let deadline = Instant::now() + timeout;
+        self.write_message(record_type, payload.len(), Mode::Stream { deadline }, |w| {
+            io::Write::write_all(w, payload)
+        })
+    }
+
+    /// After publishing, tells whether the consumer is asleep and wants a doorbell; the caller then rings
+    /// it once. Clears the flag, so concurrent publishes ring at most once per sleep.
+    pub fn consumer_needs_wakeup(&mut self) -> bool {
+        let control = self.mem.control();
+        // SeqCst fence: pairs with the consumer's SeqCst fence in `Consumer::prepare_sleep`. Either the
+        // consumer's reload of the producer position sees our publish, or we see its sleeping flag.
+        fence(Ordering::SeqCst);
+        // Relaxed: ordered by the fences above; the CAS makes the doorbell fire once per sleep.
+        let woke = control
+            .consumer_sleeping
+            .value
+            .compare_exchange(1, 0, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok();
+        if woke {
+            self.doorbells += 1;
+            // Relaxed: statistics only.
+            control
+                .producer_stats
+                .doorbells
+                .store(self.doorbells, Ordering::Relaxed);
+        }
+        woke
+    }
+
+    /// Stamps the producer heartbeat (call on maintenance ticks, not per event).
+    pub fn heartbeat(&self) {
+        role::heartbeat(&self.mem.control().producer);
+    }
+
+    /// Bytes a message of `len` payload bytes occupies without padding.
+    fn exact_footprint(&self, len: usize) -> u64 {
+        let per = self.limits.max_payload();
+        let frames = len.div_ceil(per).max(1);
+        let last = len - (frames - 1) * per;
+        ((frames - 1) * self.limits.max_frame as usize + align_frame(FRAME_HEADER + last)) as u64
+    }
+
+    /// Worst-case bytes a message of `len` payload bytes occupies: its frames plus the padding that may
+    /// precede the first one (less than that frame's footprint).
+    fn worst_case_footprint(&self, len: usize) -> u64 {
+        let first = align_frame(FRAME_HEADER + len.min(self.limits.max_payload()));
+        self.exact_footprint(len) + (first - FRAME_ALIGN) as u64
+    }
+
+    fn write_message<F>(
+        &mut self,
+        record_type: u16,
+        hint: usize,
+        mode: Mode,
+        fill: F,
+    ) -> Result<(), WriteError>
+    where
+        F: FnOnce(&mut MessageWriter<'_, M>) -> io::Result<()>,
+    {
+        if !record_type::is_writable(record_type) {
+            return Err(WriteError::InvalidRecordType(record_type));
+        }
+        if hint as u64 > self.limits.max_message {
+            return Err(WriteError::MessageTooLarge {
+                size: hint as u64,
+                max: self.limits.max_message,
+            });
+        }
+        if self.abort_pending {
+            self.write_abort()?;
+        }
+        let mut writer = MessageWriter::new(self, record_type, hint, mode);
+        let outcome = writer
+            .open_fragment()
+            .and_then(|()| fill(&mut writer).map_err(|e| writer.classify(e)));
+        let outcome = outcome.and_then(|()| writer.finish());
+        if let Err(err) = outcome {
+            let partial = writer.producer.head != writer.start;
+            drop(writer);
+            if partial {
+                self.abort_pending = true;
+            }
+            if matches!(err, WriteError::Full { .. }) {
+                self.full_stalls += 1;
+                // Relaxed: statistics only.
+                self.mem
+                    .control()
+                    .producer_stats
+                    .full_stalls
+                    .store(self.full_stalls, Ordering::Relaxed);
+            }
+            return Err(err);
+        }
+        Ok(())
+    }
+
+    /// Publishes an END|ABORT record so the consumer drops a partly published message.
+    fn write_abort(&mut self) -> Result<(), WriteError> {
+        let mut writer = MessageWriter::new(self, record_type::NOOP, 0, Mode::AllOrNothing);
+        writer.abort_marker = true;
+        writer.open_fragment().and_then(|()| writer.finish())?;
+        self.abort_pending = false;
+        Ok(())
+    }
+
+    fn refresh_tail(&mut self) {
+        // Acquire: pairs with the consumer's Release store of `consumer_position`, so its reads of the bytes
+        // we are about to overwrite happened before.
+        self.cached_tail = self
+            .mem
+            .control()
+            .consumer_position
+            .value
+            .load(Ordering::Acquire);
+        // Relaxed: informational mirror of the private cache.
+        self.mem
+            .control()
+            .producer_stats
+            .cached_consumer_position
+            .store(self.cached_tail, Ordering::Relaxed);
+    }
+
+    /// Whether everything up to `end` (free-running) is free to write.
+    fn fits(&self, end: u32) -> bool {
+        end.wrapping_sub(self.cached_tail) as usize <= self.capacity
+    }
+
+    /// Makes `pos`..`end` published: stores statistics, then the position with Release.
+    fn publish(&mut self, end: u32, seq: u64, tally: Tally) {
+        let control = self.mem.control();
+        self.tally.frames += tally.frames;
+        self.tally.bytes += tally.bytes;
+        self.tally.pads += tally.pads;
+        let stats = &control.producer_stats;
+        // Relaxed: these ride on the Release store of `producer_position` below.
+        stats.next_sequence.store(seq, Ordering::Relaxed);
+        stats.frames.store(self.tally.frames, Ordering::Relaxed);
+        stats.bytes.store(self.tally.bytes, Ordering::Relaxed);
+        stats.pads.store(self.tally.pads, Ordering::Relaxed);
+        // Release: pairs with the consumer's Acquire load of `producer_position`; every byte of every
+        // record before `end` is written before this store, so the consumer never sees a partial frame.
+        control
+            .producer_position
+            .value
+            .store(end, Ordering::Release);
+        self.head = end;
+        self.next_seq = seq;
+    }
+}
+
+impl<M: RingMemory> Drop for Producer<M> {
+    fn drop(&mut self) {
+        role::release(&self.mem.control().producer);
+    }
+}
+
+impl<'p, M: RingMemory> MessageWriter<'p, M> {
+    fn new(producer: &'p mut Producer<M>, record_type: u16, hint: usize, mode: Mode) -> Self {
+        let pos = producer.head;
+        let seq = producer.next_seq;
+        let expected_footprint = producer.exact_footprint(hint);
+        Self {
+            producer,
+            mode,
+            record_type,
+            pos,
+            frag_start: pos,
+            frag_len: 0,
+            first: true,
+            seq,
+            hint,
+            tally: Tally::default(),
+            published: 0,
+            failure: None,
+            start: pos,
+            expected_footprint,
+            abort_marker: false,
+        }
+    }
+
+    /// Turns an I/O error out of the caller's fill function back into the ring's own error.
+    fn classify(&mut self, e: io::Error) -> WriteError {
+        self.failure
+            .take()
+            .unwrap_or_else(|| WriteError::Serialize(e.to_string()))
+    }
+
+    fn capacity(&self) -> usize {
+        self.producer.capacity
+    }
+
+    fn offset(&self, pos: u32) -> usize {
+        pos as usize & (self.capacity() - 1)
+    }
+
+    /// Waits (streaming) or fails (all-or-nothing) until everything up to `end` is free.
+    fn reserve(&mut self, end: u32) -> Result<(), WriteError> {
+        if self.producer.fits(end) {
+            return Ok(());
+        }
+        self.producer.refresh_tail();
+        if self.producer.fits(end) {
+            return Ok(());
+        }
+        match self.mode {
+            Mode::AllOrNothing => {
+                let needed =
+                    (end.wrapping_sub(self.producer.head) as u64).max(self.expected_footprint);
+                if needed > self.capacity() as u64 {
+                    return Err(WriteError::NeverFits {
+                        needed,
+                        capacity: self.capacity() as u64,
+                    });
+                }
+                let used = self.producer.head.wrapping_sub(self.producer.cached_tail) as u64;
+                Err(WriteError::Full {
+                    needed,
+                    free: self.capacity() as u64 - used,
+                })
+            }
+            Mode::Stream { deadline } => {
+                // Publish every finished fragment (and padding) before the open one, so the consumer can
+                // drain and free room.
+                if self.frag_start != self.producer.head {
+                    let done = Tally {
+                        bytes: self.tally.bytes - self.frag_len as u64,
+                        ..self.tally
+                    };
+                    self.published += done.bytes;
+                    self.producer.publish(self.frag_start, self.seq, done);
+                    self.tally = Tally {
+                        frames: 0,
+                        bytes: self.frag_len as u64,
+                        pads: 0,
+                    };
+                }
+                let backoff = Backoff::new();
+                loop {
+                    spin_wait(&backoff);
+                    self.producer.refresh_tail();
+                    if self.producer.fits(end) {
+                        return Ok(());
+                    }
+                    if Instant::now() >= deadline {
+                        return Err(WriteError::Timeout {
+                            published: self.published,
+                        });
+                    }
+                    if let Some(pid) = self.consumer_dead() {
+                        return Err(WriteError::PeerDead { pid });
+                    }
+                }
+            }
+        }
+    }
+
+    fn consumer_dead(&self) -> Option<u32> {
+        let line = &self.producer.mem.control().consumer;
+        let identity = crate::liveness::ProcessIdentity {
+            // Relaxed: identity is informational; the worst case is one more wait round.
+            pid: line.pid.load(Ordering::Relaxed),
+            start_time: line.start_time.load(Ordering::Relaxed),
+        };
+        (identity.liveness() == crate::liveness::Liveness::Dead).then_some(identity.pid)
+    }
+
+    /// Opens a fragment at `pos`, first padding to the ring's end if the expected frame would not fit there.
+    fn open_fragment(&mut self) -> Result<(), WriteError> {
+        let max_payload = self.producer.limits.max_payload();
+        let want = align_frame(FRAME_HEADER + self.hint.clamp(1, max_payload));
+        let to_end = self.capacity() - self.offset(self.pos);
+        if to_end < want {
+            self.pad_to_end(self.pos)?;
+        }
+        self.frag_start = self.pos;
+        self.frag_len = 0;
+        let header_end = self.pos.wrapping_add(FRAME_HEADER as u32);
+        self.reserve(header_end)?;
+        self.pos = header_end;
+        Ok(())
+    }
+
+    /// Writes a padding record from `at` to the ring's end and moves `pos` past it.
+    fn pad_to_end(&mut self, at: u32) -> Result<(), WriteError> {
+        let to_end = self.capacity() - self.offset(at);
+        let end = at.wrapping_add(to_end as u32);
+        self.reserve(end)?;
+        let pad = FrameHeader {
+            length: to_end as u32,
+            record_type: record_type::PADDING,
+            flags: 0,
+            sequence: 0,
+        };
+        let bytes = pad.encode();
+        let n = to_end.min(FRAME_HEADER);
+        // SAFETY: `at`..`end` is reserved (free and ours) and ends exactly at the ring's end.
+        unsafe { self.producer.mem.write(self.offset(at), &bytes[..n]) };
+        self.tally.pads += 1;
+        self.pos = end;
+        Ok(())
+    }
+
+    /// Moves the open fragment from the ring's tail end to offset 0, leaving padding behind.
+    fn relocate(&mut self) -> Result<(), WriteError> {
+        let body_start = self.frag_start.wrapping_add(FRAME_HEADER as u32);
+        let to_end = self.capacity() - self.offset(self.frag_start);
+        let new_start = self.frag_start.wrapping_add(to_end as u32);
+        let new_pos = new_start.wrapping_add((FRAME_HEADER + self.frag_len) as u32);
+        self.reserve(align_up32(new_pos))?;
+        // SAFETY: the open fragment's bytes were written by us and are not yet published.
+        let body = unsafe {
+            self.producer
+                .mem
+                .read(self.offset(body_start), self.frag_len)
+        }
+        .to_vec();
+        let old_start = self.frag_start;
+        self.pos = old_start;
+        self.pad_to_end(old_start)?;
+        self.frag_start = new_start;
+        // SAFETY: `new_start + 16 .. new_pos` is reserved above and lies at the ring's start.
+        unsafe { self.producer.mem.write(FRAME_HEADER, &body) };
+        self.pos = new_pos;
+        Ok(())
+    }
+
+    /// Closes the open fragment: writes its header and alignment, advances to the next record.
+    fn close_fragment(&mut self, last: bool) -> Result<(), WriteError> {
+        let length = FRAME_HEADER + self.frag_len;
+        let mut frame_flags = if self.first { flags::BEGIN } else { 0 };
+        if last {
+            frame_flags |= flags::END;
+        }
+        if self.abort_marker {
+            frame_flags = flags::END | flags::ABORT;
+        }
+        let header = FrameHeader {
+            length: length as u32,
+            record_type: self.record_type,
+            flags: frame_flags,
+            sequence: self.seq,
+        };
+        let aligned_end = self.frag_start.wrapping_add(align_frame(length) as u32);
+        self.reserve(aligned_end)?;
+        let gap = aligned_end.wrapping_sub(self.pos) as usize;
+        // SAFETY: the header slot and alignment gap belong to this reserved, unpublished fragment.
+        unsafe {
+            self.producer
+                .mem
+                .write(self.offset(self.frag_start), &header.encode());
+            if gap > 0 {
+                self.producer
+                    .mem
+                    .write(self.offset(self.pos), &[0u8; FRAME_ALIGN][..gap]);
+            }
+        }
+        self.pos = aligned_end;
+        self.seq += 1;
+        self.tally.frames += 1;
+        self.first = false;
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<(), WriteError> {
+        self.close_fragment(true)?;
+        let (end, seq, tally) = (self.pos, self.seq, self.tally);
+        self.producer.publish(end, seq, tally);
+        Ok(())
+    }
+
+    fn write_some(&mut self, buf: &[u8]) -> Result<usize, WriteError> {
+        let max_payload = self.producer.limits.max_payload();
+        let written = self.tally.bytes + self.published;
+        if written + buf.len() as u64 > self.producer.limits.max_message {
+            return Err(WriteError::MessageTooLarge {
+                size: written + buf.len() as u64,
+                max: self.producer.limits.max_message,
+            });
+        }
+        if self.frag_len == max_payload {
+            self.close_fragment(false)?;
+            self.hint = self.hint.saturating_sub(max_payload);
+            self.open_fragment()?;
+        }
+        let frag_room =
+            self.capacity() - self.offset(self.frag_start) - (FRAME_HEADER + self.frag_len);
+        if frag_room == 0 {
+            self.relocate()?;
+            return Ok(0);
+        }
+        let n = buf.len().min(max_payload - self.frag_len).min(frag_room);
+        let end = self.pos.wrapping_add(n as u32);
+        self.reserve(align_up32(end))?;
+        // SAFETY: `pos..end` is reserved, unpublished and inside this fragment (checked against frag_room).
+        unsafe { self.producer.mem.write(self.offset(self.pos), &buf[..n]) };
+        self.pos = end;
+        self.frag_len += n;
+        self.tally.bytes += n as u64;
+        Ok(n)
+    }
+}
+
+impl<M: RingMemory> io::Write for MessageWriter<'_, M> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let mut done = 0;
+        while done < buf.len() {
+            match self.write_some(&buf[done..]) {
+                Ok(n) => done += n,
+                Err(e) => {
+                    let msg = e.to_string();
+                    self.failure = Some(e);
+                    return Err(io::Error::other(msg));
+                }
+            }
+        }
+        Ok(done)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Rounds a free-running position up to the frame alignment (2^32 is a multiple of 8, so wrapping is exact).
+fn align_up32(pos: u32) -> u32 {
+    pos.wrapping_add(FRAME_ALIGN as u32 - 1) & !(FRAME_ALIGN as u32 - 1)
+}

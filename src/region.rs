@@ -1,0 +1,676 @@
+//! A region: one shared-memory file holding the header page and the two rings.
+//!
+//! Creation is exclusive (`O_EXCL | O_NOFOLLOW`, mode 0600), allocates every byte up front
+//! (`posix_fallocate`, so a full tmpfs fails here rather than as a SIGBUS later) and writes the ready word
+//! last. Attaching validates every header field against the real file length before anything else is
+//! touched, and fails with a typed [`AttachError`].
+
+use crate::consumer::Consumer;
+use crate::error::{AttachError, CreateError, RoleError};
+use crate::layout::*;
+use crate::liveness::{now_unix_ms, ProcessIdentity};
+use crate::memory::RingMemory;
+use crate::producer::{Producer, RingLimits};
+use crate::sync::{AtomicU32, Ordering};
+use memmap2::{MmapOptions, MmapRaw};
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::ptr::NonNull;
+use std::sync::Arc;
+
+/// Which ring of a region.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RingId {
+    /// Step events, Rust -> TS (descriptor 0).
+    Events,
+    /// Completions, TS -> Rust (descriptor 1).
+    Completions,
+}
+
+impl RingId {
+    /// Both rings, in descriptor order.
+    pub const ALL: [RingId; 2] = [RingId::Events, RingId::Completions];
+
+    /// Descriptor index.
+    pub fn index(self) -> usize {
+        match self {
+            Self::Events => 0,
+            Self::Completions => 1,
+        }
+    }
+
+    /// Name used in errors and by the inspector.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Events => "events",
+            Self::Completions => "completions",
+        }
+    }
+}
+
+/// Sizes of a new region.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RegionConfig {
+    /// Events ring data size (power of two, 64 B ..= 1 GiB).
+    pub events_capacity: u32,
+    /// Completions ring data size (power of two, 64 B ..= 1 GiB).
+    pub completions_capacity: u32,
+    /// Largest frame record: a multiple of 8, at least 32, at most half the smaller ring.
+    pub max_frame_size: u32,
+    /// Largest message after reassembly.
+    pub max_message_size: u64,
+    /// Where both positions of both rings start (a multiple of 8; tests use values just below 2^32).
+    pub initial_position: u32,
+}
+
+impl Default for RegionConfig {
+    fn default() -> Self {
+        Self {
+            events_capacity: 4 << 20,
+            completions_capacity: 1 << 20,
+            max_frame_size: 64 << 10,
+            max_message_size: 64 << 20,
+            initial_position: 0,
+        }
+    }
+}
+
+impl RegionConfig {
+    /// Checks the layout rules; the message names the rule broken.
+    pub fn validate(&self) -> Result<(), String> {
+        for (name, cap) in [
+            ("events", self.events_capacity),
+            ("completions", self.completions_capacity),
+        ] {
+            if !cap.is_power_of_two() || !(MIN_CAPACITY..=MAX_CAPACITY).contains(&cap) {
+                return Err(format!(
+                    "{name} capacity {cap} must be a power of two in {MIN_CAPACITY}..={MAX_CAPACITY}"
+                ));
+            }
+        }
+        let smaller = self.events_capacity.min(self.completions_capacity);
+        if self.max_frame_size % FRAME_ALIGN as u32 != 0
+            || self.max_frame_size < MIN_MAX_FRAME
+            || self.max_frame_size > smaller / 2
+        {
+            return Err(format!(
+                "max frame size {} must be a multiple of 8 in {MIN_MAX_FRAME}..={} (half the smaller ring)",
+                self.max_frame_size,
+                smaller / 2
+            ));
+        }
+        if self.initial_position % FRAME_ALIGN as u32 != 0 {
+            return Err(format!(
+                "initial position {} must be a multiple of 8",
+                self.initial_position
+            ));
+        }
+        Ok(())
+    }
+
+    /// Descriptors and total size of a region with this configuration.
+    fn plan(&self) -> ([RingDescriptor; 2], u64) {
+        let events_data = HEADER_SIZE as u64;
+        let completions_data = events_data + align_up(self.events_capacity as u64, DATA_ALIGN);
+        let size = completions_data + align_up(self.completions_capacity as u64, DATA_ALIGN);
+        let ring = |ring_id, control_offset, data_offset, capacity| RingDescriptor {
+            control_offset,
+            data_offset,
+            capacity,
+            ring_id,
+            initial_position: self.initial_position,
+            reserved: 0,
+        };
+        (
+            [
+                ring(0, EVENTS_CONTROL_OFFSET, events_data, self.events_capacity),
+                ring(
+                    1,
+                    COMPLETIONS_CONTROL_OFFSET,
+                    completions_data,
+                    self.completions_capacity,
+                ),
+            ],
+            size,
+        )
+    }
+}
+
+/// The default directory for regions: `/dev/shm` on Linux, the temp dir elsewhere.
+pub fn default_dir() -> PathBuf {
+    let shm = Path::new("/dev/shm");
+    if cfg!(target_os = "linux") && shm.is_dir() {
+        shm.to_path_buf()
+    } else {
+        std::env::temp_dir()
+    }
+}
+
+/// A validated header: the cold fields and the ring table, copied out of shared memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Layout {
+    /// Header fields.
+    pub header: RegionHeader,
+    /// Ring descriptors, by [`RingId::index`].
+    pub rings: [RingDescriptor; 2],
+}
+
+impl Layout {
+    /// The ring limits every producer and consumer of this region enforces.
+    pub fn limits(&self) -> RingLimits {
+        RingLimits {
+            max_frame: self.header.max_frame_size,
+            max_message: self.header.max_message_size,
+        }
+    }
+}
+
+/// A region mapped read-write (creator, or an attached peer).
+pub struct Region {
+    path: PathBuf,
+    file: File,
+    map: Arc<MmapRaw>,
+    layout: Layout,
+}
+
+/// A region mapped read-only (the inspector): never writes a byte.
+pub struct RegionView {
+    path: PathBuf,
+    map: MmapRaw,
+    layout: Layout,
+}
+
+/// One ring of a mapped region, as [`RingMemory`] for producers and consumers.
+pub struct MappedRing {
+    _map: Arc<MmapRaw>,
+    control: NonNull<RingControl>,
+    data: NonNull<u8>,
+    capacity: usize,
+}
+
+// SAFETY: the pointers target a shared mapping kept alive by `_map`; all cross-thread access goes through
+// atomics or the SPSC protocol.
+unsafe impl Send for MappedRing {}
+// SAFETY: as above; `&MappedRing` only exposes atomics and protocol-guarded byte access.
+unsafe impl Sync for MappedRing {}
+
+// SAFETY: `control` and `data .. data + capacity` were validated to lie inside the mapping, which `_map`
+// keeps alive; capacity is a validated power of two.
+unsafe impl RingMemory for MappedRing {
+    type Bytes<'a> = &'a [u8];
+
+    fn control(&self) -> &RingControl {
+        // SAFETY: validated offset (128-aligned, inside the header page) of a live mapping, initialised by
+        // the creator before the ready word.
+        unsafe { self.control.as_ref() }
+    }
+
+    fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    unsafe fn read(&self, off: usize, len: usize) -> &[u8] {
+        debug_assert!(off + len <= self.capacity);
+        // SAFETY: the caller keeps `off + len` within the data area and owns these bytes by the protocol.
+        unsafe { std::slice::from_raw_parts(self.data.as_ptr().add(off), len) }
+    }
+
+    unsafe fn write(&self, off: usize, src: &[u8]) {
+        debug_assert!(off + src.len() <= self.capacity);
+        // SAFETY: the caller keeps the range within the data area and owns it by the protocol.
+        unsafe {
+            std::ptr::copy_nonoverlapping(src.as_ptr(), self.data.as_ptr().add(off), src.len())
+        }
+    }
+}
+
+fn io_create<'a>(path: &'a Path, step: &'static str) -> impl FnOnce(io::Error) -> CreateError + 'a {
+    move |source| CreateError::Io {
+        path: path.to_path_buf(),
+        step,
+        source,
+    }
+}
+
+impl Region {
+    /// Creates a region file at `path` (which must not exist) and initialises it.
+    pub fn create(path: &Path, config: &RegionConfig) -> Result<Self, CreateError> {
+        config.validate().map_err(CreateError::InvalidConfig)?;
+        let (rings, size) = config.plan();
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(path)
+            .map_err(|e| match e.kind() {
+                io::ErrorKind::AlreadyExists => CreateError::AlreadyExists(path.to_path_buf()),
+                _ => io_create(path, "create")(e),
+            })?;
+        let built = Self::initialise(path, file, config, rings, size);
+        if built.is_err() {
+            let _ = std::fs::remove_file(path);
+        }
+        built
+    }
+
+    fn initialise(
+        path: &Path,
+        file: File,
+        config: &RegionConfig,
+        rings: [RingDescriptor; 2],
+        size: u64,
+    ) -> Result<Self, CreateError> {
+        allocate(&file, size).map_err(|e| match e.raw_os_error() {
+            Some(libc::ENOSPC) | Some(libc::EFBIG) => CreateError::NoSpace {
+                path: path.to_path_buf(),
+                size,
+            },
+            _ => io_create(path, "allocate")(e),
+        })?;
+        let map = MmapRaw::map_raw(&file).map_err(io_create(path, "map"))?;
+        let me = ProcessIdentity::current();
+        let header = RegionHeader {
+            magic: MAGIC,
+            layout_major: LAYOUT_MAJOR,
+            layout_minor: LAYOUT_MINOR,
+            ready: 0,
+            feature_bits: 0,
+            header_size: HEADER_SIZE,
+            ring_count: RING_COUNT,
+            region_size: size,
+            max_frame_size: config.max_frame_size,
+            reserved0: 0,
+            max_message_size: config.max_message_size,
+            creator_pid: me.pid,
+            reserved1: 0,
+            creator_start_time: me.start_time,
+            created_at_unix_ms: now_unix_ms(),
+            reserved2: [0; 6],
+        };
+        let base = map.as_mut_ptr();
+        // SAFETY: the fresh mapping is `size >= HEADER_SIZE` bytes, page-aligned and not yet visible to any
+        // reader (the ready word is 0); each write below lies inside the header page.
+        unsafe {
+            base.cast::<RegionHeader>().write(header);
+            for (i, ring) in rings.iter().enumerate() {
+                base.add(RING_TABLE_OFFSET + i * size_of::<RingDescriptor>())
+                    .cast::<RingDescriptor>()
+                    .write(*ring);
+                base.add(ring.control_offset as usize)
+                    .cast::<RingControl>()
+                    .write(RingControl::new(config.initial_position));
+            }
+        }
+        // Release: pairs with the Acquire load in `read_layout`; every header byte above is visible to a
+        // reader that sees the ready word.
+        ready_word(&map).store(READY_VALUE, Ordering::Release);
+        let layout = Layout {
+            header: RegionHeader {
+                ready: READY_VALUE,
+                ..header
+            },
+            rings,
+        };
+        Ok(Self {
+            path: path.to_path_buf(),
+            file,
+            map: Arc::new(map),
+            layout,
+        })
+    }
+
+    /// Attaches read-write to an existing region after validating it.
+    pub fn attach(path: &Path) -> Result<Self, AttachError> {
+        let file = open_region(path, true)?;
+        let len = file_len(path, &file)?;
+        let map = MmapRaw::map_raw(&file).map_err(|source| AttachError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let layout = read_layout(&map, len)?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            file,
+            map: Arc::new(map),
+            layout,
+        })
+    }
+
+    /// The file path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The validated header and ring table.
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// One ring's memory.
+    pub fn ring(&self, id: RingId) -> MappedRing {
+        let d = self.layout.rings[id.index()];
+        let base = self.map.as_mut_ptr();
+        // SAFETY: offsets and capacity were validated against the mapping's length in `read_layout`.
+        let (control, data) = unsafe {
+            (
+                NonNull::new_unchecked(base.add(d.control_offset as usize).cast::<RingControl>()),
+                NonNull::new_unchecked(base.add(d.data_offset as usize)),
+            )
+        };
+        MappedRing {
+            _map: Arc::clone(&self.map),
+            control,
+            data,
+            capacity: d.capacity as usize,
+        }
+    }
+
+    /// Takes the producer role of ring `id`.
+    pub fn producer(&self, id: RingId) -> Result<Producer<MappedRing>, RoleError> {
+        Producer::new(self.ring(id), self.layout.limits(), id.name())
+    }
+
+    /// Takes the consumer role of ring `id`.
+    pub fn consumer(&self, id: RingId) -> Result<Consumer<MappedRing>, RoleError> {
+        Consumer::new(self.ring(id), self.layout.limits(), id.name())
+    }
+
+    /// Maintenance check: the file still has its full size. A region truncated under a live mapping turns
+    /// the next access past the new end into SIGBUS, so callers check on maintenance ticks.
+    pub fn check_size(&self) -> Result<(), AttachError> {
+        let len = file_len(&self.path, &self.file)?;
+        if len < self.layout.header.region_size {
+            return Err(AttachError::Truncated {
+                needed: self.layout.header.region_size,
+                actual: len,
+            });
+        }
+        Ok(())
+    }
+
+    /// Removes the file; the mapping stays valid until every handle (and ring) is dropped.
+    pub fn unlink(&self) -> io::Result<()> {
+        std::fs::remove_file(&self.path)
+    }
+}
+
+impl RegionView {
+    /// Attaches read-only (`PROT_READ`): the inspector cannot change a byte of a live region.
+    pub fn attach(path: &Path) -> Result<Self, AttachError> {
+        let file = open_region(path, false)?;
+        let len = file_len(path, &file)?;
+        let map = MmapOptions::new()
+            .map_raw_read_only(&file)
+            .map_err(|source| AttachError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        let layout = read_layout(&map, len)?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            map,
+            layout,
+        })
+    }
+
+    /// The file path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The validated header and ring table.
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// A ring's control block, for atomic loads only (the mapping is read-only).
+    pub fn control(&self, id: RingId) -> &RingControl {
+        let d = self.layout.rings[id.index()];
+        // SAFETY: validated, 128-aligned offset inside a live mapping; atomic loads on read-only memory are
+        // plain loads for these lock-free widths, and this type offers no way to store through it.
+        unsafe {
+            &*self
+                .map
+                .as_ptr()
+                .add(d.control_offset as usize)
+                .cast::<RingControl>()
+        }
+    }
+
+    /// Copies `len` bytes of ring `id` starting at free-running position `pos` (wrapping at the end).
+    pub fn copy_ring_bytes(&self, id: RingId, pos: u32, len: usize) -> Vec<u8> {
+        let d = self.layout.rings[id.index()];
+        let cap = d.capacity as usize;
+        let len = len.min(cap);
+        let mut out = vec![0u8; len];
+        let off = pos as usize & (cap - 1);
+        let first = len.min(cap - off);
+        // SAFETY: both ranges lie inside the validated data area of a live mapping; copying (not
+        // borrowing) means a concurrent writer can only change what we copy, never our bounds.
+        unsafe {
+            let data = self.map.as_ptr().add(d.data_offset as usize);
+            std::ptr::copy_nonoverlapping(data.add(off), out.as_mut_ptr(), first);
+            std::ptr::copy_nonoverlapping(data, out.as_mut_ptr().add(first), len - first);
+        }
+        out
+    }
+}
+
+fn ready_word(map: &MmapRaw) -> &AtomicU32 {
+    // SAFETY: offset 12 of a page-aligned mapping of at least HEADER_SIZE bytes is a 4-aligned u32 that
+    // lives as long as the mapping.
+    unsafe { &*map.as_ptr().add(12).cast::<AtomicU32>() }
+}
+
+fn open_region(path: &Path, write: bool) -> Result<File, AttachError> {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(write)
+        // O_NONBLOCK: opening a FIFO must not block; O_NOFOLLOW: never through a symlink.
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ENOENT) => AttachError::NotFound(path.to_path_buf()),
+            Some(libc::EACCES) | Some(libc::EPERM) => {
+                AttachError::PermissionDenied(path.to_path_buf())
+            }
+            Some(libc::ELOOP) => AttachError::Symlink(path.to_path_buf()),
+            Some(libc::EISDIR) => AttachError::NotARegularFile {
+                path: path.to_path_buf(),
+                kind: "directory",
+            },
+            Some(libc::ENXIO) => AttachError::NotARegularFile {
+                path: path.to_path_buf(),
+                kind: "FIFO or socket",
+            },
+            _ => AttachError::Io {
+                path: path.to_path_buf(),
+                source: e,
+            },
+        })?;
+    let ft = file
+        .metadata()
+        .map_err(|source| AttachError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?
+        .file_type();
+    if !ft.is_file() {
+        let kind = if ft.is_dir() {
+            "directory"
+        } else if ft.is_fifo() {
+            "FIFO"
+        } else if ft.is_socket() {
+            "socket"
+        } else {
+            "device"
+        };
+        return Err(AttachError::NotARegularFile {
+            path: path.to_path_buf(),
+            kind,
+        });
+    }
+    Ok(file)
+}
+
+fn file_len(path: &Path, file: &File) -> Result<u64, AttachError> {
+    let len = file
+        .metadata()
+        .map_err(|source| AttachError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?
+        .len();
+    if len < HEADER_SIZE as u64 {
+        return Err(AttachError::Truncated {
+            needed: HEADER_SIZE as u64,
+            actual: len,
+        });
+    }
+    Ok(len)
+}
+
+/// Validates a mapped header against the file length (layout-spec.md, "Attach checks", in that order).
+fn read_layout(map: &MmapRaw, file_len: u64) -> Result<Layout, AttachError> {
+    if (map.len() as u64) < HEADER_SIZE as u64 {
+        return Err(AttachError::Truncated {
+            needed: HEADER_SIZE as u64,
+            actual: map.len() as u64,
+        });
+    }
+    // Acquire: pairs with the creator's Release store of the ready word; the header below is complete.
+    let ready = ready_word(map).load(Ordering::Acquire);
+    let mut page = [0u8; RING_TABLE_OFFSET + 2 * size_of::<RingDescriptor>()];
+    // SAFETY: the mapping holds at least HEADER_SIZE >= 192 bytes; we copy, so later changes by another
+    // process cannot alter what we validated.
+    unsafe { std::ptr::copy_nonoverlapping(map.as_ptr(), page.as_mut_ptr(), page.len()) };
+    let header: RegionHeader = bytemuck::pod_read_unaligned(&page[..size_of::<RegionHeader>()]);
+    if header.magic != MAGIC {
+        return Err(AttachError::BadMagic(header.magic));
+    }
+    if ready == 0 {
+        return Err(AttachError::NotReady);
+    }
+    if ready != READY_VALUE {
+        return Err(AttachError::BadHeader(format!(
+            "ready word {ready:#010x} is neither 0 nor {READY_VALUE:#010x}"
+        )));
+    }
+    if header.layout_major != LAYOUT_MAJOR {
+        return Err(AttachError::UnsupportedMajor {
+            found: header.layout_major,
+            supported: LAYOUT_MAJOR,
+        });
+    }
+    if header.feature_bits & !KNOWN_FEATURES != 0 {
+        return Err(AttachError::UnknownFeatures(
+            header.feature_bits & !KNOWN_FEATURES,
+        ));
+    }
+    let bad = |why: String| Err(AttachError::BadHeader(why));
+    if header.header_size < HEADER_SIZE || header.header_size as u64 % DATA_ALIGN != 0 {
+        return bad(format!(
+            "header size {} is not a multiple of 4096 of at least 4096",
+            header.header_size
+        ));
+    }
+    if header.ring_count < RING_COUNT {
+        return bad(format!("ring count {} is below 2", header.ring_count));
+    }
+    if header.region_size > file_len {
+        return Err(AttachError::Truncated {
+            needed: header.region_size,
+            actual: file_len,
+        });
+    }
+    if header.region_size < file_len {
+        return Err(AttachError::SizeMismatch {
+            header: header.region_size,
+            file: file_len,
+        });
+    }
+    let rings: [RingDescriptor; 2] = [0, 1].map(|i| {
+        let at = RING_TABLE_OFFSET + i * size_of::<RingDescriptor>();
+        bytemuck::pod_read_unaligned(&page[at..at + size_of::<RingDescriptor>()])
+    });
+    let mut smaller = u32::MAX;
+    for (i, d) in rings.iter().enumerate() {
+        let name = RingId::ALL[i].name();
+        if !d.capacity.is_power_of_two() || !(MIN_CAPACITY..=MAX_CAPACITY).contains(&d.capacity) {
+            return bad(format!(
+                "{name} capacity {} is not a power of two in 64..=2^30",
+                d.capacity
+            ));
+        }
+        if d.control_offset % LINE as u64 != 0
+            || d.control_offset < LINE as u64 * 2
+            || d.control_offset + control::SIZE as u64 > header.header_size as u64
+        {
+            return bad(format!(
+                "{name} control offset {} is outside the header page",
+                d.control_offset
+            ));
+        }
+        if d.data_offset % LINE as u64 != 0
+            || d.data_offset < header.header_size as u64
+            || d.data_offset
+                .checked_add(d.capacity as u64)
+                .is_none_or(|end| end > header.region_size)
+        {
+            return bad(format!(
+                "{name} data {}+{} lies outside the region's {} bytes",
+                d.data_offset, d.capacity, header.region_size
+            ));
+        }
+        if d.initial_position % FRAME_ALIGN as u32 != 0 {
+            return bad(format!(
+                "{name} initial position {} is not a multiple of 8",
+                d.initial_position
+            ));
+        }
+        smaller = smaller.min(d.capacity);
+    }
+    let [a, b] = rings;
+    let overlap = |x: (u64, u64), y: (u64, u64)| x.0 < y.0 + y.1 && y.0 < x.0 + x.1;
+    if overlap(
+        (a.data_offset, a.capacity as u64),
+        (b.data_offset, b.capacity as u64),
+    ) || overlap(
+        (a.control_offset, control::SIZE as u64),
+        (b.control_offset, control::SIZE as u64),
+    ) {
+        return bad("the two rings overlap".to_string());
+    }
+    let max_frame = header.max_frame_size;
+    if max_frame % FRAME_ALIGN as u32 != 0 || max_frame < MIN_MAX_FRAME || max_frame > smaller / 2 {
+        return bad(format!(
+            "max frame size {max_frame} is not a multiple of 8 in 32..={}",
+            smaller / 2
+        ));
+    }
+    Ok(Layout { header, rings })
+}
+
+/// Allocates every byte of the file now (tmpfs pages included), so running out of space is an error here.
+fn allocate(file: &File, size: u64) -> io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        let len =
+            libc::off_t::try_from(size).map_err(|_| io::Error::from_raw_os_error(libc::EFBIG))?;
+        // SAFETY: a valid open descriptor and a non-negative length; the call has no memory arguments.
+        let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, len) };
+        if rc != 0 {
+            return Err(io::Error::from_raw_os_error(rc));
+        }
+        Ok(())
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        file.set_len(size)
+    }
+}
