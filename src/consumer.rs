@@ -148,10 +148,7 @@ impl<M: RingMemory> Consumer<M> {
     /// are reassembled. The message is released when the guard drops.
     pub fn read(&mut self) -> Result<Option<ReadGuard<'_, M>>, ReadError> {
         match self.next()? {
-            Some(found) => Ok(Some(ReadGuard {
-                consumer: self,
-                found,
-            })),
+            Some(found) => Ok(Some(ReadGuard { consumer: self, found })),
             None => {
                 self.release();
                 Ok(None)
@@ -195,11 +192,7 @@ impl<M: RingMemory> Consumer<M> {
     /// the caller may sleep until the doorbell; `false` if data arrived meanwhile (the flag is cleared).
     pub fn prepare_sleep(&mut self) -> bool {
         // Relaxed: ordered by the SeqCst fence below.
-        self.mem
-            .control()
-            .consumer_sleeping
-            .value
-            .store(1, Ordering::Relaxed);
+        self.mem.control().consumer_sleeping.value.store(1, Ordering::Relaxed);
         // SeqCst fence: pairs with the producer's SeqCst fence in `consumer_needs_wakeup`. Either the
         // producer sees the flag, or the reload below sees its publish: no lost wake-up.
         fence(Ordering::SeqCst);
@@ -221,11 +214,7 @@ impl<M: RingMemory> Consumer<M> {
     /// Clears the sleeping flag (after a doorbell, a timeout or a change of mind).
     pub fn wake(&self) {
         // Relaxed: the flag only gates doorbells; data is ordered by the positions.
-        self.mem
-            .control()
-            .consumer_sleeping
-            .value
-            .store(0, Ordering::Relaxed);
+        self.mem.control().consumer_sleeping.value.store(0, Ordering::Relaxed);
     }
 
     /// Stamps the consumer heartbeat (call on maintenance ticks, not per event).
@@ -236,12 +225,7 @@ impl<M: RingMemory> Consumer<M> {
     fn refresh_head(&mut self) {
         // Acquire: pairs with the producer's Release store of `producer_position`; every record before it
         // is fully written.
-        self.cached_head = self
-            .mem
-            .control()
-            .producer_position
-            .value
-            .load(Ordering::Acquire);
+        self.cached_head = self.mem.control().producer_position.value.load(Ordering::Acquire);
         // Relaxed: informational mirror of the private cache.
         self.mem
             .control()
@@ -286,10 +270,7 @@ impl<M: RingMemory> Consumer<M> {
         stats.bytes.store(self.bytes, Ordering::Relaxed);
         // Release: pairs with the producer's Acquire load of `consumer_position`; our reads of the bytes
         // before `tail` happen before it may overwrite them.
-        control
-            .consumer_position
-            .value
-            .store(self.tail, Ordering::Release);
+        control.consumer_position.value.store(self.tail, Ordering::Release);
         self.released = self.tail;
     }
 
@@ -358,8 +339,7 @@ impl<M: RingMemory> Consumer<M> {
                 continue;
             }
             match (frag, self.assembling) {
-                (flags::UNFRAGMENTED, None)
-                    if header.record_type >= record_type::SKIPPABLE_FIRST => {}
+                (flags::UNFRAGMENTED, None) if header.record_type >= record_type::SKIPPABLE_FIRST => {}
                 (flags::UNFRAGMENTED, None) => {
                     self.skip_partial = false;
                     return Ok(Some(Found {

@@ -243,11 +243,7 @@ impl fmt::Display for CreateError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::InvalidConfig(why) => write!(f, "invalid region configuration: {why}"),
-            Self::AlreadyExists(p) => write!(
-                f,
-                "{}: already exists (regions are created exclusively)",
-                p.display()
-            ),
+            Self::AlreadyExists(p) => write!(f, "{}: already exists (regions are created exclusively)", p.display()),
             Self::NoSpace { path, size } => {
                 write!(
                     f,
@@ -280,19 +276,16 @@ impl fmt::Display for AttachError {
                 )
             }
             Self::BadMagic(m) => write!(f, "not a tasker-ring region (magic {:02x?})", m),
-            Self::NotReady => write!(
-                f,
-                "region not ready: its creator has not finished initialising it"
-            ),
+            Self::NotReady => write!(f, "region not ready: its creator has not finished initialising it"),
             Self::UnsupportedMajor { found, supported } => {
-                write!(f, "region layout major version {found} is not supported (this build speaks {supported})")
+                write!(
+                    f,
+                    "region layout major version {found} is not supported (this build speaks {supported})"
+                )
             }
             Self::UnknownFeatures(bits) => write!(f, "region uses unknown feature bits {bits:#x}"),
             Self::SizeMismatch { header, file } => {
-                write!(
-                    f,
-                    "region header says {header} bytes but the file has {file}"
-                )
+                write!(f, "region header says {header} bytes but the file has {file}")
             }
             Self::BadHeader(why) => write!(f, "corrupt region header: {why}"),
             Self::Io { path, source } => write!(f, "{}: {source}", path.display()),
@@ -320,7 +313,10 @@ impl fmt::Display for WriteError {
                 "message needs {needed} bytes but the ring holds {capacity}: use a blocking write to stream it"
             ),
             Self::Timeout { published } => {
-                write!(f, "write timed out after publishing {published} payload bytes; the message was aborted")
+                write!(
+                    f,
+                    "write timed out after publishing {published} payload bytes; the message was aborted"
+                )
             }
             Self::PeerDead { pid } => write!(f, "consumer process {pid} is gone"),
             Self::Serialize(why) => write!(f, "serialising the message failed: {why}"),
@@ -333,24 +329,54 @@ impl fmt::Display for ReadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::PositionsCorrupt { consumer, producer } => {
-                write!(f, "corrupt positions: producer {producer} is not within one capacity of consumer {consumer}")
+                write!(
+                    f,
+                    "corrupt positions: producer {producer} is not within one capacity of consumer {consumer}"
+                )
             }
             Self::Misaligned { consumer, producer } => {
-                write!(f, "misaligned positions: consumer {consumer}, producer {producer} (must be multiples of 8)")
+                write!(
+                    f,
+                    "misaligned positions: consumer {consumer}, producer {producer} (must be multiples of 8)"
+                )
             }
             Self::LengthTooSmall { position, length } => {
-                write!(f, "record at {position}: length {length} is shorter than the 16-byte header")
+                write!(
+                    f,
+                    "record at {position}: length {length} is shorter than the 16-byte header"
+                )
             }
             Self::FrameTooLarge { position, length, max } => {
-                write!(f, "record at {position}: length {length} exceeds the max frame size {max}")
+                write!(
+                    f,
+                    "record at {position}: length {length} exceeds the max frame size {max}"
+                )
             }
-            Self::Straddles { position, length, to_end } => {
-                write!(f, "record at {position}: length {length} runs past the ring's end ({to_end} bytes left)")
+            Self::Straddles {
+                position,
+                length,
+                to_end,
+            } => {
+                write!(
+                    f,
+                    "record at {position}: length {length} runs past the ring's end ({to_end} bytes left)"
+                )
             }
-            Self::LengthPastPublished { position, length, available } => {
-                write!(f, "record at {position}: length {length} runs past the {available} published bytes")
+            Self::LengthPastPublished {
+                position,
+                length,
+                available,
+            } => {
+                write!(
+                    f,
+                    "record at {position}: length {length} runs past the {available} published bytes"
+                )
             }
-            Self::BadPadding { position, length, expected } => write!(
+            Self::BadPadding {
+                position,
+                length,
+                expected,
+            } => write!(
                 f,
                 "padding at {position}: length {length} must run exactly to the ring's end ({expected}) with no flags"
             ),
@@ -358,14 +384,24 @@ impl fmt::Display for ReadError {
                 write!(f, "record at {position}: unknown record type {record_type:#06x}")
             }
             Self::UnknownFlags { position, flags } => write!(f, "record at {position}: unknown flag bits {flags:#06x}"),
-            Self::SequenceGap { position, expected, found } => {
+            Self::SequenceGap {
+                position,
+                expected,
+                found,
+            } => {
                 write!(f, "record at {position}: sequence {found}, expected {expected}")
             }
             Self::FragmentOutOfOrder { position, flags } => {
-                write!(f, "record at {position}: fragment flags {flags:#x} do not continue the current message")
+                write!(
+                    f,
+                    "record at {position}: fragment flags {flags:#x} do not continue the current message"
+                )
             }
             Self::MessageTooLarge { position, size, max } => {
-                write!(f, "record at {position}: reassembled message of {size} bytes exceeds the {max}-byte limit")
+                write!(
+                    f,
+                    "record at {position}: reassembled message of {size} bytes exceeds the {max}-byte limit"
+                )
             }
         }
     }

@@ -189,8 +189,7 @@ mod tests {
         assert_eq!(&bytes[0..4], &[0x34, 0x12, 0, 0]);
         assert_eq!(&bytes[8..16], &[8, 7, 6, 5, 4, 3, 2, 1]);
         let prefix: [u8; 8] = bytes[0..8].try_into().unwrap();
-        let back =
-            FrameHeader::decode_prefix(prefix).with_sequence(bytes[8..16].try_into().unwrap());
+        let back = FrameHeader::decode_prefix(prefix).with_sequence(bytes[8..16].try_into().unwrap());
         assert_eq!(back, h);
         assert_eq!(back.footprint(), 0x1238);
     }
@@ -213,10 +212,7 @@ mod tests {
             bad(FrameHeader { length: 200, ..ok }, ctx(0, 256)),
             ReadError::FrameTooLarge { .. }
         ));
-        assert!(matches!(
-            bad(ok, ctx(0, 16)),
-            ReadError::LengthPastPublished { .. }
-        ));
+        assert!(matches!(bad(ok, ctx(0, 16)), ReadError::LengthPastPublished { .. }));
         assert!(matches!(bad(ok, ctx(248, 24)), ReadError::Straddles { .. }));
         assert!(matches!(
             bad(
@@ -239,10 +235,7 @@ mod tests {
             sequence: 0,
         };
         assert!(check_prefix(&pad, &ctx(240, 16)).is_ok());
-        assert!(matches!(
-            bad(pad, ctx(232, 24)),
-            ReadError::BadPadding { .. }
-        ));
+        assert!(matches!(bad(pad, ctx(232, 24)), ReadError::BadPadding { .. }));
         assert!(matches!(
             bad(FrameHeader { length: 12, ..pad }, ctx(240, 16)),
             ReadError::BadPadding { .. }
@@ -264,9 +257,6 @@ mod tests {
             check_span(0, 512, 256),
             Err(ReadError::PositionsCorrupt { .. })
         ));
-        assert!(matches!(
-            check_span(0, 12, 256),
-            Err(ReadError::Misaligned { .. })
-        ));
+        assert!(matches!(check_span(0, 12, 256), Err(ReadError::Misaligned { .. })));
     }
 }

@@ -43,10 +43,7 @@ pub fn heap_channel(
     capacity: usize,
     limits: RingLimits,
     initial_position: u32,
-) -> (
-    Producer<std::sync::Arc<HeapRing>>,
-    Consumer<std::sync::Arc<HeapRing>>,
-) {
+) -> (Producer<std::sync::Arc<HeapRing>>, Consumer<std::sync::Arc<HeapRing>>) {
     let ring = std::sync::Arc::new(HeapRing::new(capacity, initial_position));
     let producer = Producer::new(std::sync::Arc::clone(&ring), limits, "heap").expect("fresh ring");
     let consumer = Consumer::new(ring, limits, "heap").expect("fresh ring");

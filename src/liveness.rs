@@ -98,22 +98,10 @@ mod tests {
                 "a pid with another start time is a different process"
             );
         }
-        let mut child = std::process::Command::new("true")
-            .spawn()
-            .expect("spawn true");
+        let mut child = std::process::Command::new("true").spawn().expect("spawn true");
         let pid = child.id();
         child.wait().expect("wait");
-        assert_eq!(
-            ProcessIdentity { pid, start_time: 0 }.liveness(),
-            Liveness::Dead
-        );
-        assert_eq!(
-            ProcessIdentity {
-                pid: 0,
-                start_time: 0
-            }
-            .liveness(),
-            Liveness::Absent
-        );
+        assert_eq!(ProcessIdentity { pid, start_time: 0 }.liveness(), Liveness::Dead);
+        assert_eq!(ProcessIdentity { pid: 0, start_time: 0 }.liveness(), Liveness::Absent);
     }
 }

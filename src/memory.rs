@@ -86,10 +86,7 @@ impl HeapRing {
             capacity.is_power_of_two() && capacity >= 64,
             "capacity must be a power of two >= 64"
         );
-        assert!(
-            initial_position % 8 == 0,
-            "initial position must be a multiple of 8"
-        );
+        assert!(initial_position % 8 == 0, "initial position must be a multiple of 8");
         Self {
             control: RingControl::new(initial_position),
             data: (0..capacity).map(|_| UnsafeCell::new(0u8)).collect(),
@@ -138,13 +135,7 @@ unsafe impl RingMemory for HeapRing {
     unsafe fn write(&self, off: usize, src: &[u8]) {
         let cells = &self.data[off..off + src.len()];
         // SAFETY: bounds checked by the slice above; the protocol gives the producer these bytes exclusively.
-        unsafe {
-            std::ptr::copy_nonoverlapping(
-                src.as_ptr(),
-                cells.as_ptr().cast::<u8>().cast_mut(),
-                src.len(),
-            )
-        }
+        unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), cells.as_ptr().cast::<u8>().cast_mut(), src.len()) }
     }
 
     #[cfg(loom)]

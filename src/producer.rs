@@ -157,20 +157,13 @@ impl<M: RingMemory> Producer<M> {
 
     /// Writes `payload` as one message of `record_type` if it fits now; otherwise publishes nothing.
     pub fn try_write(&mut self, record_type: u16, payload: &[u8]) -> Result<(), WriteError> {
-        self.try_write_with(record_type, payload.len(), |w| {
-            io::Write::write_all(w, payload)
-        })
+        self.try_write_with(record_type, payload.len(), |w| io::Write::write_all(w, payload))
     }
 
     /// Writes one message produced by `fill` (for example `serde_json::to_writer`) straight into the ring.
     /// All or nothing: if the message does not fit now, nothing is published and `Full` is returned.
     /// `size_hint` is the expected payload size (0 if unknown); it only steers where the first frame goes.
-    pub fn try_write_with<F>(
-        &mut self,
-        record_type: u16,
-        size_hint: usize,
-        fill: F,
-    ) -> Result<(), WriteError>
+    pub fn try_write_with<F>(&mut self, record_type: u16, size_hint: usize, fill: F) -> Result<(), WriteError>
     where
         F: FnOnce(&mut MessageWriter<'_, M>) -> io::Result<()>,
     {
@@ -187,12 +180,7 @@ impl<M: RingMemory> Producer<M> {
     /// Writes `payload`, waiting for room (spin, then back off to short sleeps) up to `timeout`. Messages
     /// larger than the ring are streamed fragment by fragment as the consumer frees space. On timeout the
     /// published fragments are aborted by the next write.
-    pub fn write_blocking(
-        &mut self,
-        record_type: u16,
-        payload: &[u8],
-        timeout: Duration,
-    ) -> Result<(), WriteError> {
+    pub fn write_blocking(&mut self, record_type: u16, payload: &[u8], timeout: Duration) -> Result<(), WriteError> {
         let deadline = Instant::now() + timeout;
         self.write_message(record_type, payload.len(), Mode::Stream { deadline }, |w| {
             io::Write::write_all(w, payload)
@@ -243,13 +231,7 @@ impl<M: RingMemory> Producer<M> {
         self.exact_footprint(len) + (first - FRAME_ALIGN) as u64
     }
 
-    fn write_message<F>(
-        &mut self,
-        record_type: u16,
-        hint: usize,
-        mode: Mode,
-        fill: F,
-    ) -> Result<(), WriteError>
+    fn write_message<F>(&mut self, record_type: u16, hint: usize, mode: Mode, fill: F) -> Result<(), WriteError>
     where
         F: FnOnce(&mut MessageWriter<'_, M>) -> io::Result<()>,
     {
@@ -302,12 +284,7 @@ impl<M: RingMemory> Producer<M> {
     fn refresh_tail(&mut self) {
         // Acquire: pairs with the consumer's Release store of `consumer_position`, so its reads of the bytes
         // we are about to overwrite happened before.
-        self.cached_tail = self
-            .mem
-            .control()
-            .consumer_position
-            .value
-            .load(Ordering::Acquire);
+        self.cached_tail = self.mem.control().consumer_position.value.load(Ordering::Acquire);
         // Relaxed: informational mirror of the private cache.
         self.mem
             .control()
@@ -335,10 +312,7 @@ impl<M: RingMemory> Producer<M> {
         stats.pads.store(self.tally.pads, Ordering::Relaxed);
         // Release: pairs with the consumer's Acquire load of `producer_position`; every byte of every
         // record before `end` is written before this store, so the consumer never sees a partial frame.
-        control
-            .producer_position
-            .value
-            .store(end, Ordering::Release);
+        control.producer_position.value.store(end, Ordering::Release);
         self.head = end;
         self.next_seq = seq;
     }
@@ -400,8 +374,7 @@ impl<'p, M: RingMemory> MessageWriter<'p, M> {
         }
         match self.mode {
             Mode::AllOrNothing => {
-                let needed =
-                    (end.wrapping_sub(self.producer.head) as u64).max(self.expected_footprint);
+                let needed = (end.wrapping_sub(self.producer.head) as u64).max(self.expected_footprint);
                 if needed > self.capacity() as u64 {
                     return Err(WriteError::NeverFits {
                         needed,
@@ -504,12 +477,7 @@ impl<'p, M: RingMemory> MessageWriter<'p, M> {
         let new_pos = new_start.wrapping_add((FRAME_HEADER + self.frag_len) as u32);
         self.reserve(align_up32(new_pos))?;
         // SAFETY: the open fragment's bytes were written by us and are not yet published.
-        let body = unsafe {
-            self.producer
-                .mem
-                .read(self.offset(body_start), self.frag_len)
-        }
-        .to_vec();
+        let body = unsafe { self.producer.mem.read(self.offset(body_start), self.frag_len) }.to_vec();
         let old_start = self.frag_start;
         self.pos = old_start;
         self.pad_to_end(old_start)?;
@@ -541,9 +509,7 @@ impl<'p, M: RingMemory> MessageWriter<'p, M> {
         let gap = aligned_end.wrapping_sub(self.pos) as usize;
         // SAFETY: the header slot and alignment gap belong to this reserved, unpublished fragment.
         unsafe {
-            self.producer
-                .mem
-                .write(self.offset(self.frag_start), &header.encode());
+            self.producer.mem.write(self.offset(self.frag_start), &header.encode());
             if gap > 0 {
                 self.producer
                     .mem
@@ -578,8 +544,7 @@ impl<'p, M: RingMemory> MessageWriter<'p, M> {
             self.hint = self.hint.saturating_sub(max_payload);
             self.open_fragment()?;
         }
-        let frag_room =
-            self.capacity() - self.offset(self.frag_start) - (FRAME_HEADER + self.frag_len);
+        let frag_room = self.capacity() - self.offset(self.frag_start) - (FRAME_HEADER + self.frag_len);
         if frag_room == 0 {
             self.relocate()?;
             return Ok(0);

@@ -220,9 +220,7 @@ unsafe impl RingMemory for MappedRing {
     unsafe fn write(&self, off: usize, src: &[u8]) {
         debug_assert!(off + src.len() <= self.capacity);
         // SAFETY: the caller keeps the range within the data area and owns it by the protocol.
-        unsafe {
-            std::ptr::copy_nonoverlapping(src.as_ptr(), self.data.as_ptr().add(off), src.len())
-        }
+        unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), self.data.as_ptr().add(off), src.len()) }
     }
 }
 
@@ -432,13 +430,7 @@ impl RegionView {
         let d = self.layout.rings[id.index()];
         // SAFETY: validated, 128-aligned offset inside a live mapping; atomic loads on read-only memory are
         // plain loads for these lock-free widths, and this type offers no way to store through it.
-        unsafe {
-            &*self
-                .map
-                .as_ptr()
-                .add(d.control_offset as usize)
-                .cast::<RingControl>()
-        }
+        unsafe { &*self.map.as_ptr().add(d.control_offset as usize).cast::<RingControl>() }
     }
 
     /// Copies `len` bytes of ring `id` starting at free-running position `pos` (wrapping at the end).
@@ -475,9 +467,7 @@ fn open_region(path: &Path, write: bool) -> Result<File, AttachError> {
         .open(path)
         .map_err(|e| match e.raw_os_error() {
             Some(libc::ENOENT) => AttachError::NotFound(path.to_path_buf()),
-            Some(libc::EACCES) | Some(libc::EPERM) => {
-                AttachError::PermissionDenied(path.to_path_buf())
-            }
+            Some(libc::EACCES) | Some(libc::EPERM) => AttachError::PermissionDenied(path.to_path_buf()),
             Some(libc::ELOOP) => AttachError::Symlink(path.to_path_buf()),
             Some(libc::EISDIR) => AttachError::NotARegularFile {
                 path: path.to_path_buf(),
@@ -567,9 +557,7 @@ fn read_layout(map: &MmapRaw, file_len: u64) -> Result<Layout, AttachError> {
         });
     }
     if header.feature_bits & !KNOWN_FEATURES != 0 {
-        return Err(AttachError::UnknownFeatures(
-            header.feature_bits & !KNOWN_FEATURES,
-        ));
+        return Err(AttachError::UnknownFeatures(header.feature_bits & !KNOWN_FEATURES));
     }
     let bad = |why: String| Err(AttachError::BadHeader(why));
     if header.header_size < HEADER_SIZE || header.header_size as u64 % DATA_ALIGN != 0 {
@@ -636,13 +624,12 @@ fn read_layout(map: &MmapRaw, file_len: u64) -> Result<Layout, AttachError> {
     }
     let [a, b] = rings;
     let overlap = |x: (u64, u64), y: (u64, u64)| x.0 < y.0 + y.1 && y.0 < x.0 + x.1;
-    if overlap(
-        (a.data_offset, a.capacity as u64),
-        (b.data_offset, b.capacity as u64),
-    ) || overlap(
-        (a.control_offset, control::SIZE as u64),
-        (b.control_offset, control::SIZE as u64),
-    ) {
+    if overlap((a.data_offset, a.capacity as u64), (b.data_offset, b.capacity as u64))
+        || overlap(
+            (a.control_offset, control::SIZE as u64),
+            (b.control_offset, control::SIZE as u64),
+        )
+    {
         return bad("the two rings overlap".to_string());
     }
     let max_frame = header.max_frame_size;
@@ -660,8 +647,7 @@ fn allocate(file: &File, size: u64) -> io::Result<()> {
     #[cfg(target_os = "linux")]
     {
         use std::os::fd::AsRawFd;
-        let len =
-            libc::off_t::try_from(size).map_err(|_| io::Error::from_raw_os_error(libc::EFBIG))?;
+        let len = libc::off_t::try_from(size).map_err(|_| io::Error::from_raw_os_error(libc::EFBIG))?;
         // SAFETY: a valid open descriptor and a non-negative length; the call has no memory arguments.
         let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, len) };
         if rc != 0 {

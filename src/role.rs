@@ -15,11 +15,7 @@ pub enum Takeover {
 }
 
 /// Records this process in `line` unless a live process holds it.
-pub fn take(
-    line: &PeerLine,
-    ring: &'static str,
-    role: &'static str,
-) -> Result<Takeover, RoleError> {
+pub fn take(line: &PeerLine, ring: &'static str, role: &'static str) -> Result<Takeover, RoleError> {
     let me = ProcessIdentity::current();
     let mut found = Takeover::Fresh;
     let mut expected = 0u32;
@@ -51,8 +47,7 @@ pub fn take(
     }
     // Relaxed: identity and heartbeat are read by inspectors only, never to order data.
     line.start_time.store(me.start_time, Ordering::Relaxed);
-    line.heartbeat_unix_ms
-        .store(now_unix_ms(), Ordering::Relaxed);
+    line.heartbeat_unix_ms.store(now_unix_ms(), Ordering::Relaxed);
     Ok(found)
 }
 
@@ -65,6 +60,5 @@ pub fn release(line: &PeerLine) {
 /// Stamps a heartbeat (an age for operators; never a liveness verdict).
 pub fn heartbeat(line: &PeerLine) {
     // Relaxed: informational.
-    line.heartbeat_unix_ms
-        .store(now_unix_ms(), Ordering::Relaxed);
+    line.heartbeat_unix_ms.store(now_unix_ms(), Ordering::Relaxed);
 }

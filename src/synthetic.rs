@@ -1,1 +1,97 @@
-//! stub
+//! Synthetic tasker-shaped step events for the demo, tests and benches.
+//!
+//! Every event is the fixture `fixtures/step-event.json` (the seed's `FfiStepEvent` field names plus
+//! tasker-core's) with fresh ids, optionally padded through `task.context.padding` to a target size.
+
+use serde_json::Value;
+
+/// The fixture step event (about 2.7 KB compact).
+pub const STEP_EVENT_FIXTURE: &str = include_str!("../fixtures/step-event.json");
+/// The fixture success result (a tasker-core `StepExecutionResult`).
+pub const COMPLETION_SUCCESS_FIXTURE: &str = include_str!("../fixtures/completion-success.json");
+
+/// Canonical lowercase hyphenated UUID text of `value` (version 7 / variant bits set).
+pub fn uuid_text(value: u128) -> String {
+    let v = (value & !(0xF << 76) & !(0x3 << 62)) | (0x7 << 76) | (0x2 << 62);
+    let hex = format!("{v:032x}");
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
+
+/// Produces step events with unique ids, each about `target_bytes` of compact JSON (never smaller than the
+/// fixture).
+#[derive(Debug, Clone)]
+pub struct StepEventGenerator {
+    template: Value,
+    counter: u64,
+    seed: u64,
+}
+
+impl StepEventGenerator {
+    /// A generator whose events serialise to about `target_bytes` (at least the fixture's size).
+    pub fn new(target_bytes: usize, seed: u64) -> Self {
+        let mut template: Value = serde_json::from_str(STEP_EVENT_FIXTURE).expect("fixture is valid JSON");
+        let base = serde_json::to_vec(&template).expect("serialises").len();
+        if target_bytes > base + 16 {
+            // 14 bytes of `"padding":"",` overhead.
+            let pad = "x".repeat(target_bytes - base - 14);
+            if let Some(ctx) = template.pointer_mut("/task_sequence_step/task/context") {
+                ctx["padding"] = Value::String(pad);
+            }
+        }
+        Self {
+            template,
+            counter: 0,
+            seed,
+        }
+    }
+
+    /// Size of the fixture as compact JSON.
+    pub fn fixture_len() -> usize {
+        let v: Value = serde_json::from_str(STEP_EVENT_FIXTURE).expect("fixture is valid JSON");
+        serde_json::to_vec(&v).expect("serialises").len()
+    }
+
+    /// Steps the counter back by one, so the next event repeats the last ids (after a refused write).
+    pub fn rewind(&mut self) {
+        self.counter = self.counter.saturating_sub(1);
+    }
+
+    /// The next event (ids derived from the seed and a counter) and its event id.
+    pub fn next_event(&mut self) -> (String, &Value) {
+        self.counter += 1;
+        let id = uuid_text(((self.seed as u128) << 64) | self.counter as u128);
+        let step = uuid_text(((self.seed as u128 ^ 0x5eed) << 64) | self.counter as u128);
+        self.template["event_id"] = Value::String(id.clone());
+        self.template["step_uuid"] = Value::String(step.clone());
+        if let Some(ws) = self.template.pointer_mut("/task_sequence_step/workflow_step") {
+            ws["workflow_step_uuid"] = Value::String(step);
+        }
+        (id, &self.template)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_are_unique_padded_and_keep_the_seed_fields() {
+        let mut g = StepEventGenerator::new(4000, 1);
+        let (a, ev) = g.next_event();
+        let len = serde_json::to_vec(ev).unwrap().len();
+        assert!((3990..=4010).contains(&len), "{len}");
+        assert_eq!(ev["task_sequence_step"]["task"]["namespace_name"], "linear_workflow_ts");
+        assert!(ev["task_sequence_step"]["step_definition"]["handler"]["handler_class"].is_string());
+        let (b, _) = g.next_event();
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 36);
+        assert_eq!(&a[14..15], "7");
+    }
+}

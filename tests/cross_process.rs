@@ -21,9 +21,9 @@ fn frame_count() -> u64 {
 }
 
 fn fnv1a(bytes: &[u8]) -> u32 {
-    bytes.iter().fold(0x811c_9dc5u32, |h, &b| {
-        (h ^ b as u32).wrapping_mul(0x0100_0193)
-    })
+    bytes
+        .iter()
+        .fold(0x811c_9dc5u32, |h, &b| (h ^ b as u32).wrapping_mul(0x0100_0193))
 }
 
 /// Deterministic sizes: mostly small, 1 in 64 larger than one frame (fragmented).
@@ -73,11 +73,7 @@ fn reader(path: &Path, n: u64) {
                 let (body, sum) = p.split_at(p.len() - 4);
                 let counter = u64::from_le_bytes(body[..8].try_into().unwrap());
                 assert_eq!(counter, expected, "gap or reorder");
-                assert_eq!(
-                    body.len() - 8,
-                    size_for(counter),
-                    "length of message {counter}"
-                );
+                assert_eq!(body.len() - 8, size_for(counter), "length of message {counter}");
                 assert_eq!(
                     fnv1a(body),
                     u32::from_le_bytes(sum.try_into().unwrap()),
@@ -131,8 +127,7 @@ fn a_million_frames_cross_processes_intact() {
     if std::env::var(ROLE).is_ok() {
         return;
     }
-    let path =
-        tasker_ring::default_dir().join(format!("tasker-ring-xproc-{}.ring", std::process::id()));
+    let path = tasker_ring::default_dir().join(format!("tasker-ring-xproc-{}.ring", std::process::id()));
     let _ = std::fs::remove_file(&path);
     let config = RegionConfig {
         events_capacity: 1 << 16,
@@ -157,9 +152,6 @@ fn a_million_frames_cross_processes_intact() {
         .producer_position
         .value
         .load(std::sync::atomic::Ordering::Acquire);
-    assert!(
-        head < config.initial_position,
-        "positions wrapped past 2^32"
-    );
+    assert!(head < config.initial_position, "positions wrapped past 2^32");
     println!("{} frames in {:?}", frame_count(), started.elapsed());
 }

@@ -17,10 +17,7 @@ const LIMITS: RingLimits = RingLimits {
 };
 
 /// Writes each message, yielding while the ring is full.
-fn send_all(
-    p: &mut tasker_ring::Producer<std::sync::Arc<tasker_ring::HeapRing>>,
-    msgs: &[Vec<u8>],
-) {
+fn send_all(p: &mut tasker_ring::Producer<std::sync::Arc<tasker_ring::HeapRing>>, msgs: &[Vec<u8>]) {
     for m in msgs {
         loop {
             match p.try_write(record_type::STEP_EVENT, m) {
@@ -32,15 +29,10 @@ fn send_all(
     }
 }
 
-fn receive(
-    c: &mut tasker_ring::Consumer<std::sync::Arc<tasker_ring::HeapRing>>,
-    n: usize,
-) -> Vec<Vec<u8>> {
+fn receive(c: &mut tasker_ring::Consumer<std::sync::Arc<tasker_ring::HeapRing>>, n: usize) -> Vec<Vec<u8>> {
     let mut got = Vec::new();
     while got.len() < n {
-        let k = c
-            .read_batch(n - got.len(), |m| got.push(m.payload.to_vec()))
-            .unwrap();
+        let k = c.read_batch(n - got.len(), |m| got.push(m.payload.to_vec())).unwrap();
         if k == 0 {
             thread::yield_now();
         }
@@ -107,10 +99,7 @@ fn sleep_handshake_never_loses_a_wakeup() {
                 "consumer slept and nobody rang the doorbell"
             );
         } else {
-            assert_eq!(
-                c.read_batch(1, |m| assert_eq!(m.payload, [5; 4])).unwrap(),
-                1
-            );
+            assert_eq!(c.read_batch(1, |m| assert_eq!(m.payload, [5; 4])).unwrap(), 1);
         }
     });
 }

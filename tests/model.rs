@@ -41,18 +41,10 @@ fn start_position() -> impl Strategy<Value = u32> {
 }
 
 fn payload(len: usize, seed: u8) -> Vec<u8> {
-    (0..len)
-        .map(|i| seed.wrapping_add(i as u8).wrapping_mul(31))
-        .collect()
+    (0..len).map(|i| seed.wrapping_add(i as u8).wrapping_mul(31)).collect()
 }
 
-fn pair(
-    start: u32,
-) -> (
-    Producer<Arc<HeapRing>>,
-    Consumer<Arc<HeapRing>>,
-    Arc<HeapRing>,
-) {
+fn pair(start: u32) -> (Producer<Arc<HeapRing>>, Consumer<Arc<HeapRing>>, Arc<HeapRing>) {
     let ring = Arc::new(HeapRing::new(CAPACITY, start));
     let p = Producer::new(ring.clone(), LIMITS, "model").unwrap();
     let c = Consumer::new(ring.clone(), LIMITS, "model").unwrap();

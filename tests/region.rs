@@ -5,9 +5,7 @@ use std::fs;
 use std::os::unix::fs::{FileExt, PermissionsExt};
 use std::path::PathBuf;
 use tasker_ring::layout::{COMPLETIONS_CONTROL_OFFSET, EVENTS_CONTROL_OFFSET, HEADER_SIZE};
-use tasker_ring::{
-    record_type, AttachError, CreateError, ReadError, Region, RegionConfig, RegionView, RingId,
-};
+use tasker_ring::{record_type, AttachError, CreateError, ReadError, Region, RegionConfig, RegionView, RingId};
 
 fn small() -> RegionConfig {
     RegionConfig {
@@ -23,8 +21,7 @@ struct TempDir(PathBuf);
 
 impl TempDir {
     fn new(tag: &str) -> Self {
-        let dir =
-            std::env::temp_dir().join(format!("tasker-ring-test-{tag}-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("tasker-ring-test-{tag}-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap();
         Self(dir)
@@ -54,14 +51,8 @@ fn patch(path: &std::path::Path, offset: u64, bytes: &[u8]) {
 
 fn attach_err(path: &std::path::Path) -> AttachError {
     let rw = Region::attach(path).err().expect("attach must fail");
-    let ro = RegionView::attach(path)
-        .err()
-        .expect("read-only attach must fail");
-    assert_eq!(
-        format!("{rw:?}"),
-        format!("{ro:?}"),
-        "both attach paths agree"
-    );
+    let ro = RegionView::attach(path).err().expect("read-only attach must fail");
+    assert_eq!(format!("{rw:?}"), format!("{ro:?}"), "both attach paths agree");
     rw
 }
 
@@ -72,10 +63,7 @@ fn create_then_attach_carries_frames_between_handles() {
     let creator = Region::create(&path, &small()).unwrap();
     let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
-    assert_eq!(
-        fs::metadata(&path).unwrap().len(),
-        creator.layout().header.region_size
-    );
+    assert_eq!(fs::metadata(&path).unwrap().len(), creator.layout().header.region_size);
     let peer = Region::attach(&path).unwrap();
     assert_eq!(peer.layout(), creator.layout());
 
@@ -90,15 +78,8 @@ fn create_then_attach_carries_frames_between_handles() {
 
     let mut completions = peer.producer(RingId::Completions).unwrap();
     let mut drain = creator.consumer(RingId::Completions).unwrap();
-    completions
-        .try_write(record_type::COMPLETION, b"x")
-        .unwrap();
-    assert_eq!(
-        drain
-            .read_batch(10, |m| assert_eq!(m.payload, b"x"))
-            .unwrap(),
-        1
-    );
+    completions.try_write(record_type::COMPLETION, b"x").unwrap();
+    assert_eq!(drain.read_batch(10, |m| assert_eq!(m.payload, b"x")).unwrap(), 1);
 
     assert!(matches!(
         peer.producer(RingId::Events),
@@ -107,21 +88,11 @@ fn create_then_attach_carries_frames_between_handles() {
     let view = RegionView::attach(&path).unwrap();
     let ctl = view.control(RingId::Events);
     assert_eq!(
-        ctl.producer_position
-            .value
-            .load(std::sync::atomic::Ordering::Acquire),
+        ctl.producer_position.value.load(std::sync::atomic::Ordering::Acquire),
         32
     );
-    assert_eq!(
-        ctl.producer_stats
-            .frames
-            .load(std::sync::atomic::Ordering::Relaxed),
-        1
-    );
-    assert_eq!(
-        &view.copy_ring_bytes(RingId::Events, 16, 16),
-        b"{\"event_id\":\"a\"}"
-    );
+    assert_eq!(ctl.producer_stats.frames.load(std::sync::atomic::Ordering::Relaxed), 1);
+    assert_eq!(&view.copy_ring_bytes(RingId::Events, 16, 16), b"{\"event_id\":\"a\"}");
     creator.unlink().unwrap();
     assert!(!path.exists());
 }
@@ -141,10 +112,7 @@ fn create_is_exclusive_and_refuses_links_and_bad_configs() {
         Region::create(&link, &small()),
         Err(CreateError::AlreadyExists(_))
     ));
-    assert!(
-        !dir.path("target.ring").exists(),
-        "never created through the link"
-    );
+    assert!(!dir.path("target.ring").exists(), "never created through the link");
     for bad in [
         RegionConfig {
             events_capacity: 5000,
@@ -168,22 +136,11 @@ fn create_is_exclusive_and_refuses_links_and_bad_configs() {
         },
     ] {
         let err = Region::create(&dir.path("bad.ring"), &bad).err().unwrap();
-        assert!(
-            matches!(err, CreateError::InvalidConfig(_)),
-            "{bad:?}: {err}"
-        );
-        assert!(
-            !dir.path("bad.ring").exists(),
-            "a failed create leaves no file"
-        );
+        assert!(matches!(err, CreateError::InvalidConfig(_)), "{bad:?}: {err}");
+        assert!(!dir.path("bad.ring").exists(), "a failed create leaves no file");
     }
-    let missing = Region::create(&dir.path("nodir/r.ring"), &small())
-        .err()
-        .unwrap();
-    assert!(
-        matches!(missing, CreateError::Io { step: "create", .. }),
-        "{missing}"
-    );
+    let missing = Region::create(&dir.path("nodir/r.ring"), &small()).err().unwrap();
+    assert!(matches!(missing, CreateError::Io { step: "create", .. }), "{missing}");
 }
 
 #[test]
@@ -216,10 +173,7 @@ fn hostile_files_give_typed_errors() {
     fs::create_dir(p("dir")).unwrap();
     assert!(matches!(
         attach_err(&p("dir")),
-        AttachError::NotARegularFile {
-            kind: "directory",
-            ..
-        }
+        AttachError::NotARegularFile { kind: "directory", .. }
     ));
 
     let fifo = std::ffi::CString::new(p("fifo").to_str().unwrap()).unwrap();
@@ -241,10 +195,7 @@ fn hostile_files_give_typed_errors() {
         .unwrap()
         .set_len(size - 4096)
         .unwrap();
-    assert!(matches!(
-        attach_err(&p("trunc")),
-        AttachError::Truncated { .. }
-    ));
+    assert!(matches!(attach_err(&p("trunc")), AttachError::Truncated { .. }));
 
     make_region(&p("long"));
     fs::OpenOptions::new()
@@ -253,10 +204,7 @@ fn hostile_files_give_typed_errors() {
         .unwrap()
         .set_len(size + 4096)
         .unwrap();
-    assert!(matches!(
-        attach_err(&p("long")),
-        AttachError::SizeMismatch { .. }
-    ));
+    assert!(matches!(attach_err(&p("long")), AttachError::SizeMismatch { .. }));
 
     // One field at a time: (name, offset, bytes, check).
     type Check = fn(&AttachError) -> bool;
@@ -271,13 +219,7 @@ fn hostile_files_give_typed_errors() {
             matches!(e, AttachError::BadHeader(_))
         }),
         ("major", 8, 2u16.to_le_bytes().to_vec(), |e| {
-            matches!(
-                e,
-                AttachError::UnsupportedMajor {
-                    found: 2,
-                    supported: 1
-                }
-            )
+            matches!(e, AttachError::UnsupportedMajor { found: 2, supported: 1 })
         }),
         ("features", 16, 1u64.to_le_bytes().to_vec(), |e| {
             matches!(e, AttachError::UnknownFeatures(1))
@@ -288,12 +230,9 @@ fn hostile_files_give_typed_errors() {
         ("ring count", 28, 1u32.to_le_bytes().to_vec(), |e| {
             matches!(e, AttachError::BadHeader(_))
         }),
-        (
-            "region size larger",
-            32,
-            (size * 2).to_le_bytes().to_vec(),
-            |e| matches!(e, AttachError::Truncated { .. }),
-        ),
+        ("region size larger", 32, (size * 2).to_le_bytes().to_vec(), |e| {
+            matches!(e, AttachError::Truncated { .. })
+        }),
         ("max frame odd", 40, 509u32.to_le_bytes().to_vec(), |e| {
             matches!(e, AttachError::BadHeader(_))
         }),
@@ -303,36 +242,21 @@ fn hostile_files_give_typed_errors() {
         ("events control", 128, 3000u64.to_le_bytes().to_vec(), |e| {
             matches!(e, AttachError::BadHeader(_))
         }),
-        (
-            "events data past end",
-            136,
-            (size - 100).to_le_bytes().to_vec(),
-            |e| matches!(e, AttachError::BadHeader(_)),
-        ),
-        (
-            "events data in header",
-            136,
-            0u64.to_le_bytes().to_vec(),
-            |e| matches!(e, AttachError::BadHeader(_)),
-        ),
-        (
-            "capacity not pow2",
-            144,
-            3000u32.to_le_bytes().to_vec(),
-            |e| matches!(e, AttachError::BadHeader(_)),
-        ),
-        (
-            "capacity huge",
-            144,
-            (1u32 << 31).to_le_bytes().to_vec(),
-            |e| matches!(e, AttachError::BadHeader(_)),
-        ),
-        (
-            "overlapping data",
-            168,
-            4096u64.to_le_bytes().to_vec(),
-            |e| matches!(e, AttachError::BadHeader(_)),
-        ),
+        ("events data past end", 136, (size - 100).to_le_bytes().to_vec(), |e| {
+            matches!(e, AttachError::BadHeader(_))
+        }),
+        ("events data in header", 136, 0u64.to_le_bytes().to_vec(), |e| {
+            matches!(e, AttachError::BadHeader(_))
+        }),
+        ("capacity not pow2", 144, 3000u32.to_le_bytes().to_vec(), |e| {
+            matches!(e, AttachError::BadHeader(_))
+        }),
+        ("capacity huge", 144, (1u32 << 31).to_le_bytes().to_vec(), |e| {
+            matches!(e, AttachError::BadHeader(_))
+        }),
+        ("overlapping data", 168, 4096u64.to_le_bytes().to_vec(), |e| {
+            matches!(e, AttachError::BadHeader(_))
+        }),
         (
             "overlapping control",
             160,
@@ -363,10 +287,7 @@ fn permission_problems_are_reported_as_such() {
     // Root ignores file modes; only assert when the OS actually refuses.
     if let Err(e) = fs::File::open(&path) {
         assert_eq!(e.kind(), std::io::ErrorKind::PermissionDenied);
-        assert!(matches!(
-            attach_err(&path),
-            AttachError::PermissionDenied(_)
-        ));
+        assert!(matches!(attach_err(&path), AttachError::PermissionDenied(_)));
     }
 }
 
@@ -399,13 +320,7 @@ fn corrupt_frames_give_typed_errors() {
     assert!(matches!(e, ReadError::LengthTooSmall { .. }), "{e:?}");
     let e = corrupt_and_read("type", |d| (d + 4, 0x0042u16.to_le_bytes().to_vec()));
     assert!(
-        matches!(
-            e,
-            ReadError::UnknownRecordType {
-                record_type: 0x42,
-                ..
-            }
-        ),
+        matches!(e, ReadError::UnknownRecordType { record_type: 0x42, .. }),
         "{e:?}"
     );
     let e = corrupt_and_read("flags", |d| (d + 6, 0x0083u16.to_le_bytes().to_vec()));
@@ -424,9 +339,7 @@ fn corrupt_frames_give_typed_errors() {
         ),
         "{e:?}"
     );
-    let e = corrupt_and_read("pad-misplaced", |d| {
-        (d, [8u32.to_le_bytes(), [1, 0, 0, 0]].concat())
-    });
+    let e = corrupt_and_read("pad-misplaced", |d| (d, [8u32.to_le_bytes(), [1, 0, 0, 0]].concat()));
     assert!(matches!(e, ReadError::BadPadding { .. }), "{e:?}");
     let e = corrupt_and_read("head-far", |_| (ev, 100_000u32.to_le_bytes().to_vec()));
     assert!(matches!(e, ReadError::PositionsCorrupt { .. }), "{e:?}");
@@ -444,12 +357,7 @@ fn corrupt_frames_give_typed_errors() {
         data + 4096 - 16,
         &[32u32.to_le_bytes(), [0x10, 0, 3, 0]].concat(),
     );
-    let e = region
-        .consumer(RingId::Events)
-        .unwrap()
-        .read()
-        .err()
-        .unwrap();
+    let e = region.consumer(RingId::Events).unwrap().read().err().unwrap();
     assert!(
         matches!(
             e,

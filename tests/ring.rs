@@ -11,10 +11,8 @@ const LIMITS: RingLimits = RingLimits {
 
 fn read_all<M: tasker_ring::RingMemory>(c: &mut tasker_ring::Consumer<M>) -> Vec<(u16, Vec<u8>)> {
     let mut out = Vec::new();
-    c.read_batch(usize::MAX, |m| {
-        out.push((m.record_type, m.payload.to_vec()))
-    })
-    .expect("read");
+    c.read_batch(usize::MAX, |m| out.push((m.record_type, m.payload.to_vec())))
+        .expect("read");
     out
 }
 
@@ -87,16 +85,7 @@ fn full_ring_publishes_nothing() {
     p.try_write(record_type::STEP_EVENT, &[2; 112]).unwrap();
     let before = p.position();
     let err = p.try_write(record_type::STEP_EVENT, &[3; 8]).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            WriteError::Full {
-                needed: 24,
-                free: 0
-            }
-        ),
-        "{err:?}"
-    );
+    assert!(matches!(err, WriteError::Full { needed: 24, free: 0 }), "{err:?}");
     assert_eq!(p.position(), before, "nothing published");
     assert_eq!(
         read_all(&mut c),
@@ -106,10 +95,7 @@ fn full_ring_publishes_nothing() {
         ]
     );
     p.try_write(record_type::STEP_EVENT, &[3; 8]).unwrap();
-    assert_eq!(
-        read_all(&mut c),
-        vec![(record_type::STEP_EVENT, vec![3; 8])]
-    );
+    assert_eq!(read_all(&mut c), vec![(record_type::STEP_EVENT, vec![3; 8])]);
 }
 
 #[test]
@@ -128,10 +114,7 @@ fn oversize_messages_are_refused_clearly() {
     ));
     assert!(matches!(
         p.try_write(record_type::STEP_EVENT, &[0; 1001]),
-        Err(WriteError::MessageTooLarge {
-            size: 1001,
-            max: 1000
-        })
+        Err(WriteError::MessageTooLarge { size: 1001, max: 1000 })
     ));
     assert!(matches!(
         p.try_write(record_type::STEP_EVENT, &[0; 900]),
@@ -194,11 +177,7 @@ fn blocking_write_streams_a_message_larger_than_the_ring() {
 fn timed_out_stream_is_aborted_and_the_next_message_reads_clean() {
     let (mut p, mut c) = heap_channel(256, LIMITS, 0);
     let err = p
-        .write_blocking(
-            record_type::STEP_EVENT,
-            &[7; 1000],
-            Duration::from_millis(50),
-        )
+        .write_blocking(record_type::STEP_EVENT, &[7; 1000], Duration::from_millis(50))
         .unwrap_err();
     assert!(
         matches!(err, WriteError::Timeout { published } if published > 0),
@@ -207,10 +186,7 @@ fn timed_out_stream_is_aborted_and_the_next_message_reads_clean() {
     // The consumer drains the partial fragments; nothing is delivered yet.
     assert!(read_all(&mut c).is_empty());
     p.try_write(record_type::STEP_EVENT, b"after").unwrap();
-    assert_eq!(
-        read_all(&mut c),
-        vec![(record_type::STEP_EVENT, b"after".to_vec())]
-    );
+    assert_eq!(read_all(&mut c), vec![(record_type::STEP_EVENT, b"after".to_vec())]);
 }
 
 #[test]
@@ -218,10 +194,7 @@ fn sleep_handshake_sees_data_or_asks_for_a_doorbell() {
     let (mut p, mut c) = heap_channel(256, LIMITS, 0);
     assert!(c.prepare_sleep(), "nothing pending: may sleep");
     p.try_write(record_type::STEP_EVENT, b"x").unwrap();
-    assert!(
-        p.consumer_needs_wakeup(),
-        "sleeping consumer wants a doorbell"
-    );
+    assert!(p.consumer_needs_wakeup(), "sleeping consumer wants a doorbell");
     assert!(!p.consumer_needs_wakeup(), "one doorbell per sleep");
     assert!(!c.prepare_sleep(), "data pending: do not sleep");
     assert_eq!(read_all(&mut c).len(), 1);
