@@ -225,13 +225,16 @@ impl<M: RingMemory> Consumer<M> {
     fn refresh_head(&mut self) {
         // Acquire: pairs with the producer's Release store of `producer_position`; every record before it
         // is fully written.
-        self.cached_head = self.mem.control().producer_position.value.load(Ordering::Acquire);
-        // Relaxed: informational mirror of the private cache.
-        self.mem
-            .control()
-            .consumer_stats
-            .cached_producer_position
-            .store(self.cached_head, Ordering::Relaxed);
+        let head = self.mem.control().producer_position.value.load(Ordering::Acquire);
+        if head != self.cached_head {
+            self.cached_head = head;
+            // Relaxed: informational mirror of the private cache; skipped on empty polls.
+            self.mem
+                .control()
+                .consumer_stats
+                .cached_producer_position
+                .store(head, Ordering::Relaxed);
+        }
     }
 
     fn payload(&self, found: &Found) -> Payload<'_, M> {

@@ -36,7 +36,9 @@ pub use layout::{flags, record_type};
 pub use memory::{HeapRing, RingMemory};
 pub use producer::{MessageWriter, Producer, RingLimits};
 #[cfg(not(loom))]
-pub use region::{default_dir, Layout, MappedRing, Region, RegionConfig, RegionView, RingId};
+pub use region::{
+    default_dir, Layout, MappedRing, PeerSnapshot, Region, RegionConfig, RegionView, RingId, RingSnapshot,
+};
 
 /// A producer/consumer pair over one heap ring (tests, loom, in-process use).
 pub fn heap_channel(

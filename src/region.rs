@@ -425,12 +425,14 @@ impl RegionView {
         &self.layout
     }
 
-    /// A ring's control block, for atomic loads only (the mapping is read-only).
-    pub fn control(&self, id: RingId) -> &RingControl {
+    /// A consistent-enough copy of ring `id`'s control block (each word loaded atomically; the words are
+    /// not one atomic snapshot, so derived values such as lag are clamped by their users).
+    pub fn snapshot(&self, id: RingId) -> RingSnapshot {
         let d = self.layout.rings[id.index()];
-        // SAFETY: validated, 128-aligned offset inside a live mapping; atomic loads on read-only memory are
-        // plain loads for these lock-free widths, and this type offers no way to store through it.
-        unsafe { &*self.map.as_ptr().add(d.control_offset as usize).cast::<RingControl>() }
+        // SAFETY: validated, 128-aligned offset inside a live read-only mapping; only atomic loads follow,
+        // which are plain loads for these lock-free widths and never write.
+        let c = unsafe { &*self.map.as_ptr().add(d.control_offset as usize).cast::<RingControl>() };
+        RingSnapshot::load(c)
     }
 
     /// Copies `len` bytes of ring `id` starting at free-running position `pos` (wrapping at the end).
@@ -449,6 +451,76 @@ impl RegionView {
             std::ptr::copy_nonoverlapping(data, out.as_mut_ptr().add(first), len - first);
         }
         out
+    }
+}
+
+/// Identity and heartbeat of one side of a ring, as loaded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PeerSnapshot {
+    /// Pid holding the role (0: none).
+    pub pid: u32,
+    /// Its start time (clock ticks since boot; 0 if unknown).
+    pub start_time: u64,
+    /// Its last heartbeat, Unix milliseconds (0: never).
+    pub heartbeat_unix_ms: u64,
+}
+
+/// The words of one ring's control block, loaded one by one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RingSnapshot {
+    /// Producer position.
+    pub producer_position: u32,
+    /// Consumer position.
+    pub consumer_position: u32,
+    /// 1 while the consumer sleeps and wants a doorbell.
+    pub consumer_sleeping: u32,
+    /// Non-padding records published.
+    pub frames: u64,
+    /// Payload bytes published.
+    pub bytes: u64,
+    /// Padding records written.
+    pub pads: u64,
+    /// Writes that found the ring full.
+    pub full_stalls: u64,
+    /// Doorbells rung.
+    pub doorbells: u64,
+    /// Records consumed.
+    pub frames_read: u64,
+    /// Payload bytes consumed.
+    pub bytes_read: u64,
+    /// Times the consumer went to sleep.
+    pub sleeps: u64,
+    /// Producer identity.
+    pub producer: PeerSnapshot,
+    /// Consumer identity.
+    pub consumer: PeerSnapshot,
+}
+
+impl RingSnapshot {
+    /// Loads every word (Acquire for positions: pairs with their Release stores; Relaxed for the rest,
+    /// which are informational).
+    pub fn load(c: &RingControl) -> Self {
+        let peer = |p: &crate::layout::PeerLine| PeerSnapshot {
+            pid: p.pid.load(Ordering::Relaxed),
+            start_time: p.start_time.load(Ordering::Relaxed),
+            heartbeat_unix_ms: p.heartbeat_unix_ms.load(Ordering::Relaxed),
+        };
+        let (ps, cs) = (&c.producer_stats, &c.consumer_stats);
+        Self {
+            producer_position: c.producer_position.value.load(Ordering::Acquire),
+            consumer_position: c.consumer_position.value.load(Ordering::Acquire),
+            consumer_sleeping: c.consumer_sleeping.value.load(Ordering::Relaxed),
+            frames: ps.frames.load(Ordering::Relaxed),
+            bytes: ps.bytes.load(Ordering::Relaxed),
+            pads: ps.pads.load(Ordering::Relaxed),
+            full_stalls: ps.full_stalls.load(Ordering::Relaxed),
+            doorbells: ps.doorbells.load(Ordering::Relaxed),
+            frames_read: cs.frames.load(Ordering::Relaxed),
+            bytes_read: cs.bytes.load(Ordering::Relaxed),
+            sleeps: cs.sleeps.load(Ordering::Relaxed),
+            producer: peer(&c.producer),
+            consumer: peer(&c.consumer),
+        }
     }
 }
 

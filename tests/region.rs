@@ -86,12 +86,18 @@ fn create_then_attach_carries_frames_between_handles() {
         Err(tasker_ring::RoleError::Taken { .. })
     ));
     let view = RegionView::attach(&path).unwrap();
-    let ctl = view.control(RingId::Events);
+    let snap = view.snapshot(RingId::Events);
     assert_eq!(
-        ctl.producer_position.value.load(std::sync::atomic::Ordering::Acquire),
-        32
+        (
+            snap.producer_position,
+            snap.consumer_position,
+            snap.frames,
+            snap.frames_read
+        ),
+        (32, 32, 1, 1)
     );
-    assert_eq!(ctl.producer_stats.frames.load(std::sync::atomic::Ordering::Relaxed), 1);
+    assert_eq!(snap.producer.pid, std::process::id());
+    assert!(snap.producer.heartbeat_unix_ms > 0);
     assert_eq!(&view.copy_ring_bytes(RingId::Events, 16, 16), b"{\"event_id\":\"a\"}");
     creator.unlink().unwrap();
     assert!(!path.exists());
