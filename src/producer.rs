@@ -19,6 +19,9 @@ use crossbeam_utils::Backoff;
 use std::io;
 use std::time::{Duration, Instant};
 
+/// How often a waiting writer checks that the consumer process still exists.
+const LIVENESS_CHECK_EVERY: Duration = Duration::from_millis(100);
+
 /// Size limits a ring enforces, copied from the region header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RingLimits {
@@ -256,7 +259,9 @@ impl<M: RingMemory> Producer<M> {
             let partial = writer.producer.head != writer.start;
             drop(writer);
             if partial {
+                // Tell the consumer now if there is room; otherwise the next write does it first.
                 self.abort_pending = true;
+                let _ = self.write_abort();
             }
             if matches!(err, WriteError::Full { .. }) {
                 self.full_stalls += 1;
@@ -404,19 +409,25 @@ impl<'p, M: RingMemory> MessageWriter<'p, M> {
                     };
                 }
                 let backoff = Backoff::new();
+                let mut last_liveness_check = Instant::now();
                 loop {
                     spin_wait(&backoff);
                     self.producer.refresh_tail();
                     if self.producer.fits(end) {
                         return Ok(());
                     }
-                    if Instant::now() >= deadline {
+                    let now = Instant::now();
+                    if now >= deadline {
                         return Err(WriteError::Timeout {
                             published: self.published,
                         });
                     }
-                    if let Some(pid) = self.consumer_dead() {
-                        return Err(WriteError::PeerDead { pid });
+                    // Liveness costs a syscall and a /proc read: at most every 100 ms.
+                    if now.duration_since(last_liveness_check) >= LIVENESS_CHECK_EVERY {
+                        last_liveness_check = now;
+                        if let Some(pid) = self.consumer_dead() {
+                            return Err(WriteError::PeerDead { pid });
+                        }
                     }
                 }
             }

@@ -232,3 +232,100 @@ fn a_consumer_error_is_sticky() {
     ));
     assert_eq!(c.read().err().unwrap(), e1);
 }
+
+/// Pid of a process that has exited and been reaped.
+fn dead_pid() -> u32 {
+    let mut child = std::process::Command::new("true").spawn().expect("spawn true");
+    let pid = child.id();
+    child.wait().expect("wait");
+    pid
+}
+
+#[test]
+fn a_blocked_writer_reports_a_dead_consumer() {
+    let ring = std::sync::Arc::new(tasker_ring::HeapRing::new(256, 0));
+    let mut p = tasker_ring::Producer::new(ring.clone(), LIMITS, "heap").unwrap();
+    let ctl = tasker_ring::RingMemory::control(&ring);
+    ctl.consumer.pid.store(dead_pid(), std::sync::atomic::Ordering::Release);
+    p.try_write(record_type::STEP_EVENT, &[0; 112]).unwrap();
+    p.try_write(record_type::STEP_EVENT, &[0; 112]).unwrap();
+    let started = std::time::Instant::now();
+    let err = p
+        .write_blocking(record_type::STEP_EVENT, &[1; 8], Duration::from_secs(30))
+        .unwrap_err();
+    assert!(matches!(err, WriteError::PeerDead { .. }), "{err:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "detected long before the deadline"
+    );
+}
+
+#[test]
+fn a_producer_taking_over_from_a_dead_one_aborts_its_partial_message() {
+    let ring = std::sync::Arc::new(tasker_ring::HeapRing::new(256, 0));
+    let mut c = tasker_ring::Consumer::new(ring.clone(), LIMITS, "heap").unwrap();
+    let mut p1 = tasker_ring::Producer::new(ring.clone(), LIMITS, "heap").unwrap();
+    // Fill the ring with the first fragments of a message that never ends, leaving no room for an abort.
+    let err = p1
+        .write_blocking(record_type::STEP_EVENT, &[9; 600], Duration::from_millis(20))
+        .unwrap_err();
+    assert!(matches!(err, WriteError::Timeout { .. }), "{err:?}");
+    std::mem::forget(p1); // its process "dies" holding the role
+    let ctl = tasker_ring::RingMemory::control(&ring);
+    ctl.producer.pid.store(dead_pid(), std::sync::atomic::Ordering::Release);
+    let mut got = Vec::new();
+    assert_eq!(
+        c.read_batch(10, |m| got.push(m.payload.to_vec())).unwrap(),
+        0,
+        "fragments only, no END"
+    );
+    let mut p2 = tasker_ring::Producer::new(ring.clone(), LIMITS, "heap").expect("dead holder is replaced");
+    p2.try_write(record_type::STEP_EVENT, b"fresh").unwrap();
+    c.read_batch(10, |m| got.push(m.payload.to_vec())).unwrap();
+    assert_eq!(got, vec![b"fresh".to_vec()], "the orphaned fragments were discarded");
+}
+
+#[test]
+fn a_consumer_taking_over_from_a_dead_one_skips_orphaned_fragments() {
+    let ring = std::sync::Arc::new(tasker_ring::HeapRing::new(256, 0));
+    let mut p = tasker_ring::Producer::new(ring.clone(), LIMITS, "heap").unwrap();
+    let mut c1 = tasker_ring::Consumer::new(ring.clone(), LIMITS, "heap").unwrap();
+    let big: Vec<u8> = (0..400u32).map(|i| i as u8).collect();
+    let writer = std::thread::spawn(move || {
+        p.write_blocking(record_type::STEP_EVENT, &big, Duration::from_secs(20))
+            .unwrap();
+        p
+    });
+    // c1 consumes (and releases) the first fragments, then "dies" mid-message.
+    while tasker_ring::RingMemory::control(&ring)
+        .consumer_position
+        .value
+        .load(std::sync::atomic::Ordering::Acquire)
+        == 0
+    {
+        assert_eq!(c1.read_batch(1, |_| panic!("no whole message yet")).unwrap(), 0);
+    }
+    std::mem::forget(c1);
+    tasker_ring::RingMemory::control(&ring)
+        .consumer
+        .pid
+        .store(dead_pid(), std::sync::atomic::Ordering::Release);
+    let mut c2 = tasker_ring::Consumer::new(ring.clone(), LIMITS, "heap").expect("dead holder is replaced");
+    let mut p = loop {
+        c2.read_batch(10, |m| {
+            panic!("orphaned fragments delivered as a message of {}", m.payload.len())
+        })
+        .unwrap();
+        if writer.is_finished() {
+            break writer.join().unwrap();
+        }
+    };
+    c2.read_batch(10, |m| {
+        panic!("orphaned fragments delivered as a message of {}", m.payload.len())
+    })
+    .unwrap();
+    p.try_write(record_type::STEP_EVENT, b"next").unwrap();
+    let mut got = Vec::new();
+    c2.read_batch(10, |m| got.push(m.payload.to_vec())).unwrap();
+    assert_eq!(got, vec![b"next".to_vec()]);
+}
