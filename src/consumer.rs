@@ -35,8 +35,13 @@ pub struct Consumer<M: RingMemory> {
     assembling: Option<u16>,
     /// Reassembly buffer (kept between messages to reuse its allocation).
     assembled: Vec<u8>,
-    /// Taken over from a dead consumer: skip continuation fragments of a message whose start it consumed.
+    /// The previous holder left mid-message: skip continuation fragments until a message starts.
     skip_partial: bool,
+    /// Taken over from a dead consumer, whose stored `next_sequence` may be ahead of its stored position:
+    /// adopt the first record's sequence instead of checking it.
+    resync_seq: bool,
+    /// Local mirror of the shared `open_message` flag.
+    open_message: bool,
     poisoned: Option<ReadError>,
     frames: u64,
     bytes: u64,
@@ -61,6 +66,10 @@ struct Found {
     end: u32,
     /// Sequence expected after it.
     next_seq: u64,
+    /// Non-padding records from the consumer position to `end`.
+    records: u64,
+    /// Their payload bytes.
+    record_bytes: u64,
 }
 
 /// A message delivered to a batch callback; the payload is valid only during the call.
@@ -109,6 +118,9 @@ impl<M: RingMemory> Consumer<M> {
         // Relaxed: stored by the previous consumer before its Release of `consumer_position`.
         let next_seq = control.consumer_stats.next_sequence.load(Ordering::Relaxed);
         let stats = &control.consumer_stats;
+        // Relaxed: stored before the previous consumer's Release of `consumer_position`, loaded above.
+        let open_message = stats.open_message.load(Ordering::Relaxed) != 0;
+        let dead_predecessor = matches!(takeover, Takeover::FromDead(_));
         let (frames, bytes, sleeps) = (
             stats.frames.load(Ordering::Relaxed),
             stats.bytes.load(Ordering::Relaxed),
@@ -125,7 +137,9 @@ impl<M: RingMemory> Consumer<M> {
             next_seq,
             assembling: None,
             assembled: Vec::new(),
-            skip_partial: matches!(takeover, Takeover::FromDead(_)),
+            skip_partial: open_message || dead_predecessor,
+            resync_seq: dead_predecessor,
+            open_message,
             poisoned: None,
             frames,
             bytes,
@@ -217,6 +231,12 @@ impl<M: RingMemory> Consumer<M> {
         self.mem.control().consumer_sleeping.value.store(0, Ordering::Relaxed);
     }
 
+    /// Tells whether the process holding the producer role still runs (for maintenance ticks: a reader
+    /// that finds nothing to read and a dead producer reports it instead of waiting forever).
+    pub fn producer_liveness(&self) -> (u32, crate::liveness::Liveness) {
+        role::holder(&self.mem.control().producer)
+    }
+
     /// Stamps the consumer heartbeat (call on maintenance ticks, not per event).
     pub fn heartbeat(&self) {
         role::heartbeat(&self.mem.control().consumer);
@@ -250,11 +270,8 @@ impl<M: RingMemory> Consumer<M> {
     fn consume(&mut self, found: &Found) {
         self.tail = found.end;
         self.next_seq = found.next_seq;
-        self.frames += 1;
-        self.bytes += match found.location {
-            Location::Ring(_, len) => len as u64,
-            Location::Assembled => self.assembled.len() as u64,
-        };
+        self.frames += found.records;
+        self.bytes += found.record_bytes;
         if matches!(found.location, Location::Assembled) {
             self.assembled.clear();
         }
@@ -267,6 +284,12 @@ impl<M: RingMemory> Consumer<M> {
         }
         let control = self.mem.control();
         let stats = &control.consumer_stats;
+        let open = self.assembling.is_some();
+        if open != self.open_message {
+            self.open_message = open;
+            // Relaxed: rides on the Release store of `consumer_position` below.
+            stats.open_message.store(open as u32, Ordering::Relaxed);
+        }
         // Relaxed: statistics; they ride on the Release store below.
         stats.next_sequence.store(self.next_seq, Ordering::Relaxed);
         stats.frames.store(self.frames, Ordering::Relaxed);
@@ -297,6 +320,7 @@ impl<M: RingMemory> Consumer<M> {
     fn scan(&mut self) -> Result<Option<Found>, ReadError> {
         let mut pos = self.tail;
         let mut seq = self.next_seq;
+        let (mut records, mut record_bytes) = (0u64, 0u64);
         loop {
             let mut available = check_span(pos, self.cached_head, self.capacity)?;
             if available == 0 {
@@ -306,6 +330,8 @@ impl<M: RingMemory> Consumer<M> {
                     // Padding, skipped records and fragments before `pos` are consumed.
                     self.tail = pos;
                     self.next_seq = seq;
+                    self.frames += records;
+                    self.bytes += record_bytes;
                     return Ok(None);
                 }
             }
@@ -324,6 +350,12 @@ impl<M: RingMemory> Consumer<M> {
                 continue;
             }
             header = header.with_sequence(self.header_bytes::<8>(off + FRAME_ALIGN));
+            // An abort marker restarts the sequence (a producer that took over after a crash may not know
+            // it exactly); so does the first record a consumer reads after taking over from a dead one.
+            if header.flags & flags::ABORT != 0 || self.resync_seq {
+                seq = header.sequence;
+                self.resync_seq = false;
+            }
             if header.sequence != seq {
                 return Err(ReadError::SequenceGap {
                     position: pos,
@@ -332,6 +364,8 @@ impl<M: RingMemory> Consumer<M> {
                 });
             }
             seq += 1;
+            records += 1;
+            record_bytes += header.payload_len() as u64;
             let body = Location::Ring(off + FRAME_HEADER, header.payload_len());
             let frag = header.flags & (flags::BEGIN | flags::END);
             if header.flags & flags::ABORT != 0 {
@@ -351,6 +385,8 @@ impl<M: RingMemory> Consumer<M> {
                         location: body,
                         end: next,
                         next_seq: seq,
+                        records,
+                        record_bytes,
                     }));
                 }
                 (flags::BEGIN, None) => {
@@ -372,6 +408,8 @@ impl<M: RingMemory> Consumer<M> {
                             location: Location::Assembled,
                             end: next,
                             next_seq: seq,
+                            records,
+                            record_bytes,
                         }));
                     }
                 }

@@ -115,8 +115,9 @@ pub struct PositionLine {
 pub struct ProducerStats {
     /// Last consumer position the producer loaded (informational copy of its private cache).
     pub cached_consumer_position: AtomicU32,
-    /// Reserved, zero.
-    pub reserved: AtomicU32,
+    /// 1 while fragments of a message are published without its END (a streamed write in progress or
+    /// abandoned); a producer taking the role then aborts that message first.
+    pub open_message: AtomicU32,
     /// Sequence number the next non-padding record will carry.
     pub next_sequence: AtomicU64,
     /// Non-padding records published.
@@ -137,13 +138,14 @@ pub struct ProducerStats {
 pub struct ConsumerStats {
     /// Last producer position the consumer loaded (informational).
     pub cached_producer_position: AtomicU32,
-    /// Reserved, zero.
-    pub reserved: AtomicU32,
+    /// 1 while the consumer has released fragments of a message it has not finished reassembling; a
+    /// consumer taking the role then skips that message's remaining fragments.
+    pub open_message: AtomicU32,
     /// Sequence number the consumer expects next.
     pub next_sequence: AtomicU64,
-    /// Non-padding records consumed.
+    /// Non-padding records consumed (same unit as the producer's `frames`).
     pub frames: AtomicU64,
-    /// Payload bytes consumed.
+    /// Payload bytes of the records consumed (same unit as the producer's `bytes`).
     pub bytes: AtomicU64,
     /// Times the consumer published "sleeping".
     pub sleeps: AtomicU64,
@@ -153,11 +155,10 @@ pub struct ConsumerStats {
 #[repr(C, align(128))]
 #[derive(Debug)]
 pub struct PeerLine {
-    /// Pid of the process holding this role, 0 if none.
-    pub pid: AtomicU32,
-    /// Reserved, zero.
-    pub reserved: AtomicU32,
-    /// That process's start time (clock ticks since boot; 0 if unknown).
+    /// The holder in one word, so pid and start time never tear: pid in bits 0..32, the low 32 bits of its
+    /// start time in bits 32..64; 0 when the role is free. Taken by CAS, released by a store of 0.
+    pub identity: AtomicU64,
+    /// The holder's full start time (clock ticks since boot; 0 if unknown). Informational.
     pub start_time: AtomicU64,
     /// Last heartbeat, milliseconds since the Unix epoch (reported as an age; never proof of death).
     pub heartbeat_unix_ms: AtomicU64,
@@ -192,8 +193,7 @@ impl RingControl {
             value: AtomicU32::new(v),
         };
         let peer = || PeerLine {
-            pid: AtomicU32::new(0),
-            reserved: AtomicU32::new(0),
+            identity: AtomicU64::new(0),
             start_time: AtomicU64::new(0),
             heartbeat_unix_ms: AtomicU64::new(0),
         };
@@ -203,7 +203,7 @@ impl RingControl {
             consumer_sleeping: line(0),
             producer_stats: ProducerStats {
                 cached_consumer_position: AtomicU32::new(initial_position),
-                reserved: AtomicU32::new(0),
+                open_message: AtomicU32::new(0),
                 next_sequence: AtomicU64::new(0),
                 frames: AtomicU64::new(0),
                 bytes: AtomicU64::new(0),
@@ -213,7 +213,7 @@ impl RingControl {
             },
             consumer_stats: ConsumerStats {
                 cached_producer_position: AtomicU32::new(initial_position),
-                reserved: AtomicU32::new(0),
+                open_message: AtomicU32::new(0),
                 next_sequence: AtomicU64::new(0),
                 frames: AtomicU64::new(0),
                 bytes: AtomicU64::new(0),
@@ -223,6 +223,26 @@ impl RingControl {
             consumer: peer(),
             reserved: line(0),
         }
+    }
+}
+
+impl RingControl {
+    /// Initialises a zero-filled control block in place (the creator's path over the mapping: writing a
+    /// `RingControl` by value would copy uninitialised padding bytes into shared memory).
+    pub fn init_in_place(&self, initial_position: u32) {
+        // Relaxed: the region is not visible to anyone until the creator's Release store of the ready word.
+        self.producer_position
+            .value
+            .store(initial_position, crate::sync::Ordering::Relaxed);
+        self.consumer_position
+            .value
+            .store(initial_position, crate::sync::Ordering::Relaxed);
+        self.producer_stats
+            .cached_consumer_position
+            .store(initial_position, crate::sync::Ordering::Relaxed);
+        self.consumer_stats
+            .cached_producer_position
+            .store(initial_position, crate::sync::Ordering::Relaxed);
     }
 }
 

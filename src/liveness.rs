@@ -33,7 +33,21 @@ impl ProcessIdentity {
         }
     }
 
-    /// Whether the recorded process still runs.
+    /// The one-word form stored in a peer line: pid in bits 0..32, low 32 bits of the start time above.
+    pub fn word(&self) -> u64 {
+        self.pid as u64 | ((self.start_time as u32 as u64) << 32)
+    }
+
+    /// Decodes [`Self::word`] (the start time keeps only its low 32 bits).
+    pub fn from_word(word: u64) -> Self {
+        Self {
+            pid: word as u32,
+            start_time: word >> 32,
+        }
+    }
+
+    /// Whether the recorded process still runs. Start times are compared on their low 32 bits (the part a
+    /// peer line keeps; 2^32 clock ticks is over a year at 100 Hz).
     pub fn liveness(&self) -> Liveness {
         if self.pid == 0 {
             return Liveness::Absent;
@@ -43,7 +57,7 @@ impl ProcessIdentity {
         }
         match (self.start_time, process_start_time(self.pid)) {
             (0, _) | (_, None) => Liveness::Alive,
-            (recorded, Some(now)) if recorded == now => Liveness::Alive,
+            (recorded, Some(now)) if recorded as u32 == now as u32 => Liveness::Alive,
             _ => Liveness::Dead,
         }
     }

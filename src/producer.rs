@@ -12,6 +12,7 @@
 use crate::error::{RoleError, WriteError};
 use crate::frame::FrameHeader;
 use crate::layout::{align_frame, flags, record_type, FRAME_ALIGN, FRAME_HEADER};
+use crate::liveness::Liveness;
 use crate::memory::RingMemory;
 use crate::role::{self, Takeover};
 use crate::sync::{fence, spin_wait, Ordering};
@@ -62,6 +63,8 @@ pub struct Producer<M: RingMemory> {
     doorbells: u64,
     /// A blocking write published part of a message and gave up: the next write first aborts it.
     abort_pending: bool,
+    /// Local mirror of the shared `open_message` flag.
+    open_message: bool,
 }
 
 /// How a message writer behaves when the ring has no room.
@@ -124,6 +127,8 @@ impl<M: RingMemory> Producer<M> {
             bytes: stats.bytes.load(Ordering::Relaxed),
             pads: stats.pads.load(Ordering::Relaxed),
         };
+        // Relaxed: stored before the previous producer's Release of `producer_position`, loaded above.
+        let open_message = stats.open_message.load(Ordering::Relaxed) != 0;
         let full_stalls = stats.full_stalls.load(Ordering::Relaxed);
         let doorbells = stats.doorbells.load(Ordering::Relaxed);
         let capacity = mem.capacity();
@@ -137,8 +142,11 @@ impl<M: RingMemory> Producer<M> {
             tally,
             full_stalls,
             doorbells,
-            // A dead predecessor may have published the first fragments of a message: abort it.
-            abort_pending: matches!(takeover, Takeover::FromDead(_)),
+            // A predecessor that died, or left a streamed message unfinished, may have published the first
+            // fragments of a message: abort it. After a crash the abort also resynchronises the sequence
+            // (its `next_sequence` may have been stored ahead of a position it never published).
+            abort_pending: open_message || matches!(takeover, Takeover::FromDead(_)),
+            open_message,
         })
     }
 
@@ -303,9 +311,23 @@ impl<M: RingMemory> Producer<M> {
         end.wrapping_sub(self.cached_tail) as usize <= self.capacity
     }
 
-    /// Makes `pos`..`end` published: stores statistics, then the position with Release.
-    fn publish(&mut self, end: u32, seq: u64, tally: Tally) {
+    /// Tells whether the process holding the consumer role still runs (for maintenance ticks).
+    pub fn consumer_liveness(&self) -> (u32, Liveness) {
+        role::holder(&self.mem.control().consumer)
+    }
+
+    /// Makes everything before `end` published: stores statistics and the open-message flag, then the
+    /// position with Release. `open` says whether a message's fragments stay unfinished after `end`.
+    fn publish(&mut self, end: u32, seq: u64, tally: Tally, open: bool) {
         let control = self.mem.control();
+        if open != self.open_message {
+            self.open_message = open;
+            // Relaxed: rides on the Release store of `producer_position` below.
+            control
+                .producer_stats
+                .open_message
+                .store(open as u32, Ordering::Relaxed);
+        }
         self.tally.frames += tally.frames;
         self.tally.bytes += tally.bytes;
         self.tally.pads += tally.pads;
@@ -401,7 +423,7 @@ impl<'p, M: RingMemory> MessageWriter<'p, M> {
                         ..self.tally
                     };
                     self.published += done.bytes;
-                    self.producer.publish(self.frag_start, self.seq, done);
+                    self.producer.publish(self.frag_start, self.seq, done, true);
                     self.tally = Tally {
                         frames: 0,
                         bytes: self.frag_len as u64,
@@ -435,13 +457,8 @@ impl<'p, M: RingMemory> MessageWriter<'p, M> {
     }
 
     fn consumer_dead(&self) -> Option<u32> {
-        let line = &self.producer.mem.control().consumer;
-        let identity = crate::liveness::ProcessIdentity {
-            // Relaxed: identity is informational; the worst case is one more wait round.
-            pid: line.pid.load(Ordering::Relaxed),
-            start_time: line.start_time.load(Ordering::Relaxed),
-        };
-        (identity.liveness() == crate::liveness::Liveness::Dead).then_some(identity.pid)
+        let (pid, liveness) = self.producer.consumer_liveness();
+        (liveness == Liveness::Dead).then_some(pid)
     }
 
     /// Opens a fragment at `pos`, first padding to the ring's end if the expected frame would not fit there.
@@ -537,7 +554,7 @@ impl<'p, M: RingMemory> MessageWriter<'p, M> {
     fn finish(&mut self) -> Result<(), WriteError> {
         self.close_fragment(true)?;
         let (end, seq, tally) = (self.pos, self.seq, self.tally);
-        self.producer.publish(end, seq, tally);
+        self.producer.publish(end, seq, tally, false);
         Ok(())
     }
 

@@ -101,6 +101,13 @@ impl RegionConfig {
                 smaller / 2
             ));
         }
+        if self.max_message_size < (self.max_frame_size as usize - FRAME_HEADER) as u64 {
+            return Err(format!(
+                "max message size {} must hold at least one full frame's payload ({})",
+                self.max_message_size,
+                self.max_frame_size as usize - FRAME_HEADER
+            ));
+        }
         if self.initial_position % FRAME_ALIGN as u32 != 0 {
             return Err(format!(
                 "initial position {} must be a multiple of 8",
@@ -298,9 +305,8 @@ impl Region {
                 base.add(RING_TABLE_OFFSET + i * size_of::<RingDescriptor>())
                     .cast::<RingDescriptor>()
                     .write(*ring);
-                base.add(ring.control_offset as usize)
-                    .cast::<RingControl>()
-                    .write(RingControl::new(config.initial_position));
+                // The fresh file is zero-filled: store the initial values through the atomics in place.
+                (*base.add(ring.control_offset as usize).cast::<RingControl>()).init_in_place(config.initial_position);
             }
         }
         // Release: pairs with the Acquire load in `read_layout`; every header byte above is visible to a
@@ -501,7 +507,8 @@ impl RingSnapshot {
     /// which are informational).
     pub fn load(c: &RingControl) -> Self {
         let peer = |p: &crate::layout::PeerLine| PeerSnapshot {
-            pid: p.pid.load(Ordering::Relaxed),
+            // Acquire: pairs with the role CAS in `role::take`; the low half of the identity is the pid.
+            pid: p.identity.load(Ordering::Acquire) as u32,
             start_time: p.start_time.load(Ordering::Relaxed),
             heartbeat_unix_ms: p.heartbeat_unix_ms.load(Ordering::Relaxed),
         };
@@ -657,9 +664,13 @@ fn read_layout(map: &MmapRaw, file_len: u64) -> Result<Layout, AttachError> {
         let at = RING_TABLE_OFFSET + i * size_of::<RingDescriptor>();
         bytemuck::pod_read_unaligned(&page[at..at + size_of::<RingDescriptor>()])
     });
+    let table_end = align_up(RING_TABLE_OFFSET as u64 + header.ring_count as u64 * 32, LINE as u64);
     let mut smaller = u32::MAX;
     for (i, d) in rings.iter().enumerate() {
         let name = RingId::ALL[i].name();
+        if d.ring_id != i as u32 {
+            return bad(format!("descriptor {i} ({name}) has ring id {}", d.ring_id));
+        }
         if !d.capacity.is_power_of_two() || !(MIN_CAPACITY..=MAX_CAPACITY).contains(&d.capacity) {
             return bad(format!(
                 "{name} capacity {} is not a power of two in 64..=2^30",
@@ -667,7 +678,7 @@ fn read_layout(map: &MmapRaw, file_len: u64) -> Result<Layout, AttachError> {
             ));
         }
         if d.control_offset % LINE as u64 != 0
-            || d.control_offset < LINE as u64 * 2
+            || d.control_offset < table_end
             || d.control_offset + control::SIZE as u64 > header.header_size as u64
         {
             return bad(format!(
@@ -709,6 +720,13 @@ fn read_layout(map: &MmapRaw, file_len: u64) -> Result<Layout, AttachError> {
         return bad(format!(
             "max frame size {max_frame} is not a multiple of 8 in 32..={}",
             smaller / 2
+        ));
+    }
+    if header.max_message_size < (max_frame as usize - FRAME_HEADER) as u64 {
+        return bad(format!(
+            "max message size {} is smaller than one frame's payload ({})",
+            header.max_message_size,
+            max_frame as usize - FRAME_HEADER
         ));
     }
     Ok(Layout { header, rings })

@@ -1,4 +1,7 @@
 //! Taking and giving back the producer or consumer role of a ring, recorded in its peer line.
+//!
+//! The holder is one 64-bit word (pid + low 32 bits of its start time), taken by CAS and released by a
+//! store of 0, so a rival never pairs one holder's pid with another's start time.
 
 use crate::error::RoleError;
 use crate::layout::PeerLine;
@@ -17,31 +20,35 @@ pub enum Takeover {
 /// Records this process in `line` unless a live process holds it.
 pub fn take(line: &PeerLine, ring: &'static str, role: &'static str) -> Result<Takeover, RoleError> {
     let me = ProcessIdentity::current();
+    let mine = me.word();
     let mut found = Takeover::Fresh;
-    let mut expected = 0u32;
+    let mut expected = 0u64;
     loop {
         // AcqRel: pairs with `release`'s Release store of 0 and with a rival's successful CAS, so a
         // process that sees the role free also sees its previous holder's final stores.
         match line
-            .pid
-            .compare_exchange(expected, me.pid, Ordering::AcqRel, Ordering::Acquire)
+            .identity
+            .compare_exchange(expected, mine, Ordering::AcqRel, Ordering::Acquire)
         {
             Ok(_) => break,
-            Err(holder) => {
-                let identity = ProcessIdentity {
-                    pid: holder,
-                    // Relaxed: informational; a torn view only makes a live holder look alive.
-                    start_time: line.start_time.load(Ordering::Relaxed),
-                };
-                if holder == me.pid || identity.liveness() == Liveness::Alive {
+            Err(0) => {
+                // Released meanwhile: a normal hand-over, not a takeover.
+                expected = 0;
+                found = Takeover::Fresh;
+            }
+            Err(word) => {
+                let holder = ProcessIdentity::from_word(word);
+                // Our own word: this process holds it. Our pid with another start time: an earlier
+                // process that had our pid (a restarted container), which is dead.
+                if word == mine || holder.liveness() == Liveness::Alive {
                     return Err(RoleError::Taken {
                         ring,
                         role,
-                        pid: holder,
+                        pid: holder.pid,
                     });
                 }
-                found = Takeover::FromDead(identity);
-                expected = holder;
+                found = Takeover::FromDead(holder);
+                expected = word;
             }
         }
     }
@@ -53,12 +60,21 @@ pub fn take(line: &PeerLine, ring: &'static str, role: &'static str) -> Result<T
 
 /// Gives the role back (on drop of the producer or consumer).
 pub fn release(line: &PeerLine) {
+    // Relaxed: informational; ordered before the identity store below.
+    line.start_time.store(0, Ordering::Relaxed);
     // Release: pairs with `take`'s AcqRel CAS, publishing this holder's last stores to the next one.
-    line.pid.store(0, Ordering::Release);
+    line.identity.store(0, Ordering::Release);
 }
 
 /// Stamps a heartbeat (an age for operators; never a liveness verdict).
 pub fn heartbeat(line: &PeerLine) {
     // Relaxed: informational.
     line.heartbeat_unix_ms.store(now_unix_ms(), Ordering::Relaxed);
+}
+
+/// The process recorded in `line` and whether it still runs.
+pub fn holder(line: &PeerLine) -> (u32, Liveness) {
+    // Acquire: pairs with `take`'s CAS; one word, so pid and start time belong to the same holder.
+    let holder = ProcessIdentity::from_word(line.identity.load(Ordering::Acquire));
+    (holder.pid, holder.liveness())
 }

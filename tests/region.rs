@@ -140,6 +140,10 @@ fn create_is_exclusive_and_refuses_links_and_bad_configs() {
             initial_position: 3,
             ..small()
         },
+        RegionConfig {
+            max_message_size: 100,
+            ..small()
+        },
     ] {
         let err = Region::create(&dir.path("bad.ring"), &bad).err().unwrap();
         assert!(matches!(err, CreateError::InvalidConfig(_)), "{bad:?}: {err}");
@@ -269,6 +273,15 @@ fn hostile_files_give_typed_errors() {
             EVENTS_CONTROL_OFFSET.to_le_bytes().to_vec(),
             |e| matches!(e, AttachError::BadHeader(_)),
         ),
+        ("ring id", 148, 7u32.to_le_bytes().to_vec(), |e| {
+            matches!(e, AttachError::BadHeader(_))
+        }),
+        ("ring count past controls", 28, 40u32.to_le_bytes().to_vec(), |e| {
+            matches!(e, AttachError::BadHeader(_))
+        }),
+        ("max message tiny", 48, 8u64.to_le_bytes().to_vec(), |e| {
+            matches!(e, AttachError::BadHeader(_))
+        }),
         ("initial position", 152, 4u32.to_le_bytes().to_vec(), |e| {
             matches!(e, AttachError::BadHeader(_))
         }),

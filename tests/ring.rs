@@ -246,7 +246,9 @@ fn a_blocked_writer_reports_a_dead_consumer() {
     let ring = std::sync::Arc::new(tasker_ring::HeapRing::new(256, 0));
     let mut p = tasker_ring::Producer::new(ring.clone(), LIMITS, "heap").unwrap();
     let ctl = tasker_ring::RingMemory::control(&ring);
-    ctl.consumer.pid.store(dead_pid(), std::sync::atomic::Ordering::Release);
+    ctl.consumer
+        .identity
+        .store(dead_pid() as u64, std::sync::atomic::Ordering::Release);
     p.try_write(record_type::STEP_EVENT, &[0; 112]).unwrap();
     p.try_write(record_type::STEP_EVENT, &[0; 112]).unwrap();
     let started = std::time::Instant::now();
@@ -272,7 +274,9 @@ fn a_producer_taking_over_from_a_dead_one_aborts_its_partial_message() {
     assert!(matches!(err, WriteError::Timeout { .. }), "{err:?}");
     std::mem::forget(p1); // its process "dies" holding the role
     let ctl = tasker_ring::RingMemory::control(&ring);
-    ctl.producer.pid.store(dead_pid(), std::sync::atomic::Ordering::Release);
+    ctl.producer
+        .identity
+        .store(dead_pid() as u64, std::sync::atomic::Ordering::Release);
     let mut got = Vec::new();
     assert_eq!(
         c.read_batch(10, |m| got.push(m.payload.to_vec())).unwrap(),
@@ -308,8 +312,8 @@ fn a_consumer_taking_over_from_a_dead_one_skips_orphaned_fragments() {
     std::mem::forget(c1);
     tasker_ring::RingMemory::control(&ring)
         .consumer
-        .pid
-        .store(dead_pid(), std::sync::atomic::Ordering::Release);
+        .identity
+        .store(dead_pid() as u64, std::sync::atomic::Ordering::Release);
     let mut c2 = tasker_ring::Consumer::new(ring.clone(), LIMITS, "heap").expect("dead holder is replaced");
     let mut p = loop {
         c2.read_batch(10, |m| {
@@ -328,4 +332,73 @@ fn a_consumer_taking_over_from_a_dead_one_skips_orphaned_fragments() {
     let mut got = Vec::new();
     c2.read_batch(10, |m| got.push(m.payload.to_vec())).unwrap();
     assert_eq!(got, vec![b"next".to_vec()]);
+}
+
+#[test]
+fn a_normal_hand_over_mid_message_is_healed_on_both_sides() {
+    let ring = std::sync::Arc::new(tasker_ring::HeapRing::new(256, 0));
+    let mut c1 = tasker_ring::Consumer::new(ring.clone(), LIMITS, "heap").unwrap();
+    let mut p1 = tasker_ring::Producer::new(ring.clone(), LIMITS, "heap").unwrap();
+    // p1 publishes the first fragments of a 600-byte message and gives up with the ring full.
+    let err = p1
+        .write_blocking(record_type::STEP_EVENT, &[9; 600], Duration::from_millis(20))
+        .unwrap_err();
+    assert!(matches!(err, WriteError::Timeout { .. }), "{err:?}");
+    drop(p1); // a clean drop: the abort could not be written, so the shared flag carries it
+              // c1 consumes those fragments (releasing them) and is dropped mid-reassembly.
+    assert_eq!(c1.read_batch(10, |_| panic!("not whole")).unwrap(), 0);
+    drop(c1);
+    let mut p2 = tasker_ring::Producer::new(ring.clone(), LIMITS, "heap").unwrap();
+    p2.try_write(record_type::STEP_EVENT, b"fresh").unwrap();
+    let mut c2 = tasker_ring::Consumer::new(ring.clone(), LIMITS, "heap").unwrap();
+    let mut got = Vec::new();
+    c2.read_batch(10, |m| got.push(m.payload.to_vec())).unwrap();
+    assert_eq!(got, vec![b"fresh".to_vec()]);
+}
+
+#[test]
+fn a_role_left_by_an_earlier_process_with_our_pid_is_taken_over() {
+    let ring = std::sync::Arc::new(tasker_ring::HeapRing::new(256, 0));
+    let me = tasker_ring::liveness::ProcessIdentity::current();
+    if me.start_time == 0 {
+        return; // no start times on this OS: pid reuse cannot be told apart
+    }
+    let earlier = tasker_ring::liveness::ProcessIdentity {
+        pid: me.pid,
+        start_time: me.start_time + 1,
+    };
+    tasker_ring::RingMemory::control(&ring)
+        .producer
+        .identity
+        .store(earlier.word(), std::sync::atomic::Ordering::Release);
+    assert!(
+        tasker_ring::Producer::new(ring.clone(), LIMITS, "heap").is_ok(),
+        "same pid, other start time: dead"
+    );
+}
+
+#[test]
+fn a_producer_crash_between_sequence_and_position_stores_is_resynchronised() {
+    let ring = std::sync::Arc::new(tasker_ring::HeapRing::new(256, 0));
+    let mut c = tasker_ring::Consumer::new(ring.clone(), LIMITS, "heap").unwrap();
+    let mut p1 = tasker_ring::Producer::new(ring.clone(), LIMITS, "heap").unwrap();
+    p1.try_write(record_type::STEP_EVENT, b"one").unwrap();
+    std::mem::forget(p1);
+    let ctl = tasker_ring::RingMemory::control(&ring);
+    // The crash: next_sequence stored for records whose position was never published.
+    ctl.producer_stats
+        .next_sequence
+        .store(5, std::sync::atomic::Ordering::Relaxed);
+    ctl.producer
+        .identity
+        .store(dead_pid() as u64, std::sync::atomic::Ordering::Release);
+    let mut p2 = tasker_ring::Producer::new(ring.clone(), LIMITS, "heap").unwrap();
+    p2.try_write(record_type::STEP_EVENT, b"two").unwrap();
+    let mut got = Vec::new();
+    c.read_batch(10, |m| got.push(m.payload.to_vec())).unwrap();
+    assert_eq!(
+        got,
+        vec![b"one".to_vec(), b"two".to_vec()],
+        "the takeover's abort record restarts the sequence"
+    );
 }
