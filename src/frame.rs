@@ -21,6 +21,7 @@ pub struct FrameHeader {
 
 impl FrameHeader {
     /// Encodes the header little-endian.
+    #[inline]
     pub fn encode(&self) -> [u8; FRAME_HEADER] {
         let mut out = [0u8; FRAME_HEADER];
         out[0..4].copy_from_slice(&self.length.to_le_bytes());
@@ -31,6 +32,7 @@ impl FrameHeader {
     }
 
     /// Decodes the 8-byte prefix (length, type, flags); the sequence is filled in by [`Self::with_sequence`].
+    #[inline]
     pub fn decode_prefix(prefix: [u8; FRAME_ALIGN]) -> Self {
         Self {
             length: u32::from_le_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]),

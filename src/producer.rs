@@ -168,7 +168,58 @@ impl<M: RingMemory> Producer<M> {
 
     /// Writes `payload` as one message of `record_type` if it fits now; otherwise publishes nothing.
     pub fn try_write(&mut self, record_type: u16, payload: &[u8]) -> Result<(), WriteError> {
+        if self.try_write_single(record_type, payload) {
+            return Ok(());
+        }
         self.try_write_with(record_type, payload.len(), |w| io::Write::write_all(w, payload))
+    }
+
+    /// Fast path of [`Self::try_write`]: one unfragmented frame that fits before the ring's end and in the
+    /// free space. Returns `false`, having written nothing, whenever the general path is needed (which then
+    /// also produces the precise error).
+    #[inline]
+    fn try_write_single(&mut self, record_type: u16, payload: &[u8]) -> bool {
+        let len = payload.len();
+        if len > self.limits.max_payload()
+            || len as u64 > self.limits.max_message
+            || self.abort_pending
+            || !record_type::is_writable(record_type)
+        {
+            return false;
+        }
+        let footprint = align_frame(FRAME_HEADER + len);
+        let off = self.head as usize & (self.capacity - 1);
+        if self.capacity - off < footprint {
+            return false;
+        }
+        let end = self.head.wrapping_add(footprint as u32);
+        if !self.fits(end) {
+            self.refresh_tail();
+            if !self.fits(end) {
+                return false;
+            }
+        }
+        let header = FrameHeader {
+            length: (FRAME_HEADER + len) as u32,
+            record_type,
+            flags: flags::UNFRAGMENTED,
+            sequence: self.next_seq,
+        };
+        // SAFETY: `head..end` is free (checked against the consumer position), lies before the ring's end and
+        // is unpublished until the Release store in `publish`. The zero word goes first so the header and
+        // payload overwrite the part of it they cover, leaving the alignment gap zeroed.
+        unsafe {
+            self.mem.write(off + footprint - FRAME_ALIGN, &[0u8; FRAME_ALIGN]);
+            self.mem.write(off, &header.encode());
+            self.mem.write(off + FRAME_HEADER, payload);
+        }
+        let tally = Tally {
+            frames: 1,
+            bytes: len as u64,
+            pads: 0,
+        };
+        self.publish(end, self.next_seq + 1, tally, false);
+        true
     }
 
     /// Writes one message produced by `fill` (for example `serde_json::to_writer`) straight into the ring.
