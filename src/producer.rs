@@ -160,6 +160,12 @@ impl<M: RingMemory> Producer<M> {
         self.limits
     }
 
+    /// The consumer position, freshly loaded (the worker learns from it which events have been read).
+    pub fn consumer_position(&mut self) -> u32 {
+        self.refresh_tail();
+        self.cached_tail
+    }
+
     /// Bytes free for writing, refreshing the consumer position.
     pub fn free_space(&mut self) -> usize {
         self.refresh_tail();

@@ -373,6 +373,17 @@ impl Region {
         }
     }
 
+    /// Base address of the mapping (what a same-process reader views: `koffi.view(base, len)`). Valid while
+    /// this region (or any ring taken from it) lives.
+    pub fn base_ptr(&self) -> *mut u8 {
+        self.map.as_mut_ptr()
+    }
+
+    /// Length of the mapping in bytes (the region size).
+    pub fn mapped_len(&self) -> usize {
+        self.map.len()
+    }
+
     /// Takes the producer role of ring `id`.
     pub fn producer(&self, id: RingId) -> Result<Producer<MappedRing>, RoleError> {
         Producer::new(self.ring(id), self.layout.limits(), id.name())

@@ -1,0 +1,167 @@
+//! The worker's bootstrap configuration: the seed's `BootstrapConfig` (`namespace`, `log_level`) plus the
+//! transport, ring sizes, timeouts and the event source. Unknown keys are refused, so a typo is an error.
+
+use serde::Deserialize;
+use std::path::PathBuf;
+
+/// How step events reach the TS handlers.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    /// Frames in the region's events ring, read by TS straight from shared memory (the default).
+    #[default]
+    Ring,
+    /// The seed's per-poll contract: `poll_step_events()` returns one JSON C string per call (the baseline).
+    Ffi,
+}
+
+/// Where step events come from.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum SourceConfig {
+    /// Tasker-shaped events made from the fixture (the real step store arrives with issue 6).
+    Synthetic {
+        /// Events to produce in all (absent: unlimited).
+        #[serde(default)]
+        count: Option<u64>,
+        /// Events per second (absent or 0: as fast as the ring takes them).
+        #[serde(default)]
+        rate_per_sec: Option<u64>,
+        /// Approximate JSON size of each event (absent: the 2.7 KB fixture as is).
+        #[serde(default)]
+        event_bytes: Option<usize>,
+    },
+}
+
+impl Default for SourceConfig {
+    fn default() -> Self {
+        Self::Synthetic {
+            count: None,
+            rate_per_sec: None,
+            event_bytes: None,
+        }
+    }
+}
+
+/// Everything `bootstrap_worker` accepts.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct WorkerConfig {
+    /// Task namespace this worker serves (the seed's field; informational for the synthetic source).
+    pub namespace: String,
+    /// Log level for the worker's tracing output: error, warn, info, debug or trace.
+    pub log_level: String,
+    /// `ring` (default) or `ffi`.
+    pub transport: Transport,
+    /// Directory for the region file (default `/dev/shm` on Linux).
+    pub region_dir: Option<PathBuf>,
+    /// Events ring capacity in bytes (a power of two).
+    pub events_capacity: u32,
+    /// Completions ring capacity in bytes (a power of two).
+    pub completions_capacity: u32,
+    /// Largest frame in either ring.
+    pub max_frame_size: u32,
+    /// Largest message (an event or a completion) after reassembly.
+    pub max_message_size: u64,
+    /// Events claimed but not yet polled, at most, on the `ffi` transport (its "ring").
+    pub ffi_queue_capacity: usize,
+    /// In flight longer than this: failed as `ffi_timeout` by `cleanup_timeouts`.
+    pub completion_timeout_ms: u64,
+    /// In flight longer than this: reported as starving.
+    pub starvation_threshold_ms: u64,
+    /// How long a graceful shutdown waits for in-flight events before failing them.
+    pub shutdown_timeout_ms: u64,
+    /// The event source.
+    pub source: SourceConfig,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        Self {
+            namespace: "default".to_string(),
+            log_level: "info".to_string(),
+            transport: Transport::Ring,
+            region_dir: None,
+            events_capacity: 4 << 20,
+            completions_capacity: 1 << 20,
+            max_frame_size: 64 << 10,
+            max_message_size: 64 << 20,
+            ffi_queue_capacity: 1024,
+            completion_timeout_ms: 30_000,
+            starvation_threshold_ms: 10_000,
+            shutdown_timeout_ms: 30_000,
+            source: SourceConfig::default(),
+        }
+    }
+}
+
+impl WorkerConfig {
+    /// Parses the bootstrap JSON (`{}` or empty text gives the defaults).
+    pub fn from_json(text: &str) -> Result<Self, String> {
+        if text.trim().is_empty() {
+            return Ok(Self::default());
+        }
+        let config: Self = serde_json::from_str(text).map_err(|e| format!("invalid bootstrap config: {e}"))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks the values serde cannot.
+    pub fn validate(&self) -> Result<(), String> {
+        if !matches!(self.log_level.as_str(), "error" | "warn" | "info" | "debug" | "trace") {
+            return Err(format!(
+                "invalid log_level {:?}: use error, warn, info, debug or trace",
+                self.log_level
+            ));
+        }
+        if self.completion_timeout_ms == 0 || self.ffi_queue_capacity == 0 {
+            return Err("completion_timeout_ms and ffi_queue_capacity must be positive".to_string());
+        }
+        self.region_config()
+            .validate()
+            .map_err(|e| format!("invalid ring settings: {e}"))
+    }
+
+    /// The region sizes this configuration asks for.
+    pub fn region_config(&self) -> tasker_ring::RegionConfig {
+        tasker_ring::RegionConfig {
+            events_capacity: self.events_capacity,
+            completions_capacity: self.completions_capacity,
+            max_frame_size: self.max_frame_size,
+            max_message_size: self.max_message_size,
+            initial_position: 0,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_unknown_keys_and_bad_values() {
+        assert_eq!(WorkerConfig::from_json("").unwrap(), WorkerConfig::default());
+        let c =
+            WorkerConfig::from_json(r#"{"namespace":"ns","transport":"ffi","source":{"kind":"synthetic","count":5}}"#)
+                .unwrap();
+        assert_eq!(c.transport, Transport::Ffi);
+        assert_eq!(
+            c.source,
+            SourceConfig::Synthetic {
+                count: Some(5),
+                rate_per_sec: None,
+                event_bytes: None
+            }
+        );
+        let e = WorkerConfig::from_json(r#"{"namespcae":"x"}"#).unwrap_err();
+        assert!(e.contains("unknown field `namespcae`"), "{e}");
+        assert!(WorkerConfig::from_json(r#"{"transport":"pigeon"}"#).is_err());
+        assert!(WorkerConfig::from_json(r#"{"log_level":"loud"}"#)
+            .unwrap_err()
+            .contains("log_level"));
+        assert!(WorkerConfig::from_json(r#"{"events_capacity":1000}"#)
+            .unwrap_err()
+            .contains("ring settings"));
+        assert!(WorkerConfig::from_json("{").is_err());
+    }
+}

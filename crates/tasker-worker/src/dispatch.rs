@@ -1,0 +1,391 @@
+//! In-flight tracking with tasker-core's semantics, shared by both transports.
+//!
+//! - `pending`: handed to the transport, not yet read by TS (in the ring, or in the per-poll queue).
+//! - `in_flight`: read by TS, not yet completed. An event's clock starts when it is read.
+//! - A completion is applied at most once: one for an unknown, completed or timed-out event is refused and
+//!   counted; one with an invalid result is refused and the event stays in flight (nothing is lost).
+//! - `cleanup_timeouts` fails events in flight longer than the completion timeout (`ffi_timeout`).
+
+use crate::event_id::Uuid;
+use crate::result::StepResult;
+use serde::Serialize;
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+/// Why a completion was refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// No event with this id is in flight (unknown, already completed, or timed out).
+    NotInFlight(Uuid),
+    /// The result did not pass validation; the event stays in flight.
+    InvalidResult(String),
+    /// The event id is not a canonical UUID.
+    InvalidEventId(String),
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::NotInFlight(id) => write!(f, "event {id} is not in flight (unknown, completed or timed out)"),
+            Self::InvalidResult(why) => write!(f, "invalid result: {why}"),
+            Self::InvalidEventId(why) => write!(f, "invalid event id: {why}"),
+        }
+    }
+}
+
+/// The seed's `FfiDispatchMetrics`, plus what operators need beside it.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct DispatchMetrics {
+    /// Handed to the transport, not yet read by TS.
+    pub pending_count: u64,
+    /// Read by TS, not completed.
+    pub in_flight_count: u64,
+    /// Completions with `success: true`.
+    pub completed_count: u64,
+    /// Completions with `success: false`, plus timeouts.
+    pub failed_count: u64,
+    /// Some event has been in flight longer than the starvation threshold.
+    pub starvation_detected: bool,
+    /// How many.
+    pub starving_event_count: u64,
+    /// Age of the oldest in-flight event (0 if none).
+    pub oldest_in_flight_age_ms: u64,
+    /// Completions refused (unknown, duplicate, timed out, invalid).
+    pub refused_completions: u64,
+    /// Events failed by `cleanup_timeouts`.
+    pub timed_out_count: u64,
+    /// Events ring fill, 0.0-1.0 (ring transport; 0 on ffi).
+    pub events_ring_fill: f64,
+    /// Completions ring fill, 0.0-1.0 (ring transport; 0 on ffi).
+    pub completions_ring_fill: f64,
+}
+
+/// An event waiting unread in the ring: it is read once the consumer position passes `end`.
+#[derive(Clone, Copy, Debug)]
+struct Unread {
+    end: u32,
+    event_id: Uuid,
+    step_uuid: Uuid,
+}
+
+/// An event TS has read.
+#[derive(Clone, Copy, Debug)]
+struct InFlight {
+    step_uuid: Uuid,
+    read_at: Instant,
+}
+
+/// The dispatch state.
+#[derive(Debug)]
+pub struct Dispatch {
+    completion_timeout: Duration,
+    starvation_threshold: Duration,
+    unread: VecDeque<Unread>,
+    /// Pending events of the per-poll transport (counted here, held by the transport).
+    ffi_pending: u64,
+    in_flight: HashMap<Uuid, InFlight>,
+    completed: u64,
+    failed: u64,
+    refused: u64,
+    timed_out: u64,
+    last_starving: u64,
+}
+
+impl Dispatch {
+    /// Empty state with the given limits.
+    pub fn new(completion_timeout: Duration, starvation_threshold: Duration) -> Self {
+        Self {
+            completion_timeout,
+            starvation_threshold,
+            unread: VecDeque::with_capacity(4096),
+            ffi_pending: 0,
+            in_flight: HashMap::with_capacity(4096),
+            completed: 0,
+            failed: 0,
+            refused: 0,
+            timed_out: 0,
+            last_starving: 0,
+        }
+    }
+
+    /// Ring: an event was published ending at position `end`.
+    pub fn written(&mut self, end: u32, event_id: Uuid, step_uuid: Uuid) {
+        self.unread.push_back(Unread {
+            end,
+            event_id,
+            step_uuid,
+        });
+    }
+
+    /// Ring: the consumer position is `position`; every event it has passed is now in flight.
+    pub fn consumer_at(&mut self, position: u32, now: Instant) {
+        while let Some(front) = self.unread.front() {
+            // Passed when `position - end` is a small forward distance (both are within one capacity).
+            if position.wrapping_sub(front.end) >= 1 << 31 {
+                break;
+            }
+            self.in_flight.insert(
+                front.event_id,
+                InFlight {
+                    step_uuid: front.step_uuid,
+                    read_at: now,
+                },
+            );
+            self.unread.pop_front();
+        }
+    }
+
+    /// Per-poll: `n` more events queued, not yet polled.
+    pub fn queued(&mut self, n: u64) {
+        self.ffi_pending += n;
+    }
+
+    /// Per-poll: an event was polled (read) now.
+    pub fn polled(&mut self, event_id: Uuid, step_uuid: Uuid, now: Instant) {
+        self.ffi_pending = self.ffi_pending.saturating_sub(1);
+        self.in_flight.insert(
+            event_id,
+            InFlight {
+                step_uuid,
+                read_at: now,
+            },
+        );
+    }
+
+    /// Applies a completion: validates `json`, then takes the event out of flight. The returned result goes
+    /// to the source. Refusals are counted; an invalid result leaves the event in flight.
+    pub fn complete<'j>(&mut self, event_id: &[u8], json: &'j [u8]) -> Result<(Uuid, StepResult<'j>), Refusal> {
+        let outcome = self.check_completion(event_id, json);
+        match &outcome {
+            Ok((_, r)) if r.success => self.completed += 1,
+            Ok(_) => self.failed += 1,
+            Err(_) => self.refused += 1,
+        }
+        outcome
+    }
+
+    fn check_completion<'j>(&mut self, event_id: &[u8], json: &'j [u8]) -> Result<(Uuid, StepResult<'j>), Refusal> {
+        let id = Uuid::parse(event_id).map_err(|e| Refusal::InvalidEventId(e.to_string()))?;
+        let result = StepResult::parse(json).map_err(Refusal::InvalidResult)?;
+        self.in_flight.remove(&id).ok_or(Refusal::NotInFlight(id))?;
+        Ok((id, result))
+    }
+
+    /// Fails every event in flight longer than the completion timeout; returns their results for the source.
+    pub fn cleanup_timeouts(&mut self, now: Instant) -> Vec<(Uuid, StepResult<'static>)> {
+        let timeout = self.completion_timeout;
+        let mut expired = Vec::new();
+        self.in_flight.retain(|id, f| {
+            let age = now.saturating_duration_since(f.read_at);
+            if age <= timeout {
+                return true;
+            }
+            expired.push((
+                *id,
+                StepResult::timeout(f.step_uuid, age.as_millis() as u64, timeout.as_millis() as u64),
+            ));
+            false
+        });
+        if !expired.is_empty() {
+            tracing::warn!(
+                count = expired.len(),
+                timeout_ms = timeout.as_millis() as u64,
+                "failed timed-out events"
+            );
+        }
+        self.timed_out += expired.len() as u64;
+        self.failed += expired.len() as u64;
+        expired
+    }
+
+    /// Counts events in flight longer than the starvation threshold, warning when the count changes.
+    pub fn check_starvation(&mut self, now: Instant) -> u64 {
+        let threshold = self.starvation_threshold;
+        let starving = self
+            .in_flight
+            .values()
+            .filter(|f| now.saturating_duration_since(f.read_at) > threshold)
+            .count() as u64;
+        if starving > 0 && starving != self.last_starving {
+            tracing::warn!(
+                starving,
+                threshold_ms = threshold.as_millis() as u64,
+                "step events in flight past the starvation threshold"
+            );
+        }
+        self.last_starving = starving;
+        starving
+    }
+
+    /// Events neither completed nor failed yet (pending + in flight).
+    pub fn outstanding(&self) -> u64 {
+        self.unread.len() as u64 + self.ffi_pending + self.in_flight.len() as u64
+    }
+
+    /// Fails everything still pending or in flight (the end of a graceful shutdown), oldest first.
+    pub fn fail_all(&mut self, now: Instant) -> Vec<(Uuid, StepResult<'static>)> {
+        let unread = std::mem::take(&mut self.unread);
+        for u in unread {
+            self.in_flight.insert(
+                u.event_id,
+                InFlight {
+                    step_uuid: u.step_uuid,
+                    read_at: now,
+                },
+            );
+        }
+        let timeout = self.completion_timeout;
+        self.completion_timeout = Duration::ZERO;
+        let far = now + Duration::from_nanos(1);
+        let failed = self.cleanup_timeouts(far);
+        self.completion_timeout = timeout;
+        failed
+    }
+
+    /// The metrics (ring fills are filled in by the transport).
+    pub fn metrics(&mut self, now: Instant) -> DispatchMetrics {
+        let starving = self.check_starvation(now);
+        let oldest = self
+            .in_flight
+            .values()
+            .map(|f| now.saturating_duration_since(f.read_at))
+            .max();
+        DispatchMetrics {
+            pending_count: self.unread.len() as u64 + self.ffi_pending,
+            in_flight_count: self.in_flight.len() as u64,
+            completed_count: self.completed,
+            failed_count: self.failed,
+            starvation_detected: starving > 0,
+            starving_event_count: starving,
+            oldest_in_flight_age_ms: oldest.map_or(0, |d| d.as_millis() as u64),
+            refused_completions: self.refused,
+            timed_out_count: self.timed_out,
+            events_ring_fill: 0.0,
+            completions_ring_fill: 0.0,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OK: &[u8] = br#"{"step_uuid":"00000000-0000-0000-0000-000000000002","success":true}"#;
+    const FAIL: &[u8] = br#"{"step_uuid":"00000000-0000-0000-0000-000000000002","success":false}"#;
+    const E1: &[u8] = b"00000000-0000-0000-0000-000000000001";
+
+    fn d() -> Dispatch {
+        Dispatch::new(Duration::from_millis(30_000), Duration::from_millis(10_000))
+    }
+
+    #[test]
+    fn the_clock_starts_when_the_consumer_passes_the_frame() {
+        let mut d = d();
+        let t0 = Instant::now();
+        d.written(u32::MAX - 7, Uuid(1), Uuid(2));
+        d.written(40, Uuid(3), Uuid(4));
+        d.consumer_at(u32::MAX - 15, t0);
+        let m = d.metrics(t0);
+        assert_eq!(
+            (m.pending_count, m.in_flight_count),
+            (2, 0),
+            "unread events are pending, not in flight"
+        );
+        d.consumer_at(u32::MAX - 7, t0 + Duration::from_secs(50));
+        let m = d.metrics(t0 + Duration::from_secs(50));
+        assert_eq!(
+            (m.pending_count, m.in_flight_count, m.oldest_in_flight_age_ms),
+            (1, 1, 0)
+        );
+        assert!(
+            d.cleanup_timeouts(t0 + Duration::from_secs(60)).is_empty(),
+            "read at 50 s: not timed out at 60 s"
+        );
+        d.consumer_at(48, t0 + Duration::from_secs(60));
+        assert_eq!(d.metrics(t0 + Duration::from_secs(60)).in_flight_count, 2);
+    }
+
+    #[test]
+    fn completions_apply_once_and_refusals_are_counted() {
+        let mut d = d();
+        let now = Instant::now();
+        d.polled(Uuid(1), Uuid(2), now);
+        assert!(matches!(d.complete(E1, b"{"), Err(Refusal::InvalidResult(_))));
+        assert_eq!(
+            d.metrics(now).in_flight_count,
+            1,
+            "an invalid result leaves the event in flight"
+        );
+        assert!(matches!(d.complete(b"nope", OK), Err(Refusal::InvalidEventId(_))));
+        let (id, r) = d.complete(E1, OK).unwrap();
+        assert_eq!((id, r.success, r.step_uuid), (Uuid(1), true, Uuid(2)));
+        assert_eq!(
+            d.complete(E1, OK).unwrap_err(),
+            Refusal::NotInFlight(Uuid(1)),
+            "a duplicate is refused"
+        );
+        d.polled(Uuid(1), Uuid(2), now);
+        assert!(!d.complete(E1, FAIL).unwrap().1.success);
+        let m = d.metrics(now);
+        assert_eq!(
+            (
+                m.completed_count,
+                m.failed_count,
+                m.refused_completions,
+                m.in_flight_count
+            ),
+            (1, 1, 3, 0)
+        );
+    }
+
+    #[test]
+    fn timeouts_fail_with_ffi_timeout_and_late_completions_are_refused() {
+        let mut d = d();
+        let t0 = Instant::now();
+        d.polled(Uuid(1), Uuid(2), t0);
+        d.polled(Uuid(5), Uuid(6), t0 + Duration::from_secs(25));
+        let failed = d.cleanup_timeouts(t0 + Duration::from_millis(30_001));
+        assert_eq!(failed.len(), 1);
+        let (id, r) = &failed[0];
+        assert_eq!((*id, r.step_uuid, r.success), (Uuid(1), Uuid(2), false));
+        let v: serde_json::Value = serde_json::from_slice(&r.json).unwrap();
+        assert_eq!(
+            (v["error"]["error_type"].as_str(), v["error"]["retryable"].as_bool()),
+            (Some("ffi_timeout"), Some(true))
+        );
+        assert!(matches!(d.complete(E1, OK), Err(Refusal::NotInFlight(_))), "too late");
+        let m = d.metrics(t0 + Duration::from_millis(30_001));
+        assert_eq!(
+            (
+                m.failed_count,
+                m.timed_out_count,
+                m.refused_completions,
+                m.in_flight_count
+            ),
+            (1, 1, 1, 1)
+        );
+    }
+
+    #[test]
+    fn starvation_is_reported_past_the_threshold() {
+        let mut d = d();
+        let t0 = Instant::now();
+        d.polled(Uuid(1), Uuid(2), t0);
+        d.polled(Uuid(3), Uuid(4), t0 + Duration::from_secs(5));
+        assert_eq!(d.check_starvation(t0 + Duration::from_secs(10)), 0);
+        let m = d.metrics(t0 + Duration::from_millis(10_001));
+        assert!(m.starvation_detected);
+        assert_eq!((m.starving_event_count, m.oldest_in_flight_age_ms), (1, 10_001));
+    }
+
+    #[test]
+    fn fail_all_ends_a_shutdown_with_nothing_outstanding() {
+        let mut d = d();
+        let now = Instant::now();
+        d.written(64, Uuid(1), Uuid(2));
+        d.polled(Uuid(3), Uuid(4), now);
+        assert_eq!(d.outstanding(), 2);
+        assert_eq!(d.fail_all(now).len(), 2);
+        assert_eq!(d.outstanding(), 0);
+    }
+}

@@ -1,0 +1,120 @@
+//! Step results: the checks a completion must pass, and the failure a timeout produces.
+
+use crate::event_id::Uuid;
+use serde::Deserialize;
+use std::borrow::Cow;
+
+/// A validated tasker-core `StepExecutionResult`, borrowing the JSON it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepResult<'a> {
+    /// The step it completes.
+    pub step_uuid: Uuid,
+    /// Whether the handler succeeded.
+    pub success: bool,
+    /// The whole result JSON, as received (what a store persists).
+    pub json: Cow<'a, [u8]>,
+}
+
+#[derive(Deserialize)]
+struct Required<'a> {
+    #[serde(borrow)]
+    step_uuid: Option<Cow<'a, str>>,
+    success: Option<bool>,
+}
+
+impl<'a> StepResult<'a> {
+    /// Checks `json` is an object with a UUID `step_uuid` and a boolean `success`; the message says what is
+    /// missing or wrong.
+    pub fn parse(json: &'a [u8]) -> Result<Self, String> {
+        let required: Required<'_> =
+            serde_json::from_slice(json).map_err(|e| format!("result is not a JSON object: {e}"))?;
+        let step_uuid = required
+            .step_uuid
+            .ok_or("result JSON is missing required field `step_uuid`")?;
+        let step_uuid = Uuid::parse(step_uuid.as_bytes()).map_err(|e| format!("result `step_uuid`: {e}"))?;
+        let success = required
+            .success
+            .ok_or("result JSON is missing required field `success`")?;
+        Ok(Self {
+            step_uuid,
+            success,
+            json: Cow::Borrowed(json),
+        })
+    }
+
+    /// The failure recorded for an event that could not be handed to TS at all (larger than the limits).
+    pub fn undeliverable(step_uuid: Uuid, why: &str) -> StepResult<'static> {
+        let json = serde_json::json!({
+            "step_uuid": step_uuid.to_string(),
+            "success": false,
+            "result": null,
+            "status": "error",
+            "error": { "message": why, "error_type": "dispatch_error", "retryable": false, "context": {} },
+            "metadata": { "retryable": false, "custom": {}, "context": {} }
+        });
+        StepResult {
+            step_uuid,
+            success: false,
+            json: Cow::Owned(serde_json::to_vec(&json).unwrap_or_default()),
+        }
+    }
+
+    /// The failure tasker-core records when a handler does not answer in time: `error_type: "ffi_timeout"`,
+    /// retryable.
+    pub fn timeout(step_uuid: Uuid, age_ms: u64, timeout_ms: u64) -> StepResult<'static> {
+        let json = serde_json::json!({
+            "step_uuid": step_uuid.to_string(),
+            "success": false,
+            "result": null,
+            "status": "error",
+            "error": {
+                "message": format!("step handler did not complete within {timeout_ms} ms (in flight {age_ms} ms)"),
+                "error_type": "ffi_timeout",
+                "retryable": true,
+                "status_code": null,
+                "backtrace": null,
+                "context": {}
+            },
+            "metadata": { "execution_time_ms": age_ms, "retryable": true, "custom": {}, "context": {} }
+        });
+        StepResult {
+            step_uuid,
+            success: false,
+            json: Cow::Owned(serde_json::to_vec(&json).unwrap_or_default()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn required_fields_are_checked_with_clear_messages() {
+        let ok = br#"{"step_uuid":"0190f3a2-7c1e-7b3a-9d2e-000000000003","success":true,"result":{}}"#;
+        let r = StepResult::parse(ok).unwrap();
+        assert!(r.success);
+        assert!(StepResult::parse(b"[1]").unwrap_err().contains("not a JSON object"));
+        assert!(StepResult::parse(br#"{"success":true}"#)
+            .unwrap_err()
+            .contains("`step_uuid`"));
+        assert!(
+            StepResult::parse(br#"{"step_uuid":"0190f3a2-7c1e-7b3a-9d2e-000000000003"}"#)
+                .unwrap_err()
+                .contains("`success`")
+        );
+        assert!(StepResult::parse(br#"{"step_uuid":"nope","success":true}"#)
+            .unwrap_err()
+            .contains("UUID"));
+        let fixture = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../fixtures/completion-failure.json"
+        ));
+        assert!(!StepResult::parse(&fixture.unwrap()).unwrap().success);
+        let t = StepResult::timeout(Uuid(7), 31_000, 30_000);
+        let v: serde_json::Value = serde_json::from_slice(&t.json).unwrap();
+        assert_eq!(v["error"]["error_type"], "ffi_timeout");
+        assert_eq!(v["error"]["retryable"], true);
+        assert_eq!(StepResult::parse(&t.json).unwrap().step_uuid, Uuid(7));
+    }
+}

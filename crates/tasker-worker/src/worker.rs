@@ -1,0 +1,586 @@
+//! The worker: bootstrap, the pump thread that moves events and completions, status, graceful shutdown and
+//! stop. No call here ever waits on JS: stop and shutdown change state and return; draining happens while
+//! JS keeps polling and completing.
+
+use crate::config::{SourceConfig, Transport, WorkerConfig};
+use crate::dispatch::{Dispatch, DispatchMetrics, Refusal};
+use crate::doorbell::Doorbell;
+use crate::event_id::Uuid;
+use crate::result::StepResult;
+use crate::source::{EventSource, SourcedEvent, SyntheticSource, SyntheticStats};
+use serde::Serialize;
+use std::collections::{HashMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use tasker_ring::{record_type, Consumer, MappedRing, Producer, Region, RingId, WriteError};
+
+/// How often the pump runs timeouts, starvation, heartbeats and the region size check.
+const MAINTENANCE_EVERY: Duration = Duration::from_millis(100);
+/// Idle pump sleep once spinning found nothing (bounds completion pick-up latency when idle).
+const IDLE_SLEEP: Duration = Duration::from_millis(1);
+/// Most events claimed per pump step.
+const CLAIM_BATCH: usize = 256;
+/// Most completions drained per pump step.
+const COMPLETION_BATCH: usize = 1024;
+
+/// The worker's lifecycle phase.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// Claiming and dispatching.
+    Running,
+    /// Graceful shutdown: no new claims; in-flight events may still complete until the deadline.
+    Draining,
+    /// Stopped (after `stop`, or at the end of a graceful shutdown).
+    Stopped,
+}
+
+impl Phase {
+    fn from_u8(v: u8) -> Self {
+        match v {
+            0 => Self::Running,
+            1 => Self::Draining,
+            _ => Self::Stopped,
+        }
+    }
+}
+
+/// Why bootstrap failed.
+#[derive(Debug)]
+pub enum BootstrapError {
+    /// The configuration was refused.
+    Config(String),
+    /// The region or doorbell could not be set up.
+    Setup(String),
+}
+
+impl std::fmt::Display for BootstrapError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Config(why) => write!(f, "{why}"),
+            Self::Setup(why) => write!(f, "worker setup failed: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for BootstrapError {}
+
+/// The seed's `WorkerStatus`, plus the transport's details.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct WorkerStatus {
+    /// Claiming or draining.
+    pub running: bool,
+    /// This worker's id.
+    pub worker_id: String,
+    /// `running`, `draining` or `stopped`.
+    pub worker_core_status: Phase,
+    /// `ring` or `ffi`.
+    pub transport: &'static str,
+    /// The region file (ring transport).
+    pub region_path: Option<PathBuf>,
+    /// The doorbell socket (ring transport).
+    pub doorbell_path: Option<PathBuf>,
+    /// Namespace served.
+    pub namespace: String,
+}
+
+/// State shared by the pump and the control calls, behind one mutex (held per pump step, never per event
+/// by JS on the ring transport).
+struct Core {
+    dispatch: Dispatch,
+    source: Box<dyn EventSource>,
+    /// Per-poll transport: claimed events not yet polled.
+    ffi_queue: VecDeque<SourcedEvent>,
+    /// Per-poll transport: polled events, cloned into the in-flight map as tasker-core does.
+    ffi_in_flight: HashMap<Uuid, serde_json::Value>,
+    draining_until: Option<Instant>,
+}
+
+struct Shared {
+    core: Mutex<Core>,
+    phase: AtomicU8,
+    stop: AtomicBool,
+    config: WorkerConfig,
+    /// Ring fills as f64 bits, updated by the pump.
+    events_fill: AtomicU64,
+    completions_fill: AtomicU64,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Core> {
+        // A panic in a pump step poisons the mutex; the state itself stays consistent per operation.
+        self.core.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn phase(&self) -> Phase {
+        Phase::from_u8(self.phase.load(Ordering::Acquire))
+    }
+
+    fn set_phase(&self, p: Phase) {
+        self.phase.store(p as u8, Ordering::Release);
+    }
+}
+
+/// A running (or stopped) worker.
+pub struct Worker {
+    worker_id: String,
+    shared: Arc<Shared>,
+    region: Option<Arc<Region>>,
+    doorbell_path: Option<PathBuf>,
+    pump: Option<JoinHandle<()>>,
+    synthetic: Option<Arc<SyntheticStats>>,
+}
+
+static NEXT_WORKER: AtomicU64 = AtomicU64::new(1);
+
+impl Worker {
+    /// Starts a worker: creates the region and doorbell (ring transport) and the pump thread.
+    pub fn bootstrap(config: WorkerConfig) -> Result<Self, BootstrapError> {
+        config.validate().map_err(BootstrapError::Config)?;
+        let n = NEXT_WORKER.fetch_add(1, Ordering::Relaxed);
+        let worker_id = format!("worker-ts-{}-{n}", std::process::id());
+        let (source, synthetic): (Box<dyn EventSource>, _) = match &config.source {
+            SourceConfig::Synthetic {
+                count,
+                rate_per_sec,
+                event_bytes,
+            } => {
+                let s = SyntheticSource::new(*count, *rate_per_sec, *event_bytes, std::process::id() as u64 ^ n);
+                let stats = s.stats();
+                (Box::new(s), Some(stats))
+            }
+        };
+        Self::with_source(config, worker_id, source, synthetic)
+    }
+
+    /// Starts a worker over any event source.
+    pub fn with_source(
+        config: WorkerConfig,
+        worker_id: String,
+        source: Box<dyn EventSource>,
+        synthetic: Option<Arc<SyntheticStats>>,
+    ) -> Result<Self, BootstrapError> {
+        config.validate().map_err(BootstrapError::Config)?;
+        let core = Core {
+            dispatch: Dispatch::new(
+                Duration::from_millis(config.completion_timeout_ms),
+                Duration::from_millis(config.starvation_threshold_ms),
+            ),
+            source,
+            ffi_queue: VecDeque::with_capacity(config.ffi_queue_capacity),
+            ffi_in_flight: HashMap::with_capacity(config.ffi_queue_capacity),
+            draining_until: None,
+        };
+        let shared = Arc::new(Shared {
+            core: Mutex::new(core),
+            phase: AtomicU8::new(Phase::Running as u8),
+            stop: AtomicBool::new(false),
+            config: config.clone(),
+            events_fill: AtomicU64::new(0),
+            completions_fill: AtomicU64::new(0),
+        });
+        let (region, doorbell_path, pump) = match config.transport {
+            Transport::Ring => {
+                let dir = config.region_dir.clone().unwrap_or_else(tasker_ring::default_dir);
+                let path = dir.join(format!("{worker_id}.ring"));
+                let region = Arc::new(
+                    Region::create(&path, &config.region_config()).map_err(|e| BootstrapError::Setup(e.to_string()))?,
+                );
+                let sock = dir.join(format!("{worker_id}.sock"));
+                let doorbell = Doorbell::bind(&sock).map_err(|e| {
+                    let _ = region.unlink();
+                    BootstrapError::Setup(format!("{}: {e}", sock.display()))
+                })?;
+                let events = region
+                    .producer(RingId::Events)
+                    .map_err(|e| BootstrapError::Setup(e.to_string()))?;
+                let completions = region
+                    .consumer(RingId::Completions)
+                    .map_err(|e| BootstrapError::Setup(e.to_string()))?;
+                let pump_shared = Arc::clone(&shared);
+                let pump_region = Arc::clone(&region);
+                let pump = std::thread::Builder::new()
+                    .name("tasker-ring-pump".into())
+                    .spawn(move || RingPump::new(pump_shared, pump_region, events, completions, doorbell).run())
+                    .map_err(|e| BootstrapError::Setup(e.to_string()))?;
+                (Some(region), Some(sock), pump)
+            }
+            Transport::Ffi => {
+                let pump_shared = Arc::clone(&shared);
+                let pump = std::thread::Builder::new()
+                    .name("tasker-ffi-pump".into())
+                    .spawn(move || run_ffi_pump(&pump_shared))
+                    .map_err(|e| BootstrapError::Setup(e.to_string()))?;
+                (None, None, pump)
+            }
+        };
+        tracing::info!(worker_id, transport = ?config.transport, "worker started");
+        Ok(Self {
+            worker_id,
+            shared,
+            region,
+            doorbell_path,
+            pump: Some(pump),
+            synthetic,
+        })
+    }
+
+    /// This worker's id.
+    pub fn worker_id(&self) -> &str {
+        &self.worker_id
+    }
+
+    /// The region (ring transport), kept mapped for as long as a clone of this Arc lives.
+    pub fn region(&self) -> Option<&Arc<Region>> {
+        self.region.as_ref()
+    }
+
+    /// Counters of the synthetic source, when that is the source.
+    pub fn synthetic_stats(&self) -> Option<&Arc<SyntheticStats>> {
+        self.synthetic.as_ref()
+    }
+
+    /// The lifecycle phase.
+    pub fn phase(&self) -> Phase {
+        self.shared.phase()
+    }
+
+    /// Claiming or draining (not stopped).
+    pub fn is_running(&self) -> bool {
+        self.phase() != Phase::Stopped
+    }
+
+    /// The seed's `WorkerStatus`.
+    pub fn status(&self) -> WorkerStatus {
+        let phase = self.phase();
+        WorkerStatus {
+            running: phase != Phase::Stopped,
+            worker_id: self.worker_id.clone(),
+            worker_core_status: phase,
+            transport: match self.shared.config.transport {
+                Transport::Ring => "ring",
+                Transport::Ffi => "ffi",
+            },
+            region_path: self.region.as_ref().map(|r| r.path().to_path_buf()),
+            doorbell_path: self.doorbell_path.clone(),
+            namespace: self.shared.config.namespace.clone(),
+        }
+    }
+
+    /// The dispatch metrics.
+    pub fn metrics(&self) -> DispatchMetrics {
+        let mut m = self.shared.lock().dispatch.metrics(Instant::now());
+        m.events_ring_fill = f64::from_bits(self.shared.events_fill.load(Ordering::Relaxed));
+        m.completions_ring_fill = f64::from_bits(self.shared.completions_fill.load(Ordering::Relaxed));
+        m
+    }
+
+    /// Fails events in flight past the completion timeout now; returns how many.
+    pub fn cleanup_timeouts(&self) -> usize {
+        let mut core = self.shared.lock();
+        fail_expired(&mut core, Instant::now())
+    }
+
+    /// Counts (and logs) starving events now.
+    pub fn check_starvation(&self) -> u64 {
+        self.shared.lock().dispatch.check_starvation(Instant::now())
+    }
+
+    /// Begins a graceful shutdown: no new claims; in-flight events may complete until the shutdown
+    /// timeout, then the rest fail as timeouts. Returns at once.
+    pub fn begin_graceful_shutdown(&self) -> Phase {
+        let mut core = self.shared.lock();
+        if self.phase() == Phase::Running {
+            core.draining_until = Some(Instant::now() + Duration::from_millis(self.shared.config.shutdown_timeout_ms));
+            self.shared.set_phase(Phase::Draining);
+            tracing::info!(worker_id = self.worker_id, "graceful shutdown started");
+        }
+        self.phase()
+    }
+
+    /// Stops now: the pump exits within a step; nothing waits on JS. Safe to call twice.
+    pub fn stop(&mut self) {
+        self.shared.stop.store(true, Ordering::Release);
+        self.shared.set_phase(Phase::Stopped);
+        if let Some(pump) = self.pump.take() {
+            let _ = pump.join();
+        }
+        if let Some(region) = &self.region {
+            // The mapping lives on in every Arc (the TS reader's included); only the name goes.
+            let _ = region.unlink();
+        }
+    }
+
+    /// Per-poll transport: the next event as JSON, if any. Takes the global mutex, clones the event into
+    /// the in-flight map and serialises it to a fresh string: tasker-core's shape, kept as the baseline.
+    pub fn poll_event_json(&self) -> Option<String> {
+        let mut core = self.shared.lock();
+        let event = core.ffi_queue.pop_front()?;
+        core.dispatch.polled(event.event_id, event.step_uuid, Instant::now());
+        let json = serde_json::to_string(&event.payload).ok()?;
+        core.ffi_in_flight.insert(event.event_id, event.payload.clone());
+        Some(json)
+    }
+
+    /// Per-poll transport: applies a completion (1 accepted / refused with the reason).
+    pub fn complete(&self, event_id: &str, result_json: &str) -> Result<(), Refusal> {
+        let mut core = self.shared.lock();
+        let core = &mut *core;
+        let (id, result) = core.dispatch.complete(event_id.as_bytes(), result_json.as_bytes())?;
+        core.ffi_in_flight.remove(&id);
+        core.source.complete(id, &result);
+        Ok(())
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Fails expired in-flight events into the source; returns how many.
+fn fail_expired(core: &mut Core, now: Instant) -> usize {
+    let failed = core.dispatch.cleanup_timeouts(now);
+    for (id, result) in &failed {
+        core.ffi_in_flight.remove(id);
+        core.source.complete(*id, result);
+    }
+    failed.len()
+}
+
+/// Ends a graceful shutdown when nothing is outstanding or the deadline passed; true when stopped.
+fn finish_draining(shared: &Shared, core: &mut Core, now: Instant) -> bool {
+    if shared.phase() != Phase::Draining {
+        return false;
+    }
+    let deadline_passed = core.draining_until.is_some_and(|d| now >= d);
+    if core.dispatch.outstanding() > 0 && !deadline_passed {
+        return false;
+    }
+    while let Some(ev) = core.ffi_queue.pop_front() {
+        core.dispatch.polled(ev.event_id, ev.step_uuid, now);
+    }
+    for (id, result) in core.dispatch.fail_all(now) {
+        core.ffi_in_flight.remove(&id);
+        core.source.complete(id, &result);
+    }
+    shared.set_phase(Phase::Stopped);
+    tracing::info!("graceful shutdown finished");
+    true
+}
+
+/// Waits a little when a step made no progress: spin, then yield, then short sleeps.
+fn idle(backoff: &crossbeam_utils::Backoff) {
+    if backoff.is_completed() {
+        std::thread::sleep(IDLE_SLEEP);
+    } else {
+        backoff.snooze();
+    }
+}
+
+/// The per-poll transport's pump: keeps the queue filled (backpressure: never more than its capacity) and
+/// runs maintenance. Events leave the queue only through `poll_event_json`.
+fn run_ffi_pump(shared: &Shared) {
+    let mut batch = Vec::with_capacity(CLAIM_BATCH);
+    let mut last_maintenance = Instant::now();
+    let backoff = crossbeam_utils::Backoff::new();
+    while !shared.stop.load(Ordering::Acquire) {
+        let mut progress = false;
+        {
+            let mut core = shared.lock();
+            let core = &mut *core;
+            let room = shared
+                .config
+                .ffi_queue_capacity
+                .saturating_sub(core.ffi_queue.len())
+                .min(CLAIM_BATCH);
+            if shared.phase() == Phase::Running && room > 0 && !core.source.is_exhausted() {
+                let n = core.source.claim(room, &mut batch);
+                core.dispatch.queued(n as u64);
+                core.ffi_queue.extend(batch.drain(..));
+                progress = n > 0;
+            }
+            let now = Instant::now();
+            if now.duration_since(last_maintenance) >= MAINTENANCE_EVERY {
+                last_maintenance = now;
+                fail_expired(core, now);
+                core.dispatch.check_starvation(now);
+            }
+            if finish_draining(shared, core, now) {
+                return;
+            }
+        }
+        if progress {
+            backoff.reset();
+        } else {
+            idle(&backoff);
+        }
+    }
+}
+
+/// The ring transport's pump: claims only while the events ring has room, serialises each event straight
+/// into the ring, learns from the consumer position which events have been read, drains completions, rings
+/// the doorbell for a sleeping consumer, and runs maintenance.
+struct RingPump {
+    shared: Arc<Shared>,
+    region: Arc<Region>,
+    events: Producer<MappedRing>,
+    completions: Consumer<MappedRing>,
+    doorbell: Doorbell,
+    /// Claimed events not yet written (the ring filled up mid-batch); written first next time.
+    carry: VecDeque<SourcedEvent>,
+    batch: Vec<SourcedEvent>,
+    /// Running estimate of an event's footprint, for sizing claims and hinting frame placement.
+    average_event: usize,
+}
+
+impl RingPump {
+    fn new(
+        shared: Arc<Shared>,
+        region: Arc<Region>,
+        events: Producer<MappedRing>,
+        completions: Consumer<MappedRing>,
+        doorbell: Doorbell,
+    ) -> Self {
+        Self {
+            shared,
+            region,
+            events,
+            completions,
+            doorbell,
+            carry: VecDeque::with_capacity(CLAIM_BATCH),
+            batch: Vec::with_capacity(CLAIM_BATCH),
+            average_event: 4096,
+        }
+    }
+
+    fn run(mut self) {
+        let mut last_maintenance = Instant::now();
+        let backoff = crossbeam_utils::Backoff::new();
+        while !self.shared.stop.load(Ordering::Acquire) {
+            let shared = Arc::clone(&self.shared);
+            let mut core = shared.lock();
+            let now = Instant::now();
+            let position = self.events.consumer_position();
+            core.dispatch.consumer_at(position, now);
+            let mut progress = self.drain_completions(&mut core);
+            if shared.phase() == Phase::Running {
+                progress |= self.fill_events(&mut core);
+            }
+            if now.duration_since(last_maintenance) >= MAINTENANCE_EVERY {
+                last_maintenance = now;
+                self.maintain(&mut core, now);
+            }
+            if finish_draining(&shared, &mut core, now) {
+                return;
+            }
+            drop(core);
+            if progress {
+                backoff.reset();
+            } else {
+                self.doorbell.accept_pending();
+                idle(&backoff);
+            }
+        }
+    }
+
+    fn drain_completions(&mut self, core: &mut Core) -> bool {
+        let outcome = self.completions.read_batch(COMPLETION_BATCH, |m| {
+            if m.record_type != record_type::COMPLETION || m.payload.len() < Uuid::TEXT_LEN {
+                tracing::warn!(
+                    record_type = m.record_type,
+                    len = m.payload.len(),
+                    "not a completion record; ignored"
+                );
+                return;
+            }
+            let (id, json) = m.payload.split_at(Uuid::TEXT_LEN);
+            match core.dispatch.complete(id, json) {
+                Ok((id, result)) => core.source.complete(id, &result),
+                Err(refusal) => tracing::warn!(%refusal, "completion refused"),
+            }
+        });
+        match outcome {
+            Ok(n) => n > 0,
+            Err(e) => {
+                tracing::error!(error = %e, "completions ring is corrupt; stopping the worker");
+                self.shared.stop.store(true, Ordering::Release);
+                self.shared.set_phase(Phase::Stopped);
+                false
+            }
+        }
+    }
+
+    /// Claims while the ring has room for them and writes each straight into it.
+    fn fill_events(&mut self, core: &mut Core) -> bool {
+        if self.carry.is_empty() && !core.source.is_exhausted() {
+            let room = self.events.free_space() / self.average_event.max(64);
+            if room > 0 {
+                core.source.claim(room.min(CLAIM_BATCH), &mut self.batch);
+                self.carry.extend(self.batch.drain(..));
+            }
+        }
+        let mut wrote = false;
+        while let Some(event) = self.carry.front() {
+            let start = self.events.position();
+            let written = self
+                .events
+                .try_write_with(record_type::STEP_EVENT, self.average_event, |w| {
+                    serde_json::to_writer(w, &event.payload).map_err(std::io::Error::other)
+                });
+            match written {
+                Ok(()) => {
+                    let end = self.events.position();
+                    let footprint = end.wrapping_sub(start) as usize;
+                    self.average_event = (self.average_event * 7 + footprint) / 8;
+                    core.dispatch.written(end, event.event_id, event.step_uuid);
+                    self.carry.pop_front();
+                    wrote = true;
+                }
+                Err(WriteError::Full { .. }) => break,
+                Err(e) => {
+                    // This event can never be written (larger than the message limit): fail it, keep going.
+                    let event = self.carry.pop_front().expect("front exists");
+                    tracing::error!(event_id = %event.event_id, error = %e, "step event cannot be dispatched");
+                    let result = StepResult::undeliverable(event.step_uuid, &e.to_string());
+                    core.dispatch.queued(1);
+                    core.dispatch.polled(event.event_id, event.step_uuid, Instant::now());
+                    let _ = core
+                        .dispatch
+                        .complete(event.event_id.to_string().as_bytes(), &result.json);
+                    core.source.complete(event.event_id, &result);
+                }
+            }
+        }
+        if wrote && self.events.consumer_needs_wakeup() {
+            self.doorbell.ring();
+        }
+        wrote
+    }
+
+    fn maintain(&mut self, core: &mut Core, now: Instant) {
+        fail_expired(core, now);
+        core.dispatch.check_starvation(now);
+        self.events.heartbeat();
+        self.completions.heartbeat();
+        let fill = |used: usize, cap: u32| (used as f64 / cap as f64).to_bits();
+        let layout = self.region.layout();
+        let events_used = self.events.position().wrapping_sub(self.events.consumer_position()) as usize;
+        self.shared
+            .events_fill
+            .store(fill(events_used, layout.rings[0].capacity), Ordering::Relaxed);
+        let completions_used = self.completions.pending_bytes();
+        self.shared
+            .completions_fill
+            .store(fill(completions_used, layout.rings[1].capacity), Ordering::Relaxed);
+        if let Err(e) = self.region.check_size() {
+            tracing::error!(error = %e, "region file changed size under the worker; stopping");
+            self.shared.stop.store(true, Ordering::Release);
+            self.shared.set_phase(Phase::Stopped);
+        }
+    }
+}
