@@ -167,7 +167,17 @@ impl Dispatch {
     fn check_completion<'j>(&mut self, event_id: &[u8], json: &'j [u8]) -> Result<(Uuid, StepResult<'j>), Refusal> {
         let id = Uuid::parse(event_id).map_err(|e| Refusal::InvalidEventId(e.to_string()))?;
         let result = StepResult::parse(json).map_err(Refusal::InvalidResult)?;
-        self.in_flight.remove(&id).ok_or(Refusal::NotInFlight(id))?;
+        if self.in_flight.remove(&id).is_some() {
+            return Ok((id, result));
+        }
+        // Completed before the consumer position passed it (TS may answer inside a batch it has not
+        // released yet): it was read, evidently. Rare, so a scan of the unread queue is fine.
+        let unread = self
+            .unread
+            .iter()
+            .position(|u| u.event_id == id)
+            .ok_or(Refusal::NotInFlight(id))?;
+        self.unread.remove(unread);
         Ok((id, result))
     }
 
@@ -335,6 +345,23 @@ mod tests {
                 m.in_flight_count
             ),
             (1, 1, 3, 0)
+        );
+    }
+
+    #[test]
+    fn a_completion_ahead_of_the_consumer_position_is_accepted_once() {
+        let mut d = d();
+        let now = Instant::now();
+        d.written(64, Uuid(1), Uuid(2));
+        d.written(128, Uuid(9), Uuid(2));
+        assert!(d.complete(E1, OK).is_ok(), "answered inside a batch not yet released");
+        assert!(matches!(d.complete(E1, OK), Err(Refusal::NotInFlight(_))));
+        d.consumer_at(128, now);
+        let m = d.metrics(now);
+        assert_eq!(
+            (m.pending_count, m.in_flight_count, m.completed_count),
+            (0, 1, 1),
+            "only event 9 is in flight"
         );
     }
 

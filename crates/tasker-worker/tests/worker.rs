@@ -1,0 +1,297 @@
+//! The worker end to end through its Rust API, with a thread standing in for the TS side: the ring and
+//! per-poll transports, backpressure, timeouts, graceful shutdown with events in flight, stop, the doorbell.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+use tasker_ring::{record_type, Region, RingId};
+use tasker_worker::{Phase, SourceConfig, Transport, Worker, WorkerConfig};
+
+const SUCCESS: &str = include_str!("../../../fixtures/completion-success.json");
+
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("tasker-worker-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn config(dir: &Path, transport: Transport, count: u64) -> WorkerConfig {
+    WorkerConfig {
+        transport,
+        region_dir: Some(dir.to_path_buf()),
+        events_capacity: 1 << 20,
+        completions_capacity: 1 << 18,
+        source: SourceConfig::Synthetic {
+            count: Some(count),
+            rate_per_sec: None,
+            event_bytes: None,
+        },
+        ..WorkerConfig::default()
+    }
+}
+
+/// A completion payload for `event`: its id, then a success result naming its step.
+fn completion_for(event: &serde_json::Value) -> Vec<u8> {
+    let mut result: serde_json::Value = serde_json::from_str(SUCCESS).unwrap();
+    result["step_uuid"] = event["step_uuid"].clone();
+    let mut out = event["event_id"].as_str().unwrap().as_bytes().to_vec();
+    serde_json::to_writer(&mut out, &result).unwrap();
+    out
+}
+
+fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// The TS side over the region: read up to `max` events (0: all), complete those `answer` accepts.
+fn ts_side(region_path: &Path, total: u64, answer: impl Fn(u64) -> bool) -> Vec<serde_json::Value> {
+    let region = Region::attach(region_path).unwrap();
+    let mut events = region.consumer(RingId::Events).unwrap();
+    let mut completions = region.producer(RingId::Completions).unwrap();
+    let mut seen = Vec::new();
+    let start = Instant::now();
+    while (seen.len() as u64) < total {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "stalled after {} events",
+            seen.len()
+        );
+        let mut batch = Vec::new();
+        events
+            .read_batch(64, |m| {
+                batch.push(serde_json::from_slice::<serde_json::Value>(m.payload).unwrap())
+            })
+            .unwrap();
+        for event in batch {
+            if answer(seen.len() as u64) {
+                completions
+                    .write_blocking(
+                        record_type::COMPLETION,
+                        &completion_for(&event),
+                        Duration::from_secs(10),
+                    )
+                    .unwrap();
+            }
+            seen.push(event);
+        }
+    }
+    seen
+}
+
+#[test]
+fn ring_transport_delivers_every_event_once_and_takes_every_completion() {
+    let dir = TempDir::new("ring");
+    let n = 20_000;
+    let mut worker = Worker::bootstrap(config(&dir.0, Transport::Ring, n)).unwrap();
+    let path = worker.status().region_path.unwrap();
+    let seen = ts_side(&path, n, |_| true);
+    let stats = worker.synthetic_stats().unwrap().clone();
+    wait_until("all results", Duration::from_secs(30), || stats.finished() == n);
+    let ids: std::collections::HashSet<_> = seen
+        .iter()
+        .map(|e| e["event_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids.len() as u64, n, "every event delivered once");
+    let m = worker.metrics();
+    assert_eq!((m.completed_count, m.failed_count, m.refused_completions), (n, 0, 0));
+    assert_eq!((m.pending_count, m.in_flight_count), (0, 0));
+    assert_eq!(stats.unexpected.load(Ordering::Acquire), 0);
+    assert!(seen[0]["task_sequence_step"]["step_definition"]["handler"]["handler_class"].is_string());
+    worker.stop();
+    worker.stop();
+    assert_eq!(worker.phase(), Phase::Stopped);
+    assert!(!path.exists(), "stop unlinks the region file");
+}
+
+#[test]
+fn per_poll_transport_is_the_same_contract_one_event_per_call() {
+    let dir = TempDir::new("ffi");
+    let n = 2_000;
+    let worker = Worker::bootstrap(config(&dir.0, Transport::Ffi, n)).unwrap();
+    assert!(worker.status().region_path.is_none());
+    let mut done = 0;
+    let start = Instant::now();
+    while done < n {
+        assert!(start.elapsed() < Duration::from_secs(30));
+        let Some(json) = worker.poll_event_json() else { continue };
+        let event: serde_json::Value = serde_json::from_str(&json).unwrap();
+        let payload = completion_for(&event);
+        let (id, result) = payload.split_at(36);
+        worker
+            .complete(std::str::from_utf8(id).unwrap(), std::str::from_utf8(result).unwrap())
+            .unwrap();
+        let again = worker.complete(std::str::from_utf8(id).unwrap(), std::str::from_utf8(result).unwrap());
+        assert!(
+            matches!(again, Err(tasker_worker::Refusal::NotInFlight(_))),
+            "never applied twice"
+        );
+        done += 1;
+    }
+    let m = worker.metrics();
+    assert_eq!(
+        (
+            m.completed_count,
+            m.refused_completions,
+            m.in_flight_count,
+            m.pending_count
+        ),
+        (n, n, 0, 0)
+    );
+}
+
+#[test]
+fn backpressure_stops_claims_while_the_ring_is_full() {
+    let dir = TempDir::new("backpressure");
+    let worker = Worker::bootstrap(WorkerConfig {
+        events_capacity: 64 << 10,
+        max_frame_size: 16 << 10,
+        ..config(&dir.0, Transport::Ring, 100_000)
+    })
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let claimed = worker.synthetic_stats().unwrap().claimed.load(Ordering::Acquire);
+    let m = worker.metrics();
+    // 64 KiB of ~2.7 KB events: about 23 fit; nobody reads, so nothing more may be claimed.
+    assert!(claimed <= 64 << 10 >> 11, "claimed {claimed} with a full ring");
+    assert_eq!(m.pending_count, claimed, "everything claimed waits unread in the ring");
+    assert_eq!(m.in_flight_count, 0, "no clock runs for unread events");
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(
+        worker.synthetic_stats().unwrap().claimed.load(Ordering::Acquire),
+        claimed
+    );
+}
+
+#[test]
+fn unanswered_events_time_out_as_ffi_timeout_and_late_completions_are_refused() {
+    let dir = TempDir::new("timeout");
+    let n = 10;
+    let worker = Worker::bootstrap(WorkerConfig {
+        completion_timeout_ms: 200,
+        ..config(&dir.0, Transport::Ring, n)
+    })
+    .unwrap();
+    let path = worker.status().region_path.unwrap();
+    let region = Region::attach(&path).unwrap();
+    let mut events = region.consumer(RingId::Events).unwrap();
+    let mut completions = region.producer(RingId::Completions).unwrap();
+    let mut seen = Vec::new();
+    wait_until("10 events", Duration::from_secs(10), || {
+        events
+            .read_batch(64, |m| {
+                seen.push(serde_json::from_slice::<serde_json::Value>(m.payload).unwrap())
+            })
+            .unwrap();
+        seen.len() as u64 == n
+    });
+    let stats = worker.synthetic_stats().unwrap().clone();
+    wait_until("timeouts", Duration::from_secs(10), || {
+        stats.failed.load(Ordering::Acquire) == n
+    });
+    let m = worker.metrics();
+    assert_eq!((m.failed_count, m.timed_out_count, m.in_flight_count), (n, n, 0));
+    completions
+        .try_write(record_type::COMPLETION, &completion_for(&seen[0]))
+        .unwrap();
+    wait_until("the late completion refused", Duration::from_secs(10), || {
+        worker.metrics().refused_completions == 1
+    });
+    assert_eq!(
+        stats.unexpected.load(Ordering::Acquire),
+        0,
+        "a late completion never reaches the source"
+    );
+}
+
+#[test]
+fn graceful_shutdown_lets_in_flight_events_finish_then_fails_the_rest() {
+    let dir = TempDir::new("graceful");
+    let worker = Worker::bootstrap(WorkerConfig {
+        shutdown_timeout_ms: 500,
+        ..config(&dir.0, Transport::Ring, 1_000)
+    })
+    .unwrap();
+    let path = worker.status().region_path.unwrap();
+    let region = Region::attach(&path).unwrap();
+    let mut events = region.consumer(RingId::Events).unwrap();
+    let mut completions = region.producer(RingId::Completions).unwrap();
+    let mut seen = Vec::new();
+    wait_until("10 events", Duration::from_secs(10), || {
+        events
+            .read_batch(10 - seen.len(), |m| {
+                seen.push(serde_json::from_slice::<serde_json::Value>(m.payload).unwrap())
+            })
+            .unwrap();
+        seen.len() == 10
+    });
+    let started = Instant::now();
+    assert_eq!(worker.begin_graceful_shutdown(), Phase::Draining);
+    assert!(started.elapsed() < Duration::from_millis(50), "returns at once");
+    let claimed = worker.synthetic_stats().unwrap().claimed.load(Ordering::Acquire);
+    for event in &seen[..5] {
+        completions
+            .try_write(record_type::COMPLETION, &completion_for(event))
+            .unwrap();
+    }
+    wait_until("the end of draining", Duration::from_secs(10), || {
+        worker.phase() == Phase::Stopped
+    });
+    let stats = worker.synthetic_stats().unwrap();
+    assert_eq!(
+        stats.claimed.load(Ordering::Acquire),
+        claimed,
+        "no claims while draining"
+    );
+    assert_eq!(stats.succeeded.load(Ordering::Acquire), 5);
+    assert_eq!(stats.finished(), claimed, "every claimed event got exactly one result");
+    assert_eq!(stats.unexpected.load(Ordering::Acquire), 0);
+    let m = worker.metrics();
+    assert_eq!((m.pending_count, m.in_flight_count), (0, 0));
+}
+
+#[test]
+fn a_sleeping_consumer_is_woken_through_the_doorbell() {
+    let dir = TempDir::new("doorbell");
+    let worker = Worker::bootstrap(WorkerConfig {
+        source: SourceConfig::Synthetic {
+            count: Some(3),
+            rate_per_sec: Some(5),
+            event_bytes: None,
+        },
+        ..config(&dir.0, Transport::Ring, 3)
+    })
+    .unwrap();
+    let status = worker.status();
+    let region = Region::attach(&status.region_path.unwrap()).unwrap();
+    let mut events = region.consumer(RingId::Events).unwrap();
+    let mut bell = std::os::unix::net::UnixStream::connect(status.doorbell_path.unwrap()).unwrap();
+    bell.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut woken = 0;
+    let mut read = 0;
+    while read < 3 {
+        read += events.read_batch(16, |_| {}).unwrap();
+        if read < 3 && events.prepare_sleep() {
+            let mut b = [0u8; 1];
+            bell.read_exact(&mut b).expect("a doorbell within 5 s");
+            events.wake();
+            woken += 1;
+        }
+    }
+    assert!(woken >= 1, "the consumer slept and was rung awake");
+}
