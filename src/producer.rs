@@ -101,6 +101,9 @@ pub struct MessageWriter<'p, M: RingMemory> {
     failure: Option<WriteError>,
     /// Producer position when the message started (to tell whether anything was published).
     start: u32,
+    /// Position up to which the open fragment may grow with no further check: within its max size, before
+    /// the ring's end, and inside the space known free (8-aligned, as all three bounds are).
+    limit: u32,
     /// Bytes the whole message needs by its hint (reported in `Full`).
     expected_footprint: u64,
     /// This message is the abort marker for a partly published one (END|ABORT, no payload).
@@ -427,6 +430,7 @@ impl<'p, M: RingMemory> MessageWriter<'p, M> {
             published: 0,
             failure: None,
             start: pos,
+            limit: pos,
             expected_footprint,
             abort_marker: false,
         }
@@ -531,7 +535,22 @@ impl<'p, M: RingMemory> MessageWriter<'p, M> {
         let header_end = self.pos.wrapping_add(FRAME_HEADER as u32);
         self.reserve(header_end)?;
         self.pos = header_end;
+        self.update_limit();
         Ok(())
+    }
+
+    /// Recomputes `limit` from the open fragment and the cached consumer position.
+    fn update_limit(&mut self) {
+        let start = self.frag_start;
+        let frag_max = self.producer.limits.max_frame as usize;
+        let ring_end = self.capacity() - self.offset(start);
+        let free_end = self
+            .producer
+            .cached_tail
+            .wrapping_add(self.capacity() as u32)
+            .wrapping_sub(start) as usize;
+        let room = frag_max.min(ring_end).min(free_end);
+        self.limit = start.wrapping_add(room as u32);
     }
 
     /// Writes a padding record from `at` to the ring's end and moves `pos` past it.
@@ -647,7 +666,39 @@ impl<'p, M: RingMemory> MessageWriter<'p, M> {
 }
 
 impl<M: RingMemory> io::Write for MessageWriter<'_, M> {
+    #[inline]
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        // Fast path (serde_json writes many small pieces): the bytes fit in the open fragment's checked room.
+        let room = self.limit.wrapping_sub(self.pos) as usize;
+        let total = self.tally.bytes + self.published + buf.len() as u64;
+        if buf.len() <= room
+            && room <= self.producer.limits.max_frame as usize
+            && total <= self.producer.limits.max_message
+        {
+            // SAFETY: `pos..pos + len` lies before `limit`: inside this unpublished fragment, before the ring's
+            // end, and inside the free space.
+            unsafe { self.producer.mem.write(self.offset(self.pos), buf) };
+            self.pos = self.pos.wrapping_add(buf.len() as u32);
+            self.frag_len += buf.len();
+            self.tally.bytes += buf.len() as u64;
+            return Ok(buf.len());
+        }
+        self.write_slow(buf)
+    }
+
+    #[inline]
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.write(buf).map(|_| ())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<M: RingMemory> MessageWriter<'_, M> {
+    #[cold]
+    fn write_slow(&mut self, buf: &[u8]) -> io::Result<usize> {
         let mut done = 0;
         while done < buf.len() {
             match self.write_some(&buf[done..]) {
@@ -659,11 +710,8 @@ impl<M: RingMemory> io::Write for MessageWriter<'_, M> {
                 }
             }
         }
+        self.update_limit();
         Ok(done)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
     }
 }
 

@@ -1,0 +1,204 @@
+//! Rust-side cost per step event: the per-poll FFI baseline against the ring, same run.
+//!
+//! - `per_poll` is tasker-core's shape: under the global mutex the event is cloned into the in-flight map,
+//!   serialised to a fresh `String`, turned into a `CString` and handed out; the reader copies the bytes
+//!   and the string is freed (`free_rust_string`).
+//! - `ring` serialises the event once, straight into the events ring (`serde_json::to_writer` into the
+//!   frame), and the in-flight map keeps only the ids and the read time; the reader copies the bytes out
+//!   of shared memory.
+//!
+//! Both then retire the event from the in-flight map (as its completion would), so the maps stay the same
+//! size. Events: the 2.7 KB fixture and a 64 KiB one. Heap allocations per event are counted by a counting
+//! global allocator and printed after the criterion groups (and recorded in BENCHMARKS.md).
+
+use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::collections::HashMap;
+use std::ffi::{CStr, CString};
+use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Instant;
+use tasker_ring::synthetic::StepEventGenerator;
+use tasker_ring::{record_type, Consumer, MappedRing, Producer, Region, RegionConfig, RingId};
+
+/// Counts every allocation (and reallocation) made through the global allocator.
+struct Counting;
+
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+// SAFETY: forwards to the system allocator unchanged; only counts.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// An event as the source hands it over.
+struct Event {
+    id: u128,
+    step: u128,
+    json: serde_json::Value,
+}
+
+fn event(bytes: usize) -> Event {
+    let mut g = StepEventGenerator::new(bytes, 7);
+    let (_, json) = g.next_event();
+    Event {
+        id: 1,
+        step: 2,
+        json: json.clone(),
+    }
+}
+
+/// tasker-core's per-poll path.
+struct PerPoll {
+    in_flight: Mutex<HashMap<u128, serde_json::Value>>,
+    copy: Vec<u8>,
+}
+
+impl PerPoll {
+    fn new() -> Self {
+        Self {
+            in_flight: Mutex::new(HashMap::with_capacity(1024)),
+            copy: Vec::with_capacity(128 << 10),
+        }
+    }
+
+    fn one(&mut self, e: &Event) {
+        let ptr = {
+            let mut map = self.in_flight.lock().unwrap();
+            map.insert(e.id, e.json.clone());
+            let s = serde_json::to_string(&e.json).unwrap();
+            CString::new(s).unwrap().into_raw()
+        };
+        // The reader (JS) copies the string out, then frees it.
+        // SAFETY: `ptr` came from `CString::into_raw` just above and is freed once, below.
+        let bytes = unsafe { CStr::from_ptr(ptr) }.to_bytes();
+        self.copy.clear();
+        self.copy.extend_from_slice(bytes);
+        black_box(&self.copy);
+        // SAFETY: as above: the pointer from `into_raw`, reclaimed exactly once.
+        drop(unsafe { CString::from_raw(ptr) });
+        self.in_flight.lock().unwrap().remove(&e.id);
+    }
+}
+
+/// The ring path.
+struct RingPath {
+    _region: Region,
+    producer: Producer<MappedRing>,
+    consumer: Consumer<MappedRing>,
+    in_flight: HashMap<u128, (u128, Instant)>,
+    copy: Vec<u8>,
+}
+
+impl RingPath {
+    fn new(tag: &str) -> Self {
+        let path = tasker_ring::default_dir().join(format!("bench-per-event-{tag}-{}.ring", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let region = Region::create(
+            &path,
+            &RegionConfig {
+                events_capacity: 4 << 20,
+                completions_capacity: 4 << 20,
+                max_frame_size: 128 << 10,
+                ..RegionConfig::default()
+            },
+        )
+        .unwrap();
+        region.unlink().unwrap();
+        let producer = region.producer(RingId::Events).unwrap();
+        let consumer = region.consumer(RingId::Events).unwrap();
+        Self {
+            _region: region,
+            producer,
+            consumer,
+            in_flight: HashMap::with_capacity(1024),
+            copy: Vec::with_capacity(128 << 10),
+        }
+    }
+
+    fn one(&mut self, e: &Event) {
+        self.producer
+            .try_write_with(record_type::STEP_EVENT, 4096, |w| {
+                serde_json::to_writer(w, &e.json).map_err(std::io::Error::other)
+            })
+            .unwrap();
+        // The reader (JS) copies the frame out of shared memory; its position passing the frame starts the
+        // event's clock.
+        let copy = &mut self.copy;
+        self.consumer
+            .read_batch(1, |m| {
+                copy.clear();
+                copy.extend_from_slice(m.payload);
+            })
+            .unwrap();
+        black_box(&self.copy);
+        self.in_flight.insert(e.id, (e.step, Instant::now()));
+        self.in_flight.remove(&e.id);
+    }
+}
+
+fn allocations_per_event(mut f: impl FnMut(), n: u64) -> f64 {
+    for _ in 0..100 {
+        f();
+    }
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    for _ in 0..n {
+        f();
+    }
+    (ALLOCATIONS.load(Ordering::Relaxed) - before) as f64 / n as f64
+}
+
+fn sizes() -> [(&'static str, usize); 2] {
+    [("2.7KB_fixture", 0), ("64KiB", 64 << 10)]
+}
+
+fn bench(c: &mut Criterion) {
+    let mut group = c.benchmark_group("per_event");
+    for (name, bytes) in sizes() {
+        let e = event(bytes);
+        group.throughput(Throughput::Elements(1));
+        let mut poll = PerPoll::new();
+        group.bench_function(BenchmarkId::new("per_poll", name), |b| b.iter(|| poll.one(&e)));
+        let mut ring = RingPath::new(name);
+        group.bench_function(BenchmarkId::new("ring", name), |b| b.iter(|| ring.one(&e)));
+    }
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(30).measurement_time(std::time::Duration::from_secs(3));
+    targets = bench
+}
+
+fn main() {
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+    for (name, bytes) in sizes() {
+        let e = event(bytes);
+        let mut poll = PerPoll::new();
+        let mut ring = RingPath::new(name);
+        let p = allocations_per_event(|| poll.one(&e), 1000);
+        let r = allocations_per_event(|| ring.one(&e), 1000);
+        println!("heap allocations per event, {name}: per_poll {p:.1}, ring {r:.1}");
+    }
+}
