@@ -1,0 +1,489 @@
+//! `libtasker_worker`: the C ABI the TypeScript worker loads (koffi on Node, `bun:ffi`, `Deno.dlopen`).
+//!
+//! A thin layer over [`worker_core::Worker`] (the `tasker-worker` crate): one worker per process behind one global mutex, JSON in and
+//! out as C strings, and the region mapping handed out for the ring transport. Every function catches
+//! panics (none crosses the boundary), checks every pointer for NULL and every string for UTF-8, and
+//! returns at once: no call ever waits on JS (design.md section 3).
+//!
+//! Ownership: every `char*` returned here is owned by the caller and must be freed with
+//! [`free_rust_string`] (once). Strings passed in are borrowed for the call only. A pointer from
+//! [`map_ring_region`] stays valid until the matching [`release_ring_region`], whatever happens to the
+//! worker; no view into the mapping may be used after that release.
+//!
+//! `include/tasker_worker.h` is generated from this file by cbindgen (see `tests/header.rs`).
+#![deny(unsafe_op_in_unsafe_fn, missing_docs)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::ffi::{c_char, CStr, CString};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::ptr::null_mut;
+use std::sync::{Arc, Mutex, MutexGuard, Once};
+use tasker_ring::layout::{LAYOUT_MAJOR, LAYOUT_MINOR};
+use tasker_ring::Region;
+use worker_core::{DispatchMetrics, Phase, Worker, WorkerConfig};
+
+/// The process's worker: `None` until the first successful bootstrap; a stopped worker stays here (its
+/// status and metrics stay readable) until a new bootstrap replaces it.
+static WORKER: Mutex<Option<Worker>> = Mutex::new(None);
+
+/// Outstanding `map_ring_region` calls, by base address. Each entry keeps its region mapped until
+/// released as many times as it was mapped, even after the worker that created it is gone.
+static MAPPINGS: Mutex<BTreeMap<usize, Mapping>> = Mutex::new(BTreeMap::new());
+
+/// The tracing subscriber (stderr, level from the first bootstrap's `log_level`) is installed once.
+static LOGGING: Once = Once::new();
+
+struct Mapping {
+    region: Arc<Region>,
+    count: usize,
+}
+
+fn lock_worker() -> MutexGuard<'static, Option<Worker>> {
+    // A panic caught while the lock was held poisons it; the worker's state is consistent per call.
+    WORKER.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn lock_mappings() -> MutexGuard<'static, BTreeMap<usize, Mapping>> {
+    MAPPINGS.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn init_logging(level: &str) {
+    LOGGING.call_once(|| {
+        let level = level.parse::<tracing::Level>().unwrap_or(tracing::Level::INFO);
+        // try_init: a host that already installed a global subscriber keeps it.
+        let _ = tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .with_max_level(level)
+            .try_init();
+    });
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "unknown panic payload".to_string()
+    }
+}
+
+/// Hands `text` to the caller as a C string it frees with `free_rust_string` (NULL if it held a NUL byte,
+/// which serde_json never writes: it escapes U+0000).
+fn into_c_string(text: String) -> *mut c_char {
+    match CString::new(text) {
+        Ok(s) => s.into_raw(),
+        Err(e) => {
+            tracing::error!(error = %e, "string for the caller holds a NUL byte; returning NULL");
+            null_mut()
+        }
+    }
+}
+
+fn error_json(message: impl Into<String>) -> Value {
+    json!({ "status": "error", "message": message.into() })
+}
+
+/// Runs `f` with panics caught; a panic becomes `fallback` (logged).
+fn guard<T>(name: &str, fallback: T, f: impl FnOnce() -> T) -> T {
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|payload| {
+        let why = panic_message(payload.as_ref());
+        let _ = catch_unwind(AssertUnwindSafe(|| {
+            tracing::error!(function = name, panic = why, "caught a panic")
+        }));
+        fallback
+    })
+}
+
+/// Runs `f` with panics caught and returns its JSON as an owned C string; a panic becomes
+/// `{"status":"error","message":...}`.
+fn guard_json(name: &str, f: impl FnOnce() -> Value) -> *mut c_char {
+    match catch_unwind(AssertUnwindSafe(|| into_c_string(f().to_string()))) {
+        Ok(p) => p,
+        Err(payload) => {
+            let why = panic_message(payload.as_ref());
+            guard(name, null_mut(), || {
+                tracing::error!(function = name, panic = why, "caught a panic");
+                into_c_string(error_json(format!("{name} failed: internal panic: {why}")).to_string())
+            })
+        }
+    }
+}
+
+/// Reads a string argument: an error message when it is NULL or not UTF-8.
+///
+/// # Safety
+/// `p` is NULL or points to a NUL-terminated string that stays valid and unchanged for the call.
+unsafe fn str_arg<'a>(p: *const c_char, what: &str) -> Result<&'a str, String> {
+    if p.is_null() {
+        return Err(format!("{what} is NULL"));
+    }
+    // SAFETY: non-null, and the caller guarantees a NUL-terminated string valid for the call.
+    let text = unsafe { CStr::from_ptr(p) };
+    text.to_str().map_err(|e| {
+        format!(
+            "{what} is not valid UTF-8 (first bad byte at offset {})",
+            e.valid_up_to()
+        )
+    })
+}
+
+/// Starts the worker. `config_json` is the bootstrap configuration (`WorkerConfig`: `namespace`,
+/// `log_level`, `transport` "ring" | "ffi", `region_dir`, ring sizes, timeouts, `source`); NULL or ""
+/// means the defaults. Unknown keys are refused.
+///
+/// Returns JSON (free with `free_rust_string`):
+/// - `{"status":"started","handle_id","worker_id","message","transport","region_path","doorbell_path",
+///   "layout_major","layout_minor"}` (`region_path` and `doorbell_path` are null on the ffi transport;
+///   `handle_id` equals `worker_id`: one handle per worker);
+/// - `{"status":"already_running","worker_id","handle_id","message"}` when a worker is running or draining
+///   (the running one's ids; nothing changes);
+/// - `{"status":"error","message"}` for bad input (invalid UTF-8 or JSON, unknown keys, bad values) or a
+///   failed set-up; nothing changes: a running worker keeps running.
+///
+/// A stopped worker is replaced by a successful bootstrap. The log level of the first bootstrap sets the
+/// stderr logger for the life of the process.
+///
+/// # Safety
+/// `config_json` is NULL or a NUL-terminated string valid for the call.
+#[no_mangle]
+pub unsafe extern "C" fn bootstrap_worker(config_json: *const c_char) -> *mut c_char {
+    guard_json("bootstrap_worker", || {
+        let text = if config_json.is_null() {
+            ""
+        } else {
+            // SAFETY: non-null; the caller guarantees a NUL-terminated string valid for the call.
+            match unsafe { str_arg(config_json, "config_json") } {
+                Ok(text) => text,
+                Err(why) => return error_json(why),
+            }
+        };
+        let config = match WorkerConfig::from_json(text) {
+            Ok(config) => config,
+            Err(why) => return error_json(why),
+        };
+        let mut slot = lock_worker();
+        if let Some(running) = slot.as_ref().filter(|w| w.is_running()) {
+            return json!({
+                "status": "already_running",
+                "worker_id": running.worker_id(),
+                "handle_id": running.worker_id(),
+                "message": "a worker is already running in this process; stop it first",
+            });
+        }
+        init_logging(&config.log_level);
+        let worker = match Worker::bootstrap(config) {
+            Ok(worker) => worker,
+            Err(e) => return error_json(e.to_string()),
+        };
+        let status = worker.status();
+        let result = json!({
+            "status": "started",
+            "handle_id": worker.worker_id(),
+            "worker_id": worker.worker_id(),
+            "message": format!("worker started on the {} transport", status.transport),
+            "transport": status.transport,
+            "region_path": status.region_path,
+            "doorbell_path": status.doorbell_path,
+            "layout_major": LAYOUT_MAJOR,
+            "layout_minor": LAYOUT_MINOR,
+        });
+        // The stopped predecessor (if any) is dropped here; its pump has already exited.
+        drop(slot.replace(worker));
+        result
+    })
+}
+
+/// The worker's status as JSON (`running`, `worker_id`, `worker_core_status` "running" | "draining" |
+/// "stopped", `transport`, `region_path`, `doorbell_path`, `namespace`), or `{"running":false}` when no
+/// worker was ever started. Free with `free_rust_string`.
+#[no_mangle]
+pub extern "C" fn get_worker_status() -> *mut c_char {
+    guard_json("get_worker_status", || match lock_worker().as_ref() {
+        Some(worker) => serde_json::to_value(worker.status()).unwrap_or_else(|e| error_json(e.to_string())),
+        None => json!({ "running": false }),
+    })
+}
+
+/// Stops the worker now (its pump exits within a step; nothing waits on JS) and unlinks its region and
+/// doorbell files; mappings handed out stay valid until released. Safe to call twice. Returns
+/// `{"status":"stopped","worker_id"}`, or `{"status":"not_running"}` when no worker is running. Free
+/// with `free_rust_string`.
+#[no_mangle]
+pub extern "C" fn stop_worker() -> *mut c_char {
+    guard_json("stop_worker", || {
+        let mut slot = lock_worker();
+        match slot.as_mut() {
+            Some(worker) => {
+                let was_running = worker.is_running();
+                // Also for a worker that finished a graceful shutdown by itself: unlinks its region file.
+                worker.stop();
+                if was_running {
+                    json!({ "status": "stopped", "worker_id": worker.worker_id() })
+                } else {
+                    json!({ "status": "not_running" })
+                }
+            }
+            None => json!({ "status": "not_running" }),
+        }
+    })
+}
+
+/// Begins a graceful shutdown and returns at once: no new events are claimed; events already handed out
+/// may still be read and completed until the configured `shutdown_timeout_ms`, then the rest fail as
+/// timeouts and the worker stops by itself (watch `get_worker_status`). Returns
+/// `{"status":"draining","worker_id","pending_count","in_flight_count"}`,
+/// `{"status":"stopped","worker_id"}` (it had already stopped) or `{"status":"not_running"}` (no worker).
+/// Free with `free_rust_string`.
+#[no_mangle]
+pub extern "C" fn transition_to_graceful_shutdown() -> *mut c_char {
+    guard_json("transition_to_graceful_shutdown", || {
+        let slot = lock_worker();
+        let Some(worker) = slot.as_ref() else {
+            return json!({ "status": "not_running" });
+        };
+        match worker.begin_graceful_shutdown() {
+            Phase::Running | Phase::Draining => {
+                let m = worker.metrics();
+                json!({
+                    "status": "draining",
+                    "worker_id": worker.worker_id(),
+                    "pending_count": m.pending_count,
+                    "in_flight_count": m.in_flight_count,
+                })
+            }
+            Phase::Stopped => json!({ "status": "stopped", "worker_id": worker.worker_id() }),
+        }
+    })
+}
+
+/// Whether a worker is running or draining.
+#[no_mangle]
+pub extern "C" fn is_worker_running() -> bool {
+    guard("is_worker_running", false, || {
+        lock_worker().as_ref().is_some_and(|w| w.is_running())
+    })
+}
+
+/// The dispatch metrics as JSON (`pending_count`, `in_flight_count`, `completed_count`, `failed_count`,
+/// `starvation_detected`, `starving_event_count`, `oldest_in_flight_age_ms`, `refused_completions`,
+/// `timed_out_count`, `events_ring_fill`, `completions_ring_fill`); all zero / false when no worker was
+/// started. Free with `free_rust_string`.
+#[no_mangle]
+pub extern "C" fn get_ffi_dispatch_metrics() -> *mut c_char {
+    guard_json("get_ffi_dispatch_metrics", || {
+        let metrics = match lock_worker().as_ref() {
+            Some(worker) => worker.metrics(),
+            None => DispatchMetrics::default(),
+        };
+        serde_json::to_value(metrics).unwrap_or_else(|e| error_json(e.to_string()))
+    })
+}
+
+/// Counts and logs (tracing warn) events in flight past the starvation threshold. The worker also does
+/// this itself every 100 ms; this call only makes it happen now.
+#[no_mangle]
+pub extern "C" fn check_starvation_warnings() {
+    guard("check_starvation_warnings", (), || {
+        if let Some(worker) = lock_worker().as_ref() {
+            worker.check_starvation();
+        }
+    })
+}
+
+/// Fails events in flight longer than the completion timeout (`error_type: "ffi_timeout"`, retryable).
+/// The worker also does this itself every 100 ms; this call only makes it happen now.
+#[no_mangle]
+pub extern "C" fn cleanup_timeouts() {
+    guard("cleanup_timeouts", (), || {
+        if let Some(worker) = lock_worker().as_ref() {
+            let failed = worker.cleanup_timeouts();
+            if failed > 0 {
+                tracing::debug!(failed, "cleanup_timeouts failed timed-out events");
+            }
+        }
+    })
+}
+
+/// Frees a string returned by this library. NULL is a no-op.
+///
+/// # Safety
+/// `p` is NULL or a pointer returned by a function of this library and not freed yet; it is not used
+/// afterwards.
+#[no_mangle]
+pub unsafe extern "C" fn free_rust_string(p: *mut c_char) {
+    guard("free_rust_string", (), || {
+        if !p.is_null() {
+            // SAFETY: the caller guarantees `p` came from `CString::into_raw` here and is freed only once.
+            drop(unsafe { CString::from_raw(p) });
+        }
+    })
+}
+
+/// The per-poll transport (the seed's baseline): the next step event as JSON, or NULL when there is none
+/// (nothing queued, no running worker, or the ring transport). The event is in flight from this call on.
+/// Free with `free_rust_string`.
+#[no_mangle]
+pub extern "C" fn poll_step_events() -> *mut c_char {
+    guard("poll_step_events", null_mut(), || {
+        let slot = lock_worker();
+        // A stopped worker's queue is not handed out: nobody would take its results any more.
+        match slot
+            .as_ref()
+            .filter(|w| w.is_running())
+            .and_then(Worker::poll_event_json)
+        {
+            Some(json) => into_c_string(json),
+            None => null_mut(),
+        }
+    })
+}
+
+/// The per-poll transport: completes the event `event_id` (canonical UUID text) with `result_json` (a
+/// tasker `StepExecutionResult`: an object with `step_uuid` and `success`). Returns 1 when accepted, 0
+/// when refused: NULL or non-UTF-8 argument, no worker, an unknown, already completed or timed-out
+/// event, or a result missing `step_uuid` / `success`. Refusals by the worker are logged (warn) and
+/// counted in `refused_completions`; an event whose result was refused as invalid stays in flight and can
+/// still be completed. The strings are only borrowed for the call.
+///
+/// # Safety
+/// Each argument is NULL or a NUL-terminated string valid for the call.
+#[no_mangle]
+pub unsafe extern "C" fn complete_step_event(event_id: *const c_char, result_json: *const c_char) -> i32 {
+    guard("complete_step_event", 0, || {
+        // SAFETY: the caller guarantees NULL or a NUL-terminated string valid for the call.
+        let args = unsafe { (str_arg(event_id, "event_id"), str_arg(result_json, "result_json")) };
+        let (id, json) = match args {
+            (Ok(id), Ok(json)) => (id, json),
+            (Err(why), _) | (_, Err(why)) => {
+                tracing::warn!(refusal = why, "completion refused");
+                return 0;
+            }
+        };
+        let slot = lock_worker();
+        let Some(worker) = slot.as_ref() else {
+            tracing::warn!(event_id = id, "completion refused: no worker");
+            return 0;
+        };
+        match worker.complete(id, json) {
+            Ok(()) => 1,
+            Err(refusal) => {
+                tracing::warn!(%refusal, "completion refused");
+                0
+            }
+        }
+    })
+}
+
+/// The ring transport's set-up: the base address of the running worker's region mapping (the header
+/// page, then the events and completions rings; layout-spec.md), with its length in bytes written to
+/// `*len_out`. Returns NULL when `len_out` is NULL; returns NULL and writes 0 to `*len_out` when no worker
+/// is running or it uses the ffi transport.
+///
+/// The mapping stays valid until `release_ring_region(base)` is called once for every successful
+/// `map_ring_region`, even if the worker stops or a new one is bootstrapped meanwhile. Repeated calls
+/// return the same base and are counted. No view into the mapping may be used after the last release:
+/// reading it then is a SIGSEGV in every runtime. Close every reader first, then release.
+///
+/// # Safety
+/// `len_out` is NULL or points to a writable `size_t`.
+#[no_mangle]
+pub unsafe extern "C" fn map_ring_region(len_out: *mut usize) -> *mut u8 {
+    guard("map_ring_region", null_mut(), || {
+        if len_out.is_null() {
+            tracing::warn!("map_ring_region: len_out is NULL");
+            return null_mut();
+        }
+        let region = {
+            let slot = lock_worker();
+            slot.as_ref()
+                .filter(|w| w.is_running())
+                .and_then(|w| w.region())
+                .cloned()
+        };
+        let Some(region) = region else {
+            // SAFETY: `len_out` is non-null and the caller guarantees it points to a writable size_t.
+            unsafe { len_out.write(0) };
+            return null_mut();
+        };
+        let (base, len) = (region.base_ptr(), region.mapped_len());
+        lock_mappings()
+            .entry(base as usize)
+            .and_modify(|m| {
+                // Two live mappings cannot share an address, so an entry here is this region's.
+                debug_assert!(Arc::ptr_eq(&m.region, &region));
+                m.count += 1;
+            })
+            .or_insert(Mapping { region, count: 1 });
+        // SAFETY: as above, `len_out` is non-null and writable.
+        unsafe { len_out.write(len) };
+        base
+    })
+}
+
+/// Releases one `map_ring_region` of the mapping at `base`. Returns 1 when released, 0 for NULL or a
+/// pointer this library did not hand out (or already released as often as mapped). After the last
+/// release the library may unmap the memory at any time (at once if its worker was already replaced):
+/// no view into it may be used after this call (SIGSEGV).
+#[no_mangle]
+pub extern "C" fn release_ring_region(base: *const u8) -> i32 {
+    guard("release_ring_region", 0, || {
+        if base.is_null() {
+            return 0;
+        }
+        let key = base as usize;
+        let released = {
+            let mut maps = lock_mappings();
+            let Some(mapping) = maps.get_mut(&key) else {
+                tracing::warn!(
+                    base = key,
+                    "release_ring_region: not a mapping handed out by map_ring_region"
+                );
+                return 0;
+            };
+            mapping.count -= 1;
+            if mapping.count == 0 {
+                maps.remove(&key)
+            } else {
+                None
+            }
+        };
+        // Unmapped (when this was the last owner) outside the lock.
+        drop(released);
+        1
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn panics_become_fallbacks_and_error_json() {
+        // The default hook would print the two deliberate panics; nothing else in this binary panics.
+        let hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        assert_eq!(guard("t", 7, || panic!("boom")), 7);
+        let p = guard_json("t", || panic!("boom {}", 1));
+        // SAFETY: a fresh string from `into_c_string`.
+        let text = unsafe { CString::from_raw(p) }.into_string().unwrap();
+        let v: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["status"], "error");
+        std::panic::set_hook(hook);
+        assert!(v["message"].as_str().unwrap().contains("boom 1"), "{v}");
+    }
+
+    #[test]
+    fn string_arguments_are_checked() {
+        // SAFETY: NULL and NUL-terminated literals.
+        unsafe {
+            assert_eq!(str_arg(std::ptr::null(), "x").unwrap_err(), "x is NULL");
+            assert!(str_arg(c"\xff\xfe".as_ptr(), "x")
+                .unwrap_err()
+                .contains("not valid UTF-8"));
+            assert_eq!(str_arg(c"ok".as_ptr(), "x").unwrap(), "ok");
+        }
+    }
+}

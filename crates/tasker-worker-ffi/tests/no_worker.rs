@@ -1,0 +1,46 @@
+//! Before any bootstrap: every function answers "no worker" without failing. Its own test binary, so the
+//! library's global worker is guaranteed never to have been started here.
+
+mod support;
+
+use serde_json::json;
+
+#[test]
+fn every_function_answers_when_no_worker_was_ever_started() {
+    let api = support::api();
+    assert!(!api.running());
+    assert_eq!(api.status(), json!({"running": false}));
+    assert_eq!(api.stop(), json!({"status": "not_running"}));
+    assert_eq!(api.stop(), json!({"status": "not_running"}));
+    assert_eq!(api.graceful(), json!({"status": "not_running"}));
+    let m = api.metrics();
+    for key in [
+        "pending_count",
+        "in_flight_count",
+        "completed_count",
+        "failed_count",
+        "starving_event_count",
+        "refused_completions",
+        "timed_out_count",
+    ] {
+        assert_eq!(m[key], 0, "{key} in {m}");
+    }
+    assert_eq!(m["starvation_detected"], false);
+    assert!(api.poll().is_none());
+    assert_eq!(
+        api.complete(
+            "00000000-0000-0000-0000-000000000001",
+            r#"{"step_uuid":"00000000-0000-0000-0000-000000000002","success":true}"#
+        ),
+        0
+    );
+    let mut len = 5usize;
+    // SAFETY: a writable size_t.
+    assert!(unsafe { (api.map_ring_region)(&mut len) }.is_null());
+    assert_eq!(len, 0);
+    // SAFETY: no arguments.
+    unsafe {
+        (api.check_starvation_warnings)();
+        (api.cleanup_timeouts)();
+    }
+}
