@@ -1,6 +1,6 @@
 //! `libtasker_worker`: the C ABI the TypeScript worker loads (koffi on Node, `bun:ffi`, `Deno.dlopen`).
 //!
-//! A thin layer over [`worker_core::Worker`] (the `tasker-worker` crate): one worker per process behind one global mutex, JSON in and
+//! A thin layer over [`tasker_worker_core::Worker`] (the `tasker-worker` crate): one worker per process behind one global mutex, JSON in and
 //! out as C strings, and the region mapping handed out for the ring transport. Every function catches
 //! panics (none crosses the boundary), checks every pointer for NULL and every string for UTF-8, and
 //! returns at once: no call ever waits on JS (design.md section 3).
@@ -22,7 +22,7 @@ use std::ptr::null_mut;
 use std::sync::{Arc, Mutex, MutexGuard, Once};
 use tasker_ring::layout::{LAYOUT_MAJOR, LAYOUT_MINOR};
 use tasker_ring::Region;
-use worker_core::{DispatchMetrics, Phase, Worker, WorkerConfig};
+use tasker_worker_core::{DispatchMetrics, Phase, Worker, WorkerConfig};
 
 /// The process's worker: `None` until the first successful bootstrap; a stopped worker stays here (its
 /// status and metrics stay readable) until a new bootstrap replaces it.
@@ -128,6 +128,18 @@ unsafe fn str_arg<'a>(p: *const c_char, what: &str) -> Result<&'a str, String> {
             e.valid_up_to()
         )
     })
+}
+
+/// The bytes of a C string argument; NULL reads as empty (which every consumer of it refuses).
+///
+/// # Safety
+/// `p` is NULL or a NUL-terminated string valid for the call.
+unsafe fn bytes_arg<'a>(p: *const c_char) -> &'a [u8] {
+    if p.is_null() {
+        return b"";
+    }
+    // SAFETY: non-null, and the caller guarantees a NUL-terminated string valid for the call.
+    unsafe { CStr::from_ptr(p) }.to_bytes()
 }
 
 /// Starts the worker. `config_json` is the bootstrap configuration (`WorkerConfig`: `namespace`,
@@ -353,21 +365,16 @@ pub extern "C" fn poll_step_events() -> *mut c_char {
 #[no_mangle]
 pub unsafe extern "C" fn complete_step_event(event_id: *const c_char, result_json: *const c_char) -> i32 {
     guard("complete_step_event", 0, || {
+        // NULL and non-UTF-8 arguments go to the worker as bytes, which refuses and counts them like any
+        // other bad completion (`refused_completions`).
         // SAFETY: the caller guarantees NULL or a NUL-terminated string valid for the call.
-        let args = unsafe { (str_arg(event_id, "event_id"), str_arg(result_json, "result_json")) };
-        let (id, json) = match args {
-            (Ok(id), Ok(json)) => (id, json),
-            (Err(why), _) | (_, Err(why)) => {
-                tracing::warn!(refusal = why, "completion refused");
-                return 0;
-            }
-        };
+        let (id, json) = unsafe { (bytes_arg(event_id), bytes_arg(result_json)) };
         let slot = lock_worker();
         let Some(worker) = slot.as_ref() else {
-            tracing::warn!(event_id = id, "completion refused: no worker");
+            tracing::warn!(event_id = %String::from_utf8_lossy(id), "completion refused: no worker");
             return 0;
         };
-        match worker.complete(id, json) {
+        match worker.complete_bytes(id, json) {
             Ok(()) => 1,
             Err(refusal) => {
                 tracing::warn!(%refusal, "completion refused");

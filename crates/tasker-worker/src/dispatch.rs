@@ -208,14 +208,19 @@ impl Dispatch {
         expired
     }
 
+    /// Events in flight longer than the starvation threshold (no logging, no state change).
+    pub fn starving(&self, now: Instant) -> u64 {
+        let threshold = self.starvation_threshold;
+        self.in_flight
+            .values()
+            .filter(|f| now.saturating_duration_since(f.read_at) > threshold)
+            .count() as u64
+    }
+
     /// Counts events in flight longer than the starvation threshold, warning when the count changes.
     pub fn check_starvation(&mut self, now: Instant) -> u64 {
         let threshold = self.starvation_threshold;
-        let starving = self
-            .in_flight
-            .values()
-            .filter(|f| now.saturating_duration_since(f.read_at) > threshold)
-            .count() as u64;
+        let starving = self.starving(now);
         if starving > 0 && starving != self.last_starving {
             tracing::warn!(
                 starving,
@@ -253,8 +258,8 @@ impl Dispatch {
     }
 
     /// The metrics (ring fills are filled in by the transport).
-    pub fn metrics(&mut self, now: Instant) -> DispatchMetrics {
-        let starving = self.check_starvation(now);
+    pub fn metrics(&self, now: Instant) -> DispatchMetrics {
+        let starving = self.starving(now);
         let oldest = self
             .in_flight
             .values()

@@ -317,6 +317,9 @@ impl Worker {
     /// Per-poll transport: the next event as JSON, if any. Takes the global mutex, clones the event into
     /// the in-flight map and serialises it to a fresh string: tasker-core's shape, kept as the baseline.
     pub fn poll_event_json(&self) -> Option<String> {
+        if self.phase() == Phase::Stopped {
+            return None;
+        }
         let mut core = self.shared.lock();
         let event = core.ffi_queue.pop_front()?;
         core.dispatch.polled(event.event_id, event.step_uuid, Instant::now());
@@ -325,11 +328,17 @@ impl Worker {
         Some(json)
     }
 
-    /// Per-poll transport: applies a completion (1 accepted / refused with the reason).
+    /// Per-poll transport: applies a completion (accepted, or refused with the reason; refusals counted).
     pub fn complete(&self, event_id: &str, result_json: &str) -> Result<(), Refusal> {
+        self.complete_bytes(event_id.as_bytes(), result_json.as_bytes())
+    }
+
+    /// As [`Self::complete`], for arguments that may not be UTF-8 (the C layer's raw strings): such input is
+    /// refused and counted like any other bad completion.
+    pub fn complete_bytes(&self, event_id: &[u8], result_json: &[u8]) -> Result<(), Refusal> {
         let mut core = self.shared.lock();
         let core = &mut *core;
-        let (id, result) = core.dispatch.complete(event_id.as_bytes(), result_json.as_bytes())?;
+        let (id, result) = core.dispatch.complete(event_id, result_json)?;
         core.ffi_in_flight.remove(&id);
         core.source.complete(id, &result);
         Ok(())
@@ -476,6 +485,8 @@ impl RingPump {
                 self.maintain(&mut core, now);
             }
             if finish_draining(&shared, &mut core, now) {
+                // The mapping lives on in every Arc (the TS reader's included); only the name goes.
+                let _ = self.region.unlink();
                 return;
             }
             drop(core);

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use tasker_ring::{record_type, Region, RingId};
-use tasker_worker::{Phase, SourceConfig, Transport, Worker, WorkerConfig};
+use tasker_worker_core::{Phase, SourceConfig, Transport, Worker, WorkerConfig};
 
 const SUCCESS: &str = include_str!("../../../fixtures/completion-success.json");
 
@@ -138,7 +138,7 @@ fn per_poll_transport_is_the_same_contract_one_event_per_call() {
             .unwrap();
         let again = worker.complete(std::str::from_utf8(id).unwrap(), std::str::from_utf8(result).unwrap());
         assert!(
-            matches!(again, Err(tasker_worker::Refusal::NotInFlight(_))),
+            matches!(again, Err(tasker_worker_core::Refusal::NotInFlight(_))),
             "never applied twice"
         );
         done += 1;
@@ -153,6 +153,18 @@ fn per_poll_transport_is_the_same_contract_one_event_per_call() {
         ),
         (n, n, 0, 0)
     );
+}
+
+#[test]
+fn nothing_is_handed_out_after_stop() {
+    let dir = TempDir::new("ffi-stop");
+    let mut worker = Worker::bootstrap(config(&dir.0, Transport::Ffi, 100)).unwrap();
+    wait_until("queued events", Duration::from_secs(10), || {
+        worker.metrics().pending_count > 0
+    });
+    worker.stop();
+    assert!(worker.metrics().pending_count > 0, "events still queued");
+    assert!(worker.poll_event_json().is_none(), "but none is handed out after stop");
 }
 
 #[test]
@@ -252,6 +264,7 @@ fn graceful_shutdown_lets_in_flight_events_finish_then_fails_the_rest() {
     wait_until("the end of draining", Duration::from_secs(10), || {
         worker.phase() == Phase::Stopped
     });
+    wait_until("the region file removed", Duration::from_secs(5), || !path.exists());
     let stats = worker.synthetic_stats().unwrap();
     assert_eq!(
         stats.claimed.load(Ordering::Acquire),
