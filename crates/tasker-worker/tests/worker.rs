@@ -94,6 +94,20 @@ fn ts_side(region_path: &Path, total: u64, answer: impl Fn(u64) -> bool) -> Vec<
     seen
 }
 
+/// Reads exactly `n` events from the events ring (waiting for them), parsed.
+fn read_events(events: &mut tasker_ring::Consumer<tasker_ring::MappedRing>, n: usize) -> Vec<serde_json::Value> {
+    let mut seen = Vec::new();
+    wait_until("events", Duration::from_secs(10), || {
+        events
+            .read_batch(n - seen.len(), |m| {
+                seen.push(serde_json::from_slice(m.payload).unwrap())
+            })
+            .unwrap();
+        seen.len() == n
+    });
+    seen
+}
+
 #[test]
 fn ring_transport_delivers_every_event_once_and_takes_every_completion() {
     let dir = TempDir::new("ring");
@@ -203,15 +217,7 @@ fn unanswered_events_time_out_as_ffi_timeout_and_late_completions_are_refused() 
     let region = Region::attach(&path).unwrap();
     let mut events = region.consumer(RingId::Events).unwrap();
     let mut completions = region.producer(RingId::Completions).unwrap();
-    let mut seen = Vec::new();
-    wait_until("10 events", Duration::from_secs(10), || {
-        events
-            .read_batch(64, |m| {
-                seen.push(serde_json::from_slice::<serde_json::Value>(m.payload).unwrap())
-            })
-            .unwrap();
-        seen.len() as u64 == n
-    });
+    let seen = read_events(&mut events, 10);
     let stats = worker.synthetic_stats().unwrap().clone();
     wait_until("timeouts", Duration::from_secs(10), || {
         stats.failed.load(Ordering::Acquire) == n
@@ -243,15 +249,7 @@ fn graceful_shutdown_lets_in_flight_events_finish_then_fails_the_rest() {
     let region = Region::attach(&path).unwrap();
     let mut events = region.consumer(RingId::Events).unwrap();
     let mut completions = region.producer(RingId::Completions).unwrap();
-    let mut seen = Vec::new();
-    wait_until("10 events", Duration::from_secs(10), || {
-        events
-            .read_batch(10 - seen.len(), |m| {
-                seen.push(serde_json::from_slice::<serde_json::Value>(m.payload).unwrap())
-            })
-            .unwrap();
-        seen.len() == 10
-    });
+    let seen = read_events(&mut events, 10);
     let started = Instant::now();
     assert_eq!(worker.begin_graceful_shutdown(), Phase::Draining);
     assert!(started.elapsed() < Duration::from_millis(50), "returns at once");
