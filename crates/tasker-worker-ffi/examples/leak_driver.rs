@@ -1,7 +1,8 @@
 //! Drives `libtasker_worker.so` through its C ABI for `scripts/leak-check`, which runs it under valgrind:
 //! bootstrap/stop cycles (ring and ffi transports alternately, each moving a few events, mapping and
-//! releasing the region, and hitting the refusal paths), then a run of events through the per-poll
-//! transport (poll / complete / free) and one through the ring transport.
+//! releasing the region, hitting the refusal paths and draining the log buffer with `poll_worker_logs`),
+//! then a run of events through the per-poll transport (poll / complete / free) and one through the ring
+//! transport. Logging is at warn with stderr off (`log_stderr` false): records are buffered, not printed.
 //!
 //! Sizes come from the environment: `LEAK_CYCLES` (default 100), `LEAK_FFI_EVENTS` and
 //! `LEAK_RING_EVENTS` (default 100 000 each; scripts/leak-check chooses smaller ones under valgrind and
@@ -46,7 +47,7 @@ fn main() {
 
     let t = Instant::now();
     let boot = api.bootstrap(&format!(
-        r#"{{"transport":"ffi","log_level":"error","source":{{"kind":"synthetic","count":{ffi_events}}}}}"#
+        r#"{{"transport":"ffi","log_level":"warn","log_stderr":false,"source":{{"kind":"synthetic","count":{ffi_events}}}}}"#
     ));
     assert_eq!(boot["status"], "started", "{boot}");
     let (done, _) = run_ffi_handler(api, ffi_events, TIMEOUT);
@@ -56,7 +57,7 @@ fn main() {
 
     let t = Instant::now();
     let boot = api.bootstrap(&format!(
-        r#"{{"transport":"ring","log_level":"error","region_dir":{},"source":{{"kind":"synthetic","count":{ring_events}}}}}"#,
+        r#"{{"transport":"ring","log_level":"warn","log_stderr":false,"region_dir":{},"source":{{"kind":"synthetic","count":{ring_events}}}}}"#,
         dir.json()
     ));
     assert_eq!(boot["status"], "started", "{boot}");
@@ -73,6 +74,8 @@ fn main() {
         "  {ring_events} events through the ring transport in {:.1?}",
         t.elapsed()
     );
+    // Whatever the long runs logged (starvation warnings under valgrind, say): drained and freed too.
+    let _ = api.logs();
     println!("leak driver: done");
 }
 
@@ -94,7 +97,7 @@ fn expect_all_completed(api: &Api, n: u64) {
 /// bootstrap and completion, graceful shutdown, stop twice, release.
 fn ring_cycle(api: &Api, dir: &TempDir, n: u64) {
     let boot = api.bootstrap(&format!(
-        r#"{{"transport":"ring","log_level":"error","region_dir":{},"source":{{"kind":"synthetic","count":{n}}}}}"#,
+        r#"{{"transport":"ring","log_level":"warn","log_stderr":false,"region_dir":{},"source":{{"kind":"synthetic","count":{n}}}}}"#,
         dir.json()
     ));
     assert_eq!(boot["status"], "started", "{boot}");
@@ -113,7 +116,7 @@ fn ring_cycle(api: &Api, dir: &TempDir, n: u64) {
 /// One per-poll worker: bootstrap, move `n` events, the refusal paths, graceful shutdown, stop twice.
 fn ffi_cycle(api: &Api, n: u64) {
     let boot = api.bootstrap(&format!(
-        r#"{{"transport":"ffi","log_level":"error","source":{{"kind":"synthetic","count":{n}}}}}"#
+        r#"{{"transport":"ffi","log_level":"warn","log_stderr":false,"source":{{"kind":"synthetic","count":{n}}}}}"#
     ));
     assert_eq!(boot["status"], "started", "{boot}");
     let (done, last) = run_ffi_handler(api, n, TIMEOUT);
@@ -142,6 +145,17 @@ fn common_paths(api: &Api) {
         (api.free_rust_string)(std::ptr::null_mut());
     }
     assert!(api.poll().is_none());
+    // A refusal logs at warn, which the buffer keeps (the first bootstrap set warn, stderr off).
+    assert_eq!(
+        api.complete(
+            "00000000-0000-0000-0000-00000000beef",
+            r#"{"step_uuid":"00000000-0000-0000-0000-000000000002","success":true}"#
+        ),
+        0
+    );
+    let logs = api.logs().expect("buffered log records");
+    assert!(logs.iter().any(|r| r["message"] == "completion refused"), "{logs:?}");
+    assert!(api.logs().is_none());
     assert_eq!(api.graceful()["status"], "draining");
     assert!(api.stop()["status"] == "stopped" || !api.running());
     assert_eq!(api.stop()["status"], "not_running");

@@ -28,13 +28,17 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+// The major version of this library's C ABI: bump it when an export's signature or meaning changes (a
+// new export needs no bump: callers look functions up by name). Reported by `tasker_worker_abi_version`.
+#define TASKER_WORKER_ABI_MAJOR 1
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
 
 // Starts the worker. `config_json` is the bootstrap configuration (`WorkerConfig`: `namespace`,
-// `log_level`, `transport` "ring" | "ffi", `region_dir`, ring sizes, timeouts, `source`); NULL or ""
-// means the defaults. Unknown keys are refused.
+// `log_level`, `log_stderr`, `transport` "ring" | "ffi", `region_dir`, ring sizes, timeouts, `source`);
+// NULL or "" means the defaults. Unknown keys are refused.
 //
 // Returns JSON (free with `free_rust_string`):
 // - `{"status":"started","handle_id","worker_id","message","transport","region_path","doorbell_path",
@@ -45,8 +49,8 @@ extern "C" {
 // - `{"status":"error","message"}` for bad input (invalid UTF-8 or JSON, unknown keys, bad values) or a
 //   failed set-up; nothing changes: a running worker keeps running.
 //
-// A stopped worker is replaced by a successful bootstrap. The log level of the first bootstrap sets the
-// stderr logger for the life of the process.
+// A stopped worker is replaced by a successful bootstrap. The `log_level` and `log_stderr` of the first
+// bootstrap set up logging (stderr and the `poll_worker_logs` buffer) for the life of the process.
 //
 // # Safety
 // `config_json` is NULL or a NUL-terminated string valid for the call.
@@ -130,6 +134,29 @@ uint8_t *map_ring_region(size_t *len_out);
 // release the library may unmap the memory at any time (at once if its worker was already replaced):
 // no view into it may be used after this call (SIGSEGV).
 int32_t release_ring_region(const uint8_t *base);
+
+// The version of this library's C ABI and of the region layout it writes, packed in one number:
+// `(TASKER_WORKER_ABI_MAJOR << 16) | (LAYOUT_MAJOR << 8) | LAYOUT_MINOR`, i.e. bits 16-31 the ABI major,
+// bits 8-15 the layout major, bits 0-7 the layout minor (layout-spec.md; the same numbers as
+// `bootstrap_worker`'s `layout_major` / `layout_minor`). Callable before any bootstrap.
+//
+// A caller compares the ABI major and the layout major with its own and refuses to go on when either
+// differs; any layout minor is accepted (layout-spec.md section 16).
+uint32_t tasker_worker_abi_version(void);
+
+// The library's log records since the last call, as a JSON array, oldest first, or NULL when there are
+// none. Free with `free_rust_string`. Each record is
+// `{"ts_unix_ms":u64,"level":"error"|"warn"|"info"|"debug"|"trace","target":str,"message":str,
+// "fields":{...}}`, where `fields` holds the event's other fields as JSON strings, numbers or bools
+// (Display / Debug values as strings).
+//
+// Records are kept from the first bootstrap on, at its `log_level` (whatever its `log_stderr`), in one
+// process-wide buffer of at most 4096 records and 4 MiB of text (each message or field value cut to 8 KiB,
+// marked `...[truncated from N bytes]`). When it is full the oldest records are dropped, and the next call
+// returns first a record `{"level":"warn","target":"tasker_worker::logs","message":"N log records dropped
+// (buffer full)","fields":{"dropped":N}}`. Nothing is buffered when the host process had already installed
+// its own global tracing subscriber before the first bootstrap.
+char *poll_worker_logs(void);
 
 #ifdef __cplusplus
 }  // extern "C"

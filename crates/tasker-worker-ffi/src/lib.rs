@@ -10,9 +10,14 @@
 //! [`map_ring_region`] stays valid until the matching [`release_ring_region`], whatever happens to the
 //! worker; no view into the mapping may be used after that release.
 //!
+//! Logging: one tracing subscriber, installed by the first bootstrap at its `log_level`, prints to stderr
+//! (unless `log_stderr` is false) and buffers every record for [`poll_worker_logs`] (`logs.rs`).
+//!
 //! `include/tasker_worker.h` is generated from this file by cbindgen (see `tests/header.rs`).
 #![deny(unsafe_op_in_unsafe_fn, missing_docs)]
 #![warn(clippy::undocumented_unsafe_blocks)]
+
+mod logs;
 
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -23,6 +28,19 @@ use std::sync::{Arc, Mutex, MutexGuard, Once};
 use tasker_ring::layout::{LAYOUT_MAJOR, LAYOUT_MINOR};
 use tasker_ring::Region;
 use tasker_worker_core::{DispatchMetrics, Phase, Worker, WorkerConfig};
+use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+
+/// The major version of this library's C ABI: bump it when an export's signature or meaning changes (a
+/// new export needs no bump: callers look functions up by name). Reported by `tasker_worker_abi_version`.
+pub const TASKER_WORKER_ABI_MAJOR: u32 = 1;
+
+// The packing of `tasker_worker_abi_version` has 16 bits for the ABI major and 8 for each layout number.
+const _: () = assert!(TASKER_WORKER_ABI_MAJOR >> 16 == 0 && (LAYOUT_MAJOR | LAYOUT_MINOR) >> 8 == 0);
+
+/// `tasker_worker_abi_version()`'s answer.
+const ABI_VERSION: u32 = (TASKER_WORKER_ABI_MAJOR << 16) | ((LAYOUT_MAJOR as u32) << 8) | (LAYOUT_MINOR as u32);
 
 /// The process's worker: `None` until the first successful bootstrap; a stopped worker stays here (its
 /// status and metrics stay readable) until a new bootstrap replaces it.
@@ -32,7 +50,8 @@ static WORKER: Mutex<Option<Worker>> = Mutex::new(None);
 /// released as many times as it was mapped, even after the worker that created it is gone.
 static MAPPINGS: Mutex<BTreeMap<usize, Mapping>> = Mutex::new(BTreeMap::new());
 
-/// The tracing subscriber (stderr, level from the first bootstrap's `log_level`) is installed once.
+/// The tracing subscriber (level from the first bootstrap's `log_level`; stderr if its `log_stderr`; the
+/// buffer of `poll_worker_logs`) is installed once.
 static LOGGING: Once = Once::new();
 
 struct Mapping {
@@ -49,13 +68,22 @@ fn lock_mappings() -> MutexGuard<'static, BTreeMap<usize, Mapping>> {
     MAPPINGS.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn init_logging(level: &str) {
+/// Installs the process's subscriber once: a registry with one level filter (the first bootstrap's
+/// `log_level`) in front of the stderr printer (only if `log_stderr`) and the buffer of `poll_worker_logs`.
+fn init_logging(config: &WorkerConfig) {
     LOGGING.call_once(|| {
-        let level = level.parse::<tracing::Level>().unwrap_or(tracing::Level::INFO);
-        // try_init: a host that already installed a global subscriber keeps it.
-        let _ = tracing_subscriber::fmt()
-            .with_writer(std::io::stderr)
-            .with_max_level(level)
+        let level = config
+            .log_level
+            .parse::<tracing::Level>()
+            .unwrap_or(tracing::Level::INFO);
+        let stderr = config
+            .log_stderr
+            .then(|| tracing_subscriber::fmt::layer().with_writer(std::io::stderr));
+        // try_init: a host that already installed a global subscriber keeps it (and nothing is buffered).
+        let _ = tracing_subscriber::registry()
+            .with(LevelFilter::from_level(level))
+            .with(stderr)
+            .with(logs::BufferLayer::global())
             .try_init();
     });
 }
@@ -143,8 +171,8 @@ unsafe fn bytes_arg<'a>(p: *const c_char) -> &'a [u8] {
 }
 
 /// Starts the worker. `config_json` is the bootstrap configuration (`WorkerConfig`: `namespace`,
-/// `log_level`, `transport` "ring" | "ffi", `region_dir`, ring sizes, timeouts, `source`); NULL or ""
-/// means the defaults. Unknown keys are refused.
+/// `log_level`, `log_stderr`, `transport` "ring" | "ffi", `region_dir`, ring sizes, timeouts, `source`);
+/// NULL or "" means the defaults. Unknown keys are refused.
 ///
 /// Returns JSON (free with `free_rust_string`):
 /// - `{"status":"started","handle_id","worker_id","message","transport","region_path","doorbell_path",
@@ -155,8 +183,8 @@ unsafe fn bytes_arg<'a>(p: *const c_char) -> &'a [u8] {
 /// - `{"status":"error","message"}` for bad input (invalid UTF-8 or JSON, unknown keys, bad values) or a
 ///   failed set-up; nothing changes: a running worker keeps running.
 ///
-/// A stopped worker is replaced by a successful bootstrap. The log level of the first bootstrap sets the
-/// stderr logger for the life of the process.
+/// A stopped worker is replaced by a successful bootstrap. The `log_level` and `log_stderr` of the first
+/// bootstrap set up logging (stderr and the `poll_worker_logs` buffer) for the life of the process.
 ///
 /// # Safety
 /// `config_json` is NULL or a NUL-terminated string valid for the call.
@@ -185,7 +213,13 @@ pub unsafe extern "C" fn bootstrap_worker(config_json: *const c_char) -> *mut c_
                 "message": "a worker is already running in this process; stop it first",
             });
         }
-        init_logging(&config.log_level);
+        init_logging(&config);
+        tracing::debug!(
+            namespace = %config.namespace,
+            transport = ?config.transport,
+            log_stderr = config.log_stderr,
+            "bootstrap config accepted"
+        );
         let worker = match Worker::bootstrap(config) {
             Ok(worker) => worker,
             Err(e) => return error_json(e.to_string()),
@@ -463,6 +497,38 @@ pub extern "C" fn release_ring_region(base: *const u8) -> i32 {
     })
 }
 
+/// The version of this library's C ABI and of the region layout it writes, packed in one number:
+/// `(TASKER_WORKER_ABI_MAJOR << 16) | (LAYOUT_MAJOR << 8) | LAYOUT_MINOR`, i.e. bits 16-31 the ABI major,
+/// bits 8-15 the layout major, bits 0-7 the layout minor (layout-spec.md; the same numbers as
+/// `bootstrap_worker`'s `layout_major` / `layout_minor`). Callable before any bootstrap.
+///
+/// A caller compares the ABI major and the layout major with its own and refuses to go on when either
+/// differs; any layout minor is accepted (layout-spec.md section 16).
+#[no_mangle]
+pub extern "C" fn tasker_worker_abi_version() -> u32 {
+    guard("tasker_worker_abi_version", ABI_VERSION, || ABI_VERSION)
+}
+
+/// The library's log records since the last call, as a JSON array, oldest first, or NULL when there are
+/// none. Free with `free_rust_string`. Each record is
+/// `{"ts_unix_ms":u64,"level":"error"|"warn"|"info"|"debug"|"trace","target":str,"message":str,
+/// "fields":{...}}`, where `fields` holds the event's other fields as JSON strings, numbers or bools
+/// (Display / Debug values as strings).
+///
+/// Records are kept from the first bootstrap on, at its `log_level` (whatever its `log_stderr`), in one
+/// process-wide buffer of at most 4096 records and 4 MiB of text (each message or field value cut to 8 KiB,
+/// marked `...[truncated from N bytes]`). When it is full the oldest records are dropped, and the next call
+/// returns first a record `{"level":"warn","target":"tasker_worker::logs","message":"N log records dropped
+/// (buffer full)","fields":{"dropped":N}}`. Nothing is buffered when the host process had already installed
+/// its own global tracing subscriber before the first bootstrap.
+#[no_mangle]
+pub extern "C" fn poll_worker_logs() -> *mut c_char {
+    guard("poll_worker_logs", null_mut(), || match logs::drain_global() {
+        Some(json) => into_c_string(json),
+        None => null_mut(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -480,6 +546,15 @@ mod tests {
         assert_eq!(v["status"], "error");
         std::panic::set_hook(hook);
         assert!(v["message"].as_str().unwrap().contains("boom 1"), "{v}");
+    }
+
+    #[test]
+    fn abi_version_packs_the_abi_and_layout_numbers() {
+        let v = tasker_worker_abi_version();
+        assert_eq!(
+            (v >> 16, (v >> 8) & 0xff, v & 0xff),
+            (1, u32::from(LAYOUT_MAJOR), u32::from(LAYOUT_MINOR))
+        );
     }
 
     #[test]

@@ -39,6 +39,18 @@ fn started(v: &Value) -> &str {
 }
 
 #[test]
+fn abi_version_is_abi_1_and_the_layout_version() {
+    assert_eq!(
+        api().abi_version(),
+        (
+            1,
+            u32::from(tasker_ring::layout::LAYOUT_MAJOR),
+            u32::from(tasker_ring::layout::LAYOUT_MINOR)
+        )
+    );
+}
+
+#[test]
 fn ring_transport_moves_100k_events_and_their_completions() {
     let _serial = serial();
     let api = api();

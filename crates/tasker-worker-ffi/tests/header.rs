@@ -58,7 +58,7 @@ fn header_declares_exactly_the_exported_functions() {
     assert_eq!(declared, expected);
 }
 
-/// The 13 functions of the C ABI.
+/// The 15 functions of the C ABI.
 fn tasker_worker_exports() -> Vec<&'static str> {
     vec![
         "bootstrap_worker",
@@ -74,6 +74,8 @@ fn tasker_worker_exports() -> Vec<&'static str> {
         "complete_step_event",
         "map_ring_region",
         "release_ring_region",
+        "tasker_worker_abi_version",
+        "poll_worker_logs",
     ]
 }
 

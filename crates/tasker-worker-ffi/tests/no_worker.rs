@@ -27,6 +27,11 @@ fn every_function_answers_when_no_worker_was_ever_started() {
     }
     assert_eq!(m["starvation_detected"], false);
     assert!(api.poll().is_none());
+    assert!(
+        api.logs().is_none(),
+        "no subscriber, so no log records, before the first bootstrap"
+    );
+    assert_eq!(api.abi_version().0, 1);
     assert_eq!(
         api.complete(
             "00000000-0000-0000-0000-000000000001",

@@ -1,10 +1,10 @@
-//! The cdylib exports exactly the C ABI: `nm -D --defined-only` lists the 13 functions and nothing else.
+//! The cdylib exports exactly the C ABI: `nm -D --defined-only` lists the 15 functions and nothing else.
 //! (Rust cdylibs get a linker version script that exports only `#[no_mangle]` items; on this toolchain no
 //! other symbol appears. Should a toolchain add its own, filter it here with a comment saying why.)
 
 mod support;
 
-const EXPORTS: [&str; 13] = [
+const EXPORTS: [&str; 15] = [
     "bootstrap_worker",
     "check_starvation_warnings",
     "cleanup_timeouts",
@@ -15,8 +15,10 @@ const EXPORTS: [&str; 13] = [
     "is_worker_running",
     "map_ring_region",
     "poll_step_events",
+    "poll_worker_logs",
     "release_ring_region",
     "stop_worker",
+    "tasker_worker_abi_version",
     "transition_to_graceful_shutdown",
 ];
 

@@ -51,6 +51,10 @@ pub struct WorkerConfig {
     pub namespace: String,
     /// Log level for the worker's tracing output: error, warn, info, debug or trace.
     pub log_level: String,
+    /// Whether the library prints its log records to stderr (default true). The records are buffered for
+    /// `poll_worker_logs` either way; a TS worker that forwards them to its own logger passes false so
+    /// they are not printed twice. Like `log_level`, only the first bootstrap in a process sets it.
+    pub log_stderr: bool,
     /// `ring` (default) or `ffi`.
     pub transport: Transport,
     /// Directory for the region file (default `/dev/shm` on Linux).
@@ -80,6 +84,7 @@ impl Default for WorkerConfig {
         Self {
             namespace: "default".to_string(),
             log_level: "info".to_string(),
+            log_stderr: true,
             transport: Transport::Ring,
             region_dir: None,
             events_capacity: 4 << 20,
@@ -145,6 +150,9 @@ mod tests {
             WorkerConfig::from_json(r#"{"namespace":"ns","transport":"ffi","source":{"kind":"synthetic","count":5}}"#)
                 .unwrap();
         assert_eq!(c.transport, Transport::Ffi);
+        assert!(c.log_stderr, "log_stderr defaults to true");
+        assert!(!WorkerConfig::from_json(r#"{"log_stderr":false}"#).unwrap().log_stderr);
+        assert!(WorkerConfig::from_json(r#"{"log_stderr":"no"}"#).is_err());
         assert_eq!(
             c.source,
             SourceConfig::Synthetic {

@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 use tasker_ring::{record_type, Region, RingId};
 
-/// The 13 exported functions, as raw C function pointers.
+/// The 15 exported functions, as raw C function pointers.
 pub struct Api {
     pub path: PathBuf,
     pub bootstrap_worker: unsafe extern "C" fn(*const c_char) -> *mut c_char,
@@ -27,6 +27,8 @@ pub struct Api {
     pub complete_step_event: unsafe extern "C" fn(*const c_char, *const c_char) -> i32,
     pub map_ring_region: unsafe extern "C" fn(*mut usize) -> *mut u8,
     pub release_ring_region: unsafe extern "C" fn(*const u8) -> i32,
+    pub tasker_worker_abi_version: unsafe extern "C" fn() -> u32,
+    pub poll_worker_logs: unsafe extern "C" fn() -> *mut c_char,
     _lib: libloading::Library,
 }
 
@@ -88,6 +90,8 @@ pub fn api() -> &'static Api {
             complete_step_event: sym!(complete_step_event),
             map_ring_region: sym!(map_ring_region),
             release_ring_region: sym!(release_ring_region),
+            tasker_worker_abi_version: sym!(tasker_worker_abi_version),
+            poll_worker_logs: sym!(poll_worker_logs),
             _lib: lib,
         }
     })
@@ -175,6 +179,26 @@ impl Api {
         };
         // SAFETY: NULL or NUL-terminated buffers valid for the call.
         unsafe { (self.complete_step_event)(ptr(event_id), ptr(result_json)) }
+    }
+
+    /// `tasker_worker_abi_version()` unpacked: (ABI major, layout major, layout minor).
+    pub fn abi_version(&self) -> (u32, u32, u32) {
+        // SAFETY: no arguments.
+        let v = unsafe { (self.tasker_worker_abi_version)() };
+        (v >> 16, (v >> 8) & 0xff, v & 0xff)
+    }
+
+    /// The buffered log records (`poll_worker_logs`) as a JSON array, or None when it returned NULL.
+    pub fn logs(&self) -> Option<Vec<Value>> {
+        // SAFETY: no arguments.
+        let p = unsafe { (self.poll_worker_logs)() };
+        if p.is_null() {
+            return None;
+        }
+        match self.take_json(p) {
+            Value::Array(records) => Some(records),
+            other => panic!("poll_worker_logs returned a non-array: {other}"),
+        }
     }
 
     pub fn release(&self, base: *const u8) -> i32 {
