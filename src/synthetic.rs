@@ -31,6 +31,10 @@ pub struct StepEventGenerator {
     template: Value,
     counter: u64,
     seed: u64,
+    /// Random sizes: (compact size of the unpadded fixture, smallest, largest) target size.
+    size_range: Option<(usize, usize, usize)>,
+    /// xorshift64* state for the random sizes.
+    rng: u64,
 }
 
 impl StepEventGenerator {
@@ -49,7 +53,27 @@ impl StepEventGenerator {
             template,
             counter: 0,
             seed,
+            size_range: None,
+            rng: seed | 1,
         }
+    }
+
+    /// A generator whose events serialise to a size drawn uniformly from `min_bytes..=max_bytes` (each at
+    /// least the fixture's size), reproducibly from `seed`.
+    pub fn with_size_range(min_bytes: usize, max_bytes: usize, seed: u64) -> Self {
+        let mut g = Self::new(0, seed);
+        let base = Self::fixture_len();
+        g.size_range = Some((base, min_bytes.min(max_bytes), max_bytes.max(min_bytes)));
+        g
+    }
+
+    fn next_random(&mut self) -> u64 {
+        let mut x = self.rng;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.rng = x;
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
     }
 
     /// Size of the fixture as compact JSON.
@@ -66,6 +90,17 @@ impl StepEventGenerator {
     /// The next event (ids derived from the seed and a counter) and its event id.
     pub fn next_event(&mut self) -> (String, &Value) {
         self.counter += 1;
+        if let Some((base, min, max)) = self.size_range {
+            let target = min + (self.next_random() % (max - min + 1) as u64) as usize;
+            if let Some(ctx) = self.template.pointer_mut("/task_sequence_step/task/context") {
+                if target > base + 16 {
+                    // 14 bytes of `"padding":"",` overhead.
+                    ctx["padding"] = Value::String("x".repeat(target - base - 14));
+                } else if let Some(map) = ctx.as_object_mut() {
+                    map.remove("padding");
+                }
+            }
+        }
         let id = uuid_text(((self.seed as u128) << 64) | self.counter as u128);
         let step = uuid_text(((self.seed as u128 ^ 0x5eed) << 64) | self.counter as u128);
         self.template["event_id"] = Value::String(id.clone());
@@ -93,5 +128,16 @@ mod tests {
         assert_ne!(a, b);
         assert_eq!(a.len(), 36);
         assert_eq!(&a[14..15], "7");
+    }
+
+    #[test]
+    fn random_sizes_cover_the_range() {
+        let base = StepEventGenerator::fixture_len();
+        let mut g = StepEventGenerator::with_size_range(base, 200_000, 7);
+        let sizes: Vec<usize> = (0..200)
+            .map(|_| serde_json::to_vec(g.next_event().1).unwrap().len())
+            .collect();
+        assert!(sizes.iter().all(|&n| (base..=200_010).contains(&n)), "{sizes:?}");
+        assert!(sizes.iter().any(|&n| n > 100_000) && sizes.iter().any(|&n| n < 50_000));
     }
 }

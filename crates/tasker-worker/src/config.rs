@@ -30,6 +30,10 @@ pub enum SourceConfig {
         /// Approximate JSON size of each event (absent: the 2.7 KB fixture as is).
         #[serde(default)]
         event_bytes: Option<usize>,
+        /// When set, each event's size is drawn uniformly from `event_bytes` (or the fixture's size) up to
+        /// this many bytes (tests of fragmentation and mixed sizes).
+        #[serde(default)]
+        event_bytes_max: Option<usize>,
     },
 }
 
@@ -39,6 +43,7 @@ impl Default for SourceConfig {
             count: None,
             rate_per_sec: None,
             event_bytes: None,
+            event_bytes_max: None,
         }
     }
 }
@@ -158,7 +163,8 @@ mod tests {
             SourceConfig::Synthetic {
                 count: Some(5),
                 rate_per_sec: None,
-                event_bytes: None
+                event_bytes: None,
+                event_bytes_max: None
             }
         );
         let e = WorkerConfig::from_json(r#"{"namespcae":"x"}"#).unwrap_err();

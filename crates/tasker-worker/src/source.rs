@@ -78,6 +78,12 @@ impl SyntheticSource {
         }
     }
 
+    /// Draws each event's size uniformly from the configured size (or the fixture's) up to `max_bytes`.
+    pub fn with_size_range(mut self, min_bytes: Option<usize>, max_bytes: usize, seed: u64) -> Self {
+        self.generator = StepEventGenerator::with_size_range(min_bytes.unwrap_or(0), max_bytes, seed);
+        self
+    }
+
     /// The run's counters.
     pub fn stats(&self) -> Arc<SyntheticStats> {
         Arc::clone(&self.stats)

@@ -147,8 +147,13 @@ impl Worker {
                 count,
                 rate_per_sec,
                 event_bytes,
+                event_bytes_max,
             } => {
-                let s = SyntheticSource::new(*count, *rate_per_sec, *event_bytes, std::process::id() as u64 ^ n);
+                let seed = std::process::id() as u64 ^ n;
+                let mut s = SyntheticSource::new(*count, *rate_per_sec, *event_bytes, seed);
+                if let Some(max) = event_bytes_max {
+                    s = s.with_size_range(*event_bytes, *max, seed);
+                }
                 let stats = s.stats();
                 (Box::new(s), Some(stats))
             }

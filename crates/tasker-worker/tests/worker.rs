@@ -37,6 +37,7 @@ fn config(dir: &Path, transport: Transport, count: u64) -> WorkerConfig {
             count: Some(count),
             rate_per_sec: None,
             event_bytes: None,
+            event_bytes_max: None,
         },
         ..WorkerConfig::default()
     }
@@ -284,6 +285,7 @@ fn a_sleeping_consumer_is_woken_through_the_doorbell() {
             count: Some(3),
             rate_per_sec: Some(5),
             event_bytes: None,
+            event_bytes_max: None,
         },
         ..config(&dir.0, Transport::Ring, 3)
     })

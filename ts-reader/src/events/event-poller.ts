@@ -1,0 +1,380 @@
+/**
+ * EventPoller: the seed's 10 ms polling loop, on the ring. The tick always runs (it is the contract and it
+ * drives maintenance); the doorbell and capacity freed by completions only add polls between ticks. Each
+ * poll drains ready events up to `maxInFlight` (backpressure before the read: unread events stay in the
+ * ring and their timeout clock has not started). Maintenance counts ticks only: starvation check every
+ * `starvationCheckInterval` ticks, cleanup every `cleanupInterval`, metrics every `metricsInterval`.
+ */
+import type { FfiAdapter } from '../ffi/adapter.ts';
+import { EventDecodeError, type FfiError, RingPeerError, RingReadError } from '../ffi/errors.ts';
+import { isRingAwareAdapter, type RingAwareAdapter } from '../ffi/native-adapter.ts';
+import type { FfiDispatchMetrics, FfiStepEvent, WorkerLogRecord } from '../ffi/types.ts';
+import { DoorbellClient } from '../ring/doorbell.ts';
+
+/** Timer functions (a seam for tests; the defaults are the runtime's). */
+export interface PollerTimers {
+  setInterval(fn: () => void, ms: number): unknown;
+  clearInterval(handle: unknown): void;
+  /** Schedules an extra poll soon (default `setImmediate`, else `setTimeout(fn, 0)`). */
+  soon(fn: () => void): void;
+}
+
+export interface EventPollerOptions {
+  /** Most events read and not completed (default 1000). Backpressure is applied before reading. */
+  maxInFlight?: number;
+  /** Metrics every this many ticks (default 100, about 1 s). */
+  metricsInterval?: number;
+  /** Use the worker's doorbell to wake between ticks (default true on the ring transport). */
+  doorbell?: boolean;
+  timers?: Partial<PollerTimers>;
+}
+
+const defaultTimers: PollerTimers = {
+  setInterval: (fn, ms) => setInterval(fn, ms),
+  clearInterval: (handle) => clearInterval(handle as ReturnType<typeof setInterval>),
+  soon: (fn) => {
+    if (typeof setImmediate === 'function') setImmediate(fn);
+    else setTimeout(fn, 0);
+  },
+};
+
+export interface PollerStats {
+  /** Ticks of the regular interval (the seed's poll count; maintenance counts these). */
+  ticks: number;
+  /** Polls between ticks (doorbell, freed capacity, more data). */
+  extraPolls: number;
+  events: number;
+  doorbellWakes: number;
+  sleeps: number;
+  /** Polls that stopped reading because `maxInFlight` events were in flight. */
+  backpressured: number;
+  errors: number;
+}
+
+export class EventPoller {
+  private intervalHandle: unknown = null;
+  private active = false;
+  private pollCount = 0;
+  private polling = false;
+  private extraScheduled = false;
+  private sleeping = false;
+  private backpressured = false;
+  private failed: FfiError | null = null;
+  private doorbell: DoorbellClient | null = null;
+  private readonly ring: RingAwareAdapter | null;
+  private readonly timers: PollerTimers;
+  private readonly maxInFlight: number;
+  private readonly metricsInterval: number;
+  private readonly useDoorbell: boolean;
+  private delivered = 0;
+  private readonly statsCounters: PollerStats = { ticks: 0, extraPolls: 0, events: 0, doorbellWakes: 0, sleeps: 0, backpressured: 0, errors: 0 };
+
+  private onEventCallback: ((event: FfiStepEvent) => void) | null = null;
+  private onErrorCallback: ((error: Error) => void) | null = null;
+  private onMetricsCallback: ((metrics: FfiDispatchMetrics) => void) | null = null;
+  private onLogCallback: ((record: WorkerLogRecord) => void) | null = null;
+  private onStarvationCallback: ((metrics: FfiDispatchMetrics) => void) | null = null;
+  private onCycleCallback: ((events: number) => void) | null = null;
+
+  constructor(
+    private readonly ffiAdapter: FfiAdapter,
+    private readonly pollingIntervalMs: number = 10,
+    private readonly starvationCheckInterval: number = 100,
+    private readonly cleanupInterval: number = 1000,
+    options: EventPollerOptions = {},
+  ) {
+    for (const [name, value] of [
+      ['pollingIntervalMs', pollingIntervalMs],
+      ['starvationCheckInterval', starvationCheckInterval],
+      ['cleanupInterval', cleanupInterval],
+    ] as const) {
+      if (!Number.isFinite(value) || value <= 0) throw new RangeError(`EventPoller: ${name} must be a positive number, got ${value}`);
+    }
+    this.ring = isRingAwareAdapter(ffiAdapter) ? ffiAdapter : null;
+    this.timers = { ...defaultTimers, ...options.timers };
+    this.maxInFlight = options.maxInFlight ?? 1000;
+    if (!(this.maxInFlight >= 1)) throw new RangeError(`EventPoller: maxInFlight must be at least 1, got ${this.maxInFlight}`);
+    this.metricsInterval = options.metricsInterval ?? 100;
+    this.useDoorbell = options.doorbell ?? true;
+  }
+
+  /** Register callback for step events (called synchronously, once per event). */
+  onStepEvent(callback: (event: FfiStepEvent) => void): void {
+    this.onEventCallback = callback;
+  }
+
+  /** Register callback for errors (typed `FfiError`s; a ring error also stops the poller). */
+  onError(callback: (error: Error) => void): void {
+    this.onErrorCallback = callback;
+  }
+
+  /** Register callback for metrics updates (every `metricsInterval` ticks). */
+  onMetrics(callback: (metrics: FfiDispatchMetrics) => void): void {
+    this.onMetricsCallback = callback;
+  }
+
+  /** Register a hook for the Rust worker core's log records (drained with the metrics). */
+  onLog(callback: (record: WorkerLogRecord) => void): void {
+    this.onLogCallback = callback;
+  }
+
+  /** Called when a metrics read shows starvation. */
+  onStarvation(callback: (metrics: FfiDispatchMetrics) => void): void {
+    this.onStarvationCallback = callback;
+  }
+
+  /** Called after every poll that delivered events, with their number. */
+  onCycle(callback: (events: number) => void): void {
+    this.onCycleCallback = callback;
+  }
+
+  start(): void {
+    if (this.active) return;
+    this.active = true;
+    this.failed = null;
+    if (this.ring) {
+      this.ring.onCompletion = () => this.onCompletion();
+      const path = this.ring.doorbellPath;
+      if (this.useDoorbell && path) {
+        try {
+          this.doorbell = new DoorbellClient(path, () => this.onDoorbell());
+        } catch (error) {
+          this.report(error as Error);
+        }
+      }
+    }
+    this.intervalHandle = this.timers.setInterval(() => this.tick(), this.pollingIntervalMs);
+    // First poll right away: events may be waiting already.
+    this.scheduleExtra();
+  }
+
+  /** Stops polling. Clears the sleeping flag before closing the doorbell (design.md's order). */
+  stop(_timeout = 5000): void {
+    if (!this.active) return;
+    this.active = false;
+    if (this.intervalHandle !== null) {
+      this.timers.clearInterval(this.intervalHandle);
+      this.intervalHandle = null;
+    }
+    if (this.ring) {
+      this.ring.onCompletion = null;
+      this.ring.wake();
+      try {
+        this.ring.flushCompletions();
+      } catch (error) {
+        this.report(error as Error);
+      }
+    }
+    this.sleeping = false;
+    this.doorbell?.close();
+    this.doorbell = null;
+    this.drainLogs();
+  }
+
+  isActive(): boolean {
+    return this.active;
+  }
+
+  /** Counters for observability and tests. */
+  stats(): PollerStats {
+    return { ...this.statsCounters };
+  }
+
+  /** Ticks so far (the seed's poll count). */
+  get ticks(): number {
+    return this.pollCount;
+  }
+
+  /**
+   * The events as an async iterable: `for await (const event of poller.events({ signal }))`. Starts the
+   * poller if needed; ends when the signal aborts or the poller stops. Replaces any `onStepEvent` callback
+   * while it runs.
+   */
+  events(options: { signal?: AbortSignal } = {}): AsyncIterable<FfiStepEvent> {
+    const queue: FfiStepEvent[] = [];
+    let wake: (() => void) | null = null;
+    let done = false;
+    const finish = () => {
+      done = true;
+      wake?.();
+    };
+    options.signal?.addEventListener('abort', finish, { once: true });
+    this.onStepEvent((event) => {
+      queue.push(event);
+      wake?.();
+    });
+    const stopCheck = () => {
+      if (!this.active) finish();
+    };
+    this.start();
+    return {
+      [Symbol.asyncIterator]: () => ({
+        next: async (): Promise<IteratorResult<FfiStepEvent>> => {
+          for (;;) {
+            const event = queue.shift();
+            if (event !== undefined) return { value: event, done: false };
+            if (done || options.signal?.aborted) return { value: undefined, done: true };
+            await new Promise<void>((resolve) => {
+              wake = resolve;
+              const timer = setTimeout(() => {
+                stopCheck();
+                resolve();
+              }, 100);
+              (timer as { unref?: () => void }).unref?.();
+            });
+            wake = null;
+          }
+        },
+        return: async (): Promise<IteratorResult<FfiStepEvent>> => {
+          finish();
+          options.signal?.removeEventListener('abort', finish);
+          return { value: undefined, done: true };
+        },
+      }),
+    };
+  }
+
+  /** The regular tick: a poll, then maintenance on the seed's cadence. */
+  private tick(): void {
+    if (!this.active) return;
+    this.pollCount += 1;
+    this.statsCounters.ticks += 1;
+    if (this.sleeping) {
+      this.sleeping = false;
+      this.ring?.wake();
+    }
+    this.poll();
+    this.maintain();
+  }
+
+  private poll(): void {
+    if (!this.active || this.polling || this.failed) return;
+    this.polling = true;
+    let delivered = 0;
+    try {
+      const ring = this.ring;
+      if (ring) ring.flushCompletions();
+      let room = ring ? this.maxInFlight - ring.inFlightCount() : Number.POSITIVE_INFINITY;
+      this.backpressured = false;
+      while (room > 0 && this.active) {
+        let event: FfiStepEvent | null;
+        try {
+          event = this.ffiAdapter.pollStepEvents();
+        } catch (error) {
+          if (error instanceof EventDecodeError) {
+            this.report(error);
+            continue; // that message is consumed; the ring is fine
+          }
+          throw error;
+        }
+        if (event === null) break;
+        delivered += 1;
+        room -= 1;
+        this.deliver(event);
+        if (!ring) break; // the seed's contract on a plain adapter: one event per poll
+      }
+      if (room <= 0) {
+        this.backpressured = true;
+        this.statsCounters.backpressured += 1;
+      } else if (ring && this.doorbell?.connected && this.active) {
+        // Idle: ask for a doorbell. If events slipped in meanwhile, read them now.
+        if (ring.prepareSleep()) {
+          this.sleeping = true;
+          this.statsCounters.sleeps += 1;
+        } else {
+          this.scheduleExtra();
+        }
+      }
+    } catch (error) {
+      this.fail(error as Error);
+    } finally {
+      this.polling = false;
+    }
+    if (delivered > 0) {
+      this.delivered += delivered;
+      this.statsCounters.events += delivered;
+      this.onCycleCallback?.(delivered);
+    }
+  }
+
+  private deliver(event: FfiStepEvent): void {
+    if (!this.onEventCallback) return;
+    try {
+      this.onEventCallback(event);
+    } catch (error) {
+      this.report(error as Error);
+    }
+  }
+
+  private maintain(): void {
+    const n = this.pollCount;
+    try {
+      if (n % this.starvationCheckInterval === 0) {
+        this.ffiAdapter.checkStarvationWarnings();
+        this.ring?.maintainRing();
+      }
+      if (n % this.cleanupInterval === 0) this.ffiAdapter.cleanupTimeouts();
+      if (n % this.metricsInterval === 0) {
+        if (this.onMetricsCallback || this.onStarvationCallback) {
+          const metrics = this.ffiAdapter.getFfiDispatchMetrics();
+          this.onMetricsCallback?.(metrics);
+          if (metrics.starvation_detected) this.onStarvationCallback?.(metrics);
+        }
+        this.drainLogs();
+      }
+    } catch (error) {
+      if (error instanceof RingPeerError) this.fail(error);
+      else this.report(error as Error);
+    }
+  }
+
+  private drainLogs(): void {
+    if (!this.ring || !this.onLogCallback) return;
+    try {
+      for (const record of this.ring.pollWorkerLogs()) this.onLogCallback(record);
+    } catch (error) {
+      this.report(error as Error);
+    }
+  }
+
+  private onDoorbell(): void {
+    this.statsCounters.doorbellWakes += 1;
+    this.sleeping = false;
+    this.ring?.wake();
+    this.scheduleExtra();
+  }
+
+  private onCompletion(): void {
+    if (this.backpressured) this.scheduleExtra();
+  }
+
+  private scheduleExtra(): void {
+    if (this.extraScheduled || !this.active) return;
+    this.extraScheduled = true;
+    this.timers.soon(() => {
+      this.extraScheduled = false;
+      if (!this.active) return;
+      this.statsCounters.extraPolls += 1;
+      this.poll();
+      // More ready than one poll took (and room for it): keep going between ticks.
+      if (!this.backpressured && !this.sleeping && this.ring?.hasPendingEvents() && this.ring.transport === 'ring') this.scheduleExtra();
+    });
+  }
+
+  /** A ring that cannot be read (corrupt, closed, dead peer) stops the poller after one report. */
+  private fail(error: Error): void {
+    if (error instanceof RingReadError || error instanceof RingPeerError) {
+      this.failed = error;
+      this.report(error);
+      this.stop();
+      return;
+    }
+    this.report(error);
+  }
+
+  private report(error: Error): void {
+    this.statsCounters.errors += 1;
+    if (this.onErrorCallback) this.onErrorCallback(error);
+    else console.error('EventPoller error:', error);
+  }
+}

@@ -1,0 +1,125 @@
+/**
+ * Typed errors. Every error this package throws is an `FfiError` with a stable string `code`, so callers
+ * can branch on `err.code` without parsing messages. The seed's three classes keep their names and
+ * constructor shapes (`new FfiError(message, cause?)`).
+ */
+
+/** Base error for FFI and ring operations. */
+export class FfiError extends Error {
+  /** Stable machine-readable reason. */
+  readonly code: string;
+  override readonly cause?: unknown;
+
+  constructor(message: string, cause?: unknown, code = 'FFI_ERROR') {
+    super(message);
+    this.name = 'FfiError';
+    this.cause = cause;
+    this.code = code;
+  }
+}
+
+export type FfiLibraryErrorCode = 'LIBRARY_NOT_FOUND' | 'LIBRARY_LOAD_FAILED' | 'ABI_MISMATCH' | 'UNSUPPORTED_RUNTIME' | 'FFI_MODULE_MISSING';
+
+/** The native library could not be found, loaded, or is of an incompatible version. */
+export class FfiLibraryError extends FfiError {
+  declare readonly code: FfiLibraryErrorCode;
+  /** Every path tried, in order (empty when the failure was not about finding the file). */
+  readonly triedPaths: readonly string[];
+
+  constructor(message: string, cause?: unknown, code: FfiLibraryErrorCode = 'LIBRARY_LOAD_FAILED', triedPaths: readonly string[] = []) {
+    super(message, cause, code);
+    this.name = 'FfiLibraryError';
+    this.triedPaths = triedPaths;
+  }
+}
+
+export type FfiCallErrorCode = 'CALL_FAILED' | 'BOOTSTRAP_FAILED' | 'NULL_RESULT' | 'INVALID_JSON' | 'INVALID_ARGUMENT' | 'CLOSED' | 'RING_UNAVAILABLE';
+
+/** A call into the library failed or returned something unusable. */
+export class FfiCallError extends FfiError {
+  declare readonly code: FfiCallErrorCode;
+
+  constructor(message: string, cause?: unknown, code: FfiCallErrorCode = 'CALL_FAILED') {
+    super(message, cause, code);
+    this.name = 'FfiCallError';
+  }
+}
+
+export type RingAttachErrorCode = 'BAD_MAGIC' | 'NOT_READY' | 'BAD_HEADER' | 'UNSUPPORTED_MAJOR' | 'UNKNOWN_FEATURES' | 'TRUNCATED' | 'SIZE_MISMATCH';
+
+/** A mapping failed the attach checks of layout-spec.md section 11.2 (A3-A17). */
+export class RingAttachError extends FfiError {
+  declare readonly code: RingAttachErrorCode;
+
+  constructor(code: RingAttachErrorCode, message: string) {
+    super(`region attach refused (${code}): ${message}`, undefined, code);
+    this.name = 'RingAttachError';
+  }
+}
+
+export type RingReadErrorCode =
+  | 'POSITIONS_CORRUPT'
+  | 'MISALIGNED'
+  | 'BAD_PADDING'
+  | 'LENGTH_PAST_PUBLISHED'
+  | 'LENGTH_TOO_SMALL'
+  | 'FRAME_TOO_LARGE'
+  | 'STRADDLES'
+  | 'UNKNOWN_RECORD_TYPE'
+  | 'UNKNOWN_FLAGS'
+  | 'FRAGMENT_OUT_OF_ORDER'
+  | 'SEQUENCE_GAP'
+  | 'MESSAGE_TOO_LARGE';
+
+/**
+ * A record failed a check of layout-spec.md section 9.2. Sticky: the reader is poisoned and every later
+ * read throws the same error (a corrupt ring cannot be resynchronised safely).
+ */
+export class RingReadError extends FfiError {
+  declare readonly code: RingReadErrorCode;
+  /** Ring position of the offending record. */
+  readonly position: number;
+
+  constructor(code: RingReadErrorCode, position: number, detail: string) {
+    super(`ring is corrupt at position ${position} (${code}): ${detail}`, undefined, code);
+    this.name = 'RingReadError';
+    this.position = position;
+  }
+}
+
+export type RingWriteErrorCode = 'MESSAGE_TOO_LARGE' | 'INVALID_EVENT_ID';
+
+/** A completion cannot be written as given. */
+export class RingWriteError extends FfiError {
+  declare readonly code: RingWriteErrorCode;
+
+  constructor(code: RingWriteErrorCode, message: string) {
+    super(message, undefined, code);
+    this.name = 'RingWriteError';
+  }
+}
+
+export type RingPeerErrorCode = 'ROLE_TAKEN' | 'PEER_DEAD' | 'REGION_TRUNCATED' | 'CLOSED';
+
+/** The ring cannot be used: its role is held by a live process, its peer died, or it was closed. */
+export class RingPeerError extends FfiError {
+  declare readonly code: RingPeerErrorCode;
+
+  constructor(code: RingPeerErrorCode, message: string) {
+    super(message, undefined, code);
+    this.name = 'RingPeerError';
+  }
+}
+
+/** One step event's payload could not be decoded (not JSON, or not an event). Not sticky. */
+export class EventDecodeError extends FfiError {
+  declare readonly code: 'INVALID_EVENT';
+  /** The first bytes of the payload as text, for the log. */
+  readonly excerpt: string;
+
+  constructor(message: string, excerpt: string, cause?: unknown) {
+    super(message, cause, 'INVALID_EVENT');
+    this.name = 'EventDecodeError';
+    this.excerpt = excerpt;
+  }
+}

@@ -1,0 +1,60 @@
+/**
+ * The raw C ABI of libtasker_worker (`crates/tasker-worker-ffi/include/tasker_worker.h`) as each runtime's
+ * FFI sees it. One implementation per runtime (koffi, bun:ffi, Deno.dlopen); everything above it is shared.
+ * Every `char *` the library returns is read and freed here, inside the call: no pointer escapes.
+ */
+
+/** C functions that return a JSON `char *` (freed with `free_rust_string`), or NULL. */
+export type JsonReturningSymbol =
+  | 'get_worker_status'
+  | 'stop_worker'
+  | 'transition_to_graceful_shutdown'
+  | 'get_ffi_dispatch_metrics'
+  | 'poll_step_events'
+  | 'poll_worker_logs';
+
+/** A mapping handed out by `map_ring_region`: release it with `releaseRingRegion(base)` exactly once. */
+export interface RegionMapping {
+  readonly buffer: ArrayBuffer;
+  /** The runtime's pointer value for the base (opaque to callers). */
+  readonly base: unknown;
+}
+
+export interface NativeLibrary {
+  /** The file that was loaded. */
+  readonly path: string;
+  /** Calls a JSON-returning function; the string is copied and the C string freed before returning. */
+  callJson(symbol: JsonReturningSymbol): string | null;
+  bootstrapWorker(configJson: string): string | null;
+  /** 1 accepted, 0 refused. */
+  completeStepEvent(eventId: string, resultJson: string): number;
+  isWorkerRunning(): boolean;
+  checkStarvationWarnings(): void;
+  cleanupTimeouts(): void;
+  /** `tasker_worker_abi_version()`, or null when the library predates it. */
+  abiVersion(): number | null;
+  /** Whether the library exports `poll_worker_logs`. */
+  readonly hasLogs: boolean;
+  mapRingRegion(): RegionMapping | null;
+  /** 1 released, 0 refused. */
+  releaseRingRegion(base: unknown): number;
+  /** Unloads the library (only when no worker thread of it can still run). */
+  unload(): void;
+}
+
+/** The symbols every runtime binds, with C signatures (koffi's syntax; the others mirror it). */
+export const REQUIRED_SYMBOLS = [
+  'bootstrap_worker',
+  'get_worker_status',
+  'stop_worker',
+  'transition_to_graceful_shutdown',
+  'is_worker_running',
+  'get_ffi_dispatch_metrics',
+  'check_starvation_warnings',
+  'cleanup_timeouts',
+  'free_rust_string',
+  'poll_step_events',
+  'complete_step_event',
+  'map_ring_region',
+  'release_ring_region',
+] as const;

@@ -1,0 +1,185 @@
+/**
+ * Types at the FFI boundary: the seed's (TAS-101) names and fields, widened where the Rust worker sends
+ * more (tasker-core's extra fields arrive too and are kept: readers ignore what they do not know).
+ */
+
+/** A step event (poll_step_events / the events ring). */
+export interface FfiStepEvent {
+  event_id: string;
+  task_uuid: string;
+  step_uuid: string;
+  correlation_id?: string;
+  task_sequence_step: TaskSequenceStep;
+  [extra: string]: unknown;
+}
+
+/** Task sequence step data (matches Rust TaskSequenceStep). */
+export interface TaskSequenceStep {
+  task: Task;
+  workflow_step: WorkflowStep;
+  dependency_results: DependencyResults;
+  step_definition: StepDefinition;
+  [extra: string]: unknown;
+}
+
+/** Task metadata. */
+export interface Task {
+  task_uuid: string;
+  context: Record<string, unknown>;
+  namespace_name: string;
+  template_name: string;
+  status: string;
+  [extra: string]: unknown;
+}
+
+/** Workflow step execution state. */
+export interface WorkflowStep {
+  workflow_step_uuid: string;
+  name: string;
+  inputs: Record<string, unknown>;
+  results: Record<string, unknown> | null;
+  state: string;
+  attempts: number;
+  max_attempts: number;
+  retryable: boolean;
+  [extra: string]: unknown;
+}
+
+/** Dependency results from parent steps. */
+export interface DependencyResults {
+  results: Record<string, unknown>;
+  [extra: string]: unknown;
+}
+
+/** Step definition from the template. */
+export interface StepDefinition {
+  name: string;
+  handler: HandlerConfig | null;
+  dependencies: string[];
+  [extra: string]: unknown;
+}
+
+/** Handler configuration from the template (`handler_class`; tasker-core's `callable` is accepted too). */
+export interface HandlerConfig {
+  handler_class: string;
+  callable?: string;
+  initialization?: Record<string, unknown>;
+  [extra: string]: unknown;
+}
+
+/** Which way step events reach JS. */
+export type Transport = 'ring' | 'ffi';
+
+/**
+ * Bootstrap configuration: the seed's two fields plus the worker core's (all optional; unknown keys are
+ * refused by the library).
+ */
+export interface BootstrapConfig {
+  namespace?: string;
+  log_level?: 'error' | 'warn' | 'info' | 'debug' | 'trace' | string;
+  /** `ring` (default): events read from shared memory; `ffi`: the seed's per-poll call. */
+  transport?: Transport;
+  /** Print the worker core's logs on stderr too (default true; a worker that forwards logs passes false). */
+  log_stderr?: boolean;
+  region_dir?: string;
+  events_capacity?: number;
+  completions_capacity?: number;
+  max_frame_size?: number;
+  max_message_size?: number;
+  ffi_queue_capacity?: number;
+  completion_timeout_ms?: number;
+  starvation_threshold_ms?: number;
+  shutdown_timeout_ms?: number;
+  source?: { kind: 'synthetic'; count?: number; rate_per_sec?: number; event_bytes?: number };
+  [extra: string]: unknown;
+}
+
+/** Bootstrap result. */
+export interface BootstrapResult {
+  status: 'started' | 'already_running';
+  handle_id: string;
+  worker_id: string;
+  message?: string;
+  transport?: Transport;
+  region_path?: string | null;
+  doorbell_path?: string | null;
+  layout_major?: number;
+  layout_minor?: number;
+}
+
+/** Worker status. */
+export interface WorkerStatus {
+  running: boolean;
+  worker_id?: string;
+  database_pool_size?: number;
+  database_pool_available?: number;
+  worker_core_status?: string;
+  transport?: Transport;
+  region_path?: string | null;
+  doorbell_path?: string | null;
+  namespace?: string;
+}
+
+/** Dispatch metrics (the seed's six fields, then the worker core's). */
+export interface FfiDispatchMetrics {
+  /** In the ring (or queue), not yet read. */
+  pending_count: number;
+  /** Read, not completed. */
+  in_flight_count: number;
+  completed_count: number;
+  failed_count: number;
+  starvation_detected: boolean;
+  starving_event_count: number;
+  oldest_in_flight_age_ms?: number;
+  refused_completions?: number;
+  timed_out_count?: number;
+  events_ring_fill?: number;
+  completions_ring_fill?: number;
+  /** Read from the region header by this package (ring transport only), no FFI call. */
+  ring?: RingMetrics;
+}
+
+/** Ring statistics read from the header (layout-spec.md section 4). */
+export interface RingMetrics {
+  events_pending_bytes: number;
+  events_capacity: number;
+  events_published_frames: number;
+  events_consumed_frames: number;
+  consumer_sleeps: number;
+  doorbells: number;
+  completions_pending_bytes: number;
+  completions_capacity: number;
+  /** Completions waiting in JS memory for room in the completions ring. */
+  completions_queued: number;
+  full_stalls: number;
+  producer_heartbeat_age_ms: number;
+}
+
+/** tasker-core's `StepExecutionResult`, the completion payload. */
+export interface StepExecutionResult {
+  step_uuid: string;
+  success: boolean;
+  result: Record<string, unknown> | unknown;
+  status: 'completed' | 'error' | string;
+  metadata?: Record<string, unknown>;
+  error?: StepExecutionError | null;
+  [extra: string]: unknown;
+}
+
+export interface StepExecutionError {
+  message: string;
+  error_type: string;
+  retryable: boolean;
+  backtrace?: string[];
+  status_code?: number | null;
+  [extra: string]: unknown;
+}
+
+/** A log record of the Rust worker core (poll_worker_logs). */
+export interface WorkerLogRecord {
+  ts_unix_ms: number;
+  level: 'error' | 'warn' | 'info' | 'debug' | 'trace';
+  target: string;
+  message: string;
+  fields: Record<string, unknown>;
+}

@@ -1,0 +1,172 @@
+/**
+ * The ring transport of one worker: the events reader, the completions writer and the completions that
+ * wait in memory for room. Nothing here calls FFI; the adapter maps and releases the region around it.
+ */
+import { statSync } from 'node:fs';
+import { EventDecodeError, FfiCallError, RingPeerError } from '../ffi/errors.ts';
+import type { FfiStepEvent, RingMetrics } from '../ffi/types.ts';
+import { Control, RecordType, readU64 } from './layout.ts';
+import { RingReader } from './reader.ts';
+import { attachRegion, type RegionViews } from './region.ts';
+import { isCanonicalEventId, type OutgoingMessage, RingWriter } from './writer.ts';
+
+export interface RingTransportOptions {
+  /** The region file, for the size check on maintenance ticks (absent: not checked). */
+  regionPath?: string | null;
+}
+
+export class RingTransport {
+  readonly views: RegionViews;
+  private readonly reader: RingReader;
+  private readonly writer: RingWriter;
+  private readonly regionPath: string | null;
+  /** Completions waiting for room, oldest first (a fragmented one may be partly written). */
+  private readonly queued: OutgoingMessage[] = [];
+  private queueHead = 0;
+  private closed = false;
+
+  constructor(buffer: ArrayBuffer, options: RingTransportOptions = {}) {
+    this.views = attachRegion(buffer);
+    this.reader = new RingReader(this.views, this.views.events, 'events');
+    try {
+      this.writer = new RingWriter(this.views, this.views.completions, 'completions');
+    } catch (error) {
+      this.reader.close();
+      throw error;
+    }
+    this.regionPath = options.regionPath ?? null;
+  }
+
+  /** One `Atomics.load`: whether the events ring holds unread bytes. */
+  hasPending(): boolean {
+    return this.reader.hasPending();
+  }
+
+  /**
+   * The next step event, parsed (a copy: no view of shared memory), or null. A payload that is not a
+   * step event's JSON throws `EventDecodeError` and is consumed (the ring itself is fine).
+   */
+  nextEvent(): FfiStepEvent | null {
+    const message = this.reader.next();
+    if (message === null) return null;
+    if (message.type !== RecordType.STEP_EVENT) {
+      throw new EventDecodeError(`events ring delivered a record of type 0x${message.type.toString(16)}, not a step event`, message.text.slice(0, 120));
+    }
+    let event: FfiStepEvent;
+    try {
+      event = JSON.parse(message.text) as FfiStepEvent;
+    } catch (error) {
+      throw new EventDecodeError(`step event #${message.sequence} is not valid JSON: ${(error as Error).message}`, message.text.slice(0, 120), error);
+    }
+    if (typeof event !== 'object' || event === null || typeof event.event_id !== 'string') {
+      throw new EventDecodeError(`step event #${message.sequence} has no event_id`, message.text.slice(0, 120));
+    }
+    return event;
+  }
+
+  /**
+   * Queues a completion and writes whatever the ring has room for, in order. Never blocks, never drops:
+   * what does not fit waits here for `flush()` (the poller calls it every tick).
+   */
+  complete(eventId: string, resultJson: string): void {
+    if (this.closed) throw new RingPeerError('CLOSED', 'the ring transport is closed; the completion was not sent');
+    if (!isCanonicalEventId(eventId)) {
+      throw new FfiCallError(`event id '${eventId}' is not a canonical lowercase UUID`, undefined, 'INVALID_ARGUMENT');
+    }
+    const message = this.writer.prepare(RecordType.COMPLETION, eventId, resultJson);
+    if (this.queuedCount() === 0 && this.writer.offer(message)) return;
+    this.queued.push(message);
+  }
+
+  /** Writes queued completions until the ring is full. Returns how many are still queued. */
+  flush(): number {
+    while (this.queueHead < this.queued.length) {
+      const message = this.queued[this.queueHead] as OutgoingMessage;
+      if (!this.writer.offer(message)) break;
+      this.queueHead += 1;
+    }
+    if (this.queueHead === this.queued.length) {
+      this.queued.length = 0;
+      this.queueHead = 0;
+    } else if (this.queueHead > 1024 && this.queueHead * 2 > this.queued.length) {
+      this.queued.splice(0, this.queueHead);
+      this.queueHead = 0;
+    }
+    return this.queuedCount();
+  }
+
+  queuedCount(): number {
+    return this.queued.length - this.queueHead;
+  }
+
+  /** Asks for a doorbell before sleeping (false: events arrived meanwhile, read them). */
+  prepareSleep(): boolean {
+    return this.reader.prepareSleep();
+  }
+
+  wake(): void {
+    this.reader.wake();
+  }
+
+  /**
+   * Maintenance (never per event): heartbeats, the region size check (a shrunk file would SIGBUS the
+   * next read), and the producer's liveness. Throws `RingPeerError` when the ring cannot be used.
+   */
+  maintain(): void {
+    if (this.closed) return;
+    this.reader.heartbeat();
+    this.writer.heartbeat();
+    if (this.regionPath) {
+      let size: number | null = null;
+      try {
+        size = statSync(this.regionPath).size;
+      } catch {
+        size = null; // unlinked at stop: the mapping stays valid
+      }
+      if (size !== null && size < this.views.regionSize) {
+        throw new RingPeerError(
+          'REGION_TRUNCATED',
+          `region file ${this.regionPath} shrank to ${size} bytes (< ${this.views.regionSize}); reading it would crash the process`,
+        );
+      }
+    }
+    const producer = this.reader.producerLiveness();
+    if (producer.state === 'dead') {
+      throw new RingPeerError('PEER_DEAD', `the events ring's producer (pid ${producer.pid}) is dead`);
+    }
+  }
+
+  /** Statistics from the header; no FFI call. */
+  metrics(): RingMetrics {
+    const { dv, i32, events, completions } = this.views;
+    const used = (ctl: number) => (Atomics.load(i32, (ctl + Control.PRODUCER_POSITION) >> 2) - Atomics.load(i32, (ctl + Control.CONSUMER_POSITION) >> 2)) >>> 0;
+    const hb = readU64(dv, events.control + Control.PRODUCER_PEER + Control.PEER_HEARTBEAT);
+    return {
+      events_pending_bytes: used(events.control),
+      events_capacity: events.capacity,
+      events_published_frames: readU64(dv, events.control + Control.PRODUCER_FRAMES),
+      events_consumed_frames: readU64(dv, events.control + Control.CONSUMER_FRAMES),
+      consumer_sleeps: readU64(dv, events.control + Control.CONSUMER_SLEEPS),
+      doorbells: readU64(dv, events.control + Control.PRODUCER_DOORBELLS),
+      completions_pending_bytes: used(completions.control),
+      completions_capacity: completions.capacity,
+      completions_queued: this.queuedCount(),
+      full_stalls: readU64(dv, completions.control + Control.PRODUCER_FULL_STALLS),
+      producer_heartbeat_age_ms: hb === 0 ? -1 : Date.now() - hb,
+    };
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Gives both roles back. Idempotent. Queued completions are flushed once more first. */
+  close(): number {
+    if (this.closed) return 0;
+    const left = this.flush();
+    this.closed = true;
+    this.reader.close();
+    this.writer.close();
+    return left;
+  }
+}

@@ -1,0 +1,14 @@
+import { defineConfig } from 'tsup';
+
+// ESM + CJS + .d.ts. `shims` gives the CJS build an import.meta.url (library discovery and lazy requires).
+export default defineConfig({
+  entry: ['src/index.ts'],
+  format: ['esm', 'cjs'],
+  dts: true,
+  clean: true,
+  shims: true,
+  sourcemap: true,
+  target: 'es2022',
+  platform: 'node',
+  external: ['koffi', 'bun:ffi'],
+});
