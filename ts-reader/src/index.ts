@@ -33,3 +33,5 @@ export { NodeFfiAdapter } from './ffi/node.ts';
 export { assertSupportedRuntime, detectRuntime, isRuntimeSupported, type RuntimeType } from './ffi/runtime.ts';
 export type * from './ffi/types.ts';
 export { LAYOUT_MAJOR, LAYOUT_MINOR } from './ring/layout.ts';
+export { PermanentError, RetryableError } from './worker/errors.ts';
+export { type StepContext, type StepHandler, TaskerWorker, type TaskerWorkerOptions, type TaskerWorkerStats } from './worker/worker.ts';

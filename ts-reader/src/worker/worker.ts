@@ -1,0 +1,334 @@
+/**
+ * TaskerWorker: what a user needs to run step handlers in production, on top of the adapter and the
+ * EventPoller. Handlers are registered by `handler_class` (tasker-core's `callable` too) and run with a
+ * concurrency limit; every delivered event gets exactly one completion (success, thrown error, timeout,
+ * missing handler, shutdown), so no handler outcome is dropped. Delivery is at least once: handlers must be
+ * idempotent.
+ */
+import process from 'node:process';
+import { TaskerEventEmitter } from '../events/event-emitter.ts';
+import { EventNames } from '../events/event-names.ts';
+import { EventPoller } from '../events/event-poller.ts';
+import { createFfiAdapter } from '../ffi/factory.ts';
+import { isRingAwareAdapter, type RingAwareAdapter } from '../ffi/native-adapter.ts';
+import { detectRuntime } from '../ffi/runtime.ts';
+import type { BootstrapConfig, BootstrapResult, DependencyResults, FfiStepEvent, StepDefinition, Task, WorkerLogRecord, WorkflowStep } from '../ffi/types.ts';
+import { describeThrown, failureResult, handlerName, type OutcomeMetadata, successResult } from './results.ts';
+
+/** What a handler receives besides the event. */
+export interface StepContext {
+  readonly event: FfiStepEvent;
+  readonly task: Task;
+  readonly step: WorkflowStep;
+  readonly stepDefinition: StepDefinition;
+  readonly dependencyResults: DependencyResults;
+  /** Aborted when the handler times out or the worker shuts down past its deadline. */
+  readonly signal: AbortSignal;
+}
+
+/** A step handler: its return value is the step's result; a throw is a failure (see `PermanentError`). */
+export type StepHandler = (context: StepContext) => unknown;
+
+export interface TaskerWorkerOptions {
+  /** An adapter to use (default: the runtime's, from `createFfiAdapter`). */
+  adapter?: RingAwareAdapter;
+  libraryPath?: string;
+  /** Passed to `bootstrapWorker` (`log_stderr` defaults to false here: logs are forwarded to `logger`). */
+  bootstrap?: BootstrapConfig;
+  /** Handlers running at once, at most (= the poller's maxInFlight). Default 100. */
+  concurrency?: number;
+  /** A handler running longer is aborted and its step failed as `handler_timeout` (retryable). Default 25 s. */
+  handlerTimeoutMs?: number;
+  /** How long `stop()` lets running handlers finish before aborting them. Default 30 s. */
+  shutdownTimeoutMs?: number;
+  pollingIntervalMs?: number;
+  /** Stop gracefully on SIGTERM and SIGINT (default true). */
+  handleSignals?: boolean;
+  /** Receives the Rust worker core's log records (default: console, by level). */
+  logger?: (record: WorkerLogRecord) => void;
+  /** The emitter for lifecycle and step events (default: a new one). */
+  emitter?: TaskerEventEmitter;
+}
+
+export interface TaskerWorkerStats {
+  received: number;
+  succeeded: number;
+  failed: number;
+  timedOut: number;
+  missingHandler: number;
+  /** Outcomes that arrived after their step was already completed (timeout or shutdown): ignored. */
+  lateOutcomes: number;
+  running: number;
+}
+
+function defaultLogger(record: WorkerLogRecord): void {
+  const fields = Object.keys(record.fields).length > 0 ? ` ${JSON.stringify(record.fields)}` : '';
+  const line = `[tasker-worker ${record.level}] ${record.target}: ${record.message}${fields}`;
+  if (record.level === 'error') console.error(line);
+  else if (record.level === 'warn') console.warn(line);
+  else if (record.level === 'info') console.info(line);
+  else console.debug(line);
+}
+
+interface Running {
+  readonly controller: AbortController;
+  readonly timer: ReturnType<typeof setTimeout>;
+  readonly startedAt: number;
+  done: boolean;
+}
+
+export class TaskerWorker {
+  readonly emitter: TaskerEventEmitter;
+  private readonly handlers = new Map<string, StepHandler>();
+  private readonly options: TaskerWorkerOptions;
+  private readonly concurrency: number;
+  private readonly handlerTimeoutMs: number;
+  private readonly shutdownTimeoutMs: number;
+  private adapter: RingAwareAdapter | null = null;
+  private poller: EventPoller | null = null;
+  private readonly running = new Map<string, Running>();
+  private readonly counters: Omit<TaskerWorkerStats, 'running'> = { received: 0, succeeded: 0, failed: 0, timedOut: 0, missingHandler: 0, lateOutcomes: 0 };
+  private state: 'idle' | 'running' | 'stopping' | 'stopped' = 'idle';
+  private stopping: Promise<void> | null = null;
+  private readonly signalHandler = () => {
+    void this.stop();
+  };
+
+  constructor(options: TaskerWorkerOptions = {}) {
+    this.options = options;
+    this.emitter = options.emitter ?? new TaskerEventEmitter();
+    // Active from construction: listeners see handler registration and every lifecycle event.
+    this.emitter.start();
+    this.concurrency = options.concurrency ?? 100;
+    this.handlerTimeoutMs = options.handlerTimeoutMs ?? 25_000;
+    this.shutdownTimeoutMs = options.shutdownTimeoutMs ?? 30_000;
+    if (!(this.concurrency >= 1)) throw new RangeError(`concurrency must be at least 1, got ${this.concurrency}`);
+    if (!(this.handlerTimeoutMs > 0)) throw new RangeError(`handlerTimeoutMs must be positive, got ${this.handlerTimeoutMs}`);
+  }
+
+  /** Registers the handler for `name` (an event's `handler_class` or `callable`). */
+  register(name: string, handler: StepHandler): this {
+    if (typeof handler !== 'function') throw new TypeError(`handler for '${name}' must be a function`);
+    this.handlers.set(name, handler);
+    this.emitter.publish(EventNames.HANDLER_REGISTERED, { name });
+    return this;
+  }
+
+  /** Bootstraps the Rust worker, maps its region and starts polling. */
+  async start(): Promise<BootstrapResult> {
+    if (this.state !== 'idle') throw new Error(`TaskerWorker cannot start from state '${this.state}'`);
+    const adapter = this.options.adapter ?? createFfiAdapter(this.options.libraryPath ? { libraryPath: this.options.libraryPath } : {});
+    if (!isRingAwareAdapter(adapter)) throw new TypeError('TaskerWorker needs an adapter of this package');
+    this.adapter = adapter;
+    let result: BootstrapResult;
+    try {
+      result = adapter.bootstrapWorker({ log_stderr: false, ...this.options.bootstrap });
+    } catch (error) {
+      this.emitter.publish(EventNames.WORKER_ERROR, error);
+      throw error;
+    }
+    const poller = new EventPoller(adapter, this.options.pollingIntervalMs ?? 10, 100, 1000, { maxInFlight: this.concurrency });
+    this.poller = poller;
+    const logger = this.options.logger ?? defaultLogger;
+    poller.onStepEvent((event) => this.dispatch(event));
+    poller.onError((error) => {
+      this.emitter.publish(EventNames.POLLER_ERROR, error);
+      if (!poller.isActive()) this.emitter.publish(EventNames.WORKER_ERROR, error);
+    });
+    poller.onMetrics((metrics) => {
+      this.emitter.publish(EventNames.POLLER_METRICS, metrics);
+      this.emitter.publish(EventNames.METRICS_UPDATED, metrics);
+    });
+    poller.onStarvation((metrics) => this.emitter.publish(EventNames.POLLER_STARVATION_DETECTED, metrics));
+    poller.onCycle((events) => this.emitter.publish(EventNames.POLLER_CYCLE_COMPLETE, { events }));
+    poller.onLog((record) => {
+      this.emitter.publish(EventNames.WORKER_LOG, record);
+      logger(record);
+    });
+    this.state = 'running';
+    poller.start();
+    if (this.options.handleSignals ?? true) {
+      process.once('SIGTERM', this.signalHandler);
+      process.once('SIGINT', this.signalHandler);
+    }
+    this.emitter.publish(EventNames.POLLER_STARTED, {});
+    this.emitter.publish(EventNames.WORKER_STARTED, result);
+    this.emitter.publish(EventNames.WORKER_READY, result);
+    return result;
+  }
+
+  /**
+   * Graceful stop: the worker stops claiming, events already in the ring are still run, running handlers
+   * get until `shutdownTimeoutMs` (then they are aborted and their steps failed as retryable), every
+   * completion is written, then the worker stops and the adapter closes. Idempotent.
+   */
+  stop(): Promise<void> {
+    this.stopping ??= this.shutdown();
+    return this.stopping;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop();
+  }
+
+  stats(): TaskerWorkerStats {
+    return { ...this.counters, running: this.running.size };
+  }
+
+  get isRunning(): boolean {
+    return this.state === 'running';
+  }
+
+  private async shutdown(): Promise<void> {
+    if (this.state !== 'running') {
+      this.state = 'stopped';
+      return;
+    }
+    this.state = 'stopping';
+    process.off('SIGTERM', this.signalHandler);
+    process.off('SIGINT', this.signalHandler);
+    const adapter = this.adapter as RingAwareAdapter;
+    const poller = this.poller as EventPoller;
+    this.emitter.publish(EventNames.WORKER_SHUTDOWN_STARTED, {});
+    try {
+      adapter.transitionToGracefulShutdown();
+      const deadline = Date.now() + this.shutdownTimeoutMs;
+      // The worker core stops by itself once nothing is pending or in flight (or at its own deadline).
+      while (Date.now() < deadline && adapter.getWorkerStatus().worker_core_status === 'draining') {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      for (const [, run] of this.running) run.controller.abort(new Error('worker shutting down'));
+      // Aborted handlers complete as failures synchronously in their abort path; flush what is queued.
+      const flushDeadline = Date.now() + 2000;
+      while (adapter.flushCompletions() > 0 && Date.now() < flushDeadline) {
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+    } catch (error) {
+      this.emitter.publish(EventNames.WORKER_ERROR, error);
+    } finally {
+      poller.stop();
+      this.emitter.publish(EventNames.POLLER_STOPPED, poller.stats());
+      try {
+        adapter.stopWorker();
+      } finally {
+        if (!this.options.adapter) adapter.close();
+      }
+      this.state = 'stopped';
+      this.emitter.publish(EventNames.WORKER_STOPPED, this.stats());
+    }
+  }
+
+  private dispatch(event: FfiStepEvent): void {
+    this.counters.received += 1;
+    this.emitter.publish(EventNames.STEP_EXECUTION_RECEIVED, event);
+    const name = handlerName(event);
+    const handler = name === null ? undefined : this.handlers.get(name);
+    const startedAt = Date.now();
+    const meta = (): OutcomeMetadata => ({
+      handler: name,
+      execution_time_ms: Date.now() - startedAt,
+      worker_runtime: detectRuntime(),
+      attempts: event.task_sequence_step?.workflow_step?.attempts ?? 0,
+    });
+    if (!handler) {
+      this.counters.missingHandler += 1;
+      const why = name === null ? 'the step definition names no handler' : `no handler registered for '${name}'`;
+      this.finish(event, failureResult(event, { message: why, errorType: 'handler_not_found', retryable: false }, meta()), 'failed');
+      return;
+    }
+    const controller = new AbortController();
+    const timer = setTimeout(() => {
+      controller.abort(new Error(`handler '${name}' timed out after ${this.handlerTimeoutMs} ms`));
+    }, this.handlerTimeoutMs);
+    const run: Running = { controller, timer, startedAt, done: false };
+    this.running.set(event.event_id, run);
+    controller.signal.addEventListener(
+      'abort',
+      () => {
+        if (run.done) return;
+        const shutdown = this.state === 'stopping';
+        const message = shutdown ? `worker shut down while '${name}' was running` : `handler '${name}' timed out after ${this.handlerTimeoutMs} ms`;
+        this.counters.timedOut += 1;
+        this.emitter.publish(EventNames.STEP_EXECUTION_TIMEOUT, { event, message });
+        this.settle(
+          event,
+          run,
+          failureResult(event, { message, errorType: shutdown ? 'worker_shutdown' : 'handler_timeout', retryable: true }, meta()),
+          'failed',
+        );
+      },
+      { once: true },
+    );
+    this.emitter.publish(EventNames.STEP_EXECUTION_STARTED, event);
+    const context: StepContext = {
+      event,
+      task: event.task_sequence_step.task,
+      step: event.task_sequence_step.workflow_step,
+      stepDefinition: event.task_sequence_step.step_definition,
+      dependencyResults: event.task_sequence_step.dependency_results,
+      signal: controller.signal,
+    };
+    let outcome: unknown;
+    try {
+      outcome = handler(context);
+    } catch (error) {
+      this.handlerThrew(event, run, error, meta);
+      return;
+    }
+    if (outcome instanceof Promise || (typeof outcome === 'object' && outcome !== null && typeof (outcome as PromiseLike<unknown>).then === 'function')) {
+      Promise.resolve(outcome).then(
+        (value) => this.settle(event, run, successResult(event, value, meta()), 'succeeded'),
+        (error: unknown) => this.handlerThrew(event, run, error, meta),
+      );
+    } else {
+      this.settle(event, run, successResult(event, outcome, meta()), 'succeeded');
+    }
+  }
+
+  private handlerThrew(event: FfiStepEvent, run: Running, error: unknown, meta: () => OutcomeMetadata): void {
+    if (run.done) {
+      this.counters.lateOutcomes += 1;
+      return;
+    }
+    this.emitter.publish(EventNames.HANDLER_ERROR, { event, error });
+    this.settle(event, run, failureResult(event, describeThrown(error), meta()), 'failed');
+  }
+
+  /** Completes a step exactly once; a second outcome (after a timeout) is counted and ignored. */
+  private settle(event: FfiStepEvent, run: Running, result: object, kind: 'succeeded' | 'failed'): void {
+    if (run.done) {
+      this.counters.lateOutcomes += 1;
+      return;
+    }
+    run.done = true;
+    clearTimeout(run.timer);
+    this.running.delete(event.event_id);
+    this.finish(event, result, kind);
+  }
+
+  private finish(event: FfiStepEvent, result: object, kind: 'succeeded' | 'failed'): void {
+    let json: string;
+    try {
+      json = JSON.stringify(result);
+    } catch (error) {
+      // A result that cannot be serialised (a cycle, a BigInt) becomes a failure of its own.
+      const why = describeThrown(error);
+      json = JSON.stringify(
+        failureResult(
+          event,
+          { ...why, message: `step result is not serialisable: ${why.message}`, retryable: false },
+          { handler: handlerName(event), execution_time_ms: 0, worker_runtime: detectRuntime(), attempts: 0 },
+        ),
+      );
+      kind = 'failed';
+    }
+    this.counters[kind] += 1;
+    try {
+      (this.adapter as RingAwareAdapter).completeStepEvent(event.event_id, json);
+      this.emitter.publish(EventNames.STEP_COMPLETION_SENT, { event_id: event.event_id, success: kind === 'succeeded' });
+      this.emitter.publish(kind === 'succeeded' ? EventNames.STEP_EXECUTION_COMPLETED : EventNames.STEP_EXECUTION_FAILED, { event, result });
+    } catch (error) {
+      this.emitter.publish(EventNames.WORKER_ERROR, error);
+    }
+  }
+}

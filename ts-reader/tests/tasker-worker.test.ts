@@ -1,0 +1,157 @@
+/**
+ * TaskerWorker against the real library: handlers by handler_class, failures from throws, per-handler
+ * timeouts, missing handlers, graceful stop and SIGTERM. Every delivered event gets exactly one completion.
+ */
+import assert from 'node:assert/strict';
+import process from 'node:process';
+import { describe, it } from 'node:test';
+import { EventNames } from '../src/events/event-names.ts';
+import type { FfiDispatchMetrics } from '../src/ffi/types.ts';
+import { PermanentError } from '../src/worker/errors.ts';
+import { TaskerWorker } from '../src/worker/worker.ts';
+import { openAdapter, sleep, waitFor } from './support/adapter.ts';
+
+const HANDLER = 'LinearWorkflow.StepHandlers.LinearStep2Handler';
+
+function bootstrap(count: number, extra: Record<string, unknown> = {}) {
+  return { namespace: 'ts_worker', log_level: 'warn', transport: 'ring' as const, source: { kind: 'synthetic' as const, count }, ...extra };
+}
+
+/** Runs `body`; whatever happens, the worker is stopped and the adapter closed (one worker per process). */
+async function withWorker(worker: TaskerWorker, adapter: { close(): void }, body: () => Promise<void>): Promise<void> {
+  try {
+    await body();
+  } finally {
+    await worker.stop();
+    adapter.close();
+  }
+}
+
+async function metricsWhen(worker: TaskerWorker, done: (m: FfiDispatchMetrics) => boolean): Promise<FfiDispatchMetrics> {
+  let last: FfiDispatchMetrics | null = null;
+  worker.emitter.subscribe(EventNames.METRICS_UPDATED, (m: FfiDispatchMetrics) => {
+    last = m;
+  });
+  await waitFor('metrics', () => last !== null && done(last), 60_000);
+  return last as unknown as FfiDispatchMetrics;
+}
+
+describe('TaskerWorker', () => {
+  it('runs handlers by handler_class with a concurrency limit; throws become failures', async () => {
+    const adapter = openAdapter();
+    const worker = new TaskerWorker({ adapter, bootstrap: bootstrap(3000), concurrency: 8, handleSignals: false });
+    let running = 0;
+    let peak = 0;
+    let calls = 0;
+    worker.register(HANDLER, async ({ step, dependencyResults, signal }) => {
+      assert.equal(typeof step.workflow_step_uuid, 'string');
+      assert.ok(dependencyResults.results);
+      assert.equal(signal.aborted, false);
+      calls += 1;
+      const n = calls;
+      running += 1;
+      peak = Math.max(peak, running);
+      await sleep(n % 5);
+      running -= 1;
+      if (n % 3 === 0) throw new PermanentError(`step ${n} refuses`);
+      return { value: n };
+    });
+    const failures: unknown[] = [];
+    worker.emitter.subscribe(EventNames.STEP_EXECUTION_FAILED, ({ result }) => failures.push(result));
+    await withWorker(worker, adapter, async () => {
+      await worker.start();
+      const m = await metricsWhen(worker, (x) => x.completed_count + x.failed_count >= 3000);
+      assert.equal(m.completed_count, 2000);
+      assert.equal(m.failed_count, 1000);
+      assert.equal(m.refused_completions, 0);
+      assert.ok(peak <= 8, `concurrency limit held (peak ${peak})`);
+      assert.ok(peak > 1, `handlers ran concurrently (peak ${peak})`);
+      const failure = failures[0] as { error: { error_type: string; retryable: boolean; message: string; backtrace: string[] } };
+      assert.equal(failure.error.error_type, 'PermanentError');
+      assert.equal(failure.error.retryable, false);
+      assert.match(failure.error.message, /refuses/);
+      assert.ok(failure.error.backtrace.length > 0);
+      await worker.stop();
+      assert.equal(adapter.isWorkerRunning(), false);
+      const stats = worker.stats();
+      assert.equal(stats.received, 3000);
+      assert.equal(stats.succeeded + stats.failed, 3000);
+      adapter.close();
+    });
+  });
+
+  it('a handler that never returns times out: its slot is freed and a retryable failure arrives', async () => {
+    const adapter = openAdapter();
+    const worker = new TaskerWorker({ adapter, bootstrap: bootstrap(12), concurrency: 4, handlerTimeoutMs: 100, handleSignals: false });
+    let aborted = 0;
+    worker.register(HANDLER, ({ signal }) => {
+      signal.addEventListener('abort', () => {
+        aborted += 1;
+      });
+      return new Promise(() => {}); // never settles
+    });
+    await withWorker(worker, adapter, async () => {
+      await worker.start();
+      const m = await metricsWhen(worker, (x) => x.failed_count >= 12);
+      assert.equal(m.failed_count, 12, 'all 12 arrived as failures though only 4 could run at once');
+      assert.equal(aborted, 12, 'each handler saw its AbortSignal fire');
+      assert.equal(worker.stats().timedOut, 12);
+      await worker.stop();
+      adapter.close();
+    });
+  });
+
+  it('a step with no registered handler fails as handler_not_found, not retryable', async () => {
+    const adapter = openAdapter();
+    const worker = new TaskerWorker({ adapter, bootstrap: bootstrap(5), handleSignals: false });
+    const results: Array<{ error: { error_type: string; retryable: boolean } }> = [];
+    worker.emitter.subscribe(EventNames.STEP_EXECUTION_FAILED, ({ result }) => results.push(result));
+    await withWorker(worker, adapter, async () => {
+      await worker.start();
+      await waitFor('5 failures', () => results.length >= 5, 10_000);
+      assert.equal(results[0]?.error.error_type, 'handler_not_found');
+      assert.equal(results[0]?.error.retryable, false);
+      assert.equal(worker.stats().missingHandler, 5);
+      await worker.stop();
+      adapter.close();
+    });
+  });
+
+  it('stop() is graceful: running handlers finish, their completions reach the worker, then it stops', async () => {
+    const adapter = openAdapter();
+    const worker = new TaskerWorker({ adapter, bootstrap: bootstrap(50), concurrency: 10, handleSignals: false });
+    let finished = 0;
+    worker.register(HANDLER, async () => {
+      await sleep(50);
+      finished += 1;
+      return {};
+    });
+    await withWorker(worker, adapter, async () => {
+      await worker.start();
+      await waitFor('handlers running', () => worker.stats().running > 0, 10_000);
+      await worker[Symbol.asyncDispose]();
+      assert.equal(worker.stats().running, 0);
+      assert.equal(worker.stats().succeeded, finished);
+      assert.ok(finished >= 10, `the handlers that were running finished (${finished})`);
+      assert.equal(worker.stats().lateOutcomes, 0);
+      assert.equal(adapter.isWorkerRunning(), false);
+      await worker.stop(); // idempotent
+      adapter.close();
+    });
+  });
+
+  it('SIGTERM drains and stops the worker', async () => {
+    const adapter = openAdapter();
+    const worker = new TaskerWorker({ adapter, bootstrap: bootstrap(0), handleSignals: true });
+    worker.register(HANDLER, () => ({}));
+    await withWorker(worker, adapter, async () => {
+      await worker.start();
+      const stopped = new Promise<void>((resolve) => worker.emitter.subscribe(EventNames.WORKER_STOPPED, () => resolve()));
+      process.emit('SIGTERM');
+      await stopped;
+      assert.equal(worker.isRunning, false);
+      assert.equal(adapter.isWorkerRunning(), false);
+      adapter.close();
+    });
+  });
+});
