@@ -15,8 +15,8 @@ export function isRuntimeSupported(runtime: RuntimeType): boolean {
   return runtime === 'bun' || runtime === 'node' || runtime === 'deno';
 }
 
-export function assertSupportedRuntime(): RuntimeType {
-  const runtime = detectRuntime();
+/** Throws unless `runtime` (default: the detected one) is Node.js, Bun or Deno. */
+export function assertSupportedRuntime(runtime: RuntimeType = detectRuntime()): RuntimeType {
   if (!isRuntimeSupported(runtime)) {
     throw new Error(`Unsupported runtime: ${runtime}. @tasker-systems/worker requires Node.js, Bun or Deno.`);
   }

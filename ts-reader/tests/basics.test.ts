@@ -1,0 +1,110 @@
+/** Runtime detection, the typed errors, the emitter's lifecycle, event names, and a clean package root. */
+import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
+import { describe, it } from 'node:test';
+import * as pkg from '../src/index.ts';
+
+const g = globalThis as { Bun?: unknown; Deno?: unknown };
+const expected = g.Bun !== undefined ? 'bun' : g.Deno !== undefined ? 'deno' : 'node';
+
+describe('runtime detection', () => {
+  it(`identifies this runtime (${expected})`, () => {
+    assert.equal(pkg.detectRuntime(), expected);
+    assert.equal(pkg.isRuntimeSupported(pkg.detectRuntime()), true);
+    assert.equal(pkg.assertSupportedRuntime(), expected);
+  });
+
+  it('supports Node, Bun and Deno, and throws on anything else', () => {
+    for (const r of ['node', 'bun', 'deno'] as const) assert.equal(pkg.isRuntimeSupported(r), true);
+    assert.equal(pkg.isRuntimeSupported('unknown'), false);
+    assert.throws(() => pkg.assertSupportedRuntime('unknown'), /Unsupported runtime: unknown/);
+  });
+
+  it('the package root loads no runtime-specific FFI module', () => {
+    assert.equal(typeof pkg.NodeFfiAdapter, 'function');
+    assert.equal(typeof pkg.BunFfiAdapter, 'function');
+    assert.equal(typeof pkg.DenoFfiAdapter, 'function');
+    if (expected === 'node') {
+      const require = createRequire(import.meta.url);
+      const loaded = Object.keys(require.cache).filter((k) => k.includes(`${'/'}koffi${'/'}`));
+      assert.deepEqual(loaded, [], 'koffi is loaded only when a NodeFfiAdapter is constructed');
+    }
+  });
+});
+
+describe('typed errors', () => {
+  it('every error is an FfiError with a code, keeping the seed constructor shapes', () => {
+    const cause = new Error('root');
+    const base = new pkg.FfiError('m', cause);
+    assert.equal(base.code, 'FFI_ERROR');
+    assert.equal(base.cause, cause);
+    const lib = new pkg.FfiLibraryError('not found', undefined, 'LIBRARY_NOT_FOUND', ['/a', '/b']);
+    assert.ok(lib instanceof pkg.FfiError);
+    assert.equal(lib.name, 'FfiLibraryError');
+    assert.deepEqual(lib.triedPaths, ['/a', '/b']);
+    const call = new pkg.FfiCallError('poll_step_events failed', cause);
+    assert.equal(call.code, 'CALL_FAILED');
+    assert.equal(call.name, 'FfiCallError');
+    const read = new pkg.RingReadError('SEQUENCE_GAP', 64, 'x');
+    assert.ok(read instanceof pkg.FfiError);
+    assert.equal(read.position, 64);
+    assert.equal(new pkg.RingAttachError('BAD_MAGIC', 'x').code, 'BAD_MAGIC');
+    assert.equal(new pkg.RingPeerError('PEER_DEAD', 'x').code, 'PEER_DEAD');
+    assert.equal(new pkg.EventDecodeError('x', 'excerpt').code, 'INVALID_EVENT');
+  });
+});
+
+describe('TaskerEventEmitter', () => {
+  it('drops (and counts) events while inactive, delivers while active, forgets listeners on stop', () => {
+    const emitter = new pkg.TaskerEventEmitter();
+    const warnings: string[] = [];
+    emitter.warn = (m) => warnings.push(m);
+    const got: unknown[] = [];
+    const handler = (x: unknown) => got.push(x);
+    emitter.subscribe(pkg.EventNames.STEP_EXECUTION_RECEIVED, handler);
+    assert.equal(emitter.isActive(), false);
+    emitter.publish(pkg.EventNames.STEP_EXECUTION_RECEIVED, 1);
+    assert.deepEqual(got, []);
+    assert.equal(emitter.droppedWhileInactive, 1);
+    assert.match(warnings[0] ?? '', /not active, dropping event: step.execution.received/);
+    emitter.start();
+    assert.equal(emitter.isActive(), true);
+    emitter.publish(pkg.EventNames.STEP_EXECUTION_RECEIVED, 2);
+    emitter.unsubscribe(pkg.EventNames.STEP_EXECUTION_RECEIVED, handler);
+    emitter.publish(pkg.EventNames.STEP_EXECUTION_RECEIVED, 3);
+    emitter.subscribe(pkg.EventNames.STEP_EXECUTION_RECEIVED, handler);
+    emitter.stop();
+    assert.equal(emitter.isActive(), false);
+    assert.equal(emitter.listenerCount(pkg.EventNames.STEP_EXECUTION_RECEIVED), 0);
+    assert.deepEqual(got, [2]);
+  });
+
+  it("EventNames carries the seed's names and tasker-core's", () => {
+    const names = Object.values(pkg.EventNames);
+    for (const n of [
+      'step.execution.received',
+      'step.completion.sent',
+      'handler.registered',
+      'handler.error',
+      'poller.metrics',
+      'poller.error',
+      'worker.started',
+      'worker.stopped',
+      'step.execution.started',
+      'step.execution.completed',
+      'step.execution.failed',
+      'step.execution.timeout',
+      'worker.ready',
+      'worker.shutdown.started',
+      'worker.error',
+      'poller.started',
+      'poller.stopped',
+      'poller.cycle.complete',
+      'poller.starvation.detected',
+      'metrics.updated',
+      'metrics.error',
+    ]) {
+      assert.ok(names.includes(n as never), n);
+    }
+  });
+});

@@ -1,0 +1,247 @@
+/** EventPoller cadence and draining, with counted ticks (no wall-clock timing). */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { EventPoller } from '../src/events/event-poller.ts';
+import type { FfiAdapter } from '../src/ffi/adapter.ts';
+import { EventDecodeError } from '../src/ffi/errors.ts';
+import type { RingAwareAdapter } from '../src/ffi/native-adapter.ts';
+import type { FfiDispatchMetrics, FfiStepEvent, WorkerLogRecord } from '../src/ffi/types.ts';
+
+function event(i: number): FfiStepEvent {
+  return { event_id: `id-${i}`, task_uuid: 't', step_uuid: `s-${i}`, task_sequence_step: {} as never };
+}
+
+const metrics: FfiDispatchMetrics = {
+  pending_count: 0,
+  in_flight_count: 0,
+  completed_count: 0,
+  failed_count: 0,
+  starvation_detected: false,
+  starving_event_count: 0,
+};
+
+/** The seed's interface only: the poller must treat it as the seed did (one event per poll). */
+class SeedAdapter implements FfiAdapter {
+  queue: FfiStepEvent[] = [];
+  calls = { poll: 0, starvation: 0, cleanup: 0, metrics: 0, complete: 0 };
+  pollStepEvents() {
+    this.calls.poll += 1;
+    return this.queue.shift() ?? null;
+  }
+  completeStepEvent() {
+    this.calls.complete += 1;
+  }
+  bootstrapWorker() {
+    return { status: 'started' as const, handle_id: 'h', worker_id: 'w' };
+  }
+  getWorkerStatus() {
+    return { running: true };
+  }
+  stopWorker() {
+    return 'stopped';
+  }
+  transitionToGracefulShutdown() {
+    return 'draining';
+  }
+  isWorkerRunning() {
+    return true;
+  }
+  getFfiDispatchMetrics() {
+    this.calls.metrics += 1;
+    return metrics;
+  }
+  checkStarvationWarnings() {
+    this.calls.starvation += 1;
+  }
+  cleanupTimeouts() {
+    this.calls.cleanup += 1;
+  }
+  close() {}
+}
+
+/** Adds what this package's adapters provide: in-flight counting, completion hook, logs. */
+class RingishAdapter extends SeedAdapter implements RingAwareAdapter {
+  readonly runtime = 'node' as const;
+  readonly transport = 'ring' as const;
+  readonly doorbellPath = null;
+  onCompletion: (() => void) | null = null;
+  inFlight = 0;
+  logs: WorkerLogRecord[] = [];
+  throwOnce: Error | null = null;
+  override pollStepEvents() {
+    if (this.throwOnce) {
+      const e = this.throwOnce;
+      this.throwOnce = null;
+      throw e;
+    }
+    const e = super.pollStepEvents();
+    if (e) this.inFlight += 1;
+    return e;
+  }
+  override completeStepEvent() {
+    super.completeStepEvent();
+    this.inFlight -= 1;
+    this.onCompletion?.();
+  }
+  inFlightCount() {
+    return this.inFlight;
+  }
+  hasPendingEvents() {
+    return this.queue.length > 0;
+  }
+  prepareSleep() {
+    return false;
+  }
+  wake() {}
+  flushCompletions() {
+    return 0;
+  }
+  maintainRing() {}
+  pollWorkerLogs() {
+    const l = this.logs;
+    this.logs = [];
+    return l;
+  }
+}
+
+function manualTimers() {
+  const state = { tick: null as null | (() => void), interval: 0, soon: [] as Array<() => void>, cleared: false };
+  return {
+    state,
+    timers: {
+      setInterval: (fn: () => void, ms: number) => {
+        state.tick = fn;
+        state.interval = ms;
+        return 1;
+      },
+      clearInterval: () => {
+        state.cleared = true;
+      },
+      soon: (fn: () => void) => state.soon.push(fn),
+    },
+    runSoon() {
+      while (state.soon.length > 0) state.soon.shift()?.();
+    },
+  };
+}
+
+describe('EventPoller cadence (counted ticks)', () => {
+  it("uses the seed's defaults: a 10 ms tick, starvation every 100 ticks, cleanup every 1000, metrics every 100", () => {
+    const adapter = new SeedAdapter();
+    const t = manualTimers();
+    const poller = new EventPoller(adapter, undefined, undefined, undefined, { timers: t.timers });
+    const seen: FfiDispatchMetrics[] = [];
+    poller.onMetrics((m) => seen.push(m));
+    poller.start();
+    assert.equal(t.state.interval, 10);
+    for (let i = 0; i < 2500; i++) t.state.tick?.();
+    assert.equal(poller.ticks, 2500);
+    assert.equal(adapter.calls.starvation, 25);
+    assert.equal(adapter.calls.cleanup, 2);
+    assert.equal(adapter.calls.metrics, 25);
+    assert.equal(seen.length, 25);
+    poller.stop();
+    assert.equal(t.state.cleared, true);
+    assert.equal(poller.isActive(), false);
+  });
+
+  it("delivers one event per poll on a plain seed adapter (the seed's contract)", () => {
+    const adapter = new SeedAdapter();
+    adapter.queue = [event(1), event(2), event(3)];
+    const t = manualTimers();
+    const poller = new EventPoller(adapter, 10, 100, 1000, { timers: t.timers });
+    const got: string[] = [];
+    poller.onStepEvent((e) => got.push(e.event_id));
+    poller.start();
+    t.runSoon(); // the first poll right after start
+    assert.deepEqual(got, ['id-1']);
+    t.state.tick?.();
+    t.state.tick?.();
+    assert.deepEqual(got, ['id-1', 'id-2', 'id-3']);
+    poller.stop();
+  });
+
+  it('drains every ready event in one poll, up to maxInFlight, and refills when completions free room', () => {
+    const adapter = new RingishAdapter();
+    adapter.queue = Array.from({ length: 50 }, (_, i) => event(i));
+    const t = manualTimers();
+    const poller = new EventPoller(adapter, 10, 100, 1000, { timers: t.timers, maxInFlight: 20 });
+    const got: FfiStepEvent[] = [];
+    poller.onStepEvent((e) => got.push(e));
+    poller.start();
+    t.runSoon();
+    assert.equal(got.length, 20, 'backpressure before the read: 20 in flight, 30 left in the ring');
+    assert.equal(adapter.queue.length, 30);
+    for (const _ of got.splice(0, 5)) adapter.completeStepEvent();
+    t.runSoon();
+    assert.equal(adapter.inFlight, 20, 'five completions let five more in, at once (no tick needed)');
+    assert.equal(adapter.queue.length, 25);
+    assert.equal(poller.stats().ticks, 0);
+    poller.stop();
+  });
+
+  it('a bad event is reported and skipped; later events still arrive; logs reach the hook', () => {
+    const adapter = new RingishAdapter();
+    adapter.queue = [event(1)];
+    adapter.throwOnce = new EventDecodeError('not JSON', '{oops');
+    adapter.logs = [{ ts_unix_ms: 1, level: 'warn', target: 't', message: 'hello', fields: {} }];
+    const t = manualTimers();
+    const poller = new EventPoller(adapter, 10, 100, 1000, { timers: t.timers, metricsInterval: 1 });
+    const errors: Error[] = [];
+    const got: string[] = [];
+    const logs: WorkerLogRecord[] = [];
+    poller.onError((e) => errors.push(e));
+    poller.onStepEvent((e) => got.push(e.event_id));
+    poller.onLog((r) => logs.push(r));
+    poller.start();
+    t.state.tick?.();
+    assert.equal(errors.length, 1);
+    assert.ok(errors[0] instanceof EventDecodeError);
+    assert.deepEqual(got, ['id-1']);
+    assert.equal(logs[0]?.message, 'hello');
+    assert.equal(poller.isActive(), true);
+    poller.stop();
+  });
+
+  it('an error thrown by the onStepEvent callback goes to onError and polling goes on', () => {
+    const adapter = new RingishAdapter();
+    adapter.queue = [event(1), event(2)];
+    const t = manualTimers();
+    const poller = new EventPoller(adapter, 10, 100, 1000, { timers: t.timers });
+    const errors: Error[] = [];
+    let n = 0;
+    poller.onError((e) => errors.push(e));
+    poller.onStepEvent(() => {
+      n += 1;
+      if (n === 1) throw new Error('handler bug');
+    });
+    poller.start();
+    t.runSoon();
+    assert.equal(n, 2);
+    assert.equal(errors[0]?.message, 'handler bug');
+    poller.stop();
+  });
+
+  it('refuses nonsense intervals', () => {
+    assert.throws(() => new EventPoller(new SeedAdapter(), 0), RangeError);
+    assert.throws(() => new EventPoller(new SeedAdapter(), 10, -1), RangeError);
+    assert.throws(() => new EventPoller(new SeedAdapter(), 10, 100, 1000, { maxInFlight: 0 }), RangeError);
+  });
+
+  it('events() is an async iterable that ends when the signal aborts', async () => {
+    const adapter = new RingishAdapter();
+    adapter.queue = [event(1), event(2), event(3)];
+    const t = manualTimers();
+    const poller = new EventPoller(adapter, 10, 100, 1000, { timers: t.timers });
+    const controller = new AbortController();
+    const got: string[] = [];
+    const iterable = poller.events({ signal: controller.signal });
+    t.runSoon();
+    for await (const e of iterable) {
+      got.push(e.event_id);
+      if (got.length === 3) controller.abort();
+    }
+    assert.deepEqual(got, ['id-1', 'id-2', 'id-3']);
+    poller.stop();
+  });
+});
