@@ -1,6 +1,7 @@
 /** Runtime detection, the typed errors, the emitter's lifecycle, event names, and a clean package root. */
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
+import process from 'node:process';
 import { describe, it } from 'node:test';
 import * as pkg from '../src/index.ts';
 
@@ -105,6 +106,26 @@ describe('TaskerEventEmitter', () => {
       'metrics.error',
     ]) {
       assert.ok(names.includes(n as never), n);
+    }
+  });
+});
+
+describe('library discovery order', () => {
+  it('explicit path, then TASKER_LIBRARY_PATH, then the bundled copy, the repo target/, the system loader', () => {
+    const saved = process.env.TASKER_LIBRARY_PATH;
+    try {
+      delete process.env.TASKER_LIBRARY_PATH;
+      const { files, systemName } = pkg.libraryCandidates();
+      assert.match(files[0] ?? '', new RegExp(`native/${process.platform}-${process.arch}/libtasker_worker`));
+      assert.match(files[1] ?? '', /target\/release\/libtasker_worker/);
+      assert.match(files[2] ?? '', /target\/debug\/libtasker_worker/);
+      assert.equal(systemName, pkg.libraryFileName());
+      process.env.TASKER_LIBRARY_PATH = '/opt/x/libtasker_worker.so';
+      assert.deepEqual(pkg.libraryCandidates().files, ['/opt/x/libtasker_worker.so']);
+      assert.deepEqual(pkg.libraryCandidates('/explicit.so').files, ['/explicit.so']);
+    } finally {
+      if (saved === undefined) delete process.env.TASKER_LIBRARY_PATH;
+      else process.env.TASKER_LIBRARY_PATH = saved;
     }
   });
 });

@@ -1,0 +1,19 @@
+#!/usr/bin/env node
+// Copies libtasker_worker built for this host into native/<platform>-<arch>/ so `npm pack` ships it (the
+// adapters look there after TASKER_LIBRARY_PATH). Source: TASKER_LIBRARY_PATH, else ../target/release.
+// Runs as `prepack`; fails loudly when there is no library to bundle.
+import { copyFileSync, existsSync, mkdirSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const name = process.platform === 'darwin' ? 'libtasker_worker.dylib' : process.platform === 'win32' ? 'tasker_worker.dll' : 'libtasker_worker.so';
+const source = process.env.TASKER_LIBRARY_PATH ? resolve(process.env.TASKER_LIBRARY_PATH) : join(root, '..', 'target', 'release', name);
+if (!existsSync(source)) {
+  console.error(`bundle-native: ${source} not found; build it first: cargo build --release -p tasker-worker-ffi`);
+  process.exit(1);
+}
+const targetDir = join(root, 'native', `${process.platform}-${process.arch}`);
+mkdirSync(targetDir, { recursive: true });
+copyFileSync(source, join(targetDir, name));
+console.log(`bundle-native: ${source} -> native/${process.platform}-${process.arch}/${name} (${(statSync(source).size / 2 ** 20).toFixed(1)} MiB)`);
