@@ -3,11 +3,13 @@
  * the boundary, oversized results, and memory that is freed.
  */
 import assert from 'node:assert/strict';
+import process from 'node:process';
 import { describe, it } from 'node:test';
 import { EventPoller } from '../src/events/event-poller.ts';
 import { BunFfiAdapter } from '../src/ffi/bun.ts';
 import { DenoFfiAdapter } from '../src/ffi/deno.ts';
-import { FfiCallError } from '../src/ffi/errors.ts';
+import { FfiCallError, FfiLibraryError } from '../src/ffi/errors.ts';
+import { createFfiAdapter } from '../src/ffi/factory.ts';
 import type { NativeFfiAdapter } from '../src/ffi/native-adapter.ts';
 import { NodeFfiAdapter } from '../src/ffi/node.ts';
 import { detectRuntime } from '../src/ffi/runtime.ts';
@@ -151,4 +153,25 @@ describe('adapters on the real library', () => {
       // Each metrics string is ~400 bytes: leaking them would add ~80 MiB.
       assert.ok(grown < 40, `RSS grew ${grown.toFixed(1)} MiB over 200k metrics strings`);
     }));
+});
+
+describe('library version checks', () => {
+  const dir = process.env.TASKER_FAKE_LIB_DIR;
+  const skip = dir ? false : 'TASKER_FAKE_LIB_DIR not set (scripts/ts-test builds the fake libraries with gcc)';
+  it('refuses a library of another C ABI major, or another layout major', { skip }, () => {
+    for (const name of ['libfake_abi2.so', 'libfake_layout2.so']) {
+      assert.throws(
+        () => createFfiAdapter({ libraryPath: `${dir}/${name}` }),
+        (e: unknown) => e instanceof FfiLibraryError && e.code === 'ABI_MISMATCH' && /matching versions/.test(e.message),
+        name,
+      );
+    }
+  });
+
+  it('refuses a library that predates the version call', { skip }, () => {
+    assert.throws(
+      () => createFfiAdapter({ libraryPath: `${dir}/libfake_noabi.so` }),
+      (e: unknown) => e instanceof FfiLibraryError && e.code === 'ABI_MISMATCH' && /predates/.test(e.message),
+    );
+  });
 });
