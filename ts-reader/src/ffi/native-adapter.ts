@@ -70,7 +70,11 @@ export abstract class NativeFfiAdapter implements RingAwareAdapter {
   private workerTransport: Transport | null = null;
   private doorbell: string | null = null;
   private completionTimeoutMs = 30_000;
+  /** Events delivered and not completed, with their (coarse) delivery time. */
   private readonly inFlight = new Map<string, number>();
+  private clock = 0;
+  private clockUses = 0;
+  private clockStale = true;
   private refused = 0;
   private oversized = 0;
   private closed = false;
@@ -107,6 +111,11 @@ export abstract class NativeFfiAdapter implements RingAwareAdapter {
     const ring = this.ring;
     let event: FfiStepEvent | null;
     if (ring !== null) {
+      // The empty poll: one Atomics.load of the producer position, no FFI call.
+      if (!ring.hasPending()) {
+        this.clockStale = true;
+        return null;
+      }
       event = ring.nextEvent();
     } else {
       this.assertOpen();
@@ -114,7 +123,18 @@ export abstract class NativeFfiAdapter implements RingAwareAdapter {
       if (text === null) return null;
       event = parseJson<FfiStepEvent>(text, 'poll_step_events');
     }
-    if (event !== null) this.inFlight.set(event.event_id, Date.now());
+    if (event === null) {
+      this.clockStale = true;
+      return null;
+    }
+    // A coarse delivery clock (it only ages entries out after the completion timeout): read after an idle
+    // poll and every 256 events, not per event.
+    if (this.clockStale || ++this.clockUses >= 256) {
+      this.clock = Date.now();
+      this.clockUses = 0;
+      this.clockStale = false;
+    }
+    this.inFlight.set(event.event_id, this.clock);
     return event;
   }
 

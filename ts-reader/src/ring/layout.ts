@@ -122,3 +122,14 @@ export function writeU64(dv: DataView, offset: number, value: number): void {
   dv.setUint32(offset, value >>> 0, true);
   dv.setUint32(offset + 4, Math.floor(value / 2 ** 32) >>> 0, true);
 }
+
+/** Writes a JS number (an integer below 2^53) as a u64 field at byte `offset` (a multiple of 8) through a
+ * host-order `Uint32Array` (the host is little-endian: checked at attach). Plain stores. */
+export function storeU64(u32: Uint32Array, offset: number, value: number): void {
+  const i = offset >> 2;
+  u32[i] = value >>> 0;
+  u32[i + 1] = Math.floor(value / 2 ** 32) >>> 0;
+}
+
+/** Whether this host stores multi-byte integers little-endian (the layout's byte order, section 1). */
+export const HOST_IS_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;

@@ -3,7 +3,7 @@
  * its prefix, reassembles fragments, and hands out decoded copies only. Errors are sticky.
  */
 import { RingPeerError, RingReadError } from '../ffi/errors.ts';
-import { align8, Control, Flags, FRAME_HEADER, RecordType, readU64, writeU64 } from './layout.ts';
+import { align8, Control, Flags, FRAME_HEADER, RecordType, readU64, storeU64 } from './layout.ts';
 import type { RegionViews, RingGeometry } from './region.ts';
 import { type HeldRole, type Liveness, peerLiveness, takeRole } from './role.ts';
 
@@ -22,6 +22,7 @@ export class RingReader {
   private readonly dv: DataView;
   private readonly i32: Int32Array;
   private readonly u8: Uint8Array;
+  private readonly u32: Uint32Array;
   private readonly ctl: number;
   private readonly data: number;
   private readonly cap: number;
@@ -57,6 +58,7 @@ export class RingReader {
     this.dv = views.dv;
     this.i32 = views.i32;
     this.u8 = views.u8;
+    this.u32 = views.u32;
     this.ctl = ring.control;
     this.data = ring.data;
     this.cap = ring.capacity;
@@ -105,14 +107,15 @@ export class RingReader {
     let pos = start;
     let head = this.head;
     const cap = this.cap;
-    const dv = this.dv;
+    const u32 = this.u32;
     for (;;) {
       let avail = (head - pos) >>> 0;
       if (avail === 0) {
         // Acquire load: pairs with the producer's Release store; every record before it is whole.
-        head = Atomics.load(this.i32, this.headIndex) >>> 0;
+        const loaded = Atomics.load(this.i32, this.headIndex) >>> 0;
+        if (loaded !== head) this.u32[(this.ctl + Control.CACHED_PRODUCER_POSITION) >> 2] = loaded; // mirror, when it moved
+        head = loaded;
         this.head = head;
-        dv.setUint32(this.ctl + Control.CACHED_PRODUCER_POSITION, head, true);
         avail = (head - pos) >>> 0;
         if (avail === 0) {
           if (pos !== start) this.release(pos);
@@ -125,9 +128,11 @@ export class RingReader {
       const toEnd = cap - off;
       const at = this.data + off;
       // Copy the prefix into locals before checking it (a peer must not change it between check and use).
-      const length = dv.getUint32(at, true);
-      const type = dv.getUint16(at + 4, true);
-      const flags = dv.getUint16(at + 6, true);
+      const word = at >> 2; // records start at multiples of 8
+      const length = u32[word] as number;
+      const typeAndFlags = u32[word + 1] as number; // bytes 4-5 type, 6-7 flags (little-endian)
+      const type = typeAndFlags & 0xffff;
+      const flags = typeAndFlags >>> 16;
       if (type === RecordType.PADDING) {
         if (length !== toEnd || flags !== 0) throw this.fail('BAD_PADDING', pos, `length ${length}, flags ${flags}, expected length ${toEnd} and flags 0`);
         if (length > avail) throw this.fail('LENGTH_PAST_PUBLISHED', pos, `padding of ${length} > ${avail} published`);
@@ -147,7 +152,7 @@ export class RingReader {
       if (abort && ((flags & Flags.END) === 0 || length !== FRAME_HEADER)) {
         throw this.fail('FRAGMENT_OUT_OF_ORDER', pos, `abort flags 0x${flags.toString(16)} with length ${length}`);
       }
-      const sequence = dv.getUint32(at + 8, true) + dv.getUint32(at + 12, true) * 2 ** 32;
+      const sequence = (u32[word + 2] as number) + (u32[word + 3] as number) * 2 ** 32;
       if (abort || this.adoptSequence) {
         this.seq = sequence;
         this.adoptSequence = false;
@@ -215,7 +220,7 @@ export class RingReader {
       return false;
     }
     this.sleeps += 1;
-    writeU64(this.dv, this.ctl + Control.CONSUMER_SLEEPS, this.sleeps);
+    storeU64(this.u32, this.ctl + Control.CONSUMER_SLEEPS, this.sleeps);
     return true;
   }
 
@@ -267,15 +272,15 @@ export class RingReader {
 
   /** Section 9.1 step 5: statistics, then the Release store of consumer_position. */
   private release(pos: number): void {
-    const dv = this.dv;
+    const u32 = this.u32;
     const open = this.assembling !== 0 ? 1 : 0;
     if (open !== this.openMessage) {
       this.openMessage = open;
-      dv.setUint32(this.ctl + Control.CONSUMER_OPEN_MESSAGE, open, true);
+      u32[(this.ctl + Control.CONSUMER_OPEN_MESSAGE) >> 2] = open;
     }
-    writeU64(dv, this.ctl + Control.CONSUMER_NEXT_SEQUENCE, this.seq);
-    writeU64(dv, this.ctl + Control.CONSUMER_FRAMES, this.frames);
-    writeU64(dv, this.ctl + Control.CONSUMER_BYTES, this.bytes);
+    storeU64(u32, this.ctl + Control.CONSUMER_NEXT_SEQUENCE, this.seq);
+    storeU64(u32, this.ctl + Control.CONSUMER_FRAMES, this.frames);
+    storeU64(u32, this.ctl + Control.CONSUMER_BYTES, this.bytes);
     this.tail = pos;
     // Release store: pairs with the producer's Acquire load of consumer_position; our reads are done.
     Atomics.store(this.i32, this.tailIndex, pos | 0);

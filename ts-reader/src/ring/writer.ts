@@ -5,7 +5,7 @@
  * streamed fragment by fragment across offers.
  */
 import { RingWriteError } from '../ffi/errors.ts';
-import { align8, COMPLETION_ID_LEN, Control, Flags, FRAME_HEADER, RecordType, readU64, writeU64 } from './layout.ts';
+import { align8, COMPLETION_ID_LEN, Control, Flags, FRAME_HEADER, RecordType, readU64, storeU64 } from './layout.ts';
 import type { RegionViews, RingGeometry } from './region.ts';
 import { type HeldRole, takeRole } from './role.ts';
 
@@ -29,17 +29,26 @@ export class OutgoingMessage {
   }
 }
 
-/** Canonical event id text: 36 chars, lowercase hex, hyphens at 8, 13, 18, 23 (section 7). */
-const EVENT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-
+/** Canonical event id text: 36 chars, lowercase hex, hyphens at 8, 13, 18, 23 (section 7). A loop, not a
+ * regular expression: this runs once per completion. */
 export function isCanonicalEventId(id: string): boolean {
-  return id.length === COMPLETION_ID_LEN && EVENT_ID.test(id);
+  if (typeof id !== 'string' || id.length !== COMPLETION_ID_LEN) return false;
+  for (let i = 0; i < COMPLETION_ID_LEN; i++) {
+    const c = id.charCodeAt(i);
+    if (i === 8 || i === 13 || i === 18 || i === 23) {
+      if (c !== 0x2d) return false;
+    } else if (!((c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66))) {
+      return false;
+    }
+  }
+  return true;
 }
 
 export class RingWriter {
   private readonly dv: DataView;
   private readonly i32: Int32Array;
   private readonly u8: Uint8Array;
+  private readonly u32: Uint32Array;
   private readonly ctl: number;
   private readonly data: number;
   private readonly cap: number;
@@ -65,6 +74,7 @@ export class RingWriter {
     this.dv = views.dv;
     this.i32 = views.i32;
     this.u8 = views.u8;
+    this.u32 = views.u32;
     this.ctl = ring.control;
     this.data = ring.data;
     this.cap = ring.capacity;
@@ -196,10 +206,9 @@ export class RingWriter {
     if (!this.hasRoom(needed)) return false;
     if (footprint > toEnd) {
       const at = this.data + (this.head & this.mask);
-      this.dv.setUint32(at, toEnd, true);
-      this.dv.setUint16(at + 4, RecordType.PADDING, true);
-      this.dv.setUint16(at + 6, 0, true);
-      if (toEnd >= FRAME_HEADER) writeU64(this.dv, at + 8, 0); // exactly 8 bytes left: no sequence field
+      this.u32[at >> 2] = toEnd;
+      this.u32[(at >> 2) + 1] = RecordType.PADDING; // type, flags 0
+      if (toEnd >= FRAME_HEADER) storeU64(this.u32, at + 8, 0); // exactly 8 bytes left: no sequence field
       this.head = (this.head + toEnd) >>> 0;
       this.pads += 1;
     }
@@ -215,7 +224,7 @@ export class RingWriter {
   private reloadTail(): void {
     // Acquire load: pairs with the consumer's Release store of consumer_position (its reads are done).
     this.cachedTail = Atomics.load(this.i32, this.tailIndex) >>> 0;
-    this.dv.setUint32(this.ctl + Control.CACHED_CONSUMER_POSITION, this.cachedTail, true);
+    this.u32[(this.ctl + Control.CACHED_CONSUMER_POSITION) >> 2] = this.cachedTail;
   }
 
   /** Header, zero fill and counters for a record whose payload is already in place at `head + 16`. */
@@ -224,10 +233,10 @@ export class RingWriter {
     const length = FRAME_HEADER + payloadLength;
     const footprint = align8(length);
     this.u8.fill(0, at + length, at + footprint);
-    this.dv.setUint32(at, length, true);
-    this.dv.setUint16(at + 4, type, true);
-    this.dv.setUint16(at + 6, flags, true);
-    writeU64(this.dv, at + 8, this.seq);
+    const word = at >> 2;
+    this.u32[word] = length;
+    this.u32[word + 1] = type | (flags << 16); // little-endian: type at +4, flags at +6
+    storeU64(this.u32, at + 8, this.seq);
     this.seq += 1;
     this.frames += 1;
     this.bytes += payloadLength;
@@ -236,22 +245,22 @@ export class RingWriter {
 
   /** Section 8 step 6: line 3 (plain), then the Release store of producer_position. */
   private publish(open: number): void {
-    const dv = this.dv;
+    const u32 = this.u32;
     if (open !== this.openMessage) {
       this.openMessage = open;
-      dv.setUint32(this.ctl + Control.PRODUCER_OPEN_MESSAGE, open, true);
+      u32[(this.ctl + Control.PRODUCER_OPEN_MESSAGE) >> 2] = open;
     }
-    writeU64(dv, this.ctl + Control.PRODUCER_NEXT_SEQUENCE, this.seq);
-    writeU64(dv, this.ctl + Control.PRODUCER_FRAMES, this.frames);
-    writeU64(dv, this.ctl + Control.PRODUCER_BYTES, this.bytes);
-    writeU64(dv, this.ctl + Control.PRODUCER_PADS, this.pads);
+    storeU64(u32, this.ctl + Control.PRODUCER_NEXT_SEQUENCE, this.seq);
+    storeU64(u32, this.ctl + Control.PRODUCER_FRAMES, this.frames);
+    storeU64(u32, this.ctl + Control.PRODUCER_BYTES, this.bytes);
+    storeU64(u32, this.ctl + Control.PRODUCER_PADS, this.pads);
     // Release store: pairs with the consumer's Acquire load of producer_position; the records are whole.
     Atomics.store(this.i32, this.headIndex, this.head | 0);
   }
 
   private stalled(): false {
     this.fullStalls += 1;
-    writeU64(this.dv, this.ctl + Control.PRODUCER_FULL_STALLS, this.fullStalls);
+    storeU64(this.u32, this.ctl + Control.PRODUCER_FULL_STALLS, this.fullStalls);
     return false;
   }
 }
