@@ -26,6 +26,15 @@ async function withAdapter(body: (adapter: NativeFfiAdapter) => Promise<void> | 
   }
 }
 
+async function oneEvent(adapter: NativeFfiAdapter): Promise<FfiStepEvent> {
+  let event: FfiStepEvent | null = null;
+  await waitFor('one event', () => {
+    event ??= adapter.pollStepEvents();
+    return event !== null;
+  });
+  return event as unknown as FfiStepEvent;
+}
+
 describe('adapters on the real library', () => {
   it("the factory picks this runtime's adapter, which loads libtasker_worker", () =>
     withAdapter((adapter) => {
@@ -102,12 +111,7 @@ describe('adapters on the real library', () => {
         max_message_size: 64 * 1024,
         source: { kind: 'synthetic', count: 1 },
       });
-      let event: FfiStepEvent | null = null;
-      await waitFor('one event', () => {
-        event ??= adapter.pollStepEvents();
-        return event !== null;
-      });
-      const e = event as unknown as FfiStepEvent;
+      const e = await oneEvent(adapter);
       adapter.completeStepEvent(e.event_id, successResult(e.step_uuid, { blob: 'b'.repeat(100_000) }));
       await waitFor('the failure to be counted', () => adapter.getFfiDispatchMetrics().failed_count === 1, 10_000);
       assert.equal(adapter.completionStats().oversized, 1);
@@ -122,12 +126,7 @@ describe('adapters on the real library', () => {
         completions_capacity: 16 * 1024,
         source: { kind: 'synthetic', count: 1 },
       });
-      let event: FfiStepEvent | null = null;
-      await waitFor('one event', () => {
-        event ??= adapter.pollStepEvents();
-        return event !== null;
-      });
-      const e = event as unknown as FfiStepEvent;
+      const e = await oneEvent(adapter);
       adapter.completeStepEvent(e.event_id, successResult(e.step_uuid, { blob: 'c'.repeat(200_000) }));
       await waitFor('the completion to stream through', () => {
         adapter.flushCompletions();

@@ -1,21 +1,12 @@
 /** libtasker_worker through bun:ffi (Bun). `bun:ffi` is required lazily by this module's function only. */
 import type * as BunFfi from 'bun:ffi';
+import { cString } from './c-string.ts';
 import { FfiLibraryError } from './errors.ts';
 import { loadModule } from './load-module.ts';
 import type { JsonReturningSymbol, NativeLibrary, RegionMapping } from './native.ts';
 
-const encoder = new TextEncoder();
-
 /** What bun:ffi hands back for a `ptr` result. */
 type RawPointer = BunFfi.Pointer | bigint | null;
-
-/** A NUL-terminated UTF-8 copy of `s` for a `const char *` argument. */
-function cString(s: string): Uint8Array {
-  const bytes = new Uint8Array(s.length * 3 + 1);
-  const { written } = encoder.encodeInto(s, bytes);
-  bytes[written] = 0;
-  return bytes;
-}
 
 export function openBunLibrary(path: string): NativeLibrary {
   const ffi = loadModule<typeof BunFfi>('bun:ffi', 'the Bun FFI adapter runs on Bun only');

@@ -1,4 +1,5 @@
 /** libtasker_worker through `Deno.dlopen` (Deno; needs --allow-ffi). Touches the `Deno` global only when called. */
+import { cString } from './c-string.ts';
 import { FfiLibraryError } from './errors.ts';
 import type { JsonReturningSymbol, NativeLibrary, RegionMapping } from './native.ts';
 
@@ -14,15 +15,6 @@ interface DenoFfiApi {
     getCString(pointer: NonNullable<DenoPointer>): string;
     getArrayBuffer(pointer: NonNullable<DenoPointer>, byteLength: number): ArrayBuffer;
   };
-}
-
-const encoder = new TextEncoder();
-
-function cString(s: string): Uint8Array {
-  const bytes = new Uint8Array(s.length * 3 + 1);
-  const { written } = encoder.encodeInto(s, bytes);
-  bytes[written] = 0;
-  return bytes;
 }
 
 export function openDenoLibrary(path: string): NativeLibrary {
