@@ -363,7 +363,8 @@ impl<M: RingMemory> Consumer<M> {
                     found: header.sequence,
                 });
             }
-            seq += 1;
+            // Wrapping: a hostile or crashed peer may write sequence u64::MAX (an abort marker adopts it).
+            seq = seq.wrapping_add(1);
             records += 1;
             record_bytes += header.payload_len() as u64;
             let body = Location::Ring(off + FRAME_HEADER, header.payload_len());

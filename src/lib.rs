@@ -26,6 +26,8 @@ pub mod producer;
 #[cfg(not(loom))]
 pub mod region;
 mod role;
+#[cfg(not(loom))]
+pub mod scan;
 pub(crate) mod sync;
 #[cfg(not(loom))]
 pub mod synthetic;
