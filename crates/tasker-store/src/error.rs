@@ -1,0 +1,112 @@
+//! One error enum per operation.
+
+use std::time::Duration;
+
+/// [`crate::Store::connect`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// The URL is not `sqlite:...`, `postgres://...`, `postgresql://...` or a bare file path, or it is malformed.
+    #[error("invalid store URL `{url}`: {reason}")]
+    InvalidUrl {
+        /// The URL, password redacted.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// No connection could be made before the connect timeout (server down, wrong port, unwritable file).
+    #[error("store `{url}` unreachable after {attempts} attempts in {elapsed:?}: {source}")]
+    Unreachable {
+        /// The URL, password redacted.
+        url: String,
+        /// Connection attempts made.
+        attempts: u32,
+        /// Time spent trying.
+        elapsed: Duration,
+        /// The last attempt's error.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// The server answered but refused us (authentication, missing database); not retried.
+    #[error("store `{url}` refused the connection: {source}")]
+    Rejected {
+        /// The URL, password redacted.
+        url: String,
+        /// The server's error.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// The schema migrations failed.
+    #[error("store migrations failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+/// [`crate::Store::enqueue`] failed; no task of the failing batch was inserted (earlier batches were).
+#[derive(Debug, thiserror::Error)]
+pub enum EnqueueError {
+    /// No template of that name (`linear`, `diamond`).
+    #[error("unknown template `{0}` (known: linear, diamond)")]
+    UnknownTemplate(String),
+    /// The context bytes are not a JSON object.
+    #[error("task context is not a JSON object: {0}")]
+    InvalidContext(String),
+    /// The database failed.
+    #[error("enqueue: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+/// [`crate::Store::claim`] failed; nothing was claimed (the transaction rolled back).
+#[derive(Debug, thiserror::Error)]
+pub enum ClaimError {
+    /// The database failed.
+    #[error("claim: {0}")]
+    Database(#[from] sqlx::Error),
+    /// A row does not hold what the store wrote (bad UUID, JSON, unknown template).
+    #[error("claim: corrupt row: {0}")]
+    CorruptRow(String),
+}
+
+/// [`crate::Store::complete_batch`] failed; no completion of the batch was persisted.
+#[derive(Debug, thiserror::Error)]
+pub enum CompleteError {
+    /// The database failed.
+    #[error("complete: {0}")]
+    Database(#[from] sqlx::Error),
+    /// A row does not hold what the store wrote.
+    #[error("complete: corrupt row: {0}")]
+    CorruptRow(String),
+}
+
+/// [`crate::Store::extend`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ExtendError {
+    /// The database failed.
+    #[error("extend: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+/// [`crate::Store::retry_errors`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RetryError {
+    /// The database failed.
+    #[error("retry_errors: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+/// [`crate::Store::status`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StatusError {
+    /// The database failed.
+    #[error("status: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+/// [`crate::Store::listen`] or [`crate::ReadyListener::recv`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ListenError {
+    /// SQLite has no notifications: poll instead.
+    #[error("listen: SQLite stores have no notifications; poll claim() instead")]
+    Unsupported,
+    /// The database failed.
+    #[error("listen: {0}")]
+    Database(#[from] sqlx::Error),
+}

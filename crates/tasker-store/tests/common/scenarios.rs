@@ -1,0 +1,362 @@
+//! Scenarios run against both backends.
+
+use serde_json::{json, Value};
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+use tasker_store::templates::{reference_result, template};
+use tasker_store::{CompletionOutcome, Store, StoreOptions, Uuid};
+
+pub fn fast_options() -> StoreOptions {
+    StoreOptions {
+        connect_timeout: Duration::from_secs(10),
+        max_connections: Some(16),
+        backoff_base: Duration::from_millis(50),
+        backoff_max: Duration::from_secs(1),
+    }
+}
+
+const LONG: Duration = Duration::from_secs(30);
+
+fn failure(step_uuid: &Value, retryable: bool) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "step_uuid": step_uuid, "success": false, "result": null, "status": "error",
+        "error": { "message": "boom", "error_type": "handler_error", "retryable": retryable, "context": {} },
+        "metadata": { "retryable": retryable }
+    }))
+    .unwrap()
+}
+
+/// Claims, computes the reference math, completes until nothing is left; returns (final values seen by
+/// template, steps done). Checks each event's dependency results against its step definition.
+pub async fn drain(store: &Store, batch: usize) -> (Vec<(String, i64)>, u64) {
+    let mut finals = Vec::new();
+    let mut done = 0;
+    let mut idle = 0;
+    loop {
+        let claimed = store.claim(batch, LONG).await.unwrap();
+        if claimed.is_empty() {
+            let s = store.status().await.unwrap();
+            if s.ready + s.claimed + s.pending == 0 {
+                return (finals, done);
+            }
+            idle += 1;
+            assert!(idle < 2000, "stuck: {s:?}");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            continue;
+        }
+        let mut items = Vec::with_capacity(claimed.len());
+        for c in &claimed {
+            let ev = &c.event;
+            assert_eq!(ev["event_id"], c.claim_token.to_string());
+            let tss = &ev["task_sequence_step"];
+            assert_eq!(tss["workflow_step"]["attempts"], c.attempts);
+            let deps: HashSet<&str> = tss["step_definition"]["dependencies"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d.as_str().unwrap())
+                .collect();
+            let got: HashSet<&str> = tss["dependency_results"]["results"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .map(String::as_str)
+                .collect();
+            assert_eq!(deps, got, "dependency results of {}", c.step_name);
+            let result = reference_result(ev).unwrap();
+            if c.step_name == "linear_step_4" || c.step_name == "diamond_end" {
+                finals.push((c.step_name.clone(), result["result"]["value"].as_i64().unwrap()));
+            }
+            items.push((c.claim_token, serde_json::to_vec(&result).unwrap()));
+        }
+        for o in store.complete_batch(&items).await.unwrap() {
+            assert!(matches!(o, CompletionOutcome::Completed { .. }), "{o:?}");
+        }
+        done += items.len() as u64;
+    }
+}
+
+pub async fn linear_and_diamond_to_completion(store: &Store) {
+    store
+        .enqueue("linear_workflow_ts", "linear", 20, br#"{"even_number": 2}"#)
+        .await
+        .unwrap();
+    store
+        .enqueue("diamond_workflow_ts", "diamond_workflow", 25, br#"{"even_number": 6}"#)
+        .await
+        .unwrap();
+    let (finals, done) = drain(store, 32).await;
+    assert_eq!(done, 45 * 4);
+    let linear = template("linear").unwrap().expected_final(2).unwrap();
+    let diamond = template("diamond").unwrap().expected_final(6).unwrap();
+    assert_eq!(linear, 65536);
+    assert_eq!(diamond, 1296 + 72);
+    assert_eq!(
+        finals
+            .iter()
+            .filter(|(n, v)| n == "linear_step_4" && *v == linear)
+            .count(),
+        20
+    );
+    assert_eq!(
+        finals
+            .iter()
+            .filter(|(n, v)| n == "diamond_end" && *v == diamond)
+            .count(),
+        25
+    );
+    let s = store.status().await.unwrap();
+    assert_eq!(
+        (s.tasks, s.tasks_complete, s.complete, s.error),
+        (45, 45, 180, 0),
+        "{s:?}"
+    );
+    assert_eq!(s.oldest_claim_age, None);
+}
+
+pub async fn bad_input_is_typed(store: &Store) {
+    assert!(matches!(
+        store.enqueue("ns", "nope", 1, b"{}").await,
+        Err(tasker_store::EnqueueError::UnknownTemplate(_))
+    ));
+    assert!(matches!(
+        store.enqueue("ns", "linear", 1, b"[1]").await,
+        Err(tasker_store::EnqueueError::InvalidContext(_))
+    ));
+    let out = store
+        .complete_batch(&[
+            (Uuid::now_v7(), b"{}".to_vec()),
+            (Uuid::now_v7(), br#"{"success":true}"#.to_vec()),
+        ])
+        .await
+        .unwrap();
+    assert!(matches!(out[0], CompletionOutcome::Invalid(_)));
+    assert_eq!(out[1], CompletionOutcome::Refused);
+}
+
+pub async fn visibility_expiry_and_stale_completion(store: &Store) {
+    store
+        .enqueue("ns", "linear", 1, br#"{"even_number": 4}"#)
+        .await
+        .unwrap();
+    let a = store.claim(10, Duration::from_millis(200)).await.unwrap();
+    assert_eq!(a.len(), 1);
+    assert!(
+        store.claim(10, LONG).await.unwrap().is_empty(),
+        "a live claim is not claimable"
+    );
+    let s = store.status().await.unwrap();
+    assert_eq!(s.claimed, 1);
+    assert!(s.oldest_claim_age.is_some());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(store.status().await.unwrap().claims_expired, 1);
+    let b = store.claim(10, LONG).await.unwrap();
+    assert_eq!(b.len(), 1);
+    assert_eq!(b[0].step_uuid, a[0].step_uuid);
+    assert_ne!(b[0].claim_token, a[0].claim_token);
+    assert_eq!(b[0].attempts, 2);
+    assert_eq!(b[0].event["task_sequence_step"]["workflow_step"]["attempts"], 2);
+    let stale = serde_json::to_vec(&reference_result(&a[0].event).unwrap()).unwrap();
+    let fresh = serde_json::to_vec(&reference_result(&b[0].event).unwrap()).unwrap();
+    assert_eq!(
+        store
+            .complete_batch(&[(a[0].claim_token, stale.clone())])
+            .await
+            .unwrap(),
+        vec![CompletionOutcome::Refused]
+    );
+    assert_eq!(
+        store
+            .complete_batch(&[(b[0].claim_token, fresh.clone()), (b[0].claim_token, fresh)])
+            .await
+            .unwrap(),
+        vec![
+            CompletionOutcome::Completed { ready_children: 1 },
+            CompletionOutcome::Refused
+        ]
+    );
+    // extend keeps a claim past its first deadline.
+    let c = store.claim(10, Duration::from_millis(200)).await.unwrap();
+    assert_eq!(c[0].step_name, "linear_step_2");
+    assert_eq!(
+        c[0].event["task_sequence_step"]["dependency_results"]["results"]["linear_step_1"]["result"]["value"],
+        16
+    );
+    assert_eq!(
+        store.extend(&[c[0].claim_token, a[0].claim_token], LONG).await.unwrap(),
+        1
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        store.claim(10, LONG).await.unwrap().is_empty(),
+        "extended claim stays held"
+    );
+}
+
+pub async fn retry_backoff_then_error_then_retry_errors(store: &Store) {
+    store
+        .enqueue("ns", "linear", 1, br#"{"even_number": 2}"#)
+        .await
+        .unwrap();
+    let mut backoffs = Vec::new();
+    let mut t0 = Instant::now();
+    for attempt in 1..=3 {
+        let c = loop {
+            let c = store.claim(1, LONG).await.unwrap();
+            if !c.is_empty() {
+                break c;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        };
+        if attempt > 1 {
+            backoffs.push(t0.elapsed());
+        }
+        assert_eq!(c[0].attempts, attempt);
+        t0 = Instant::now(); // the backoff starts inside complete_batch, after this
+        let out = store
+            .complete_batch(&[(c[0].claim_token, failure(&c[0].event["step_uuid"], true))])
+            .await
+            .unwrap();
+        if attempt < 3 {
+            assert_eq!(
+                out,
+                vec![CompletionOutcome::RetryScheduled {
+                    attempts: attempt,
+                    backoff: store.backoff(attempt)
+                }]
+            );
+            assert!(
+                store.claim(1, LONG).await.unwrap().is_empty(),
+                "no claim during the backoff"
+            );
+        } else {
+            assert_eq!(out, vec![CompletionOutcome::Failed { attempts: 3 }]);
+        }
+    }
+    assert!(
+        backoffs[0] >= Duration::from_millis(40) && backoffs[1] >= Duration::from_millis(90),
+        "{backoffs:?}"
+    );
+    let s = store.status().await.unwrap();
+    assert_eq!((s.error, s.tasks_error, s.ready, s.pending), (1, 1, 0, 3), "{s:?}");
+    // Non-retryable: error at once.
+    store
+        .enqueue("ns", "diamond", 1, br#"{"even_number": 2}"#)
+        .await
+        .unwrap();
+    let c = store.claim(1, LONG).await.unwrap();
+    let out = store
+        .complete_batch(&[(c[0].claim_token, failure(&c[0].event["step_uuid"], false))])
+        .await
+        .unwrap();
+    assert_eq!(out, vec![CompletionOutcome::Failed { attempts: 1 }]);
+    assert_eq!(store.status().await.unwrap().error, 2);
+    // retry_errors: back to ready with attempts reset, then both tasks finish.
+    assert_eq!(store.retry_errors().await.unwrap(), 2);
+    let c = store.claim(10, LONG).await.unwrap();
+    assert_eq!(c.len(), 2);
+    assert!(c.iter().all(|c| c.attempts == 1));
+    let items: Vec<_> = c
+        .iter()
+        .map(|c| {
+            (
+                c.claim_token,
+                serde_json::to_vec(&reference_result(&c.event).unwrap()).unwrap(),
+            )
+        })
+        .collect();
+    store.complete_batch(&items).await.unwrap();
+    let (_, done) = drain(store, 8).await;
+    assert_eq!(done, 6);
+    let s = store.status().await.unwrap();
+    assert_eq!((s.tasks_complete, s.error), (2, 0));
+}
+
+/// `claimers` concurrent claim loops over `tasks` diamond tasks: no step is handed out twice, all finish.
+/// The loops are spread over `stores` (separate pools, as separate worker processes would have).
+pub async fn concurrent_claimers_never_share(stores: &[Store], tasks: usize, claimers: usize) {
+    stores[0]
+        .enqueue("ns", "diamond", tasks, br#"{"even_number": 2}"#)
+        .await
+        .unwrap();
+    let mut handles = Vec::new();
+    for i in 0..claimers {
+        let store = stores[i % stores.len()].clone();
+        handles.push(tokio::spawn(async move {
+            let mut seen = Vec::new();
+            let mut idle = 0;
+            loop {
+                let c = store.claim(8, LONG).await.unwrap();
+                if c.is_empty() {
+                    let s = store.status().await.unwrap();
+                    if s.ready + s.claimed + s.pending == 0 {
+                        return seen;
+                    }
+                    idle += 1;
+                    assert!(idle < 5000, "stuck {s:?}");
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                    continue;
+                }
+                let items: Vec<_> = c
+                    .iter()
+                    .map(|c| {
+                        (
+                            c.claim_token,
+                            serde_json::to_vec(&reference_result(&c.event).unwrap()).unwrap(),
+                        )
+                    })
+                    .collect();
+                for o in store.complete_batch(&items).await.unwrap() {
+                    assert!(matches!(o, CompletionOutcome::Completed { .. }), "{o:?}");
+                }
+                seen.extend(c.iter().map(|c| c.step_uuid));
+            }
+        }));
+    }
+    let mut all = Vec::new();
+    let mut per = Vec::new();
+    for h in handles {
+        let s = h.await.unwrap();
+        per.push(s.len());
+        all.extend(s);
+    }
+    let unique: HashSet<_> = all.iter().collect();
+    assert_eq!(unique.len(), all.len(), "a step was claimed twice");
+    assert_eq!(all.len(), tasks * 4);
+    assert!(
+        per.iter().filter(|n| **n > 0).count() > 1,
+        "claims were not shared: {per:?}"
+    );
+    let s = stores[0].status().await.unwrap();
+    assert_eq!(s.tasks_complete as usize, tasks);
+}
+
+/// Claim + complete throughput of `claimers` loops over `tasks` linear tasks; prints steps/s.
+pub async fn throughput(store: &Store, label: &str, tasks: usize, claimers: usize, batch: usize) {
+    let t0 = Instant::now();
+    store
+        .enqueue("ns", "linear", tasks, br#"{"even_number": 2}"#)
+        .await
+        .unwrap();
+    let enq = t0.elapsed();
+    let t1 = Instant::now();
+    let mut handles = Vec::new();
+    for _ in 0..claimers {
+        let store = store.clone();
+        handles.push(tokio::spawn(async move { drain(&store, batch).await.1 }));
+    }
+    let mut done = 0;
+    for h in handles {
+        done += h.await.unwrap();
+    }
+    let el = t1.elapsed();
+    assert_eq!(done as usize, tasks * 4);
+    println!(
+        "THROUGHPUT {label}: enqueue {tasks} tasks in {:.0} ms ({:.0} tasks/s); claim+complete {done} steps \
+         with {claimers} loop(s), batch {batch}, in {:.2} s = {:.0} steps/s",
+        enq.as_secs_f64() * 1000.0,
+        tasks as f64 / enq.as_secs_f64(),
+        el.as_secs_f64(),
+        done as f64 / el.as_secs_f64()
+    );
+}

@@ -1,0 +1,90 @@
+//! The store on a real PostgreSQL cluster started by the test (SKIPPED loudly without the binaries).
+
+mod common;
+
+use common::pg::PgCluster;
+use common::scenarios::*;
+use std::time::{Duration, Instant};
+use tasker_store::{ConnectError, Store, StoreOptions};
+
+async fn store(test: &str) -> Option<(PgCluster, Store)> {
+    let pg = PgCluster::start(test)?;
+    let s = Store::connect_with(&pg.url, fast_options()).await.unwrap();
+    assert!(s.is_postgres());
+    Some((pg, s))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pg_linear_and_diamond_run_to_completion() {
+    let Some((_pg, s)) = store("pg_linear_and_diamond_run_to_completion").await else {
+        return;
+    };
+    let mut listener = s.listen().await.unwrap();
+    linear_and_diamond_to_completion(&s).await;
+    tokio::time::timeout(Duration::from_secs(5), listener.recv())
+        .await
+        .expect("a NOTIFY")
+        .unwrap();
+    bad_input_is_typed(&s).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pg_visibility_expiry_reclaims_and_refuses_stale() {
+    let Some((_pg, s)) = store("pg_visibility_expiry").await else {
+        return;
+    };
+    visibility_expiry_and_stale_completion(&s).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pg_retryable_failures_back_off_then_error() {
+    let Some((_pg, s)) = store("pg_retry").await else {
+        return;
+    };
+    retry_backoff_then_error_then_retry_errors(&s).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+async fn pg_concurrent_claimers_never_share_a_step() {
+    let Some((pg, s)) = store("pg_concurrent_claimers").await else {
+        return;
+    };
+    // Two pools (as two worker processes would have), eight claim loops in all.
+    let other = Store::connect_with(&pg.url, fast_options()).await.unwrap();
+    concurrent_claimers_never_share(&[s, other], 500, 8).await;
+}
+
+#[tokio::test]
+async fn pg_unreachable_and_invalid_urls_are_typed_and_fast() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let t0 = Instant::now();
+    let opts = StoreOptions {
+        connect_timeout: Duration::from_millis(500),
+        ..StoreOptions::default()
+    };
+    let e = Store::connect_with(&format!("postgres://u:secret@127.0.0.1:{port}/x"), opts)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, ConnectError::Unreachable { attempts, .. } if attempts > 1),
+        "{e:?}"
+    );
+    assert!(t0.elapsed() < Duration::from_secs(2), "{:?}", t0.elapsed());
+    assert!(!e.to_string().contains("secret"), "password redacted: {e}");
+    println!("{e}");
+    let e = Store::connect("postgresql://[::1").await.unwrap_err();
+    assert!(matches!(e, ConnectError::InvalidUrl { .. }), "{e:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+async fn pg_throughput() {
+    let Some((_pg, s)) = store("pg_throughput").await else {
+        return;
+    };
+    throughput(&s, "postgres 1 loop", 1000, 1, 256).await;
+    throughput(&s, "postgres 4 loops", 2000, 4, 256).await;
+}
