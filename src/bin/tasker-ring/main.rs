@@ -1,11 +1,13 @@
 //! `tasker-ring`: the project's one binary. Subcommands: `demo` (stream synthetic step events through a
 //! region and report the rate) and the read-only inspector (`list`, `stat`, `dump`, `tail`, `watch`,
-//! `clean`). Later issues add the store commands.
+//! `clean`), and `store` (`enqueue`, `status`, `retry` against the step store).
 
 #[cfg(not(loom))]
 mod demo;
 #[cfg(not(loom))]
 mod inspect;
+#[cfg(not(loom))]
+mod store;
 
 #[cfg(not(loom))]
 use clap::{Parser, Subcommand};
@@ -19,7 +21,8 @@ use std::process::ExitCode;
     version,
     about = "Shared-memory rings between the tasker Rust worker and TS handlers",
     after_help = "Inspector exit codes: 0 ok, 1 I/O error, 2 usage, 3 no such region, 4 permission denied, \
-5 not a region file, 6 unsupported layout version, 7 truncated or corrupt region, 8 region not ready, 9 corrupt frames."
+5 not a region file, 6 unsupported layout version, 7 truncated or corrupt region, 8 region not ready, 9 corrupt frames. \
+Store exit codes: `tasker-ring store --help`."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -43,6 +46,8 @@ enum Command {
     Watch(inspect::watch::Args),
     /// Remove regions whose creator is dead; never a live one; explains each decision.
     Clean(inspect::clean::Args),
+    /// The step store: enqueue tasks from a template, count tasks and steps by state, retry steps in error.
+    Store(store::StoreArgs),
 }
 
 #[cfg(not(loom))]
@@ -58,6 +63,7 @@ fn main() -> ExitCode {
                 }
             };
         }
+        Command::Store(args) => return store::main(args),
         Command::List(args) => (None, inspect::list::run(&args)),
         Command::Stat(args) => (Some(args.region.clone()), inspect::stat::run(&args)),
         // A bare worker id names `<default dir>/<id>.ring`, as for `stat`.
