@@ -84,6 +84,8 @@ export class TaskerWorker {
   private readonly concurrency: number;
   private readonly handlerTimeoutMs: number;
   private readonly shutdownTimeoutMs: number;
+  /** The runtime, detected once: it goes into every result's metadata. */
+  private readonly runtime = detectRuntime();
   private adapter: RingAwareAdapter | null = null;
   private poller: EventPoller | null = null;
   private readonly running = new Map<string, Running>();
@@ -227,7 +229,7 @@ export class TaskerWorker {
     const meta = (): OutcomeMetadata => ({
       handler: name,
       execution_time_ms: Date.now() - startedAt,
-      worker_runtime: detectRuntime(),
+      worker_runtime: this.runtime,
       attempts: event.task_sequence_step?.workflow_step?.attempts ?? 0,
     });
     if (!handler) {
@@ -317,7 +319,7 @@ export class TaskerWorker {
         failureResult(
           event,
           { ...why, message: `step result is not serialisable: ${why.message}`, retryable: false },
-          { handler: handlerName(event), execution_time_ms: 0, worker_runtime: detectRuntime(), attempts: 0 },
+          { handler: handlerName(event), execution_time_ms: 0, worker_runtime: this.runtime, attempts: 0 },
         ),
       );
       kind = 'failed';
