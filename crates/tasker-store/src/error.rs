@@ -84,6 +84,14 @@ pub enum ExtendError {
     Database(#[from] sqlx::Error),
 }
 
+/// [`crate::Store::release`] failed; the claims of the failing chunk are unchanged.
+#[derive(Debug, thiserror::Error)]
+pub enum ReleaseError {
+    /// The database failed.
+    #[error("release: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
 /// [`crate::Store::retry_errors`] failed.
 #[derive(Debug, thiserror::Error)]
 pub enum RetryError {

@@ -14,3 +14,18 @@ pub use store::{
     redact, ClaimedStep, CompletionOutcome, ReadyListener, Store, StoreOptions, StoreStatus, READY_CHANNEL,
 };
 pub use uuid::Uuid;
+
+/// The store used when neither an explicit URL nor a non-empty `TASKER_DATABASE_URL` names one: an SQLite
+/// file in the working directory, created on first use (the embedded default).
+pub const DEFAULT_DATABASE: &str = "tasker.db";
+/// The environment variable naming the store when no URL is given explicitly.
+pub const DATABASE_ENV: &str = "TASKER_DATABASE_URL";
+
+/// The store URL to use: `explicit` (a CLI flag, the bootstrap config), else a non-empty
+/// `TASKER_DATABASE_URL`, else [`DEFAULT_DATABASE`].
+pub fn resolve_url(explicit: Option<&str>) -> String {
+    explicit
+        .map(str::to_string)
+        .or_else(|| std::env::var(DATABASE_ENV).ok().filter(|u| !u.trim().is_empty()))
+        .unwrap_or_else(|| DEFAULT_DATABASE.to_string())
+}

@@ -19,7 +19,7 @@ pub enum Transport {
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 #[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
 pub enum SourceConfig {
-    /// Tasker-shaped events made from the fixture (the real step store arrives with issue 6).
+    /// Tasker-shaped events made from the fixture, without a database (tests, benchmarks).
     Synthetic {
         /// Events to produce in all (absent: unlimited).
         #[serde(default)]
@@ -34,6 +34,23 @@ pub enum SourceConfig {
         /// this many bytes (tests of fragmentation and mixed sizes).
         #[serde(default)]
         event_bytes_max: Option<usize>,
+    },
+    /// Ready steps of the step store (`tasker-store`): SQLite by default, PostgreSQL for many machines.
+    Store {
+        /// The store URL: `sqlite:path`, a bare file path, or `postgres://...` (absent: a non-empty
+        /// `TASKER_DATABASE_URL`, else `tasker.db` in the working directory, created on first use).
+        #[serde(default)]
+        database_url: Option<String>,
+        /// A claim's visibility deadline is `completion_timeout_ms` plus this margin (default 10 000):
+        /// the time a dead worker's steps stay invisible before another worker may claim them.
+        #[serde(default)]
+        visibility_margin_ms: Option<u64>,
+        /// How long bootstrap keeps trying to reach the store (default 10 000).
+        #[serde(default)]
+        connect_timeout_ms: Option<u64>,
+        /// How often the worker refreshes the store's step counts for `metrics` (default 1000; 0: never).
+        #[serde(default)]
+        status_interval_ms: Option<u64>,
     },
 }
 
@@ -127,6 +144,15 @@ impl WorkerConfig {
         if self.completion_timeout_ms == 0 || self.ffi_queue_capacity == 0 {
             return Err("completion_timeout_ms and ffi_queue_capacity must be positive".to_string());
         }
+        if let SourceConfig::Store {
+            database_url: Some(url),
+            ..
+        } = &self.source
+        {
+            if url.trim().is_empty() {
+                return Err("source.database_url is empty: omit it for the default store".to_string());
+            }
+        }
         self.region_config()
             .validate()
             .map_err(|e| format!("invalid ring settings: {e}"))
@@ -177,5 +203,17 @@ mod tests {
             .unwrap_err()
             .contains("ring settings"));
         assert!(WorkerConfig::from_json("{").is_err());
+        let store = WorkerConfig::from_json(r#"{"source":{"kind":"store","database_url":"sqlite:x.db"}}"#).unwrap();
+        assert!(matches!(store.source, SourceConfig::Store { database_url: Some(ref u), .. } if u == "sqlite:x.db"));
+        assert!(
+            WorkerConfig::from_json(r#"{"source":{"kind":"store","database_url":" "}}"#)
+                .unwrap_err()
+                .contains("database_url")
+        );
+        assert!(
+            WorkerConfig::from_json(r#"{"source":{"kind":"store","databse_url":"x"}}"#)
+                .unwrap_err()
+                .contains("unknown field")
+        );
     }
 }

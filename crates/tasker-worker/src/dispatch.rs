@@ -58,6 +58,10 @@ pub struct DispatchMetrics {
     pub events_ring_fill: f64,
     /// Completions ring fill, 0.0-1.0 (ring transport; 0 on ffi).
     pub completions_ring_fill: f64,
+    /// The event source's own figures (the step store's counters, claim-to-persisted latency and step
+    /// counts); absent for sources without any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<serde_json::Value>,
 }
 
 /// An event waiting unread in the ring: it is read once the consumer position passes `end`.
@@ -117,8 +121,9 @@ impl Dispatch {
         });
     }
 
-    /// Ring: the consumer position is `position`; every event it has passed is now in flight.
-    pub fn consumer_at(&mut self, position: u32, now: Instant) {
+    /// Ring: the consumer position is `position`; every event it has passed is now in flight, and its id is
+    /// appended to `newly_read`.
+    pub fn consumer_at(&mut self, position: u32, now: Instant, newly_read: &mut Vec<Uuid>) {
         while let Some(front) = self.unread.front() {
             // Passed when `position - end` is a small forward distance (both are within one capacity).
             if position.wrapping_sub(front.end) >= 1 << 31 {
@@ -131,6 +136,7 @@ impl Dispatch {
                     read_at: now,
                 },
             );
+            newly_read.push(front.event_id);
             self.unread.pop_front();
         }
     }
@@ -237,6 +243,17 @@ impl Dispatch {
         self.unread.len() as u64 + self.ffi_pending + self.in_flight.len() as u64
     }
 
+    /// Ring: takes the events still unread (`(event_id, step_uuid)`, oldest first) out of the state, for
+    /// the source to take back at the end of a graceful shutdown.
+    pub fn take_unread(&mut self) -> Vec<(Uuid, Uuid)> {
+        self.unread.drain(..).map(|u| (u.event_id, u.step_uuid)).collect()
+    }
+
+    /// Per-poll: an event queued but never polled was taken back by the source.
+    pub fn unqueued(&mut self) {
+        self.ffi_pending = self.ffi_pending.saturating_sub(1);
+    }
+
     /// Fails everything still pending or in flight (the end of a graceful shutdown), oldest first.
     pub fn fail_all(&mut self, now: Instant) -> Vec<(Uuid, StepResult<'static>)> {
         let unread = std::mem::take(&mut self.unread);
@@ -277,6 +294,7 @@ impl Dispatch {
             timed_out_count: self.timed_out,
             events_ring_fill: 0.0,
             completions_ring_fill: 0.0,
+            source: None,
         }
     }
 }
@@ -299,14 +317,16 @@ mod tests {
         let t0 = Instant::now();
         d.written(u32::MAX - 7, Uuid(1), Uuid(2));
         d.written(40, Uuid(3), Uuid(4));
-        d.consumer_at(u32::MAX - 15, t0);
+        d.consumer_at(u32::MAX - 15, t0, &mut Vec::new());
         let m = d.metrics(t0);
         assert_eq!(
             (m.pending_count, m.in_flight_count),
             (2, 0),
             "unread events are pending, not in flight"
         );
-        d.consumer_at(u32::MAX - 7, t0 + Duration::from_secs(50));
+        let mut newly_read = Vec::new();
+        d.consumer_at(u32::MAX - 7, t0 + Duration::from_secs(50), &mut newly_read);
+        assert_eq!(newly_read, [Uuid(1)], "the passed event is reported as read, once");
         let m = d.metrics(t0 + Duration::from_secs(50));
         assert_eq!(
             (m.pending_count, m.in_flight_count, m.oldest_in_flight_age_ms),
@@ -316,7 +336,7 @@ mod tests {
             d.cleanup_timeouts(t0 + Duration::from_secs(60)).is_empty(),
             "read at 50 s: not timed out at 60 s"
         );
-        d.consumer_at(48, t0 + Duration::from_secs(60));
+        d.consumer_at(48, t0 + Duration::from_secs(60), &mut Vec::new());
         assert_eq!(d.metrics(t0 + Duration::from_secs(60)).in_flight_count, 2);
     }
 
@@ -361,7 +381,7 @@ mod tests {
         d.written(128, Uuid(9), Uuid(2));
         assert!(d.complete(E1, OK).is_ok(), "answered inside a batch not yet released");
         assert!(matches!(d.complete(E1, OK), Err(Refusal::NotInFlight(_))));
-        d.consumer_at(128, now);
+        d.consumer_at(128, now, &mut Vec::new());
         let m = d.metrics(now);
         assert_eq!(
             (m.pending_count, m.in_flight_count, m.completed_count),

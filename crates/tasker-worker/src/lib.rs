@@ -10,6 +10,7 @@ pub mod doorbell;
 pub mod event_id;
 pub mod result;
 pub mod source;
+pub mod store_source;
 pub mod worker;
 
 pub use config::{SourceConfig, Transport, WorkerConfig};
@@ -17,4 +18,5 @@ pub use dispatch::{DispatchMetrics, Refusal};
 pub use event_id::Uuid;
 pub use result::StepResult;
 pub use source::{EventSource, SourcedEvent, SyntheticSource, SyntheticStats};
+pub use store_source::{StoreMetrics, StoreSource, StoreSourceSettings};
 pub use worker::{BootstrapError, Phase, Worker, WorkerStatus};

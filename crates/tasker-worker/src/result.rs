@@ -59,6 +59,28 @@ impl<'a> StepResult<'a> {
         }
     }
 
+    /// The failure of an event a stopping worker never handed to a handler: retryable `worker_shutdown`.
+    pub fn released(step_uuid: Uuid) -> StepResult<'static> {
+        let json = serde_json::json!({
+            "step_uuid": step_uuid.to_string(),
+            "success": false,
+            "result": null,
+            "status": "error",
+            "error": {
+                "message": "the worker stopped before a handler read this event",
+                "error_type": "worker_shutdown",
+                "retryable": true,
+                "context": {}
+            },
+            "metadata": { "retryable": true, "custom": {}, "context": {} }
+        });
+        StepResult {
+            step_uuid,
+            success: false,
+            json: Cow::Owned(serde_json::to_vec(&json).unwrap_or_default()),
+        }
+    }
+
     /// The failure tasker-core records when a handler does not answer in time: `error_type: "ffi_timeout"`,
     /// retryable.
     pub fn timeout(step_uuid: Uuid, age_ms: u64, timeout_ms: u64) -> StepResult<'static> {

@@ -31,6 +31,21 @@ pub trait EventSource: Send + 'static {
     fn complete(&mut self, event_id: Uuid, result: &StepResult<'_>);
     /// Whether no event will ever come again.
     fn is_exhausted(&self) -> bool;
+    /// TS has read these events (their handlers start now). A store extends their claims.
+    fn read(&mut self, _event_ids: &[Uuid]) {}
+    /// Takes back a claimed event no handler ever read (a graceful shutdown's leftovers): a store gives the
+    /// claim back without using an attempt. By default it completes as a retryable `worker_shutdown`
+    /// failure, so every claimed event still gets exactly one result.
+    fn release(&mut self, event_id: Uuid, step_uuid: Uuid) {
+        self.complete(event_id, &StepResult::released(step_uuid));
+    }
+    /// The worker stopped: persist what is pending and give back what is held, before returning. Called
+    /// once the pump has exited; nothing is claimed or completed after it.
+    fn close(&mut self) {}
+    /// The source's own figures for `metrics` (the store's counters, latencies and step counts).
+    fn metrics(&self) -> Option<serde_json::Value> {
+        None
+    }
 }
 
 /// Counters of a synthetic run, shared with whoever started it (tests, the demo).

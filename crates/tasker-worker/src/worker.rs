@@ -8,6 +8,7 @@ use crate::doorbell::Doorbell;
 use crate::event_id::Uuid;
 use crate::result::StepResult;
 use crate::source::{EventSource, SourcedEvent, SyntheticSource, SyntheticStats};
+use crate::store_source::{StoreSource, StoreSourceSettings};
 use serde::Serialize;
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
@@ -23,6 +24,8 @@ const MAINTENANCE_EVERY: Duration = Duration::from_millis(100);
 const IDLE_SLEEP: Duration = Duration::from_millis(1);
 /// Most events claimed per pump step.
 const CLAIM_BATCH: usize = 256;
+/// Default of `source.visibility_margin_ms`: a claim's deadline is the completion timeout plus this.
+const DEFAULT_VISIBILITY_MARGIN_MS: u64 = 10_000;
 /// Most completions drained per pump step.
 const COMPLETION_BATCH: usize = 1024;
 
@@ -55,6 +58,8 @@ pub enum BootstrapError {
     Config(String),
     /// The region or doorbell could not be set up.
     Setup(String),
+    /// The step store could not be reached or opened.
+    Store(String),
 }
 
 impl std::fmt::Display for BootstrapError {
@@ -62,6 +67,7 @@ impl std::fmt::Display for BootstrapError {
         match self {
             Self::Config(why) => write!(f, "{why}"),
             Self::Setup(why) => write!(f, "worker setup failed: {why}"),
+            Self::Store(why) => write!(f, "step store: {why}"),
         }
     }
 }
@@ -156,6 +162,25 @@ impl Worker {
                 }
                 let stats = s.stats();
                 (Box::new(s), Some(stats))
+            }
+            SourceConfig::Store {
+                database_url,
+                visibility_margin_ms,
+                connect_timeout_ms,
+                status_interval_ms,
+            } => {
+                let settings = StoreSourceSettings {
+                    url: tasker_store::resolve_url(database_url.as_deref()),
+                    visibility: Duration::from_millis(
+                        config.completion_timeout_ms + visibility_margin_ms.unwrap_or(DEFAULT_VISIBILITY_MARGIN_MS),
+                    ),
+                    connect_timeout: Duration::from_millis(connect_timeout_ms.unwrap_or(10_000)),
+                    status_interval: Some(status_interval_ms.unwrap_or(1000))
+                        .filter(|ms| *ms > 0)
+                        .map(Duration::from_millis),
+                };
+                let source = StoreSource::connect(settings).map_err(BootstrapError::Store)?;
+                (Box::new(source), None)
             }
         };
         Self::with_source(config, worker_id, source, synthetic)
@@ -277,7 +302,10 @@ impl Worker {
 
     /// The dispatch metrics.
     pub fn metrics(&self) -> DispatchMetrics {
-        let mut m = self.shared.lock().dispatch.metrics(Instant::now());
+        let core = self.shared.lock();
+        let mut m = core.dispatch.metrics(Instant::now());
+        m.source = core.source.metrics();
+        drop(core);
         m.events_ring_fill = f64::from_bits(self.shared.events_fill.load(Ordering::Relaxed));
         m.completions_ring_fill = f64::from_bits(self.shared.completions_fill.load(Ordering::Relaxed));
         m
@@ -312,6 +340,7 @@ impl Worker {
         self.shared.set_phase(Phase::Stopped);
         if let Some(pump) = self.pump.take() {
             let _ = pump.join();
+            self.shared.lock().source.close();
         }
         if let Some(region) = &self.region {
             // The mapping lives on in every Arc (the TS reader's included); only the name goes.
@@ -328,6 +357,7 @@ impl Worker {
         let mut core = self.shared.lock();
         let event = core.ffi_queue.pop_front()?;
         core.dispatch.polled(event.event_id, event.step_uuid, Instant::now());
+        core.source.read(&[event.event_id]);
         let json = serde_json::to_string(&event.payload).ok()?;
         core.ffi_in_flight.insert(event.event_id, event.payload.clone());
         Some(json)
@@ -375,8 +405,13 @@ fn finish_draining(shared: &Shared, core: &mut Core, now: Instant) -> bool {
     if core.dispatch.outstanding() > 0 && !deadline_passed {
         return false;
     }
+    // Never read by a handler: back to the source (a store re-offers them without using an attempt).
     while let Some(ev) = core.ffi_queue.pop_front() {
-        core.dispatch.polled(ev.event_id, ev.step_uuid, now);
+        core.dispatch.unqueued();
+        core.source.release(ev.event_id, ev.step_uuid);
+    }
+    for (id, step_uuid) in core.dispatch.take_unread() {
+        core.source.release(id, step_uuid);
     }
     for (id, result) in core.dispatch.fail_all(now) {
         core.ffi_in_flight.remove(&id);
@@ -450,6 +485,8 @@ struct RingPump {
     batch: Vec<SourcedEvent>,
     /// Running estimate of an event's footprint, for sizing claims and hinting frame placement.
     average_event: usize,
+    /// Ids of events the consumer passed in this step (reused buffer).
+    newly_read: Vec<Uuid>,
 }
 
 impl RingPump {
@@ -469,6 +506,7 @@ impl RingPump {
             carry: VecDeque::with_capacity(CLAIM_BATCH),
             batch: Vec::with_capacity(CLAIM_BATCH),
             average_event: 4096,
+            newly_read: Vec::with_capacity(CLAIM_BATCH),
         }
     }
 
@@ -480,7 +518,11 @@ impl RingPump {
             let mut core = shared.lock();
             let now = Instant::now();
             let position = self.events.consumer_position();
-            core.dispatch.consumer_at(position, now);
+            core.dispatch.consumer_at(position, now, &mut self.newly_read);
+            if !self.newly_read.is_empty() {
+                core.source.read(&self.newly_read);
+                self.newly_read.clear();
+            }
             let mut progress = self.drain_completions(&mut core);
             if shared.phase() == Phase::Running {
                 progress |= self.fill_events(&mut core);
@@ -490,6 +532,7 @@ impl RingPump {
                 self.maintain(&mut core, now);
             }
             if finish_draining(&shared, &mut core, now) {
+                self.release_carry(&mut core);
                 // The mapping lives on in every Arc (the TS reader's included); only the name goes.
                 let _ = self.region.unlink();
                 return;
@@ -501,6 +544,15 @@ impl RingPump {
                 self.doorbell.accept_pending();
                 idle(&backoff);
             }
+        }
+        let shared = Arc::clone(&self.shared);
+        self.release_carry(&mut shared.lock());
+    }
+
+    /// Gives claimed events that never reached the ring back to the source.
+    fn release_carry(&mut self, core: &mut Core) {
+        for event in self.carry.drain(..) {
+            core.source.release(event.event_id, event.step_uuid);
         }
     }
 

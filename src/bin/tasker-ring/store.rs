@@ -26,12 +26,6 @@ Exit codes (errors are one line on stderr):
   5  the server refused the connection: authentication, missing database, a file that is not SQLite
   6  schema migration failed: not a tasker store, or a newer schema";
 
-/// The store used when neither `--database-url` nor a non-empty `TASKER_DATABASE_URL` names one: an SQLite
-/// file in the working directory, created on first use.
-pub const DEFAULT_DATABASE: &str = "tasker.db";
-/// The environment variable naming the store when `--database-url` is not given.
-pub const DATABASE_ENV: &str = "TASKER_DATABASE_URL";
-
 /// Tasks per `enqueue` call: the store's own transaction size, so a failure says how many were inserted.
 const CHUNK: usize = 500;
 /// Fewest tasks for which `enqueue` draws a progress bar (and only when stderr is a terminal).
@@ -129,12 +123,9 @@ fn parse_secs(s: &str) -> Result<Duration, String> {
 }
 
 impl Database {
-    /// `--database-url`, else a non-empty `TASKER_DATABASE_URL`, else [`DEFAULT_DATABASE`].
+    /// `--database-url`, else a non-empty `TASKER_DATABASE_URL`, else [`tasker_store::DEFAULT_DATABASE`].
     fn url(&self) -> String {
-        self.database_url
-            .clone()
-            .or_else(|| std::env::var(DATABASE_ENV).ok().filter(|u| !u.trim().is_empty()))
-            .unwrap_or_else(|| DEFAULT_DATABASE.to_string())
+        tasker_store::resolve_url(self.database_url.as_deref())
     }
 }
 

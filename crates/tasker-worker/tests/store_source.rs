@@ -1,0 +1,209 @@
+//! The worker fed by the step store (SQLite), with a thread standing in for the TS side: every step of
+//! linear and diamond tasks runs once with the right dependency results and is persisted; unread claims are
+//! given back on stop without using an attempt; bad store URLs fail bootstrap with a clear error.
+
+use serde_json::Value;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tasker_ring::{record_type, Region, RingId};
+use tasker_store::templates::{reference_result, template};
+use tasker_store::Store;
+use tasker_worker_core::{BootstrapError, SourceConfig, Worker, WorkerConfig};
+
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+fn store_config(dir: &Path, url: &str) -> WorkerConfig {
+    WorkerConfig {
+        region_dir: Some(dir.to_path_buf()),
+        events_capacity: 1 << 20,
+        completions_capacity: 1 << 18,
+        source: SourceConfig::Store {
+            database_url: Some(url.to_string()),
+            visibility_margin_ms: None,
+            connect_timeout_ms: Some(2_000),
+            status_interval_ms: Some(100),
+        },
+        ..WorkerConfig::default()
+    }
+}
+
+/// The TS side: answers every event with the reference handler's result until `stop` is set; returns the
+/// events seen.
+fn handler_side(region_path: &Path, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<Vec<Value>> {
+    let region = Region::attach(region_path).unwrap();
+    std::thread::spawn(move || {
+        let mut events = region.consumer(RingId::Events).unwrap();
+        let mut completions = region.producer(RingId::Completions).unwrap();
+        let mut seen = Vec::new();
+        while !stop.load(Ordering::Acquire) {
+            let mut batch = Vec::new();
+            events
+                .read_batch(64, |m| batch.push(serde_json::from_slice::<Value>(m.payload).unwrap()))
+                .unwrap();
+            if batch.is_empty() {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            for event in batch {
+                let result = reference_result(&event).unwrap();
+                let mut payload = event["event_id"].as_str().unwrap().as_bytes().to_vec();
+                serde_json::to_writer(&mut payload, &result).unwrap();
+                completions
+                    .write_blocking(record_type::COMPLETION, &payload, Duration::from_secs(10))
+                    .unwrap();
+                seen.push(event);
+            }
+        }
+        seen
+    })
+}
+
+fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn every_step_of_linear_and_diamond_tasks_runs_once_and_is_persisted() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("steps.db").display());
+    let tasks = 150;
+    block_on(async {
+        let store = Store::connect(&url).await.unwrap();
+        store
+            .enqueue("default", "linear", tasks, br#"{"even_number": 2}"#)
+            .await
+            .unwrap();
+        store
+            .enqueue("default", "diamond", tasks, br#"{"even_number": 4}"#)
+            .await
+            .unwrap();
+        store.close().await;
+    });
+    let mut worker = Worker::bootstrap(store_config(dir.path(), &url)).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let side = handler_side(&worker.status().region_path.unwrap(), Arc::clone(&stop));
+    let steps = |w: &Worker| w.metrics().source.unwrap()["steps"].clone();
+    wait_until("every step complete", Duration::from_secs(60), || {
+        let s = steps(&worker);
+        s["complete"] == 8 * tasks && s["ready"] == 0 && s["claimed"] == 0 && s["pending"] == 0
+    });
+    stop.store(true, Ordering::Release);
+    let seen = side.join().unwrap();
+    let m = worker.metrics();
+    let source = m.source.clone().unwrap();
+    assert_eq!(source["backend"], "sqlite");
+    assert_eq!(source["completed"], 8 * tasks, "{source}");
+    assert_eq!(
+        (source["refused"].as_u64(), source["failed"].as_u64()),
+        (Some(0), Some(0))
+    );
+    assert_eq!(source["latency"]["count"], 8 * tasks);
+    assert!(source["latency"]["p99_ms"].as_f64().unwrap() >= source["latency"]["p50_ms"].as_f64().unwrap());
+    assert_eq!(m.completed_count, 8 * tasks as u64);
+    let steps: std::collections::HashSet<_> = seen.iter().map(|e| e["step_uuid"].as_str().unwrap()).collect();
+    assert_eq!((seen.len(), steps.len()), (8 * tasks, 8 * tasks), "each step ran once");
+    for e in &seen {
+        assert_eq!(e["task_sequence_step"]["workflow_step"]["attempts"], 1);
+        let name = e["task_sequence_step"]["workflow_step"]["name"].as_str().unwrap();
+        let (t, n) = match name {
+            "linear_step_4" => ("linear", 2),
+            "diamond_end" => ("diamond", 4),
+            _ => continue,
+        };
+        let value = reference_result(e).unwrap()["result"]["value"].as_i64();
+        assert_eq!(
+            value,
+            template(t).unwrap().expected_final(n),
+            "{t} final from its dependency results"
+        );
+    }
+    worker.stop();
+    let status = block_on(async { Store::connect(&url).await.unwrap().status().await.unwrap() });
+    assert_eq!(
+        (status.complete, status.tasks_complete),
+        (8 * tasks as u64, 2 * tasks as u64)
+    );
+}
+
+#[test]
+fn unread_claims_are_released_on_stop_without_using_an_attempt() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("steps.db").display());
+    block_on(async {
+        let store = Store::connect(&url).await.unwrap();
+        store.enqueue("default", "diamond", 2000, b"{}").await.unwrap();
+        store.close().await;
+    });
+    // Nobody reads: the worker claims what fits in a 64 KiB ring and holds it.
+    let mut worker = Worker::bootstrap(WorkerConfig {
+        events_capacity: 64 << 10,
+        max_frame_size: 16 << 10,
+        ..store_config(dir.path(), &url)
+    })
+    .unwrap();
+    wait_until("claims", Duration::from_secs(30), || {
+        worker.metrics().source.unwrap()["steps"]["claimed"].as_u64() > Some(0)
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let m = worker.metrics();
+    let claimed = m.source.unwrap()["claimed"].as_u64().unwrap();
+    assert!(
+        claimed > 0 && claimed < 2000,
+        "claims bounded by the ring's room: {claimed}"
+    );
+    assert_eq!(m.in_flight_count, 0, "nothing was read");
+    assert!(
+        m.pending_count > 0 && m.pending_count <= claimed,
+        "claimed events wait unread in the ring"
+    );
+    worker.stop();
+    let (status, reclaimed) = block_on(async {
+        let store = Store::connect(&url).await.unwrap();
+        let status = store.status().await.unwrap();
+        let again = store.claim(5000, Duration::from_secs(30)).await.unwrap();
+        (status, again)
+    });
+    assert_eq!((status.claimed, status.ready), (0, 2000), "every claim given back");
+    assert_eq!(reclaimed.len(), 2000);
+    assert!(
+        reclaimed.iter().all(|c| c.attempts == 1),
+        "no attempt used by the released claims"
+    );
+}
+
+#[test]
+fn bad_store_urls_fail_bootstrap_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = |url: &str| match Worker::bootstrap(store_config(dir.path(), url)) {
+        Err(e @ BootstrapError::Store(_)) => e.to_string(),
+        Err(other) => panic!("{url}: wrong error kind: {other}"),
+        Ok(_) => panic!("{url}: bootstrap succeeded"),
+    };
+    let invalid = err("mysql://localhost/x");
+    assert!(invalid.contains("invalid store URL"), "{invalid}");
+    let started = Instant::now();
+    let unreachable = err("postgres://tasker:secret@127.0.0.1:1/tasker");
+    assert!(unreachable.contains("unreachable"), "{unreachable}");
+    assert!(!unreachable.contains("secret"), "password redacted: {unreachable}");
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "bounded by connect_timeout_ms"
+    );
+    let missing_dir = err(&format!("sqlite:{}", dir.path().join("no/such/dir/x.db").display()));
+    assert!(missing_dir.starts_with("step store:"), "{missing_dir}");
+    assert!(
+        std::fs::read_dir(dir.path()).unwrap().next().is_none(),
+        "a failed bootstrap leaves no region behind"
+    );
+}
