@@ -1,11 +1,13 @@
-//! `tasker-ring store enqueue|status|retry` against temp SQLite files: counts and the ready/pending split
-//! of both templates, `--json`'s schema, retry of steps in error (made by claiming and failing steps through
-//! the store API), the database URL's precedence (flag, `TASKER_DATABASE_URL`, `tasker.db` in the working
+//! `tasker-ring store enqueue|status|retry|verify` against temp SQLite files: counts and the ready/pending
+//! split of both templates, `--json`'s schema, retry of steps in error (made by claiming and failing steps
+//! through the store API), verify of tasks run through the store API (one with a wrong final value), the
+//! database URL's precedence (flag, `TASKER_DATABASE_URL`, `tasker.db` in the working
 //! directory) and each error's one-line message and distinct exit code.
 
 use serde_json::Value;
 use std::path::Path;
 use std::time::Duration;
+use tasker_store::templates::{self, reference_result};
 use tasker_store::Store;
 
 /// `tasker-ring ARGS...` run in `cwd` without `TASKER_DATABASE_URL` (tests set it explicitly).
@@ -202,6 +204,113 @@ fn retry_puts_steps_in_error_back_to_ready() {
 }
 
 #[test]
+fn verify_counts_finished_tasks_and_reports_wrong_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = dir.path().join("verify.db");
+    let url = url.to_str().unwrap();
+    let verify_json = |code: i32| {
+        let r = run(cmd(dir.path(), &["store", "verify", "--database-url", url, "--json"]));
+        assert_eq!(r.code, Some(code), "stdout: {}\nstderr: {}", r.stdout, r.stderr);
+        let v: Value = serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}: {}", r.stdout));
+        assert_eq!(v["schema"], "tasker-ring/store-verify/1", "{v:#}");
+        assert_eq!(v["backend"], "sqlite", "{v:#}");
+        v
+    };
+
+    let out = ok(cmd(dir.path(), &["store", "verify", "--database-url", url]));
+    assert_eq!(out, "verified 0 of 0 tasks: 0 mismatches\n");
+    ok(cmd(
+        dir.path(),
+        &["store", "enqueue", "--database-url", url, "--count", "4"],
+    ));
+    ok(cmd(
+        dir.path(),
+        &[
+            "store",
+            "enqueue",
+            "--database-url",
+            url,
+            "--count",
+            "3",
+            "--template",
+            "diamond",
+        ],
+    ));
+    // Nothing ran yet: every task is counted, none is checked.
+    let v = verify_json(0);
+    assert_eq!(
+        (n(&v, "/tasks"), n(&v, "/checked"), n(&v, "/mismatches")),
+        (7, 0, 0),
+        "{v:#}"
+    );
+    assert_eq!(v["examples"], serde_json::json!([]), "{v:#}");
+
+    // Run every task with the reference math, except one linear task whose final value is off by one.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let wrong = rt.block_on(async {
+        let store = Store::connect(url).await.unwrap();
+        let mut wrong = None;
+        loop {
+            let claimed = store.claim(64, Duration::from_secs(60)).await.unwrap();
+            if claimed.is_empty() {
+                break;
+            }
+            let items: Vec<_> = claimed
+                .iter()
+                .map(|c| {
+                    let mut r = reference_result(&c.event).unwrap();
+                    if c.step_name == "linear_step_4" && wrong.is_none_or(|w| w == c.task_uuid) {
+                        wrong = Some(c.task_uuid);
+                        r["result"]["value"] = serde_json::json!(r["result"]["value"].as_i64().unwrap() + 1);
+                    }
+                    (c.claim_token, r.to_string())
+                })
+                .collect();
+            store.complete_batch(&items).await.unwrap();
+        }
+        store.close().await;
+        wrong.expect("a linear task finished")
+    });
+    let v = status_json(dir.path(), url);
+    assert_eq!(n(&v, "/tasks/complete"), 7, "{v:#}");
+
+    let expected = templates::template("linear").unwrap().expected_final(6).unwrap();
+    let v = verify_json(7);
+    assert_eq!(
+        (n(&v, "/tasks"), n(&v, "/checked"), n(&v, "/mismatches")),
+        (7, 7, 1),
+        "{v:#}"
+    );
+    assert_eq!(
+        v["examples"],
+        serde_json::json!([{
+            "task_uuid": wrong.to_string(),
+            "template": "linear",
+            "expected": expected,
+            "got": expected + 1,
+            "reason": null
+        }]),
+        "{v:#}"
+    );
+    let r = run(cmd(dir.path(), &["store", "verify", "--database-url", url]));
+    assert_eq!(r.code, Some(7), "stdout: {}\nstderr: {}", r.stdout, r.stderr);
+    assert_eq!(
+        r.stdout,
+        format!(
+            "verified 7 of 7 tasks: 1 mismatch\n  {wrong} linear: expected {expected}, got {}\n",
+            expected + 1
+        )
+    );
+    assert_eq!(
+        r.stderr,
+        "tasker-ring store: 1 of 7 checked tasks do not match the templates' reference math\n"
+    );
+}
+
+#[test]
 fn database_url_from_flag_then_environment_then_tasker_db() {
     let dir = tempfile::tempdir().unwrap();
     let cwd = dir.path().join("cwd");
@@ -329,6 +438,7 @@ fn errors_are_one_line_with_distinct_exit_codes() {
         "4  database unreachable",
         "5  the server refused",
         "6  schema migration",
+        "7  verify: results do not match the templates' reference math",
     ] {
         assert!(help.contains(code), "{code}: {help}");
     }

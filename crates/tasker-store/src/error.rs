@@ -108,6 +108,17 @@ pub enum StatusError {
     Database(#[from] sqlx::Error),
 }
 
+/// [`crate::Store::verify`] failed; no report (a task that does not match is a mismatch, not an error).
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    /// The database failed.
+    #[error("verify: {0}")]
+    Database(#[from] sqlx::Error),
+    /// A row does not hold what the store wrote (bad task UUID, unknown template).
+    #[error("verify: corrupt row: {0}")]
+    CorruptRow(String),
+}
+
 /// [`crate::Store::listen`] or [`crate::ReadyListener::recv`] failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ListenError {

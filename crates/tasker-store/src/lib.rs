@@ -6,14 +6,17 @@
 //! current-thread runtime.
 
 mod error;
+#[macro_use]
 mod store;
 pub mod templates;
+mod verify;
 
 pub use error::*;
 pub use store::{
-    redact, ClaimedStep, CompletionOutcome, ReadyListener, Store, StoreOptions, StoreStatus, READY_CHANNEL,
+    redact, ClaimedStep, CompletionOutcome, HeldClaim, ReadyListener, Store, StoreOptions, StoreStatus, READY_CHANNEL,
 };
 pub use uuid::Uuid;
+pub use verify::{Mismatch, VerifyReport, MAX_EXAMPLES};
 
 /// The store used when neither an explicit URL nor a non-empty `TASKER_DATABASE_URL` names one: an SQLite
 /// file in the working directory, created on first use (the embedded default).

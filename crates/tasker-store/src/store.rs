@@ -47,13 +47,13 @@ impl Default for StoreOptions {
 }
 
 #[derive(Clone, Debug)]
-enum Backend {
+pub(crate) enum Backend {
     Sqlite(SqlitePool),
     Postgres(PgPool),
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Kind {
+pub(crate) enum Kind {
     Sqlite,
     Postgres,
 }
@@ -81,7 +81,7 @@ impl Kind {
 }
 
 /// Runs `$body` with `$pool` bound to the backend's pool and `$kind` to its [`Kind`] (the body is compiled
-/// once per backend, so the same sqlx calls serve both).
+/// once per backend, so the same sqlx calls serve both). Also used by `verify` (`#[macro_use]` in lib.rs).
 macro_rules! on_backend {
     ($store:expr, $pool:ident, $kind:ident => $body:expr) => {
         match &$store.backend {
@@ -106,7 +106,7 @@ macro_rules! on_backend {
 /// a `claimed` step whose `visible_at` passed is claimable again (at-least-once), with a new token.
 #[derive(Clone, Debug)]
 pub struct Store {
-    backend: Backend,
+    pub(crate) backend: Backend,
     options: StoreOptions,
 }
 
@@ -125,6 +125,19 @@ pub struct ClaimedStep {
     pub attempts: i64,
     /// The FfiStepEvent JSON (`event_id`, `task_uuid`, `step_uuid`, `task_sequence_step`...).
     pub event: Value,
+}
+
+/// A claim as [`Store::held_claims`] lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HeldClaim {
+    /// The claim token (the event's `event_id`).
+    pub claim_token: Uuid,
+    /// The claimed step.
+    pub step_uuid: Uuid,
+    /// Attempts including this claim.
+    pub attempts: i64,
+    /// The deadline passed: another worker may claim the step.
+    pub expired: bool,
 }
 
 /// What became of one completion of [`Store::complete_batch`].
@@ -846,6 +859,35 @@ impl Store {
             tx.commit().await?;
             n
         }))
+    }
+
+    /// Claims currently held (`claimed` steps, expired ones included), oldest first, at most `limit`: the
+    /// operator's answer to "what is in flight", and the tests' handle on a dead worker's claims.
+    pub async fn held_claims(&self, limit: usize) -> Result<Vec<HeldClaim>, StatusError> {
+        let now = now_ms();
+        let mut out = Vec::new();
+        on_backend!(self, pool, _kind => {
+            let rows = sqlx::query(
+                "SELECT claim_token, step_uuid, attempts, visible_at FROM workflow_steps \
+                 WHERE state = 'claimed' ORDER BY claimed_at LIMIT $1",
+            )
+            .bind(limit.min(i64::MAX as usize) as i64)
+            .fetch_all(pool)
+            .await?;
+            for r in rows {
+                let token: String = r.try_get(0)?;
+                let step: String = r.try_get(1)?;
+                let deadline: i64 = r.try_get(3)?;
+                let parse = |s: &str| Uuid::parse_str(s).map_err(|e| sqlx::Error::Decode(Box::new(e)));
+                out.push(HeldClaim {
+                    claim_token: parse(&token)?,
+                    step_uuid: parse(&step)?,
+                    attempts: r.try_get(2)?,
+                    expired: deadline <= now,
+                });
+            }
+        });
+        Ok(out)
     }
 
     /// Counts of steps by state only (one indexed `GROUP BY`): cheap enough for a once-a-second progress

@@ -44,6 +44,14 @@ async fn pg_retryable_failures_back_off_then_error() {
     retry_backoff_then_error_then_retry_errors(&s).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pg_verify_finds_wrong_results() {
+    let Some((_pg, s)) = store("pg_verify").await else {
+        return;
+    };
+    verify_reports_correct_and_wrong_results(&s).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 8)]
 async fn pg_concurrent_claimers_never_share_a_step() {
     let Some((pg, s)) = store("pg_concurrent_claimers").await else {

@@ -34,6 +34,12 @@ async fn retryable_failures_back_off_then_error() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn verify_finds_wrong_results() {
+    let (_d, s) = store().await;
+    verify_reports_correct_and_wrong_results(&s).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_claimers() {
     let (_d, s) = store().await;
     concurrent_claimers_never_share(&[s.clone(), s], 200, 4).await;

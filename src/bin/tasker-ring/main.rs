@@ -1,6 +1,6 @@
 //! `tasker-ring`: the project's one binary. Subcommands: `demo` (stream synthetic step events through a
 //! region and report the rate) and the read-only inspector (`list`, `stat`, `dump`, `tail`, `watch`,
-//! `clean`), and `store` (`enqueue`, `status`, `retry` against the step store).
+//! `clean`), and `store` (`enqueue`, `status`, `retry`, `verify` against the step store).
 
 #[cfg(not(loom))]
 mod demo;
@@ -46,7 +46,7 @@ enum Command {
     Watch(inspect::watch::Args),
     /// Remove regions whose creator is dead; never a live one; explains each decision.
     Clean(inspect::clean::Args),
-    /// The step store: enqueue tasks from a template, count tasks and steps by state, retry steps in error.
+    /// The step store: enqueue tasks from a template, count tasks and steps by state, retry steps in error, check finished tasks against the reference math.
     Store(store::StoreArgs),
 }
 

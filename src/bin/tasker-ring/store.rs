@@ -1,5 +1,6 @@
 //! `tasker-ring store ...`: the step store from the command line (issue 6). `enqueue` creates tasks from a
-//! template, `status` counts tasks and steps by state, `retry` puts steps in error back to ready.
+//! template, `status` counts tasks and steps by state, `retry` puts steps in error back to ready, `verify`
+//! checks finished tasks' final values against the templates' reference math.
 //!
 //! Each command builds a tokio current-thread runtime and blocks on the store's async calls; nothing here
 //! runs under `--cfg loom` (the module, tasker-store, tokio and indicatif are all left out of that build).
@@ -12,7 +13,7 @@ use std::future::Future;
 use std::io::{self, IsTerminal, Write};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
-use tasker_store::{redact, templates, ConnectError, EnqueueError, Store, StoreOptions, StoreStatus};
+use tasker_store::{redact, templates, ConnectError, EnqueueError, Store, StoreOptions, StoreStatus, VerifyReport};
 
 /// The `store` help text's exit codes (kept next to [`StoreError::exit_code`], which they describe).
 pub const EXIT_CODES: &str = "\
@@ -24,7 +25,8 @@ Exit codes (errors are one line on stderr):
   4  database unreachable within --connect-timeout: server down, wrong port, an SQLite file that cannot be
      opened or created
   5  the server refused the connection: authentication, missing database, a file that is not SQLite
-  6  schema migration failed: not a tasker store, or a newer schema";
+  6  schema migration failed: not a tasker store, or a newer schema
+  7  verify: results do not match the templates' reference math (the report is still printed)";
 
 /// Tasks per `enqueue` call: the store's own transaction size, so a failure says how many were inserted.
 const CHUNK: usize = 500;
@@ -32,6 +34,8 @@ const CHUNK: usize = 500;
 const PROGRESS_MIN: usize = 5_000;
 /// The schema tag of `store status --json`.
 pub const STATUS_SCHEMA: &str = "tasker-ring/store-status/1";
+/// The schema tag of `store verify --json`.
+pub const VERIFY_SCHEMA: &str = "tasker-ring/store-verify/1";
 
 /// Options of `tasker-ring store`.
 #[derive(Args, Debug)]
@@ -52,6 +56,10 @@ enum StoreCommand {
     /// Put every step in error back to ready (attempts reset); print how many.
     #[command(after_help = EXIT_CODES)]
     Retry(RetryArgs),
+    /// Check every task whose final step is complete against its template's reference math; print the
+    /// counts and up to 10 mismatches (exit 7 when any does not match).
+    #[command(after_help = EXIT_CODES)]
+    Verify(VerifyArgs),
 }
 
 /// Where the store is and how long to try reaching it.
@@ -100,6 +108,15 @@ struct RetryArgs {
     db: Database,
 }
 
+#[derive(Args, Debug)]
+struct VerifyArgs {
+    #[command(flatten)]
+    db: Database,
+    /// Print one JSON object (schema `tasker-ring/store-verify/1`) instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum TemplateName {
     Linear,
@@ -138,6 +155,8 @@ enum StoreError {
     Connect(ConnectError),
     /// The command's own database work (or writing its output) failed.
     Failed(String),
+    /// `verify` found results that do not match (its report is already printed).
+    Mismatch(String),
 }
 
 impl StoreError {
@@ -149,6 +168,7 @@ impl StoreError {
             Self::Connect(ConnectError::Unreachable { .. }) => 4,
             Self::Connect(ConnectError::Rejected { .. }) => 5,
             Self::Connect(ConnectError::Migrate(_)) => 6,
+            Self::Mismatch(_) => 7,
         }
     }
 }
@@ -156,7 +176,7 @@ impl StoreError {
 impl fmt::Display for StoreError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Usage(why) | Self::Failed(why) => write!(f, "{why}"),
+            Self::Usage(why) | Self::Failed(why) | Self::Mismatch(why) => write!(f, "{why}"),
             Self::Connect(e) => write!(f, "{e}"),
         }
     }
@@ -174,6 +194,7 @@ pub fn main(args: StoreArgs) -> ExitCode {
         StoreCommand::Enqueue(a) => enqueue(&a),
         StoreCommand::Status(a) => status(&a),
         StoreCommand::Retry(a) => retry(&a),
+        StoreCommand::Verify(a) => verify(&a),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -416,6 +437,112 @@ fn retry(args: &RetryArgs) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// `store verify --json`: the shape is this struct (field docs are the documentation).
+#[derive(Serialize, Debug)]
+struct VerifyJson {
+    /// Always `tasker-ring/store-verify/1`.
+    schema: &'static str,
+    /// The store URL, any password replaced by `***`.
+    database: String,
+    /// `sqlite` or `postgres`.
+    backend: &'static str,
+    /// Every task.
+    tasks: u64,
+    /// Tasks whose final step is complete: the ones compared (`mismatches <= checked <= tasks`).
+    checked: u64,
+    /// Checked tasks whose final value is wrong or could not be compared; exit code 7 when not 0.
+    mismatches: u64,
+    /// The first 10 mismatches in task UUID order.
+    examples: Vec<MismatchJson>,
+}
+
+#[derive(Serialize, Debug)]
+struct MismatchJson {
+    task_uuid: String,
+    /// Template short name: `linear` or `diamond`.
+    template: String,
+    /// The reference math's final value; null without an integer `even_number` in the context, or on overflow.
+    expected: Option<i64>,
+    /// The final step's `results.result.value`; null when it is not an integer.
+    got: Option<i64>,
+    /// Why `expected` or `got` is null; null when both are set (and differ).
+    reason: Option<String>,
+}
+
+impl VerifyJson {
+    fn new(url: &str, postgres: bool, r: &VerifyReport) -> Self {
+        Self {
+            schema: VERIFY_SCHEMA,
+            database: redact(url),
+            backend: if postgres { "postgres" } else { "sqlite" },
+            tasks: r.tasks,
+            checked: r.checked,
+            mismatches: r.mismatches,
+            examples: r
+                .examples
+                .iter()
+                .map(|m| MismatchJson {
+                    task_uuid: m.task_uuid.to_string(),
+                    template: m.template.clone(),
+                    expected: m.expected,
+                    got: m.got,
+                    reason: m.reason.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
+fn verify(args: &VerifyArgs) -> Result<(), StoreError> {
+    let url = args.db.url();
+    let (postgres, r) = with_store(&url, &args.db, |store| async move {
+        let r = store.verify().await.map_err(|e| StoreError::Failed(e.to_string()))?;
+        Ok((store.is_postgres(), r))
+    })?;
+    let j = VerifyJson::new(&url, postgres, &r);
+    let mut out = io::stdout().lock();
+    if args.json {
+        let text = serde_json::to_string_pretty(&j).map_err(|e| StoreError::Failed(e.to_string()))?;
+        writeln!(out, "{text}")?;
+    } else {
+        writeln!(
+            out,
+            "verified {} of {} tasks: {} {}",
+            j.checked,
+            j.tasks,
+            j.mismatches,
+            if j.mismatches == 1 { "mismatch" } else { "mismatches" }
+        )?;
+        let value = |v: Option<i64>| v.map_or_else(|| "-".to_string(), |v| v.to_string());
+        for m in &j.examples {
+            write!(
+                out,
+                "  {} {}: expected {}, got {}",
+                m.task_uuid,
+                m.template,
+                value(m.expected),
+                value(m.got)
+            )?;
+            match &m.reason {
+                Some(reason) => writeln!(out, " ({reason})")?,
+                None => writeln!(out)?,
+            }
+        }
+        let more = j.mismatches - j.examples.len() as u64;
+        if more > 0 {
+            writeln!(out, "  ... and {more} more")?;
+        }
+    }
+    out.flush()?;
+    if j.mismatches > 0 {
+        return Err(StoreError::Mismatch(format!(
+            "{} of {} checked tasks do not match the templates' reference math",
+            j.mismatches, j.checked
+        )));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -442,7 +569,8 @@ mod tests {
             StoreError::Failed(String::new()).exit_code(),
             StoreError::Usage(String::new()).exit_code(),
             StoreError::Connect(invalid).exit_code(),
+            StoreError::Mismatch(String::new()).exit_code(),
         ];
-        assert_eq!(codes, [1, 2, 3]);
+        assert_eq!(codes, [1, 2, 3, 7]);
     }
 }

@@ -90,8 +90,53 @@ export interface BootstrapConfig {
   completion_timeout_ms?: number;
   starvation_threshold_ms?: number;
   shutdown_timeout_ms?: number;
-  source?: { kind: 'synthetic'; count?: number; rate_per_sec?: number; event_bytes?: number };
+  source?: SyntheticSourceConfig | StoreSourceConfig;
   [extra: string]: unknown;
+}
+
+/** Tasker-shaped events made by the worker core itself, without a database (tests, benchmarks). */
+export interface SyntheticSourceConfig {
+  kind: 'synthetic';
+  count?: number;
+  rate_per_sec?: number;
+  event_bytes?: number;
+  event_bytes_max?: number;
+}
+
+/** Ready steps of the step store: SQLite (embedded default) or PostgreSQL (many workers share the work). */
+export interface StoreSourceConfig {
+  kind: 'store';
+  /** `sqlite:path`, a file path, or `postgres://...` (default: `TASKER_DATABASE_URL`, else `./tasker.db`). */
+  database_url?: string;
+  /** A claim's deadline is `completion_timeout_ms` plus this (default 10 000). */
+  visibility_margin_ms?: number;
+  /** How long bootstrap keeps trying to reach the store (default 10 000). */
+  connect_timeout_ms?: number;
+  /** How often `metrics.source.steps` is refreshed (default 1000; 0: never). */
+  status_interval_ms?: number;
+}
+
+/** The `source` section of the metrics when the worker is fed by the step store. */
+export interface StoreSourceMetrics {
+  backend: 'sqlite' | 'postgres';
+  /** The store URL, password redacted. */
+  database: string;
+  claimed: number;
+  completed: number;
+  retried: number;
+  failed: number;
+  /** Results refused because the claim had expired and moved on to another worker. */
+  refused: number;
+  invalid: number;
+  released: number;
+  held: number;
+  buffered: number;
+  store_errors: number;
+  last_error: string | null;
+  /** Claim to persisted result. */
+  latency: { count: number; p50_ms: number; p99_ms: number; max_ms: number };
+  /** Step counts of the whole store (every worker's). */
+  steps: { pending: number; ready: number; claimed: number; complete: number; error: number; age_ms: number } | null;
 }
 
 /** Bootstrap result. */
@@ -135,6 +180,8 @@ export interface FfiDispatchMetrics {
   timed_out_count?: number;
   events_ring_fill?: number;
   completions_ring_fill?: number;
+  /** The event source's figures (present when the worker is fed by the step store). */
+  source?: StoreSourceMetrics;
   /** Read from the region header by this package (ring transport only), no FFI call. */
   ring?: RingMetrics;
 }

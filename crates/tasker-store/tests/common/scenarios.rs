@@ -4,7 +4,7 @@ use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 use tasker_store::templates::{reference_result, template};
-use tasker_store::{CompletionOutcome, Store, StoreOptions, Uuid};
+use tasker_store::{ClaimedStep, CompletionOutcome, Mismatch, Store, StoreOptions, Uuid, VerifyReport};
 
 pub fn fast_options() -> StoreOptions {
     StoreOptions {
@@ -270,6 +270,118 @@ pub async fn retry_backoff_then_error_then_retry_errors(store: &Store) {
     assert_eq!(done, 6);
     let s = store.status().await.unwrap();
     assert_eq!((s.tasks_complete, s.error), (2, 0));
+}
+
+/// Claims and completes (with `result(step)`) until nothing is claimable; returns the steps completed.
+async fn complete_claimable(store: &Store, result: impl Fn(&ClaimedStep) -> Value) -> usize {
+    let mut done = 0;
+    loop {
+        let claimed = store.claim(64, LONG).await.unwrap();
+        if claimed.is_empty() {
+            return done;
+        }
+        let items: Vec<_> = claimed
+            .iter()
+            .map(|c| (c.claim_token, serde_json::to_vec(&result(c)).unwrap()))
+            .collect();
+        for o in store.complete_batch(&items).await.unwrap() {
+            assert!(matches!(o, CompletionOutcome::Completed { .. }), "{o:?}");
+        }
+        done += items.len();
+    }
+}
+
+/// `Store::verify`: unfinished tasks are counted, not checked; reference results match; a wrong final value
+/// and a context without `even_number` are mismatches, found past the first page (5000 tasks).
+pub async fn verify_reports_correct_and_wrong_results(store: &Store) {
+    assert_eq!(store.verify().await.unwrap(), VerifyReport::default());
+    store
+        .enqueue("ns", "linear", 20, br#"{"even_number": 2}"#)
+        .await
+        .unwrap();
+    store
+        .enqueue("ns", "diamond", 25, br#"{"even_number": 6}"#)
+        .await
+        .unwrap();
+    let r = store.verify().await.unwrap();
+    assert_eq!((r.tasks, r.checked, r.mismatches), (45, 0, 0), "{r:?}");
+    drain(store, 32).await;
+    let all_good = VerifyReport {
+        tasks: 45,
+        checked: 45,
+        mismatches: 0,
+        examples: Vec::new(),
+    };
+    assert_eq!(store.verify().await.unwrap(), all_good);
+
+    // A page of unfinished tasks, held claimed so that only the next two tasks' steps are claimable.
+    store
+        .enqueue("ns", "linear", 5000, br#"{"even_number": 2}"#)
+        .await
+        .unwrap();
+    let mut held = 0;
+    loop {
+        let c = store.claim(500, Duration::from_secs(600)).await.unwrap();
+        if c.is_empty() {
+            break;
+        }
+        held += c.len();
+    }
+    assert_eq!(held, 5000);
+    let wrong = store
+        .enqueue("ns", "diamond", 1, br#"{"even_number": 4}"#)
+        .await
+        .unwrap()[0];
+    let no_input = store
+        .enqueue("ns", "linear", 1, br#"{"note": "no even_number"}"#)
+        .await
+        .unwrap()[0];
+    let diamond = template("diamond").unwrap();
+    assert_eq!(diamond.final_step().unwrap().name, "diamond_end");
+    assert_eq!(template("linear").unwrap().final_step().unwrap().name, "linear_step_4");
+    let expected = diamond.expected_final(4).unwrap();
+    let done = complete_claimable(store, |c| {
+        if c.task_uuid == no_input {
+            // A handler that ignores the input (the reference handler refuses a context without even_number).
+            return json!({"step_uuid": c.step_uuid, "success": true, "result": {"value": 7, "operation": "square"}});
+        }
+        assert_eq!(c.task_uuid, wrong, "only the two new tasks are claimable");
+        let mut r = reference_result(&c.event).unwrap();
+        if c.step_name == "diamond_end" {
+            assert_eq!(r["result"]["value"], expected);
+            r["result"]["value"] = json!(expected + 1);
+        }
+        r
+    })
+    .await;
+    assert_eq!(done, 8);
+    let r = store.verify().await.unwrap();
+    let mut examples = vec![
+        Mismatch {
+            task_uuid: wrong,
+            template: "diamond".into(),
+            expected: Some(expected),
+            got: Some(expected + 1),
+            reason: None,
+        },
+        Mismatch {
+            task_uuid: no_input,
+            template: "linear".into(),
+            expected: None,
+            got: Some(7),
+            reason: Some("task context has no integer even_number".into()),
+        },
+    ];
+    examples.sort_by_key(|m| m.task_uuid);
+    assert_eq!(
+        r,
+        VerifyReport {
+            tasks: 5047,
+            checked: 47,
+            mismatches: 2,
+            examples
+        }
+    );
 }
 
 /// `claimers` concurrent claim loops over `tasks` diamond tasks: no step is handed out twice, all finish.

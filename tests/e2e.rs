@@ -1,0 +1,360 @@
+//! End to end: the main job (`ts-reader/examples/main-job.ts`: TS `TaskerWorker` with the example
+//! handlers, `libtasker_worker`, the ring, the step store) run as real processes on Node, Bun and Deno,
+//! over SQLite and a throwaway PostgreSQL cluster.
+//!
+//! These need Node.js and `ts-reader/node_modules` (Bun and Deno come from there) and the release build
+//! of `libtasker_worker`, which `scripts/ts-test` sets up; `scripts/test` runs them right after it with
+//! `cargo test --release --test e2e -- --ignored`.
+#![cfg(not(loom))]
+
+#[path = "../crates/tasker-store/tests/common/pg.rs"]
+mod pg;
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+use tasker_store::{CompletionOutcome, Store};
+
+const NEEDS: &str = "needs node and ts-reader/node_modules: run by scripts/test after scripts/ts-test";
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The main job on `runtime` (`node`, `bun`, `deno`), in `cwd`, with `args`.
+fn job(runtime: &str, cwd: &Path, args: &[&str]) -> Command {
+    let root = repo();
+    let lib = root.join("target/release/libtasker_worker.so");
+    assert!(
+        lib.exists(),
+        "{} missing: run scripts/ts-test (it builds it)",
+        lib.display()
+    );
+    let modules = root.join("ts-reader/node_modules");
+    assert!(
+        modules.join(".bin/tsx").exists(),
+        "{} missing: run scripts/ts-test (npm ci)",
+        modules.display()
+    );
+    let script = root.join("ts-reader/examples/main-job.ts");
+    let mut c = match runtime {
+        "node" => {
+            let mut c = Command::new("node");
+            c.arg("--import")
+                .arg(format!("file://{}", modules.join("tsx/dist/loader.mjs").display()));
+            c
+        }
+        "bun" => Command::new(modules.join(".bin/bun")),
+        "deno" => {
+            let mut c = Command::new(modules.join(".bin/deno"));
+            c.args(["run", "-A"]);
+            c
+        }
+        other => panic!("unknown runtime {other}"),
+    };
+    c.arg(script)
+        .args(args)
+        .current_dir(cwd)
+        .env("TASKER_LIBRARY_PATH", lib)
+        .env("TASKER_RING_BIN", env!("CARGO_BIN_EXE_tasker-ring"))
+        .env_remove("TASKER_DATABASE_URL")
+        .stdin(Stdio::null());
+    c
+}
+
+/// Runs to the end (bounded), returning the output; stderr is echoed for the test log.
+fn run(mut c: Command, limit: Duration) -> Output {
+    let child = c.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    wait_output(child, limit)
+}
+
+fn wait_output(mut child: Child, limit: Duration) -> Output {
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "main job still running after {limit:?}; stderr:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+    out
+}
+
+/// The `--json` summary (the last stdout line).
+fn summary(out: &Output) -> Value {
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .last()
+        .unwrap_or_else(|| panic!("no summary; stdout {text:?}"));
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("summary is not JSON ({e}): {line}"))
+}
+
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+fn status(url: &str) -> tasker_store::StoreStatus {
+    block_on(async {
+        let s = Store::connect(url).await.unwrap();
+        let st = s.status().await.unwrap();
+        s.close().await;
+        st
+    })
+}
+
+fn assert_finished_and_verified(s: &Value, steps: u64) {
+    assert_eq!(s["interrupted"], false, "{s}");
+    assert_eq!(s["store"]["complete"], steps, "{s}");
+    assert_eq!(s["store"]["error"], 0, "{s}");
+    assert_eq!(s["verify"]["mismatches"], 0, "{s}");
+    assert_eq!(
+        s["verify"]["checked"],
+        steps / 4,
+        "every task's final value checked: {s}"
+    );
+}
+
+#[test]
+#[ignore = "needs node and ts-reader/node_modules: run by scripts/test after scripts/ts-test"]
+fn embedded_sqlite_default_on_node_bun_and_deno() {
+    let _ = NEEDS;
+    let dir = tempfile::tempdir().unwrap();
+    let mut total = 0;
+    for runtime in ["node", "bun", "deno"] {
+        let out = run(
+            job(runtime, dir.path(), &["--steps", "2000", "--json"]),
+            Duration::from_secs(300),
+        );
+        assert_eq!(out.status.code(), Some(0), "{runtime}");
+        total += 2000;
+        let s = summary(&out);
+        assert_eq!(s["workers"][0]["runtime"], runtime);
+        assert_eq!(s["workers"][0]["backend"], "sqlite");
+        assert_eq!(s["workers"][0]["refused"], 0);
+        assert_eq!(
+            s["workers"][0]["completed"], 2000,
+            "{runtime}: this run did the new workload"
+        );
+        assert_finished_and_verified(&s, total);
+        assert!(
+            dir.path().join("tasker.db").exists(),
+            "the default store is ./tasker.db"
+        );
+    }
+}
+
+#[test]
+#[ignore = "needs node and ts-reader/node_modules: run by scripts/test after scripts/ts-test"]
+fn ctrl_c_stops_gracefully_and_a_rerun_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = dir.path().join("tasker.db").display().to_string();
+    let child = job("node", dir.path(), &["--steps", "20000", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let start = Instant::now();
+    while !dir.path().join("tasker.db").exists() || status(&url).complete < 1000 {
+        assert!(start.elapsed() < Duration::from_secs(120), "no progress");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let ok = Command::new("kill").args(["-INT", &pid.to_string()]).status().unwrap();
+    assert!(ok.success());
+    let out = wait_output(child, Duration::from_secs(60));
+    assert_eq!(out.status.code(), Some(130), "stopped before the end");
+    let s = summary(&out);
+    assert_eq!(s["interrupted"], true);
+    let after = status(&url);
+    assert!(after.complete >= 1000 && after.complete < 20_000, "{after:?}");
+    assert_eq!(after.claimed, 0, "every claim persisted or given back: {after:?}");
+    assert_eq!(after.error, 0);
+    let out = run(job("node", dir.path(), &["--json"]), Duration::from_secs(300));
+    assert_eq!(out.status.code(), Some(0));
+    let s = summary(&out);
+    assert_finished_and_verified(&s, 20_000);
+    assert!(
+        s["workers"][0]["completed"].as_u64().unwrap() <= 20_000 - after.complete,
+        "the rerun did only what was left: {s}"
+    );
+}
+
+#[test]
+#[ignore = "needs node and ts-reader/node_modules: run by scripts/test after scripts/ts-test"]
+fn several_workers_share_one_postgresql_store() {
+    let Some(cluster) = pg::PgCluster::start("several_workers_share_one_postgresql_store") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(
+        job(
+            "node",
+            dir.path(),
+            &[
+                "--database-url",
+                &cluster.url,
+                "--workers",
+                "3",
+                "--steps",
+                "12000",
+                "--json",
+            ],
+        ),
+        Duration::from_secs(400),
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let s = summary(&out);
+    assert_finished_and_verified(&s, 12_000);
+    let workers = s["workers"].as_array().unwrap();
+    assert_eq!(workers.len(), 3);
+    let field = |k: &str| workers.iter().map(|w| w[k].as_u64().unwrap()).sum::<u64>();
+    // Each step completed exactly once across the workers: no claim was shared, none refused, none lost.
+    assert_eq!(
+        (field("completed"), field("refused"), field("retried")),
+        (12_000, 0, 0),
+        "{s}"
+    );
+    assert!(workers.iter().all(|w| w["backend"] == "postgres"));
+    assert!(
+        !dir.path().join("tasker.db").exists(),
+        "no SQLite file when a URL is given"
+    );
+}
+
+#[test]
+#[ignore = "needs node and ts-reader/node_modules: run by scripts/test after scripts/ts-test"]
+fn killed_worker_claims_come_back_and_its_late_completions_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = dir.path().join("tasker.db").display().to_string();
+    block_on(async {
+        let s = Store::connect(&url).await.unwrap();
+        s.enqueue("default", "linear", 1000, br#"{"even_number": 6}"#)
+            .await
+            .unwrap();
+        s.close().await;
+    });
+    let fast = [
+        "--completion-timeout-ms",
+        "1500",
+        "--visibility-margin-ms",
+        "500",
+        "--json",
+    ];
+    let mut args = vec!["--child", "--database-url", url.as_str()];
+    args.extend(fast);
+    let mut victim = job("node", dir.path(), &args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while status(&url).complete < 300 {
+        assert!(start.elapsed() < Duration::from_secs(120), "no progress");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    victim.kill().unwrap(); // SIGKILL
+    victim.wait().unwrap();
+    let dead = block_on(async {
+        let s = Store::connect(&url).await.unwrap();
+        let held = s.held_claims(100_000).await.unwrap();
+        s.close().await;
+        held
+    });
+    assert!(!dead.is_empty(), "the killed worker held claims");
+    let mut args = vec!["--database-url", url.as_str()];
+    args.extend(fast);
+    let out = run(job("node", dir.path(), &args), Duration::from_secs(300));
+    assert_eq!(out.status.code(), Some(0));
+    let s = summary(&out);
+    assert_finished_and_verified(&s, 4000);
+    let late: Vec<_> = dead
+        .iter()
+        .map(|c| {
+            (
+                c.claim_token,
+                format!(r#"{{"step_uuid":"{}","success":true}}"#, c.step_uuid),
+            )
+        })
+        .collect();
+    let outcomes = block_on(async { Store::connect(&url).await.unwrap().complete_batch(&late).await.unwrap() });
+    assert!(
+        outcomes.iter().all(|o| *o == CompletionOutcome::Refused),
+        "late completions of the dead claims are refused: {outcomes:?}"
+    );
+    assert_eq!(status(&url).complete, 4000);
+}
+
+#[test]
+#[ignore = "needs node and ts-reader/node_modules: run by scripts/test after scripts/ts-test"]
+fn bad_input_fails_clearly_and_a_missing_handler_fails_its_steps() {
+    let dir = tempfile::tempdir().unwrap();
+    let stderr = |out: &Output| String::from_utf8_lossy(&out.stderr).into_owned();
+    let out = run(
+        job("node", dir.path(), &["--database-url", "mysql://localhost/tasker"]),
+        Duration::from_secs(60),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("invalid"), "{}", stderr(&out));
+    let started = Instant::now();
+    let out = run(
+        job(
+            "node",
+            dir.path(),
+            &["--database-url", "postgres://tasker:secret@127.0.0.1:1/tasker"],
+        ),
+        Duration::from_secs(120),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("unreachable"), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("secret"), "password redacted");
+    assert!(
+        started.elapsed() >= Duration::from_secs(5),
+        "retried with backoff before giving up"
+    );
+    let out = run(job("node", dir.path(), &["--steps", "0"]), Duration::from_secs(60));
+    assert_eq!(out.status.code(), Some(2), "bad usage");
+    assert!(stderr(&out).contains("--steps must be a positive integer"));
+    let bad_template = Command::new(env!("CARGO_BIN_EXE_tasker-ring"))
+        .args(["store", "enqueue", "--count", "1", "--template", "hexagon"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(bad_template.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad_template.stderr).contains("hexagon"));
+    // No handler for the diamond's last step: those steps fail (not retried, no hang), the rest complete.
+    let out = run(
+        job(
+            "node",
+            dir.path(),
+            &[
+                "--steps",
+                "400",
+                "--without-handler",
+                "DiamondWorkflow.StepHandlers.DiamondEndHandler",
+                "--json",
+            ],
+        ),
+        Duration::from_secs(120),
+    );
+    assert_eq!(out.status.code(), Some(3), "finished with steps in error");
+    let s = summary(&out);
+    assert_eq!(
+        (s["store"]["error"].as_u64(), s["store"]["complete"].as_u64()),
+        (Some(50), Some(350)),
+        "{s}"
+    );
+    assert_eq!(s["verify"]["mismatches"], 0);
+    assert_eq!(s["verify"]["checked"], 50, "the 50 linear tasks");
+}
