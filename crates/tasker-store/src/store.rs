@@ -21,6 +21,8 @@ const ENQUEUE_BATCH: usize = 500;
 /// 1000 rows x 12 parameters spent 72% in `sqlite3_bind_parameter_name`); 64 rows keep that negligible and
 /// cost PostgreSQL little.
 const INSERT_ROWS: usize = 64;
+/// Rows per set-based UPDATE of `complete_batch` (same reason as [`INSERT_ROWS`]).
+const SET_ROWS: usize = 64;
 
 /// How [`Store::connect_with`] connects and how failures back off.
 #[derive(Clone, Debug)]
@@ -520,8 +522,8 @@ impl Store {
                      substr(lower(hex(randomblob(2))), 2) || '-' || substr('89ab', 1 + (random() & 3), 1) || \
                      substr(lower(hex(randomblob(2))), 2) || '-' || lower(hex(randomblob(6))), \
                      claimed_at = $1, visible_at = $2, attempts = attempts + 1, updated_at = $1 \
-                     WHERE step_uuid IN (SELECT step_uuid FROM workflow_steps WHERE {eligible} \
-                     ORDER BY visible_at LIMIT $3) RETURNING {returning}"
+                     WHERE step_uuid IN (SELECT step_uuid FROM workflow_steps INDEXED BY workflow_steps_claimable \
+                     WHERE {eligible} ORDER BY visible_at LIMIT $3) RETURNING {returning}"
                 ),
             };
             let mut tx = pool.begin_with(kind.begin()).await?;
@@ -557,16 +559,31 @@ impl Store {
                 let row: TaskRow = (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?, r.try_get(4)?, r.try_get(5)?);
                 tasks.insert(row.0.clone(), row);
             }
-            let sql = format!(
-                "SELECT task_uuid, name, results FROM workflow_steps WHERE state = 'complete' AND task_uuid IN ({})",
-                list(task_ids.len(), 0)
-            );
-            let mut q = sqlx::query(&sql);
-            for id in &task_ids { q = q.bind(*id); }
+            // Exactly the parents' rows, by the (task_uuid, name) key: a filter on `state` would let SQLite
+            // pick the state index and scan every complete step of the store on each claim.
+            let mut wanted: Vec<(&str, &str)> = rows
+                .iter()
+                .filter_map(|r| template(&r.3).and_then(|t| t.step(&r.2)).map(|d| (r.1.as_str(), d.dependencies)))
+                .flat_map(|(task, deps)| deps.iter().map(move |p| (task, *p)))
+                .collect();
+            wanted.sort_unstable();
+            wanted.dedup();
             let mut parents = HashMap::new();
-            for r in q.fetch_all(pool).await? {
-                let results: Option<String> = r.try_get(2)?;
-                parents.insert((r.try_get(0)?, r.try_get(1)?), results.unwrap_or_else(|| "null".into()));
+            for chunk in wanted.chunks(SET_ROWS) {
+                let sql = format!(
+                    "WITH w(task_uuid, name) AS (VALUES {}) SELECT s.task_uuid, s.name, s.state, s.results \
+                     FROM w JOIN workflow_steps s ON s.task_uuid = w.task_uuid AND s.name = w.name",
+                    values(chunk.len(), 2, 0)
+                );
+                let mut q = sqlx::query(&sql);
+                for (task, name) in chunk { q = q.bind(*task).bind(*name); }
+                for r in q.fetch_all(pool).await? {
+                    let state: String = r.try_get(2)?;
+                    if state == "complete" {
+                        let results: Option<String> = r.try_get(3)?;
+                        parents.insert((r.try_get(0)?, r.try_get(1)?), results.unwrap_or_else(|| "null".into()));
+                    }
+                }
             }
             (tasks, parents)
         });
@@ -794,35 +811,21 @@ impl Store {
             for w in &work {
                 by_token.entry(w.1.as_str()).or_insert(w);
             }
-            let mut notify = false;
+            // Successes are applied as sets (a few statements per batch instead of two per step); failures,
+            // rare, one by one.
+            let mut successes: Vec<(&str, &str, usize, &str)> = Vec::new(); // (token, json, index, task)
+            let mut children: HashMap<(&str, &'static str), i64> = HashMap::new();
             for token in &order {
                 let (i, _, success, retryable, text) = by_token[token.as_str()];
                 let (task_uuid, name, template_name, attempts, max_attempts) = &held[token];
                 if *success {
-                    sqlx::query("UPDATE workflow_steps SET state = 'complete', results = $2, claim_token = NULL, \
-                                 updated_at = $3 WHERE claim_token = $1")
-                        .bind(token).bind(text).bind(now).execute(&mut *tx).await?;
                     let t = template(template_name)
                         .ok_or_else(|| CompleteError::CorruptRow(format!("template `{template_name}`")))?;
-                    let children: Vec<&str> = t.children(name).collect();
-                    let mut ready = 0;
-                    if !children.is_empty() {
-                        let sql = format!(
-                            "UPDATE workflow_steps SET pending_parents = pending_parents - 1, \
-                             state = CASE WHEN pending_parents = 1 THEN 'ready' ELSE state END, \
-                             visible_at = CASE WHEN pending_parents = 1 THEN $2 ELSE visible_at END, updated_at = $2 \
-                             WHERE task_uuid = $1 AND state = 'pending' AND name IN ({}) RETURNING state",
-                            list(children.len(), 2)
-                        );
-                        let mut q = sqlx::query(&sql).bind(task_uuid).bind(now);
-                        for c in &children { q = q.bind(*c); }
-                        for r in q.fetch_all(&mut *tx).await? {
-                            let state: String = r.try_get(0)?;
-                            if state == "ready" { ready += 1; }
-                        }
+                    for child in t.children(name) {
+                        *children.entry((task_uuid.as_str(), child)).or_insert(0) += 1;
                     }
-                    notify |= ready > 0;
-                    outcomes[*i] = CompletionOutcome::Completed { ready_children: ready };
+                    successes.push((token.as_str(), text.as_str(), *i, task_uuid.as_str()));
+                    outcomes[*i] = CompletionOutcome::Completed { ready_children: 0 };
                 } else if *retryable && attempts < max_attempts {
                     let backoff = self.backoff(*attempts);
                     sqlx::query("UPDATE workflow_steps SET state = 'ready', last_error = $2, claim_token = NULL, \
@@ -834,6 +837,58 @@ impl Store {
                                  updated_at = $3 WHERE claim_token = $1")
                         .bind(token).bind(text).bind(now).execute(&mut *tx).await?;
                     outcomes[*i] = CompletionOutcome::Failed { attempts: *attempts };
+                }
+            }
+            for chunk in successes.chunks(SET_ROWS) {
+                let sql = format!(
+                    "WITH v(token, results) AS (VALUES {}) UPDATE workflow_steps SET state = 'complete', \
+                     results = v.results, claim_token = NULL, updated_at = $1 FROM v \
+                     WHERE workflow_steps.claim_token = v.token",
+                    values(chunk.len(), 2, 1)
+                );
+                let mut q = sqlx::query(&sql).bind(now);
+                for (token, text, _, _) in chunk { q = q.bind(*token).bind(*text); }
+                q.execute(&mut *tx).await?;
+            }
+            // Children lose one pending parent per parent completed in this batch; those left with none are
+            // ready. Sorted so PostgreSQL locks them in one global order (no deadlock between batches).
+            let mut children: Vec<((&str, &str), i64)> = children.into_iter().collect();
+            children.sort_unstable();
+            let mut ready_by_task: HashMap<String, u64> = HashMap::new();
+            for chunk in children.chunks(SET_ROWS) {
+                if kind == Kind::Postgres {
+                    let sql = format!(
+                        "WITH w(task_uuid, name) AS (VALUES {}) SELECT 1 FROM w JOIN workflow_steps s \
+                         ON s.task_uuid = w.task_uuid AND s.name = w.name ORDER BY s.task_uuid, s.name FOR UPDATE OF s",
+                        values(chunk.len(), 2, 0)
+                    );
+                    let mut q = sqlx::query(&sql);
+                    for ((task, name), _) in chunk { q = q.bind(*task).bind(*name); }
+                    q.fetch_all(&mut *tx).await?;
+                }
+                let sql = format!(
+                    "WITH d(task_uuid, name, n) AS (VALUES {}) UPDATE workflow_steps SET \
+                     pending_parents = pending_parents - d.n, \
+                     state = CASE WHEN pending_parents = d.n THEN 'ready' ELSE state END, \
+                     visible_at = CASE WHEN pending_parents = d.n THEN $1 ELSE visible_at END, updated_at = $1 \
+                     FROM d WHERE workflow_steps.task_uuid = d.task_uuid AND workflow_steps.name = d.name \
+                     AND workflow_steps.state = 'pending' RETURNING workflow_steps.task_uuid, workflow_steps.state",
+                    values(chunk.len(), 3, 1)
+                );
+                let mut q = sqlx::query(&sql).bind(now);
+                for ((task, name), n) in chunk { q = q.bind(*task).bind(*name).bind(*n); }
+                for r in q.fetch_all(&mut *tx).await? {
+                    let state: String = r.try_get(1)?;
+                    if state == "ready" {
+                        *ready_by_task.entry(r.try_get(0)?).or_insert(0) += 1;
+                    }
+                }
+            }
+            // A child made ready is credited to the batch's last completed parent in its task.
+            let notify = !ready_by_task.is_empty();
+            for (_, _, i, task) in successes.iter().rev() {
+                if let Some(n) = ready_by_task.remove(*task) {
+                    outcomes[*i] = CompletionOutcome::Completed { ready_children: n };
                 }
             }
             if notify && kind == Kind::Postgres {
