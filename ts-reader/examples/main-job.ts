@@ -22,7 +22,15 @@ import { existsSync } from 'node:fs';
 import process from 'node:process';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { createFfiAdapter, detectRuntime, type FfiDispatchMetrics, type RingAwareAdapter, TaskerWorker, type Transport } from '../src/index.ts';
+import {
+  createFfiAdapter,
+  detectRuntime,
+  type FfiDispatchMetrics,
+  type RingAwareAdapter,
+  type StoreSourceMetrics,
+  TaskerWorker,
+  type Transport,
+} from '../src/index.ts';
 import { registerExampleHandlers } from './handlers.ts';
 
 const USAGE = `usage: main-job [--database-url URL] [--steps N] [--workers K] [--transport ring|ffi] [--concurrency C] [--json]
@@ -70,6 +78,8 @@ interface WorkerSummary {
   p50_ms: number;
   p99_ms: number;
   max_ms: number;
+  /** Where the store thread's time went (see `StoreSourceMetrics.time`). */
+  store_time: StoreSourceMetrics['time'] | null;
   interrupted: boolean;
 }
 
@@ -271,6 +281,7 @@ async function runWorker(opts: Options, showProgress: boolean): Promise<WorkerSu
     p50_ms: src?.latency.p50_ms ?? 0,
     p99_ms: src?.latency.p99_ms ?? 0,
     max_ms: src?.latency.max_ms ?? 0,
+    store_time: src?.time ?? null,
     interrupted: !finished,
   };
 }

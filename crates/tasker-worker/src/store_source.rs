@@ -83,6 +83,30 @@ pub struct LatencySummary {
     pub max_ms: f64,
 }
 
+/// Where the store thread's time went: milliseconds spent waiting on each kind of database call, and how
+/// many calls (the per-step cost of the store is these divided by the steps).
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct StoreTime {
+    /// `claim` calls that returned steps, and their time.
+    pub claims: u64,
+    /// Milliseconds in those.
+    pub claim_ms: f64,
+    /// `claim` calls that found nothing ready, and their time.
+    pub empty_claims: u64,
+    /// Milliseconds in those.
+    pub empty_claim_ms: f64,
+    /// `complete_batch` calls.
+    pub completes: u64,
+    /// Milliseconds in them.
+    pub complete_ms: f64,
+    /// `extend` calls (reads and renewals).
+    pub extends: u64,
+    /// Milliseconds in them.
+    pub extend_ms: f64,
+    /// Step-count refreshes for `steps`.
+    pub status_ms: f64,
+}
+
 /// Step counts of the whole store (every worker's), as of `age_ms` ago.
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]
 pub struct StepCounts {
@@ -131,6 +155,8 @@ pub struct StoreMetrics {
     pub last_error: Option<String>,
     /// Claim to persisted result, for results persisted by this worker.
     pub latency: LatencySummary,
+    /// Time spent in database calls, by kind.
+    pub time: StoreTime,
     /// The store's step counts, when refreshed at least once.
     pub steps: Option<StepCounts>,
 }
@@ -494,6 +520,15 @@ impl Driver {
         p.metrics.last_error = Some(format!("{what}: {error}"));
     }
 
+    /// Adds one call that started at `started` to the counter and milliseconds `pick` selects.
+    fn timed(&self, started: Instant, pick: impl FnOnce(&mut StoreTime) -> (&mut u64, &mut f64)) {
+        let ms = started.elapsed().as_secs_f64() * 1000.0;
+        let mut p = lock(&self.published);
+        let (calls, total) = pick(&mut p.metrics.time);
+        *calls += 1;
+        *total += ms;
+    }
+
     fn publish_gauges(&self) {
         let mut p = lock(&self.published);
         p.metrics.held = self.held.len() as u64;
@@ -506,7 +541,10 @@ impl Driver {
         let now = Instant::now();
         while !self.buffer.is_empty() {
             let n = self.buffer.len().min(FLUSH_BATCH);
-            match self.store.complete_batch(&self.buffer[..n]).await {
+            let started = Instant::now();
+            let outcome = self.store.complete_batch(&self.buffer[..n]).await;
+            self.timed(started, |t| (&mut t.completes, &mut t.complete_ms));
+            match outcome {
                 Ok(outcomes) => {
                     let persisted_at = Instant::now();
                     let items: Vec<_> = self.buffer.drain(..n).collect();
@@ -523,7 +561,10 @@ impl Driver {
         if !self.to_extend.is_empty() {
             // Only claims still held: a result already persisted needs no extension.
             self.to_extend.retain(|t| self.held.contains_key(&Uuid(t.as_u128())));
-            match self.store.extend(&self.to_extend, self.settings.visibility).await {
+            let started = Instant::now();
+            let outcome = self.store.extend(&self.to_extend, self.settings.visibility).await;
+            self.timed(started, |t| (&mut t.extends, &mut t.extend_ms));
+            match outcome {
                 Ok(_) => self.to_extend.clear(),
                 Err(e) => {
                     self.record_error("extending claims", &e);
@@ -595,7 +636,9 @@ impl Driver {
     async fn renew(&mut self) {
         let now = Instant::now();
         let tokens: Vec<_> = self.held.keys().map(|id| to_store_uuid(*id)).collect();
-        match self.store.extend(&tokens, self.settings.visibility).await {
+        let outcome = self.store.extend(&tokens, self.settings.visibility).await;
+        self.timed(now, |t| (&mut t.extends, &mut t.extend_ms));
+        match outcome {
             Ok(_) => self.next_renewal = now + self.settings.visibility / 3,
             Err(e) => {
                 self.record_error("renewing claims", &e);
@@ -606,7 +649,12 @@ impl Driver {
 
     async fn claim(&mut self) {
         let now = Instant::now();
-        match self.store.claim(self.want, self.settings.visibility).await {
+        let outcome = self.store.claim(self.want, self.settings.visibility).await;
+        match &outcome {
+            Ok(steps) if steps.is_empty() => self.timed(now, |t| (&mut t.empty_claims, &mut t.empty_claim_ms)),
+            _ => self.timed(now, |t| (&mut t.claims, &mut t.claim_ms)),
+        }
+        match outcome {
             Ok(steps) if steps.is_empty() => {
                 self.claim_backoff.succeeded();
                 self.next_claim = now + self.idle_delay;
@@ -643,7 +691,9 @@ impl Driver {
         let now = Instant::now();
         let interval = self.settings.status_interval.unwrap_or(Duration::from_secs(1));
         self.next_status = Some(now + interval);
-        match self.store.step_counts().await {
+        let outcome = self.store.step_counts().await;
+        lock(&self.published).metrics.time.status_ms += now.elapsed().as_secs_f64() * 1000.0;
+        match outcome {
             Ok(s) => lock(&self.published).steps_at = Some((s, Instant::now())),
             Err(e) => self.record_error("counting steps", &e),
         }
@@ -654,11 +704,12 @@ impl Driver {
     async fn shut_down(&mut self) {
         let deadline = Instant::now() + SHUTDOWN_FLUSH;
         loop {
+            let answered: std::collections::HashSet<_> = self.buffer.iter().map(|(t, _)| *t).collect();
             self.to_release.extend(
                 self.held
                     .keys()
                     .map(|id| to_store_uuid(*id))
-                    .filter(|t| !self.buffer.iter().any(|(b, _)| b == t)),
+                    .filter(|t| !answered.contains(t)),
             );
             self.to_release.sort_unstable();
             self.to_release.dedup();

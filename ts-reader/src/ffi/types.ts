@@ -135,6 +135,18 @@ export interface StoreSourceMetrics {
   last_error: string | null;
   /** Claim to persisted result. */
   latency: { count: number; p50_ms: number; p99_ms: number; max_ms: number };
+  /** Time the store thread spent waiting on each kind of database call, and the number of calls. */
+  time: {
+    claims: number;
+    claim_ms: number;
+    empty_claims: number;
+    empty_claim_ms: number;
+    completes: number;
+    complete_ms: number;
+    extends: number;
+    extend_ms: number;
+    status_ms: number;
+  };
   /** Step counts of the whole store (every worker's). */
   steps: { pending: number; ready: number; claimed: number; complete: number; error: number; age_ms: number } | null;
 }
