@@ -9,7 +9,9 @@ work="$(mktemp -d "$pkg_dir/../target/pack-smoke.XXXXXX")"  # not under /tmp: De
 trap 'rm -rf "$work"' EXIT
 npm pack --silent --pack-destination "$work" >/dev/null
 tarball="$(ls "$work"/*.tgz)"
-tar -tzf "$tarball" | grep -q "package/native/$(node -p 'process.platform + "-" + process.arch')/libtasker_worker" \
+# The listing is read whole first: `grep -q` exiting early would SIGPIPE tar and fail the pipeline.
+listing="$(tar -tzf "$tarball")"
+grep -q "package/native/$(node -p 'process.platform + "-" + process.arch')/libtasker_worker" <<<"$listing" \
   || { echo "pack-smoke: the tarball does not bundle the native library" >&2; exit 1; }
 mkdir -p "$work/app"
 cd "$work/app"

@@ -80,8 +80,9 @@ bool is_worker_running(void);
 
 // The dispatch metrics as JSON (`pending_count`, `in_flight_count`, `completed_count`, `failed_count`,
 // `starvation_detected`, `starving_event_count`, `oldest_in_flight_age_ms`, `refused_completions`,
-// `timed_out_count`, `events_ring_fill`, `completions_ring_fill`); all zero / false when no worker was
-// started. Free with `free_rust_string`.
+// `timed_out_count`, `released_count`, `events_ring_fill`, `completions_ring_fill`, and `source` when the
+// worker is fed by the step store); all zero / false when no worker was started. Free with
+// `free_rust_string`.
 char *get_ffi_dispatch_metrics(void);
 
 // Counts and logs (tracing warn) events in flight past the starvation threshold. The worker also does

@@ -54,6 +54,9 @@ pub struct DispatchMetrics {
     pub refused_completions: u64,
     /// Events failed by `cleanup_timeouts`.
     pub timed_out_count: u64,
+    /// Events never read, given back to the source at the end of a graceful shutdown (a store re-offers
+    /// them without using an attempt).
+    pub released_count: u64,
     /// Events ring fill, 0.0-1.0 (ring transport; 0 on ffi).
     pub events_ring_fill: f64,
     /// Completions ring fill, 0.0-1.0 (ring transport; 0 on ffi).
@@ -92,6 +95,7 @@ pub struct Dispatch {
     failed: u64,
     refused: u64,
     timed_out: u64,
+    released: u64,
     last_starving: u64,
 }
 
@@ -108,6 +112,7 @@ impl Dispatch {
             failed: 0,
             refused: 0,
             timed_out: 0,
+            released: 0,
             last_starving: 0,
         }
     }
@@ -246,12 +251,14 @@ impl Dispatch {
     /// Ring: takes the events still unread (`(event_id, step_uuid)`, oldest first) out of the state, for
     /// the source to take back at the end of a graceful shutdown.
     pub fn take_unread(&mut self) -> Vec<(Uuid, Uuid)> {
+        self.released += self.unread.len() as u64;
         self.unread.drain(..).map(|u| (u.event_id, u.step_uuid)).collect()
     }
 
     /// Per-poll: an event queued but never polled was taken back by the source.
     pub fn unqueued(&mut self) {
         self.ffi_pending = self.ffi_pending.saturating_sub(1);
+        self.released += 1;
     }
 
     /// Fails everything still pending or in flight (the end of a graceful shutdown), oldest first.
@@ -292,6 +299,7 @@ impl Dispatch {
             oldest_in_flight_age_ms: oldest.map_or(0, |d| d.as_millis() as u64),
             refused_completions: self.refused,
             timed_out_count: self.timed_out,
+            released_count: self.released,
             events_ring_fill: 0.0,
             completions_ring_fill: 0.0,
             source: None,

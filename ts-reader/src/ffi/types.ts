@@ -190,6 +190,8 @@ export interface FfiDispatchMetrics {
   oldest_in_flight_age_ms?: number;
   refused_completions?: number;
   timed_out_count?: number;
+  /** Events never read, given back to the source at the end of a graceful shutdown. */
+  released_count?: number;
   events_ring_fill?: number;
   completions_ring_fill?: number;
   /** The event source's figures (present when the worker is fed by the step store). */
