@@ -963,13 +963,8 @@ impl Store {
     /// operator's view, not a hot path).
     pub async fn status(&self) -> Result<StoreStatus, StatusError> {
         let now = now_ms();
-        let mut s = StoreStatus::default();
+        let mut s = self.step_counts().await?;
         on_backend!(self, pool, _kind => {
-            for r in sqlx::query("SELECT state, COUNT(*) FROM workflow_steps GROUP BY state").fetch_all(pool).await? {
-                let state: String = r.try_get(0)?;
-                let n: i64 = r.try_get(1)?;
-                s.count_state(&state, n as u64);
-            }
             let count = |sql: &'static str| sqlx::query(sql).bind(now).fetch_one(pool);
             s.tasks = count("SELECT COUNT(*) FROM tasks WHERE $1 = $1").await?.try_get::<i64, _>(0)? as u64;
             s.tasks_complete = count("SELECT COUNT(*) FROM tasks t WHERE $1 = $1 AND NOT EXISTS \

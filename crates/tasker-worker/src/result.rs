@@ -44,60 +44,53 @@ impl<'a> StepResult<'a> {
 
     /// The failure recorded for an event that could not be handed to TS at all (larger than the limits).
     pub fn undeliverable(step_uuid: Uuid, why: &str) -> StepResult<'static> {
-        let json = serde_json::json!({
-            "step_uuid": step_uuid.to_string(),
-            "success": false,
-            "result": null,
-            "status": "error",
-            "error": { "message": why, "error_type": "dispatch_error", "retryable": false, "context": {} },
-            "metadata": { "retryable": false, "custom": {}, "context": {} }
-        });
-        StepResult {
-            step_uuid,
-            success: false,
-            json: Cow::Owned(serde_json::to_vec(&json).unwrap_or_default()),
-        }
+        Self::failure(step_uuid, why, "dispatch_error", false, serde_json::json!({}))
     }
 
     /// The failure of an event a stopping worker never handed to a handler: retryable `worker_shutdown`.
     pub fn released(step_uuid: Uuid) -> StepResult<'static> {
-        let json = serde_json::json!({
-            "step_uuid": step_uuid.to_string(),
-            "success": false,
-            "result": null,
-            "status": "error",
-            "error": {
-                "message": "the worker stopped before a handler read this event",
-                "error_type": "worker_shutdown",
-                "retryable": true,
-                "context": {}
-            },
-            "metadata": { "retryable": true, "custom": {}, "context": {} }
-        });
-        StepResult {
-            step_uuid,
-            success: false,
-            json: Cow::Owned(serde_json::to_vec(&json).unwrap_or_default()),
-        }
+        let why = "the worker stopped before a handler read this event";
+        Self::failure(step_uuid, why, "worker_shutdown", true, serde_json::json!({}))
     }
 
     /// The failure tasker-core records when a handler does not answer in time: `error_type: "ffi_timeout"`,
     /// retryable.
     pub fn timeout(step_uuid: Uuid, age_ms: u64, timeout_ms: u64) -> StepResult<'static> {
+        let why = format!("step handler did not complete within {timeout_ms} ms (in flight {age_ms} ms)");
+        Self::failure(
+            step_uuid,
+            &why,
+            "ffi_timeout",
+            true,
+            serde_json::json!({ "execution_time_ms": age_ms }),
+        )
+    }
+
+    /// A failed `StepExecutionResult` made by the worker itself; `metadata` holds extra metadata fields.
+    fn failure(
+        step_uuid: Uuid,
+        message: &str,
+        error_type: &str,
+        retryable: bool,
+        mut metadata: serde_json::Value,
+    ) -> StepResult<'static> {
+        metadata["retryable"] = retryable.into();
+        metadata["custom"] = serde_json::json!({});
+        metadata["context"] = serde_json::json!({});
         let json = serde_json::json!({
             "step_uuid": step_uuid.to_string(),
             "success": false,
             "result": null,
             "status": "error",
             "error": {
-                "message": format!("step handler did not complete within {timeout_ms} ms (in flight {age_ms} ms)"),
-                "error_type": "ffi_timeout",
-                "retryable": true,
+                "message": message,
+                "error_type": error_type,
+                "retryable": retryable,
                 "status_code": null,
                 "backtrace": null,
                 "context": {}
             },
-            "metadata": { "execution_time_ms": age_ms, "retryable": true, "custom": {}, "context": {} }
+            "metadata": metadata
         });
         StepResult {
             step_uuid,
