@@ -252,7 +252,8 @@ fn killed_worker_claims_come_back_and_its_late_completions_are_refused() {
         "500",
         "--json",
     ];
-    let mut args = vec!["--child", "--database-url", url.as_str()];
+    // Handlers that take 100 ms each: at any moment the victim holds the claims of those running.
+    let mut args = vec!["--child", "--database-url", url.as_str(), "--handler-delay-ms", "100"];
     args.extend(fast);
     let mut victim = job("node", dir.path(), &args)
         .stdout(Stdio::null())

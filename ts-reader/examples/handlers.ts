@@ -30,8 +30,11 @@ function square(input: number): number {
   return value;
 }
 
-/** Registers the handlers of both templates on `worker`, except those named in `skip`. */
-export function registerExampleHandlers(worker: TaskerWorker, skip: readonly string[] = []): TaskerWorker {
+/**
+ * Registers the handlers of both templates on `worker`, except those named in `skip`. With `delayMs` > 0
+ * each handler first waits that long (simulated I/O, for tests and benchmarks), without blocking the others.
+ */
+export function registerExampleHandlers(worker: TaskerWorker, skip: readonly string[] = [], delayMs = 0): TaskerWorker {
   const squareInput = (ctx: StepContext) => {
     const n = evenNumber(ctx);
     return { value: square(n), operation: 'square_input', input: n };
@@ -42,7 +45,9 @@ export function registerExampleHandlers(worker: TaskerWorker, skip: readonly str
   };
   const target = {
     register(name: string, handler: (ctx: StepContext) => unknown) {
-      if (!skip.includes(name)) worker.register(name, handler);
+      if (skip.includes(name)) return target;
+      if (delayMs > 0) worker.register(name, (ctx) => new Promise((resolve) => setTimeout(resolve, delayMs)).then(() => handler(ctx)));
+      else worker.register(name, handler);
       return target;
     },
   };

@@ -45,7 +45,8 @@ const USAGE = `usage: main-job [--database-url URL] [--steps N] [--workers K] [-
   --visibility-margin-ms MS    a claim's deadline is the completion timeout plus this (default 10000):
                                how long a dead worker's steps wait before another worker takes them
   --child             run one worker only: no enqueue, no children, summary JSON on stdout
-  --without-handler NAME       leave this handler class unregistered (tests of a missing handler)`;
+  --without-handler NAME       leave this handler class unregistered (tests of a missing handler)
+  --handler-delay-ms MS        each handler waits this long first (simulated I/O; default 0)`;
 
 interface Options {
   databaseUrl: string;
@@ -58,6 +59,7 @@ interface Options {
   completionTimeoutMs: number;
   visibilityMarginMs: number;
   withoutHandler: string[];
+  handlerDelayMs: number;
 }
 
 /** What one worker process did (children print it as JSON on stdout). */
@@ -107,6 +109,7 @@ function parseCli(argv: string[]) {
         'completion-timeout-ms': { type: 'string' },
         'visibility-margin-ms': { type: 'string' },
         'without-handler': { type: 'string', multiple: true },
+        'handler-delay-ms': { type: 'string' },
         help: { type: 'boolean' },
       },
       strict: true,
@@ -136,6 +139,7 @@ function parseOptions(argv: string[]): Options {
     completionTimeoutMs: positiveInt('completion-timeout-ms', values['completion-timeout-ms'], 30_000),
     visibilityMarginMs: positiveInt('visibility-margin-ms', values['visibility-margin-ms'], 10_000),
     withoutHandler: values['without-handler'] ?? [],
+    handlerDelayMs: values['handler-delay-ms'] === undefined ? 0 : positiveInt('handler-delay-ms', values['handler-delay-ms'], 0),
   };
 }
 
@@ -218,6 +222,7 @@ async function runWorker(opts: Options, showProgress: boolean): Promise<WorkerSu
       },
     }),
     opts.withoutHandler,
+    opts.handlerDelayMs,
   );
   const started = performance.now();
   const boot = await worker.start();
@@ -303,6 +308,7 @@ function childArgs(opts: Options): { command: string; args: string[] } {
     '--visibility-margin-ms',
     String(opts.visibilityMarginMs),
     ...opts.withoutHandler.flatMap((h) => ['--without-handler', h]),
+    ...(opts.handlerDelayMs > 0 ? ['--handler-delay-ms', String(opts.handlerDelayMs)] : []),
   ];
   const runtime = detectRuntime();
   if (runtime === 'deno') return { command: process.execPath, args: ['run', '-A', script, ...own] };
