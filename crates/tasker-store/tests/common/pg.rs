@@ -9,6 +9,8 @@ pub struct PgCluster {
     pub url: String,
     bin: PathBuf,
     dir: tempfile::TempDir,
+    /// The server options (port, socket dir, settings), for a restart on the same port.
+    opts: String,
 }
 
 fn find_bin() -> Option<PathBuf> {
@@ -89,6 +91,7 @@ impl PgCluster {
             url: format!("postgres://postgres@127.0.0.1:{port}/postgres"),
             bin: bin.clone(),
             dir,
+            opts,
         };
         // Watchdog: stops the cluster once this process is gone, whatever killed it.
         let pg_ctl = bin.join("pg_ctl");
@@ -112,22 +115,42 @@ impl PgCluster {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn();
-        let out = as_postgres(&bin, "pg_ctl")
-            .current_dir(cluster.dir.path())
+        cluster.start_server();
+        Some(cluster)
+    }
+
+    /// Starts the server (again), on the same port; waits until it accepts connections.
+    pub fn start_server(&self) {
+        let out = as_postgres(&self.bin, "pg_ctl")
+            .current_dir(self.dir.path())
             .arg("-D")
-            .arg(&data)
+            .arg(self.dir.path().join("data"))
             .arg("-l")
-            .arg(cluster.dir.path().join("log"))
-            .args(["-w", "-t", "60", "-o", &opts, "start"])
+            .arg(self.dir.path().join("log"))
+            .args(["-w", "-t", "60", "-o", &self.opts, "start"])
             .output()
             .unwrap();
         assert!(
             out.status.success(),
             "pg_ctl start failed: {}{}",
             String::from_utf8_lossy(&out.stdout),
-            std::fs::read_to_string(cluster.dir.path().join("log")).unwrap_or_default()
+            std::fs::read_to_string(self.dir.path().join("log")).unwrap_or_default()
         );
-        Some(cluster)
+    }
+
+    /// Stops the server at once (connections are cut), keeping the cluster for `start_server`.
+    #[allow(dead_code)] // used by the tests that take the server away mid-run, not by every includer
+    pub fn stop_server(&self) {
+        let ok = as_postgres(&self.bin, "pg_ctl")
+            .current_dir(self.dir.path())
+            .arg("-D")
+            .arg(self.dir.path().join("data"))
+            .args(["-m", "immediate", "-w", "stop"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(ok.success(), "pg_ctl stop failed");
     }
 }
 
