@@ -196,7 +196,7 @@ function progressLine(m: FfiDispatchMetrics, rate: number): string {
   const total = s ? done + unfinished(s) : 0;
   const pct = total > 0 ? ((100 * done) / total).toFixed(1) : '0.0';
   return (
-    `${rate.toFixed(0).padStart(6)} steps/s | in flight ${String(m.in_flight_count + m.pending_count).padStart(5)} | ` +
+    `${rate.toFixed(0).padStart(6)} steps/s (this worker) | in flight ${String(m.in_flight_count + m.pending_count).padStart(5)} | ` +
     `ring ${(100 * (m.events_ring_fill ?? 0)).toFixed(1).padStart(5)}% | done ${done} / ${total} (${pct}%)` +
     (s && s.error > 0 ? ` | errors ${s.error}` : '') +
     (m.source && m.source.store_errors > 0 ? ` | store errors ${m.source.store_errors}: ${m.source.last_error ?? ''}` : '')
@@ -238,8 +238,11 @@ async function runWorker(opts: Options, showProgress: boolean): Promise<WorkerSu
       const m = adapter.getFfiDispatchMetrics();
       const s = m.source?.steps;
       const now = performance.now();
-      if (s) {
-        const done = s.complete + s.error;
+      // This worker's rate, from its own persisted results (updated on every batch; the store-wide counts
+      // are refreshed only once a second, too coarse for a rate).
+      const src = m.source;
+      if (src) {
+        const done = src.completed + src.retried + src.failed;
         if (lastDone >= 0 && now - lastAt >= 1000) {
           rate = ((done - lastDone) * 1000) / (now - lastAt);
           lastDone = done;
@@ -248,6 +251,8 @@ async function runWorker(opts: Options, showProgress: boolean): Promise<WorkerSu
           lastDone = done;
           lastAt = now;
         }
+      }
+      if (s) {
         // Done when the whole store has nothing unfinished and this worker holds and owes nothing.
         if (unfinished(s) === 0 && m.source?.held === 0 && m.source.buffered === 0 && s.age_ms < 1000) {
           finished = true;
