@@ -6,6 +6,7 @@
 //! current-thread runtime.
 
 mod error;
+mod migrations;
 #[macro_use]
 mod store;
 pub mod templates;

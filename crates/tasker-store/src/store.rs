@@ -1,6 +1,7 @@
 //! The store: connection, enqueue, claim, extend, complete, retry, status, listen.
 
 use crate::error::*;
+use crate::migrations;
 use crate::templates::{template, Template};
 use serde_json::{json, Value};
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
@@ -374,8 +375,8 @@ impl Store {
             match attempt {
                 Ok(backend) => {
                     match &backend {
-                        Backend::Sqlite(p) => sqlx::migrate!("./migrations/sqlite").run(p).await?,
-                        Backend::Postgres(p) => sqlx::migrate!("./migrations/postgres").run(p).await?,
+                        Backend::Sqlite(p) => migrations::SQLITE.migrator().await?.run(p).await?,
+                        Backend::Postgres(p) => migrations::POSTGRES.migrator().await?.run(p).await?,
                     }
                     return Ok(Store { backend, options });
                 }

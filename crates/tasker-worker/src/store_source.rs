@@ -6,8 +6,8 @@
 //! - `claim(max)` hands out steps the thread already claimed and, when it has fewer than `max`, asks for
 //!   `max - n` more (one request open at a time). The thread claims only that many (the room in the events
 //!   ring), and when none is ready it keeps the request and polls again after an idle delay (2 ms doubling
-//!   to 50 ms; PostgreSQL also wakes on LISTEN/NOTIFY), or at once when its own completions made children
-//!   ready.
+//!   to 50 ms; on PostgreSQL, LISTEN/NOTIFY wakes it and the slow poll backs off to 1 s), or at once when
+//!   its own completions made children ready.
 //! - Results are buffered and persisted with `complete_batch` when 256 are waiting or the oldest has
 //!   waited 20 ms. A failed write keeps them and retries with backoff: nothing is dropped while the worker
 //!   lives.
@@ -36,8 +36,12 @@ const FLUSH_BATCH: usize = 256;
 const FLUSH_INTERVAL: Duration = Duration::from_millis(20);
 /// First delay before polling again when nothing was ready; doubles per empty claim.
 const IDLE_CLAIM_MIN: Duration = Duration::from_millis(2);
-/// Longest delay between claims when nothing is ready.
+/// Longest delay between claims when nothing is ready and nothing notifies us (SQLite).
 const IDLE_CLAIM_MAX: Duration = Duration::from_millis(50);
+/// Longest delay between claims when nothing is ready on PostgreSQL with LISTEN: notifications wake the
+/// worker, and this slow poll covers the rest (a retry whose backoff ended, an expired claim, a notification
+/// lost on reconnect).
+const IDLE_CLAIM_MAX_LISTENING: Duration = Duration::from_secs(1);
 /// First delay after a failed database call; doubles per failure.
 const ERROR_BACKOFF_MIN: Duration = Duration::from_millis(100);
 /// Longest delay after failed database calls.
@@ -658,7 +662,12 @@ impl Driver {
             Ok(steps) if steps.is_empty() => {
                 self.claim_backoff.succeeded();
                 self.next_claim = now + self.idle_delay;
-                self.idle_delay = (self.idle_delay * 2).min(IDLE_CLAIM_MAX);
+                let max = if self.listener.is_some() {
+                    IDLE_CLAIM_MAX_LISTENING
+                } else {
+                    IDLE_CLAIM_MAX
+                };
+                self.idle_delay = (self.idle_delay * 2).min(max);
             }
             Ok(steps) => {
                 self.claim_backoff.succeeded();
