@@ -413,6 +413,9 @@ impl Region {
     }
 }
 
+/// How many times [`RegionView::snapshot`] re-reads a control block whose positions are out of span.
+const SNAPSHOT_RETRIES: usize = 1000;
+
 impl RegionView {
     /// Attaches read-only (`PROT_READ`): the inspector cannot change a byte of a live region.
     pub fn attach(path: &Path) -> Result<Self, AttachError> {
@@ -442,14 +445,28 @@ impl RegionView {
         &self.layout
     }
 
-    /// A consistent-enough copy of ring `id`'s control block (each word loaded atomically; the words are
-    /// not one atomic snapshot, so derived values such as lag are clamped by their users).
+    /// A copy of ring `id`'s control block whose positions are a pair that can have been true at once.
+    ///
+    /// Each word is loaded atomically, one after the other, not as one snapshot. [`RingSnapshot::load`]
+    /// loads the consumer position first, so the pair never shows the consumer past the producer; it
+    /// can show the producer more than a capacity ahead if both moved between the two loads, and such a
+    /// pair is re-read (up to 1000 times, yielding in between). A pair still out of span after that is
+    /// returned as it is: the control block is corrupt. Statistics counters are informational and may
+    /// be a little apart (derived values such as lag are clamped by their users).
     pub fn snapshot(&self, id: RingId) -> RingSnapshot {
         let d = self.layout.rings[id.index()];
         // SAFETY: validated, 128-aligned offset inside a live read-only mapping; only atomic loads follow,
         // which are plain loads for these lock-free widths and never write.
         let c = unsafe { &*self.map.as_ptr().add(d.control_offset as usize).cast::<RingControl>() };
-        RingSnapshot::load(c)
+        let mut snap = RingSnapshot::load(c);
+        for _ in 0..SNAPSHOT_RETRIES {
+            if snap.producer_position.wrapping_sub(snap.consumer_position) <= d.capacity {
+                break;
+            }
+            std::thread::yield_now();
+            snap = RingSnapshot::load(c);
+        }
+        snap
     }
 
     /// Copies `len` bytes of ring `id` starting at free-running position `pos` (wrapping at the end).
@@ -515,7 +532,7 @@ pub struct RingSnapshot {
 
 impl RingSnapshot {
     /// Loads every word (Acquire for positions: pairs with their Release stores; Relaxed for the rest,
-    /// which are informational).
+    /// which are informational), the consumer position before the producer position.
     pub fn load(c: &RingControl) -> Self {
         let peer = |p: &crate::layout::PeerLine| PeerSnapshot {
             // Acquire: pairs with the role CAS in `role::take`; the low half of the identity is the pid.
@@ -524,9 +541,13 @@ impl RingSnapshot {
             heartbeat_unix_ms: p.heartbeat_unix_ms.load(Ordering::Relaxed),
         };
         let (ps, cs) = (&c.producer_stats, &c.consumer_stats);
+        // The consumer position first: it pairs with the consumer's Release store, which follows the
+        // consumer's own Acquire load of a producer position at least as far; so the producer position
+        // loaded next (Acquire, pairs with the producer's Release store) is never behind it.
+        let consumer_position = c.consumer_position.value.load(Ordering::Acquire);
         Self {
             producer_position: c.producer_position.value.load(Ordering::Acquire),
-            consumer_position: c.consumer_position.value.load(Ordering::Acquire),
+            consumer_position,
             consumer_sleeping: c.consumer_sleeping.value.load(Ordering::Relaxed),
             frames: ps.frames.load(Ordering::Relaxed),
             bytes: ps.bytes.load(Ordering::Relaxed),

@@ -573,27 +573,6 @@ impl Capture {
     }
 }
 
-/// How many times [`consistent_snapshot`] re-reads a control block whose positions look inconsistent.
-const SNAPSHOT_RETRIES: usize = 1000;
-
-/// Ring `id`'s control block with a position pair that passes the span checks S1-S2, if the ring has one.
-///
-/// [`RegionView::snapshot`] loads the words one at a time, the producer position first: a live consumer
-/// that moves between the two loads can seem to be past the producer. Such a pair is re-read (up to
-/// 1000 times, yielding in between); a pair that stays inconsistent is returned as it is, and is corrupt.
-pub fn consistent_snapshot(view: &RegionView, id: RingId) -> RingSnapshot {
-    let cap = view.layout().rings[id.index()].capacity as usize;
-    let mut s = view.snapshot(id);
-    for _ in 0..SNAPSHOT_RETRIES {
-        if check_span(s.consumer_position, s.producer_position, cap).is_ok() {
-            break;
-        }
-        std::thread::yield_now();
-        s = view.snapshot(id);
-    }
-    s
-}
-
 /// Whether free-running position `a` lies after `b` (positions a capacity or so apart at most, so the
 /// signed distance decides).
 fn after(a: u32, b: u32) -> bool {
@@ -608,7 +587,7 @@ fn after(a: u32, b: u32) -> bool {
 pub fn capture(view: &RegionView, id: RingId, from: Option<u32>, trust: Trust) -> Capture {
     let geometry = RingGeometry::of(view.layout(), id);
     let cap = geometry.capacity;
-    let before = consistent_snapshot(view, id);
+    let before = view.snapshot(id);
     let requested = from.unwrap_or(before.consumer_position);
     let end = before.producer_position;
     let span = end.wrapping_sub(requested) as usize;

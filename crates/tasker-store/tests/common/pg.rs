@@ -141,7 +141,12 @@ impl PgCluster {
     /// Stops the server at once (connections are cut), keeping the cluster for `start_server`.
     #[allow(dead_code)] // used by the tests that take the server away mid-run, not by every includer
     pub fn stop_server(&self) {
-        let ok = as_postgres(&self.bin, "pg_ctl")
+        assert!(self.pg_ctl_stop().unwrap().success(), "pg_ctl stop failed");
+    }
+
+    /// `pg_ctl stop -m immediate`, waiting for the server to be gone.
+    fn pg_ctl_stop(&self) -> std::io::Result<std::process::ExitStatus> {
+        as_postgres(&self.bin, "pg_ctl")
             .current_dir(self.dir.path())
             .arg("-D")
             .arg(self.dir.path().join("data"))
@@ -149,20 +154,11 @@ impl PgCluster {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status()
-            .unwrap();
-        assert!(ok.success(), "pg_ctl stop failed");
     }
 }
 
 impl Drop for PgCluster {
     fn drop(&mut self) {
-        let _ = as_postgres(&self.bin, "pg_ctl")
-            .current_dir(self.dir.path())
-            .arg("-D")
-            .arg(self.dir.path().join("data"))
-            .args(["-m", "immediate", "-w", "stop"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
+        let _ = self.pg_ctl_stop();
     }
 }

@@ -420,7 +420,7 @@ fn dump_ring<W: Write>(
     let io = |e: std::io::Error| InspectError::Io(format!("stdout: {e}"));
     let geometry = tasker_ring::scan::RingGeometry::of(view.layout(), id);
     if let Some(from) = args.from {
-        let s = tasker_ring::scan::consistent_snapshot(view, id);
+        let s = view.snapshot(id);
         let (c, p) = (s.consumer_position, s.producer_position);
         if from % 8 != 0 {
             return Err(InspectError::Usage(format!(

@@ -338,23 +338,8 @@ pub struct Sample {
 /// Loads both control blocks (read-only atomic loads; nothing is written).
 pub fn sample(view: &RegionView) -> Sample {
     Sample {
-        rings: RingId::ALL.map(|id| consistent_snapshot(view, id)),
+        rings: RingId::ALL.map(|id| view.snapshot(id)),
     }
-}
-
-/// The words of a control block are loaded one by one, so the consumer may overtake the producer
-/// position loaded just before it; a few retries give a pair within one capacity unless the ring is
-/// corrupt.
-fn consistent_snapshot(view: &RegionView, id: RingId) -> RingSnapshot {
-    let capacity = view.layout().rings[id.index()].capacity;
-    let mut snap = view.snapshot(id);
-    for _ in 0..3 {
-        if snap.producer_position.wrapping_sub(snap.consumer_position) <= capacity {
-            break;
-        }
-        snap = view.snapshot(id);
-    }
-    snap
 }
 
 /// The region's state now, with rates against `earlier` (a sample and the time since it) when given.

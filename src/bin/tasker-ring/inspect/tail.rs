@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use tasker_ring::frame::check_span;
 use tasker_ring::scan::{
-    capture, completion_parts, consistent_snapshot, flags_name, type_name, PartialEnd, Record, RingGeometry,
+    capture, completion_parts, flags_name, type_name, PartialEnd, Record, RingGeometry,
     ScanOptions, ScannedMessage, Trust,
 };
 use tasker_ring::{record_type, RingId};
@@ -132,7 +132,7 @@ pub fn run(args: &Args) -> Result<(), InspectError> {
     let view = open(&args.region)?;
     let id: RingId = args.ring.into();
     let geometry = RingGeometry::of(view.layout(), id);
-    let start = consistent_snapshot(&view, id);
+    let start = view.snapshot(id);
     let pos = args.from.unwrap_or(start.producer_position);
     if pos % 8 != 0 || start.producer_position.wrapping_sub(pos) as usize > geometry.capacity {
         return Err(InspectError::Usage(format!(
@@ -192,7 +192,7 @@ pub fn run(args: &Args) -> Result<(), InspectError> {
         }
         let cap = capture(&view, id, Some(f.pos), Trust::Recent);
         if check_span(f.pos, cap.end, geometry.capacity).is_err() || cap.dropped() > 0 {
-            let now = consistent_snapshot(&view, id);
+            let now = view.snapshot(id);
             let (c, p) = (now.consumer_position, now.producer_position);
             if check_span(c, p, geometry.capacity).is_err() {
                 return Err(InspectError::CorruptFrames(format!(
