@@ -65,6 +65,9 @@ pub struct Producer<M: RingMemory> {
     abort_pending: bool,
     /// Local mirror of the shared `open_message` flag.
     open_message: bool,
+    /// Reused buffer for moving a fragment from the ring's tail end to its start (grows to the largest
+    /// fragment once, so a write allocates nothing in steady state).
+    relocate_scratch: Vec<u8>,
 }
 
 /// How a message writer behaves when the ring has no room.
@@ -150,6 +153,7 @@ impl<M: RingMemory> Producer<M> {
             // (its `next_sequence` may have been stored ahead of a position it never published).
             abort_pending: open_message || matches!(takeover, Takeover::FromDead(_)),
             open_message,
+            relocate_scratch: Vec::new(),
         })
     }
 
@@ -581,13 +585,18 @@ impl<'p, M: RingMemory> MessageWriter<'p, M> {
         let new_pos = new_start.wrapping_add((FRAME_HEADER + self.frag_len) as u32);
         self.reserve(align_up32(new_pos))?;
         // SAFETY: the open fragment's bytes were written by us and are not yet published.
-        let body = unsafe { self.producer.mem.read(self.offset(body_start), self.frag_len) }.to_vec();
+        let body_bytes = unsafe { self.producer.mem.read(self.offset(body_start), self.frag_len) };
+        let mut body = std::mem::take(&mut self.producer.relocate_scratch);
+        body.clear();
+        body.extend_from_slice(&body_bytes);
+        drop(body_bytes);
         let old_start = self.frag_start;
         self.pos = old_start;
         self.pad_to_end(old_start)?;
         self.frag_start = new_start;
         // SAFETY: `new_start + 16 .. new_pos` is reserved above and lies at the ring's start.
         unsafe { self.producer.mem.write(FRAME_HEADER, &body) };
+        self.producer.relocate_scratch = body;
         self.pos = new_pos;
         Ok(())
     }

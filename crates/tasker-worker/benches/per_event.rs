@@ -204,12 +204,35 @@ criterion_group! {
 fn main() {
     benches();
     Criterion::default().configure_from_args().final_summary();
+    let mut counts = serde_json::Map::new();
     for (name, bytes) in sizes() {
         let e = event(bytes);
         let mut poll = PerPoll::new();
         let mut ring = RingPath::new(name);
         let p = allocations_per_event(|| poll.one(&e), 1000);
         let r = allocations_per_event(|| ring.one(&e), 1000);
-        println!("heap allocations per event, {name}: per_poll {p:.1}, ring {r:.1}");
+        println!("heap allocations per event, {name}: per_poll {p:.3}, ring {r:.3}");
+        counts.insert(name.into(), serde_json::json!({ "per_poll": p, "ring": r }));
+    }
+    // Next to criterion's own output, for scripts/bench-report.
+    let dir = criterion_home().join("per_event");
+    if std::fs::create_dir_all(&dir).is_ok() {
+        let text = serde_json::to_string_pretty(&counts).expect("serialises");
+        if let Err(e) = std::fs::write(dir.join("allocations.json"), text) {
+            eprintln!("per_event: could not write allocations.json: {e}");
+        }
+    }
+}
+
+/// Where criterion writes its results: `CRITERION_HOME`, else `<target dir>/criterion`, the target directory
+/// being three levels above this binary (`<target>/<profile>/deps/per_event-*`).
+fn criterion_home() -> std::path::PathBuf {
+    if let Some(home) = std::env::var_os("CRITERION_HOME") {
+        return home.into();
+    }
+    let exe = std::env::current_exe().unwrap_or_default();
+    match exe.ancestors().nth(3) {
+        Some(target) => target.join("criterion"),
+        None => "target/criterion".into(),
     }
 }
