@@ -14,8 +14,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use tasker_ring::frame::check_span;
 use tasker_ring::scan::{
-    capture, completion_parts, flags_name, type_name, PartialEnd, Record, RingGeometry,
-    ScanOptions, ScannedMessage, Trust,
+    capture, completion_parts, flags_name, type_name, PartialEnd, Record, RingGeometry, ScanOptions, ScannedMessage,
+    Trust,
 };
 use tasker_ring::{record_type, RingId};
 
