@@ -37,22 +37,16 @@
 //! Results depend heavily on the core-to-core path (same CCX or not, VM or bare metal): compare
 //! implementations within one run, not across machines.
 
+mod common;
+
+use common::{cases, copy_into, pin_to, skip, Case, Group, RegionFile, Sink, CONSUMER_CPU, PRODUCER_CPU, RING_BYTES};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use rtrb::{CopyToUninit, RingBuffer};
-use std::hint::{black_box, spin_loop};
-use std::mem::MaybeUninit;
-use std::path::PathBuf;
+use rtrb::RingBuffer;
+use std::hint::spin_loop;
 use std::sync::{mpsc, Arc};
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use tasker_ring::layout::FRAME_HEADER;
-use tasker_ring::{record_type, Consumer, MappedRing, Region, RegionConfig, RingId, WriteError};
-
-/// Buffer size of every implementation: the region's events ring, the rtrb ring, and (in messages)
-/// the crossbeam channel.
-const RING_BYTES: u32 = 4 << 20;
-/// Largest payload measured; the region's max frame is this plus the frame header, so it is one frame.
-const LARGE: usize = 64 << 10;
+use std::time::{Duration, Instant};
+use tasker_ring::{record_type, Consumer, MappedRing, RingId, WriteError};
 
 /// Backoff shared by every producer and consumer: spin a little, then yield the core.
 struct Spin(u32);
@@ -73,103 +67,6 @@ impl Spin {
 
     fn reset(&mut self) {
         self.0 = 0;
-    }
-}
-
-/// Index (into the CPUs this process may use) the bench thread, which consumes, is pinned to.
-const CONSUMER_CPU: usize = 0;
-/// Index the producer threads are pinned to.
-const PRODUCER_CPU: usize = 1;
-
-/// Pins the calling thread to the `index`-th CPU this process could run on at the first call (so
-/// threads spawned by a pinned thread still see every CPU), if there are at least two.
-/// Without pinning, the scheduler often wakes the producer on the consumer's core, and the two then
-/// share one core until the load balancer separates them: samples become bimodal (up to 7x apart).
-#[cfg(target_os = "linux")]
-fn pin_to(index: usize) {
-    static CPUS: std::sync::OnceLock<Vec<usize>> = std::sync::OnceLock::new();
-    let cpus = CPUS.get_or_init(|| {
-        // SAFETY: `cpu_set_t` is plain data for which all-zero bytes is the empty set.
-        let mut allowed: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-        // SAFETY: pid 0 is the calling thread; the size and pointer describe `allowed`.
-        if unsafe { libc::sched_getaffinity(0, size_of::<libc::cpu_set_t>(), &mut allowed) } != 0 {
-            return Vec::new();
-        }
-        (0..libc::CPU_SETSIZE as usize)
-            // SAFETY: `cpu` is below CPU_SETSIZE, the set's size.
-            .filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &allowed) })
-            .collect()
-    });
-    if cpus.len() < 2 {
-        return;
-    }
-    // SAFETY: as above.
-    let mut one: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    // SAFETY: the CPU index came from the allowed set, so it is below CPU_SETSIZE.
-    unsafe { libc::CPU_SET(cpus[index % cpus.len()], &mut one) };
-    // SAFETY: pid 0 is the calling thread; the size and pointer describe `one`.
-    if unsafe { libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &one) } != 0 {
-        eprintln!("could not pin thread: {}", std::io::Error::last_os_error());
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn pin_to(_index: usize) {}
-
-/// A payload to carry, named by its size.
-struct Case {
-    name: String,
-    payload: Arc<[u8]>,
-}
-
-fn cases() -> Vec<Case> {
-    let pattern = |len: usize| (0..len).map(|i| (i * 31 + 7) as u8).collect::<Vec<u8>>();
-    let fixture: serde_json::Value = serde_json::from_str(include_str!(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/fixtures/step-event.json"
-    )))
-    .expect("fixture is JSON");
-    let event = serde_json::to_vec(&fixture).expect("serialise fixture");
-    vec![
-        Case {
-            name: "64B".into(),
-            payload: pattern(64).into(),
-        },
-        Case {
-            name: format!("{}B_step_event", event.len()),
-            payload: event.into(),
-        },
-        Case {
-            name: "64KiB".into(),
-            payload: pattern(LARGE).into(),
-        },
-    ]
-}
-
-/// What the consumer does with each payload: copy it out, check it, keep it observable.
-struct Sink {
-    scratch: Vec<u8>,
-    len: usize,
-    last: u8,
-}
-
-impl Sink {
-    fn new(payload: &[u8]) -> Self {
-        Self {
-            scratch: Vec::with_capacity(payload.len()),
-            len: payload.len(),
-            last: *payload.last().expect("non-empty payload"),
-        }
-    }
-
-    /// Takes one payload given as up to two slices (a ring's wrap may split it).
-    fn take(&mut self, first: &[u8], second: &[u8]) {
-        self.scratch.clear();
-        self.scratch.extend_from_slice(first);
-        self.scratch.extend_from_slice(second);
-        assert_eq!(self.scratch.len(), self.len, "payload length");
-        assert_eq!(self.scratch[self.len - 1], self.last, "payload last byte");
-        black_box(&self.scratch);
     }
 }
 
@@ -221,37 +118,6 @@ impl Drop for Feeder {
     }
 }
 
-/// A region file that is unlinked when the run ends (the mapping outlives it harmlessly).
-struct RegionFile {
-    region: Region,
-}
-
-impl RegionFile {
-    fn create() -> Self {
-        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-        let path: PathBuf =
-            tasker_ring::default_dir().join(format!("tasker-ring-bench-{}-{nanos}.ring", std::process::id()));
-        let config = RegionConfig {
-            events_capacity: RING_BYTES,
-            completions_capacity: RING_BYTES,
-            max_frame_size: (LARGE + FRAME_HEADER) as u32,
-            ..RegionConfig::default()
-        };
-        let region = Region::create(&path, &config).expect("create region");
-        Self { region }
-    }
-}
-
-impl Drop for RegionFile {
-    fn drop(&mut self) {
-        if let Err(e) = self.region.unlink() {
-            eprintln!("could not unlink {}: {e}", self.region.path().display());
-        }
-    }
-}
-
-type Group<'a> = criterion::BenchmarkGroup<'a, criterion::measurement::WallTime>;
-
 /// The region's events ring, for the whole run. Fields drop in order: the producer thread is joined, the
 /// consumer role released, then the file unlinked.
 struct Ours {
@@ -262,7 +128,7 @@ struct Ours {
 
 impl Ours {
     fn new() -> Self {
-        let file = RegionFile::create();
+        let file = RegionFile::create("tasker-ring-bench");
         let consumer = file.region.consumer(RingId::Events).expect("consumer role");
         let mut producer = file.region.producer(RingId::Events).expect("producer role");
         let feeder = Feeder::spawn(move |payload, n| {
@@ -308,27 +174,6 @@ impl Ours {
                 })
             })
         });
-    }
-}
-
-/// Copies `src` to logical offset `at` of a chunk given as two slices.
-fn copy_into(first: &mut [MaybeUninit<u8>], second: &mut [MaybeUninit<u8>], at: usize, src: &[u8]) {
-    if at >= first.len() {
-        let at = at - first.len();
-        src.copy_to_uninit(&mut second[at..at + src.len()]);
-    } else {
-        let n = src.len().min(first.len() - at);
-        src[..n].copy_to_uninit(&mut first[at..at + n]);
-        src[n..].copy_to_uninit(&mut second[..src.len() - n]);
-    }
-}
-
-/// Splits the logical range `at..` of a chunk given as two slices.
-fn skip<'a>(first: &'a [u8], second: &'a [u8], at: usize) -> (&'a [u8], &'a [u8]) {
-    if at >= first.len() {
-        (&second[at - first.len()..], &[])
-    } else {
-        (&first[at..], second)
     }
 }
 
