@@ -1,0 +1,499 @@
+/**
+ * The JS side of `crates/tasker-worker-ffi/benches/js_consumer.rs`: a long-lived child (Node via tsx, Bun or
+ * Deno) that criterion's `iter_custom` drives. It runs N iterations of one case against the real
+ * libtasker_worker (`TASKER_LIBRARY_PATH`) and reports the elapsed time it measured itself.
+ *
+ * Protocol, one JSON line each way (stdout carries protocol lines only; logs go to stderr):
+ *   child -> `{"ready":true,"runtime":"node","version":"20.20.2","clock":"...","timer_overhead_ns":...}`
+ *   `{"case":"empty_poll","path":"ring","iters":N}` -> `{"ns":<elapsed ns of the N iterations>}` or `{"error":"..."}`
+ *   `{"cmd":"quit"}` -> `{"bye":true}` once the worker is stopped and its bookkeeping checked; the child exits.
+ * The child also stops its worker and exits when stdin closes.
+ *
+ * Cases (paths): what one iteration is; only the named operation is inside the timed region.
+ * - `empty_poll` (ring, ffi): one `adapter.pollStepEvents()` on a running worker with nothing to read
+ *   (synthetic source `count: 0`), N calls in one plain loop. At set-up the ring's FFI calls are counted
+ *   over 10 000 polls (every native function wrapped); anything but 0 per poll is refused as an error.
+ * - `one_event` (ring, ffi, floor): one `pollStepEvents()` that returned the 2734-byte event, each call timed
+ *   on its own (the timer's own cost, measured at start-up, subtracted per call) with an untimed parse of the
+ *   fixture between two calls (a handler's stand-in); polls that came back null are not counted. floor:
+ *   `JSON.parse(new TextDecoder().decode(bytes))` of the compacted fixture from JS memory, timed the same way.
+ * - `batch_1000` (ring, ffi, floor): 1000 ready events drained in one loop, one clock pair per batch; a batch
+ *   in which a poll came back null is discarded and retried. floor: the same loop over the fixture bytes.
+ * - `completion` (ring, ffi): one `completeStepEvent(id, fixtures/completion-success.json)` with an id
+ *   delivered just before (untimed), in blocks of up to 1000 written back to back.
+ * Per-event cases wait (untimed) until enough events are ready, the worker producing concurrently from an
+ * unlimited synthetic source; every event read is completed outside the timed region.
+ *
+ * The library holds one worker per process, so the child keeps one worker at a time: it is set up lazily by
+ * the first request that needs its configuration (transport x empty or unlimited source) and kept across
+ * requests (criterion's warm-up and samples of one benchmark); a request that needs another configuration,
+ * or none (floor), stops it first, after checking that every event read was completed and none refused.
+ */
+
+import { readFileSync } from 'node:fs';
+import process from 'node:process';
+import { createInterface } from 'node:readline';
+import { createFfiAdapter } from '../src/ffi/factory.ts';
+import type { NativeFfiAdapter } from '../src/ffi/native-adapter.ts';
+import { detectRuntime } from '../src/ffi/runtime.ts';
+import type { BootstrapConfig, FfiStepEvent } from '../src/ffi/types.ts';
+import type { RingTransport } from '../src/ring/transport.ts';
+
+const runtime = detectRuntime();
+const g = globalThis as { Bun?: { version: string; nanoseconds: () => number }; Deno?: { version: { deno: string } } };
+
+/** Events per block in the batch case, and the most completions written back to back. */
+const BLOCK = 1000;
+/** Events timed one call at a time per chunk (each chunk first waits for that many ready events). */
+const CHUNK = 500;
+/** Polls over which the FFI calls of an empty poll are counted at set-up. */
+const FFI_COUNT_POLLS = 10_000;
+
+// ---- clock -----------------------------------------------------------------------------------------
+
+/** A monotonic clock in ns: Bun.nanoseconds on Bun, process.hrtime.bigint on Node, performance.now on Deno. */
+const clock: { name: string; now: () => number } = (() => {
+  if (runtime === 'bun' && g.Bun) return { name: 'Bun.nanoseconds', now: g.Bun.nanoseconds };
+  if (runtime === 'node') {
+    const base = process.hrtime.bigint();
+    return { name: 'process.hrtime.bigint', now: () => Number(process.hrtime.bigint() - base) };
+  }
+  return { name: 'performance.now', now: () => performance.now() * 1e6 };
+})();
+const now = clock.now;
+
+/** Median cost of one clock read (back-to-back pairs), subtracted from every call timed on its own. */
+function timerOverhead(): number {
+  const xs: number[] = [];
+  for (let i = 0; i < 200_000; i++) {
+    const t0 = now();
+    const t1 = now();
+    if (i >= 100_000) xs.push(t1 - t0);
+  }
+  xs.sort((a, b) => a - b);
+  return xs[xs.length >> 1] as number;
+}
+
+// ---- fixtures (kept in memory) ---------------------------------------------------------------------
+
+const fixture = (name: string) => readFileSync(new URL(`../../fixtures/${name}`, import.meta.url), 'utf8');
+/** The fixture step event compacted: the size Rust writes (2734 bytes). */
+const floorText = JSON.stringify(JSON.parse(fixture('step-event.json')));
+const decoder = new TextDecoder();
+const floorBytes = new TextEncoder().encode(floorText);
+/** The result JSON every completion carries (compacted, as a handler's JSON.stringify would send it). */
+const completionJson = JSON.stringify(JSON.parse(fixture('completion-success.json')));
+
+// ---- plumbing --------------------------------------------------------------------------------------
+
+function log(line: string): void {
+  console.error(`[${runtime}] ${line}`);
+}
+
+/** Keeps results observable so no engine can drop the work. */
+let sink: unknown = null;
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+async function waitUntil(what: string, check: () => boolean, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(1);
+  }
+}
+
+interface AdapterInternals {
+  ring: RingTransport | null;
+  native: Record<string, unknown>;
+}
+
+/** Wraps every function of the native library with a counter; returns the count and an undo. */
+function countFfiCalls(adapter: NativeFfiAdapter): { calls: () => number; restore: () => void } {
+  const native = (adapter as unknown as AdapterInternals).native;
+  const saved: [string, unknown][] = [];
+  let calls = 0;
+  for (const key of Object.keys(native)) {
+    const original = native[key];
+    if (typeof original !== 'function') continue;
+    saved.push([key, original]);
+    native[key] = (...args: unknown[]) => {
+      calls += 1;
+      return (original as (...a: unknown[]) => unknown).apply(native, args);
+    };
+  }
+  return {
+    calls: () => calls,
+    restore: () => {
+      for (const [key, original] of saved) native[key] = original;
+    },
+  };
+}
+
+// ---- timed loops (top-level functions: one shape each, easy on every JIT) --------------------------
+
+function emptyPollLoop(adapter: NativeFfiAdapter, n: number): number {
+  let events = 0;
+  for (let i = 0; i < n; i++) if (adapter.pollStepEvents() !== null) events += 1;
+  return events;
+}
+
+/** Polls until `n` events arrived; returns the null polls on the way (a block with any is discarded). */
+function pollBlock(adapter: NativeFfiAdapter, n: number, ids: string[]): number {
+  let got = 0;
+  let nulls = 0;
+  while (got < n) {
+    const event = adapter.pollStepEvents();
+    if (event === null) {
+      nulls += 1;
+      if (nulls > 50_000_000) throw new Error('the producer stopped');
+      continue;
+    }
+    ids[got++] = event.event_id;
+  }
+  return nulls;
+}
+
+/** The floor: decode the fixture bytes from JS memory and parse them, `n` times. */
+function floorBlock(bytes: Uint8Array, n: number, ids: string[]): void {
+  for (let i = 0; i < n; i++) ids[i] = (JSON.parse(decoder.decode(bytes)) as FfiStepEvent).event_id;
+}
+
+function completeBlock(adapter: NativeFfiAdapter, ids: string[], n: number, json: string): void {
+  for (let i = 0; i < n; i++) adapter.completeStepEvent(ids[i] as string, json);
+}
+
+// ---- the worker (one at a time) --------------------------------------------------------------------
+
+type Transport = 'ring' | 'ffi';
+type Source = 'empty' | 'unlimited';
+
+interface Worker {
+  key: string;
+  transport: Transport;
+  adapter: NativeFfiAdapter;
+  ring: RingTransport | null;
+  /** Events ready to be read: frames published and not consumed (ring), or queued in Rust (ffi). */
+  ready: () => number;
+}
+
+let current: Worker | null = null;
+let discarded = 0;
+
+function configOf(transport: Transport, source: Source): BootstrapConfig {
+  const base: BootstrapConfig = { namespace: 'bench', log_level: 'warn', log_stderr: false, transport };
+  if (source === 'empty') return { ...base, source: { kind: 'synthetic', count: 0 } };
+  // As bench/hot-path.ts: an 8 MiB events ring (~3000 events) kept full, or a 4096-event ffi queue.
+  return transport === 'ring'
+    ? { ...base, events_capacity: 8 << 20, completions_capacity: 4 << 20, source: { kind: 'synthetic' } }
+    : { ...base, ffi_queue_capacity: 4096, source: { kind: 'synthetic' } };
+}
+
+async function workerFor(transport: Transport, source: Source): Promise<Worker> {
+  const key = `${transport}/${source}`;
+  if (current?.key === key) return current;
+  await retire();
+  log(`starting a worker: ${key}`);
+  const adapter = createFfiAdapter();
+  adapter.bootstrapWorker(configOf(transport, source));
+  try {
+    const ring = (adapter as unknown as AdapterInternals).ring;
+    if ((transport === 'ring') !== (ring !== null)) throw new Error(`worker ${key}: transport ${adapter.transport} attached`);
+    const ready =
+      ring !== null
+        ? () => {
+            const m = ring.metrics();
+            return m.events_published_frames - m.events_consumed_frames;
+          }
+        : () => adapter.getFfiDispatchMetrics().pending_count;
+    const worker: Worker = { key, transport, adapter, ring, ready };
+    if (source === 'empty') checkEmptyPoll(worker);
+    else await checkEvents(worker);
+    current = worker;
+    return worker;
+  } catch (error) {
+    shutdown(adapter);
+    throw error;
+  }
+}
+
+/** Counts FFI calls per empty poll (every native function wrapped); the ring must make none. */
+function checkEmptyPoll(worker: Worker): void {
+  const counter = countFfiCalls(worker.adapter);
+  let events = 0;
+  try {
+    for (let i = 0; i < FFI_COUNT_POLLS; i++) if (worker.adapter.pollStepEvents() !== null) events += 1;
+  } finally {
+    counter.restore();
+  }
+  if (events !== 0) throw new Error(`${events} events arrived from a count-0 source`);
+  const perPoll = counter.calls() / FFI_COUNT_POLLS;
+  log(`empty poll, ${worker.transport}: ${perPoll} FFI calls per poll (counted over ${FFI_COUNT_POLLS} polls)`);
+  if (worker.transport === 'ring' && perPoll !== 0) {
+    throw new Error(`an empty ring poll made ${perPoll} FFI calls per poll (expected 0): refusing to measure it`);
+  }
+}
+
+/** The first event has the fixture's size (serde_json's sorted keys: same bytes, fresh ids). */
+async function checkEvents(worker: Worker): Promise<void> {
+  await waitUntil('the first event', () => worker.ready() >= 1);
+  const event = worker.adapter.pollStepEvents();
+  if (event === null) throw new Error('no event although one was ready');
+  worker.adapter.completeStepEvent(event.event_id, completionJson);
+  worker.adapter.flushCompletions();
+  log(`events, ${worker.transport}: ${JSON.stringify(event).length} bytes of JSON per event (compacted fixture: ${floorBytes.length})`);
+}
+
+function shutdown(adapter: NativeFfiAdapter): void {
+  try {
+    adapter.stopWorker();
+  } finally {
+    adapter.close();
+  }
+}
+
+/** Stops the current worker after checking that every event read was completed, none refused or failed. */
+async function retire(): Promise<void> {
+  const worker = current;
+  if (worker === null) return;
+  current = null;
+  const { adapter } = worker;
+  try {
+    adapter.flushCompletions();
+    let metrics = adapter.getFfiDispatchMetrics();
+    const deadline = Date.now() + 5000;
+    while (metrics.in_flight_count > 0 && Date.now() < deadline) {
+      await sleep(5);
+      adapter.flushCompletions();
+      metrics = adapter.getFfiDispatchMetrics();
+    }
+    const refused = (metrics.refused_completions ?? 0) + adapter.completionStats().refused;
+    const summary = `${metrics.completed_count} completed, ${metrics.in_flight_count} in flight, ${refused} refused, ${metrics.failed_count} failed`;
+    if (metrics.in_flight_count !== 0 || refused !== 0 || metrics.failed_count !== 0) {
+      throw new Error(`worker ${worker.key}: bookkeeping is off: ${summary}`);
+    }
+    log(`stopping the worker ${worker.key}: ${summary}`);
+  } finally {
+    shutdown(adapter);
+  }
+}
+
+// ---- cases: each returns the elapsed ns of `n` iterations -------------------------------------------
+
+async function emptyPoll(transport: Transport, n: number): Promise<number> {
+  const { adapter } = await workerFor(transport, 'empty');
+  const t0 = now();
+  const events = emptyPollLoop(adapter, n);
+  const t1 = now();
+  if (events !== 0) throw new Error(`${events} empty polls returned an event`);
+  return t1 - t0;
+}
+
+function completeAll(adapter: NativeFfiAdapter, ids: string[], n: number): void {
+  completeBlock(adapter, ids, n, completionJson);
+  adapter.flushCompletions();
+}
+
+/**
+ * Untimed work between two timed calls of `one_event` (every path): one parse of the fixture, standing in
+ * for a handler using the event. It keeps the calls apart as bench/hot-path.ts's interleaving does: polled
+ * back to back (batch_1000's case), an ffi poll contends with the worker refilling its queue under the same
+ * lock.
+ */
+function handlerStandIn(): string {
+  return (JSON.parse(floorText) as FfiStepEvent).step_uuid;
+}
+
+async function oneEvent(transport: Transport, n: number, overhead: number): Promise<number> {
+  const worker = await workerFor(transport, 'unlimited');
+  const { adapter } = worker;
+  const ids: string[] = new Array(CHUNK);
+  let total = 0;
+  for (let done = 0; done < n; ) {
+    const k = Math.min(CHUNK, n - done);
+    await waitUntil(`${k} ready events`, () => worker.ready() >= k);
+    let got = 0;
+    let nulls = 0;
+    while (got < k) {
+      const t0 = now();
+      const event = adapter.pollStepEvents();
+      const t1 = now();
+      if (event === null) {
+        // Not counted: only polls that returned an event are.
+        if (++nulls > 50_000_000) throw new Error('the producer stopped');
+        continue;
+      }
+      total += t1 - t0 - overhead;
+      ids[got++] = event.event_id;
+      sink = handlerStandIn();
+    }
+    completeAll(adapter, ids, k);
+    done += k;
+  }
+  return total;
+}
+
+function oneEventFloor(n: number, overhead: number): number {
+  let total = 0;
+  for (let i = 0; i < n; i++) {
+    const t0 = now();
+    const parsed = JSON.parse(decoder.decode(floorBytes)) as FfiStepEvent;
+    const t1 = now();
+    total += t1 - t0 - overhead;
+    sink = parsed.event_id;
+    sink = handlerStandIn();
+  }
+  return total;
+}
+
+async function batch(transport: Transport, n: number): Promise<number> {
+  const worker = await workerFor(transport, 'unlimited');
+  const { adapter } = worker;
+  const ids: string[] = new Array(BLOCK);
+  let total = 0;
+  for (let done = 0; done < n; ) {
+    await waitUntil(`${BLOCK} ready events`, () => worker.ready() >= BLOCK);
+    const t0 = now();
+    const nulls = pollBlock(adapter, BLOCK, ids);
+    const t1 = now();
+    completeAll(adapter, ids, BLOCK);
+    if (nulls !== 0) {
+      discarded += 1;
+      continue;
+    }
+    total += t1 - t0;
+    done += 1;
+  }
+  return total;
+}
+
+function batchFloor(n: number): number {
+  const ids: string[] = new Array(BLOCK);
+  let total = 0;
+  for (let b = 0; b < n; b++) {
+    const t0 = now();
+    floorBlock(floorBytes, BLOCK, ids);
+    const t1 = now();
+    total += t1 - t0;
+    sink = ids[BLOCK - 1];
+  }
+  return total;
+}
+
+async function completion(transport: Transport, n: number): Promise<number> {
+  const worker = await workerFor(transport, 'unlimited');
+  const { adapter, ring } = worker;
+  const ids: string[] = new Array(BLOCK);
+  let total = 0;
+  for (let done = 0; done < n; ) {
+    const k = Math.min(BLOCK, n - done);
+    // Real ids: events delivered just now (untimed); room for the whole block in the completions ring.
+    await waitUntil(`${k} ready events`, () => worker.ready() >= k);
+    pollBlock(adapter, k, ids);
+    if (ring !== null) await waitUntil('an empty completions ring', () => ring.metrics().completions_pending_bytes === 0);
+    const t0 = now();
+    completeBlock(adapter, ids, k, completionJson);
+    const t1 = now();
+    const queued = adapter.completionStats().queued;
+    adapter.flushCompletions();
+    if (queued !== 0) throw new Error(`${queued} completions were queued in JS memory (no room in the completions ring)`);
+    total += t1 - t0;
+    done += k;
+  }
+  return total;
+}
+
+// ---- protocol --------------------------------------------------------------------------------------
+
+interface Request {
+  case?: string;
+  path?: string;
+  iters?: number;
+  cmd?: string;
+}
+
+const CASES: Record<string, readonly string[]> = {
+  empty_poll: ['ring', 'ffi'],
+  one_event: ['ring', 'ffi', 'floor'],
+  batch_1000: ['ring', 'ffi', 'floor'],
+  completion: ['ring', 'ffi'],
+};
+
+async function run(request: Request, overhead: number): Promise<number> {
+  const { case: name, path, iters } = request;
+  if (name === undefined || !(name in CASES)) throw new Error(`unknown case ${JSON.stringify(name)} (${Object.keys(CASES).join(', ')})`);
+  if (path === undefined || !CASES[name]?.includes(path)) throw new Error(`case ${name} has no path ${JSON.stringify(path)}`);
+  if (typeof iters !== 'number' || !Number.isSafeInteger(iters) || iters < 1) throw new Error(`iters must be a positive integer, not ${iters}`);
+  if (path === 'floor') {
+    // No worker runs while the floor is measured: it reads JS memory only.
+    await retire();
+    return name === 'one_event' ? oneEventFloor(iters, overhead) : batchFloor(iters);
+  }
+  const transport = path as Transport;
+  switch (name) {
+    case 'empty_poll':
+      return emptyPoll(transport, iters);
+    case 'one_event':
+      return oneEvent(transport, iters, overhead);
+    case 'batch_1000':
+      return batch(transport, iters);
+    default:
+      return completion(transport, iters);
+  }
+}
+
+function runtimeVersion(): string {
+  if (runtime === 'bun') return g.Bun?.version ?? '?';
+  if (runtime === 'deno') return g.Deno?.version.deno ?? '?';
+  return process.versions.node ?? '?';
+}
+
+const send = (message: object) => console.log(JSON.stringify(message));
+
+async function main(): Promise<number> {
+  const overhead = timerOverhead();
+  log(`${runtimeVersion()}, clock ${clock.name}, timer overhead ${overhead.toFixed(0)} ns`);
+  send({ ready: true, runtime, version: runtimeVersion(), clock: clock.name, timer_overhead_ns: overhead });
+  const lines = createInterface({ input: process.stdin, crlfDelay: Number.POSITIVE_INFINITY });
+  let status = 0;
+  for await (const line of lines) {
+    if (line.trim() === '') continue;
+    let request: Request;
+    try {
+      request = JSON.parse(line) as Request;
+    } catch {
+      send({ error: `not a JSON request: ${line.slice(0, 120)}` });
+      continue;
+    }
+    if (request.cmd === 'quit') {
+      try {
+        await retire();
+        send({ bye: true, discarded_batches: discarded });
+      } catch (error) {
+        send({ error: (error as Error).message });
+        status = 1;
+      }
+      lines.close();
+      return status;
+    }
+    try {
+      const ns = await run(request, overhead);
+      send({ ns });
+    } catch (error) {
+      log(`error: ${(error as Error).stack ?? error}`);
+      send({ error: (error as Error).message });
+    }
+  }
+  // stdin closed without a quit: stop the worker anyway.
+  try {
+    await retire();
+  } catch (error) {
+    log(`${(error as Error).message}`);
+    status = 1;
+  }
+  return status;
+}
+
+const status = await main();
+void sink;
+process.exit(status);
