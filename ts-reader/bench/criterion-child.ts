@@ -30,17 +30,35 @@
  * or none (floor), stops it first, after checking that every event read was completed and none refused.
  */
 
-import { readFileSync } from 'node:fs';
 import process from 'node:process';
 import { createInterface } from 'node:readline';
-import { createFfiAdapter } from '../src/ffi/factory.ts';
 import type { NativeFfiAdapter } from '../src/ffi/native-adapter.ts';
-import { detectRuntime } from '../src/ffi/runtime.ts';
-import type { BootstrapConfig, FfiStepEvent } from '../src/ffi/types.ts';
-import type { RingTransport } from '../src/ring/transport.ts';
+import type { BootstrapConfig, FfiStepEvent, Transport } from '../src/ffi/types.ts';
+import {
+  bootstrap,
+  completeBlock,
+  completionJson,
+  decoder,
+  deliverForCompletion,
+  emptyConfig,
+  emptyPollLoop,
+  ffiCallsPerEmptyPoll,
+  floorBlock,
+  floorBytes,
+  floorText,
+  log,
+  pollBlock,
+  producingConfig,
+  readyEvents,
+  runtime,
+  runtimeVersion,
+  settle,
+  shutdown,
+  timerOverhead,
+  waitUntil,
+} from './support.ts';
 
-const runtime = detectRuntime();
-const g = globalThis as { Bun?: { version: string; nanoseconds: () => number }; Deno?: { version: { deno: string } } };
+const g = globalThis as { Bun?: { nanoseconds: () => number } };
 
 /** Events per block in the batch case, and the most completions written back to back. */
 const BLOCK = 1000;
@@ -62,117 +80,17 @@ const clock: { name: string; now: () => number } = (() => {
 })();
 const now = clock.now;
 
-/** Median cost of one clock read (back-to-back pairs), subtracted from every call timed on its own. */
-function timerOverhead(): number {
-  const xs: number[] = [];
-  for (let i = 0; i < 200_000; i++) {
-    const t0 = now();
-    const t1 = now();
-    if (i >= 100_000) xs.push(t1 - t0);
-  }
-  xs.sort((a, b) => a - b);
-  return xs[xs.length >> 1] as number;
-}
-
-// ---- fixtures (kept in memory) ---------------------------------------------------------------------
-
-const fixture = (name: string) => readFileSync(new URL(`../../fixtures/${name}`, import.meta.url), 'utf8');
-/** The fixture step event compacted: the size Rust writes (2734 bytes). */
-const floorText = JSON.stringify(JSON.parse(fixture('step-event.json')));
-const decoder = new TextDecoder();
-const floorBytes = new TextEncoder().encode(floorText);
-/** The result JSON every completion carries (compacted, as a handler's JSON.stringify would send it). */
-const completionJson = JSON.stringify(JSON.parse(fixture('completion-success.json')));
-
-// ---- plumbing --------------------------------------------------------------------------------------
-
-function log(line: string): void {
-  console.error(`[${runtime}] ${line}`);
-}
-
 /** Keeps results observable so no engine can drop the work. */
 let sink: unknown = null;
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-async function waitUntil(what: string, check: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(1);
-  }
-}
-
-interface AdapterInternals {
-  ring: RingTransport | null;
-  native: Record<string, unknown>;
-}
-
-/** Wraps every function of the native library with a counter; returns the count and an undo. */
-function countFfiCalls(adapter: NativeFfiAdapter): { calls: () => number; restore: () => void } {
-  const native = (adapter as unknown as AdapterInternals).native;
-  const saved: [string, unknown][] = [];
-  let calls = 0;
-  for (const key of Object.keys(native)) {
-    const original = native[key];
-    if (typeof original !== 'function') continue;
-    saved.push([key, original]);
-    native[key] = (...args: unknown[]) => {
-      calls += 1;
-      return (original as (...a: unknown[]) => unknown).apply(native, args);
-    };
-  }
-  return {
-    calls: () => calls,
-    restore: () => {
-      for (const [key, original] of saved) native[key] = original;
-    },
-  };
-}
-
-// ---- timed loops (top-level functions: one shape each, easy on every JIT) --------------------------
-
-function emptyPollLoop(adapter: NativeFfiAdapter, n: number): number {
-  let events = 0;
-  for (let i = 0; i < n; i++) if (adapter.pollStepEvents() !== null) events += 1;
-  return events;
-}
-
-/** Polls until `n` events arrived; returns the null polls on the way (a block with any is discarded). */
-function pollBlock(adapter: NativeFfiAdapter, n: number, ids: string[]): number {
-  let got = 0;
-  let nulls = 0;
-  while (got < n) {
-    const event = adapter.pollStepEvents();
-    if (event === null) {
-      nulls += 1;
-      if (nulls > 50_000_000) throw new Error('the producer stopped');
-      continue;
-    }
-    ids[got++] = event.event_id;
-  }
-  return nulls;
-}
-
-/** The floor: decode the fixture bytes from JS memory and parse them, `n` times. */
-function floorBlock(bytes: Uint8Array, n: number, ids: string[]): void {
-  for (let i = 0; i < n; i++) ids[i] = (JSON.parse(decoder.decode(bytes)) as FfiStepEvent).event_id;
-}
-
-function completeBlock(adapter: NativeFfiAdapter, ids: string[], n: number, json: string): void {
-  for (let i = 0; i < n; i++) adapter.completeStepEvent(ids[i] as string, json);
-}
-
 // ---- the worker (one at a time) --------------------------------------------------------------------
 
-type Transport = 'ring' | 'ffi';
 type Source = 'empty' | 'unlimited';
 
 interface Worker {
   key: string;
   transport: Transport;
   adapter: NativeFfiAdapter;
-  ring: RingTransport | null;
   /** Events ready to be read: frames published and not consumed (ring), or queued in Rust (ffi). */
   ready: () => number;
 }
@@ -180,13 +98,9 @@ interface Worker {
 let current: Worker | null = null;
 let discarded = 0;
 
+/** The worker configurations bench/hot-path.ts measures with (bench/support.ts). */
 function configOf(transport: Transport, source: Source): BootstrapConfig {
-  const base: BootstrapConfig = { namespace: 'bench', log_level: 'warn', log_stderr: false, transport };
-  if (source === 'empty') return { ...base, source: { kind: 'synthetic', count: 0 } };
-  // As bench/hot-path.ts: an 8 MiB events ring (~3000 events) kept full, or a 4096-event ffi queue.
-  return transport === 'ring'
-    ? { ...base, events_capacity: 8 << 20, completions_capacity: 4 << 20, source: { kind: 'synthetic' } }
-    : { ...base, ffi_queue_capacity: 4096, source: { kind: 'synthetic' } };
+  return source === 'empty' ? emptyConfig(transport) : producingConfig(transport);
 }
 
 async function workerFor(transport: Transport, source: Source): Promise<Worker> {
@@ -194,19 +108,9 @@ async function workerFor(transport: Transport, source: Source): Promise<Worker> 
   if (current?.key === key) return current;
   await retire();
   log(`starting a worker: ${key}`);
-  const adapter = createFfiAdapter();
-  adapter.bootstrapWorker(configOf(transport, source));
+  const adapter = bootstrap(configOf(transport, source));
   try {
-    const ring = (adapter as unknown as AdapterInternals).ring;
-    if ((transport === 'ring') !== (ring !== null)) throw new Error(`worker ${key}: transport ${adapter.transport} attached`);
-    const ready =
-      ring !== null
-        ? () => {
-            const m = ring.metrics();
-            return m.events_published_frames - m.events_consumed_frames;
-          }
-        : () => adapter.getFfiDispatchMetrics().pending_count;
-    const worker: Worker = { key, transport, adapter, ring, ready };
+    const worker: Worker = { key, transport, adapter, ready: readyEvents(adapter) };
     if (source === 'empty') checkEmptyPoll(worker);
     else await checkEvents(worker);
     current = worker;
@@ -219,15 +123,7 @@ async function workerFor(transport: Transport, source: Source): Promise<Worker> 
 
 /** Counts FFI calls per empty poll (every native function wrapped); the ring must make none. */
 function checkEmptyPoll(worker: Worker): void {
-  const counter = countFfiCalls(worker.adapter);
-  let events = 0;
-  try {
-    for (let i = 0; i < FFI_COUNT_POLLS; i++) if (worker.adapter.pollStepEvents() !== null) events += 1;
-  } finally {
-    counter.restore();
-  }
-  if (events !== 0) throw new Error(`${events} events arrived from a count-0 source`);
-  const perPoll = counter.calls() / FFI_COUNT_POLLS;
+  const perPoll = ffiCallsPerEmptyPoll(worker.adapter, FFI_COUNT_POLLS);
   log(`empty poll, ${worker.transport}: ${perPoll} FFI calls per poll (counted over ${FFI_COUNT_POLLS} polls)`);
   if (worker.transport === 'ring' && perPoll !== 0) {
     throw new Error(`an empty ring poll made ${perPoll} FFI calls per poll (expected 0): refusing to measure it`);
@@ -244,37 +140,16 @@ async function checkEvents(worker: Worker): Promise<void> {
   log(`events, ${worker.transport}: ${JSON.stringify(event).length} bytes of JSON per event (compacted fixture: ${floorBytes.length})`);
 }
 
-function shutdown(adapter: NativeFfiAdapter): void {
-  try {
-    adapter.stopWorker();
-  } finally {
-    adapter.close();
-  }
-}
-
 /** Stops the current worker after checking that every event read was completed, none refused or failed. */
 async function retire(): Promise<void> {
   const worker = current;
   if (worker === null) return;
   current = null;
-  const { adapter } = worker;
+  log(`stopping the worker ${worker.key}`);
   try {
-    adapter.flushCompletions();
-    let metrics = adapter.getFfiDispatchMetrics();
-    const deadline = Date.now() + 5000;
-    while (metrics.in_flight_count > 0 && Date.now() < deadline) {
-      await sleep(5);
-      adapter.flushCompletions();
-      metrics = adapter.getFfiDispatchMetrics();
-    }
-    const refused = (metrics.refused_completions ?? 0) + adapter.completionStats().refused;
-    const summary = `${metrics.completed_count} completed, ${metrics.in_flight_count} in flight, ${refused} refused, ${metrics.failed_count} failed`;
-    if (metrics.in_flight_count !== 0 || refused !== 0 || metrics.failed_count !== 0) {
-      throw new Error(`worker ${worker.key}: bookkeeping is off: ${summary}`);
-    }
-    log(`stopping the worker ${worker.key}: ${summary}`);
+    await settle(worker.adapter, `worker ${worker.key}`);
   } finally {
-    shutdown(adapter);
+    shutdown(worker.adapter);
   }
 }
 
@@ -382,15 +257,13 @@ function batchFloor(n: number): number {
 
 async function completion(transport: Transport, n: number): Promise<number> {
   const worker = await workerFor(transport, 'unlimited');
-  const { adapter, ring } = worker;
+  const { adapter } = worker;
   const ids: string[] = new Array(BLOCK);
   let total = 0;
   for (let done = 0; done < n; ) {
     const k = Math.min(BLOCK, n - done);
     // Real ids: events delivered just now (untimed); room for the whole block in the completions ring.
-    await waitUntil(`${k} ready events`, () => worker.ready() >= k);
-    pollBlock(adapter, k, ids);
-    if (ring !== null) await waitUntil('an empty completions ring', () => ring.metrics().completions_pending_bytes === 0);
+    await deliverForCompletion(adapter, worker.ready, k, ids);
     const t0 = now();
     completeBlock(adapter, ids, k, completionJson);
     const t1 = now();
@@ -442,16 +315,10 @@ async function run(request: Request, overhead: number): Promise<number> {
   }
 }
 
-function runtimeVersion(): string {
-  if (runtime === 'bun') return g.Bun?.version ?? '?';
-  if (runtime === 'deno') return g.Deno?.version.deno ?? '?';
-  return process.versions.node ?? '?';
-}
-
 const send = (message: object) => console.log(JSON.stringify(message));
 
 async function main(): Promise<number> {
-  const overhead = timerOverhead();
+  const overhead = timerOverhead(now);
   log(`${runtimeVersion()}, clock ${clock.name}, timer overhead ${overhead.toFixed(0)} ns`);
   send({ ready: true, runtime, version: runtimeVersion(), clock: clock.name, timer_overhead_ns: overhead });
   const lines = createInterface({ input: process.stdin, crlfDelay: Number.POSITIVE_INFINITY });

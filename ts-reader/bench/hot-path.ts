@@ -18,20 +18,40 @@
  * that returned an event are counted; a block in which a poll came back null is discarded and retried.
  * Every event read is completed outside the timed region. No case forces a garbage collection.
  */
-import { readFileSync } from 'node:fs';
 import { measure } from 'mitata';
 import { now } from 'mitata/src/lib.mjs';
-import { createFfiAdapter } from '../src/ffi/factory.ts';
-import type { NativeLibrary } from '../src/ffi/native.ts';
 import type { NativeFfiAdapter } from '../src/ffi/native-adapter.ts';
-import { detectRuntime } from '../src/ffi/runtime.ts';
-import type { BootstrapConfig, FfiStepEvent } from '../src/ffi/types.ts';
+import type { FfiStepEvent } from '../src/ffi/types.ts';
 import { Flags, RecordType } from '../src/ring/layout.ts';
 import type { RingReader } from '../src/ring/reader.ts';
 import { type RingTransport, RingTransport as RingTransportClass } from '../src/ring/transport.ts';
 import { buildRegion, publishEvents, writeRawRecord } from '../tests/support/region-builder.ts';
 import { LeanReader } from './lean-reader.ts';
 import { type CaseResult, type PairedResult, type RuntimeReport, summarize } from './stats.ts';
+import {
+  bootstrap,
+  completeBlock,
+  completionJson,
+  decoder,
+  deliverForCompletion,
+  emptyConfig,
+  emptyPollLoop,
+  encoder,
+  ffiCallsPerEmptyPoll,
+  floorBlock,
+  floorBytes,
+  log,
+  pollBlock,
+  producingConfig,
+  readyEvents,
+  ringTransportOf,
+  runtime,
+  runtimeVersion,
+  settle,
+  shutdown,
+  timerOverhead,
+  waitUntil,
+} from './support.ts';
 
 const QUICK = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.BENCH_QUICK === '1';
 const scale = (n: number) => (QUICK ? Math.max(2, Math.ceil(n / 5)) : n);
@@ -57,23 +77,7 @@ const EMPTY_ROUNDS = scale(25);
 /** mitata's time budget per empty-poll measurement (a cross-check of the loops). */
 const MITATA_CPU_NS = QUICK ? 100e6 : 400e6;
 
-// ---- fixtures --------------------------------------------------------------------------------------
-
-const fixture = (name: string) => readFileSync(new URL(`../../fixtures/${name}`, import.meta.url), 'utf8');
-/** The fixture step event compacted: the size Rust writes (2734 bytes). */
-const floorText = JSON.stringify(JSON.parse(fixture('step-event.json')));
-const encoder = new TextEncoder();
-const decoder = new TextDecoder();
-const floorBytes = encoder.encode(floorText);
-/** The result JSON every completion carries (compacted, as a handler's JSON.stringify would send it). */
-const completionJson = JSON.stringify(JSON.parse(fixture('completion-success.json')));
-
 // ---- plumbing --------------------------------------------------------------------------------------
-
-interface AdapterInternals {
-  ring: RingTransport | null;
-  native: NativeLibrary;
-}
 
 function ringOfTransport(ring: RingTransport): RingReader {
   return (ring as unknown as { reader: RingReader }).reader;
@@ -86,76 +90,13 @@ function leanOf(transport: RingTransport): LeanReader {
 }
 
 function ringOf(adapter: NativeFfiAdapter): { ring: RingTransport; reader: RingReader } {
-  const ring = (adapter as unknown as AdapterInternals).ring;
+  const ring = ringTransportOf(adapter);
   if (ring === null) throw new Error('no ring transport attached');
   return { ring, reader: ringOfTransport(ring) };
 }
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-async function waitUntil(what: string, check: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(1);
-  }
-}
-
-const g = globalThis as { Bun?: { version: string }; Deno?: { version: { deno: string } } };
-
-function log(line: string): void {
-  console.error(`[${detectRuntime()}] ${line}`);
-}
-
 /** Keeps results observable so no engine can drop the work. */
 let sink: unknown = null;
-
-function bootstrap(config: BootstrapConfig): NativeFfiAdapter {
-  const adapter = createFfiAdapter();
-  adapter.bootstrapWorker({ namespace: 'bench', log_level: 'warn', log_stderr: false, ...config });
-  return adapter;
-}
-
-function shutdown(adapter: NativeFfiAdapter): void {
-  try {
-    adapter.stopWorker();
-  } finally {
-    adapter.close();
-  }
-}
-
-/** Wraps every function of the native library with a counter; returns the count and an undo. */
-function countFfiCalls(adapter: NativeFfiAdapter): { calls: () => number; restore: () => void } {
-  const native = (adapter as unknown as AdapterInternals).native as unknown as Record<string, unknown>;
-  const saved: [string, unknown][] = [];
-  let calls = 0;
-  for (const key of Object.keys(native)) {
-    const original = native[key];
-    if (typeof original !== 'function') continue;
-    saved.push([key, original]);
-    native[key] = (...args: unknown[]) => {
-      calls += 1;
-      return (original as (...a: unknown[]) => unknown).apply(native, args);
-    };
-  }
-  return {
-    calls: () => calls,
-    restore: () => {
-      for (const [key, original] of saved) native[key] = original;
-    },
-  };
-}
-
-/** Median cost of the timer call itself (now() back to back), subtracted from per-call timings. */
-function timerOverhead(): number {
-  const xs: number[] = [];
-  for (let i = 0; i < 200_000; i++) {
-    const t0 = now();
-    const t1 = now();
-    if (i >= 100_000) xs.push(t1 - t0);
-  }
-  return summarize(xs).median;
-}
 
 function caseOf(samples: number[], ops: number, extra: Partial<CaseResult> = {}, minus = 0): CaseResult {
   const s = summarize(samples);
@@ -171,22 +112,6 @@ function pairedOf(values: number[]): PairedResult {
 // Blocks keep only each event's id (for the completion sent afterwards); the floor keeps the same, so both
 // sides leave the same garbage to the collector.
 
-/** Polls until `n` events arrived; returns the null polls on the way (a block with any is discarded). */
-function pollBlock(adapter: NativeFfiAdapter, n: number, ids: string[]): number {
-  let got = 0;
-  let nulls = 0;
-  while (got < n) {
-    const event = adapter.pollStepEvents();
-    if (event === null) {
-      nulls += 1;
-      if (nulls > 50_000_000) throw new Error('the producer stopped');
-      continue;
-    }
-    ids[got++] = event.event_id;
-  }
-  return nulls;
-}
-
 /** The reader layer alone: frame checks, decode of the payload out of shared memory, release. No parse. */
 function readerBlock(reader: RingReader, n: number, texts: string[]): number {
   let got = 0;
@@ -201,11 +126,6 @@ function readerBlock(reader: RingReader, n: number, texts: string[]): number {
     texts[got++] = message.text;
   }
   return nulls;
-}
-
-/** The floor: decode the same bytes from JS memory and parse them. */
-function floorBlock(bytes: Uint8Array, n: number, ids: string[]): void {
-  for (let i = 0; i < n; i++) ids[i] = (JSON.parse(decoder.decode(bytes)) as FfiStepEvent).event_id;
 }
 
 /** The floor over `n` distinct byte arrays (the captured ring events, laid out like ring frames). */
@@ -252,10 +172,6 @@ function bookkeepingNoClockBlock(map: Map<string, number>, ids: string[], n: num
   for (let i = 0; i < n; i++) map.set(ids[i] as string, at);
 }
 
-function completeBlock(adapter: NativeFfiAdapter, ids: string[], n: number, json: string): void {
-  for (let i = 0; i < n; i++) adapter.completeStepEvent(ids[i] as string, json);
-}
-
 /** Reference for a completion write: the id's 36 bytes and the result JSON encoded into JS memory. */
 function encodeFloorBlock(ids: string[], n: number, json: string, scratch: Uint8Array): number {
   let total = 0;
@@ -276,15 +192,10 @@ async function mitataNs(fn: () => unknown): Promise<CaseResult> {
   return { ns: stats.p50, p25: stats.p25, p75: stats.p75, samples: stats.samples.length, ops: stats.ticks, note: 'mitata' };
 }
 
-// Empty polls in a plain loop: one call site per layer, as the poller's own loop has. (mitata's generated
-// loop shares one call site between measurements; when that site goes polymorphic every op it measures
-// gains a call of ~4-5 ns, so its figures are kept as a cross-check only.)
-function emptyPollLoop(adapter: NativeFfiAdapter, n: number): number {
-  let events = 0;
-  for (let i = 0; i < n; i++) if (adapter.pollStepEvents() !== null) events += 1;
-  return events;
-}
-
+// Empty polls in a plain loop (`emptyPollLoop`, then one loop per layer below it): one call site per layer,
+// as the poller's own loop has. (mitata's generated loop shares one call site between measurements; when
+// that site goes polymorphic every op it measures gains a call of ~4-5 ns, so its figures are kept as a
+// cross-check only.)
 function emptyNextEventLoop(ring: RingTransport, n: number): number {
   let events = 0;
   for (let i = 0; i < n; i++) if (ring.nextEvent() !== null) events += 1;
@@ -335,16 +246,10 @@ function emptyLoop(n: number): number {
 
 async function emptyPoll(transport: 'ring' | 'ffi', report: RuntimeReport): Promise<void> {
   log(`empty poll, ${transport}`);
-  const adapter = bootstrap({ transport, source: { kind: 'synthetic', count: 0 } });
+  const adapter = bootstrap(emptyConfig(transport));
   try {
     // Nothing is queued (count 0): every poll must come back null. Count FFI calls over 10k polls first.
-    const counter = countFfiCalls(adapter);
-    for (let i = 0; i < 10_000; i++) {
-      if (adapter.pollStepEvents() !== null) throw new Error('an event arrived from a count-0 source');
-    }
-    const calls = counter.calls();
-    counter.restore();
-    report.checks[`empty poll ${transport}: FFI calls per poll`] = calls / 10_000;
+    report.checks[`empty poll ${transport}: FFI calls per poll`] = ffiCallsPerEmptyPoll(adapter, 10_000);
     const n = transport === 'ring' ? EMPTY_LOOP : EMPTY_LOOP / 10;
     const loop = (run: (n: number) => number) => (): number => {
       const t0 = now();
@@ -636,18 +541,10 @@ async function breakdown(
 
 async function ringEvents(report: RuntimeReport, overhead: number): Promise<void> {
   log('ring transport, events (one at a time, batch of 1000, breakdown)');
-  const adapter = bootstrap({
-    transport: 'ring',
-    events_capacity: 8 << 20,
-    completions_capacity: 4 << 20,
-    source: { kind: 'synthetic' },
-  });
+  const adapter = bootstrap(producingConfig('ring'));
   try {
     const { ring, reader } = ringOf(adapter);
-    const ready = () => {
-      const m = ring.metrics();
-      return m.events_published_frames - m.events_consumed_frames;
-    };
+    const ready = readyEvents(adapter);
     const completeIds = (ids: readonly string[]) => {
       for (const id of ids) adapter.completeStepEvent(id, completionJson);
       adapter.flushCompletions();
@@ -756,9 +653,9 @@ async function ringEvents(report: RuntimeReport, overhead: number): Promise<void
 
 async function ffiEvents(report: RuntimeReport, overhead: number): Promise<void> {
   log('ffi transport, events (one at a time, batch of 1000)');
-  const adapter = bootstrap({ transport: 'ffi', ffi_queue_capacity: 4096, source: { kind: 'synthetic' } });
+  const adapter = bootstrap(producingConfig('ffi'));
   try {
-    const ready = () => adapter.getFfiDispatchMetrics().pending_count;
+    const ready = readyEvents(adapter);
     await waitUntil('the first events', () => ready() >= BLOCK);
     await perCall(adapter, FFI_PER_CALL_EVENTS, ready, 'ffi', report, overhead);
     const ids: string[] = new Array(BLOCK);
@@ -810,25 +707,15 @@ async function completions(transport: 'ring' | 'ffi', report: RuntimeReport): Pr
     source: { kind: 'synthetic' },
   });
   try {
-    const ring = transport === 'ring' ? ringOf(adapter).ring : null;
-    const ready =
-      ring !== null
-        ? () => {
-            const m = ring.metrics();
-            return m.events_published_frames - m.events_consumed_frames;
-          }
-        : () => adapter.getFfiDispatchMetrics().pending_count;
+    const ready = readyEvents(adapter);
     const ids: string[] = new Array(BLOCK);
     const scratch = new Uint8Array(64 * 1024);
     const writes: number[] = [];
     const floor: number[] = [];
     let queuedAfter = 0;
     for (let round = 0; round < WARMUP_ROUNDS + COMPLETION_ROUNDS; round++) {
-      // Real ids: events delivered just now (outside the timed region).
-      await waitUntil(`${BLOCK} ready events`, () => ready() >= BLOCK);
-      pollBlock(adapter, BLOCK, ids);
-      // Room for the whole block: the worker has drained the previous completions.
-      if (ring !== null) await waitUntil('an empty completions ring', () => ring.metrics().completions_pending_bytes === 0);
+      // Real ids: events delivered just now, and room for them all (outside the timed region).
+      await deliverForCompletion(adapter, ready, BLOCK, ids);
       const t0 = now();
       completeBlock(adapter, ids, BLOCK, completionJson);
       const t1 = now();
@@ -852,36 +739,13 @@ async function completions(transport: 'ring' | 'ffi', report: RuntimeReport): Pr
   }
 }
 
-/** Every event read was completed: the worker counts them all, refuses none, and has none in flight. */
-async function settle(adapter: NativeFfiAdapter, what: string): Promise<void> {
-  adapter.flushCompletions();
-  let metrics = adapter.getFfiDispatchMetrics();
-  const deadline = Date.now() + 5000;
-  while (metrics.in_flight_count > 0 && Date.now() < deadline) {
-    await sleep(5);
-    adapter.flushCompletions();
-    metrics = adapter.getFfiDispatchMetrics();
-  }
-  const ok = metrics.in_flight_count === 0 && (metrics.refused_completions ?? 0) === 0 && metrics.failed_count === 0;
-  const summary = `${metrics.completed_count} completed, ${metrics.in_flight_count} in flight, ${metrics.refused_completions ?? 0} refused, ${metrics.failed_count} failed`;
-  if (!ok) throw new Error(`${what}: bookkeeping is off: ${summary}`);
-  log(`${what}: ${summary}`);
-}
-
 // ---- main ------------------------------------------------------------------------------------------
-
-function runtimeVersion(): string {
-  const runtime = detectRuntime();
-  if (runtime === 'bun') return g.Bun?.version ?? '?';
-  if (runtime === 'deno') return g.Deno?.version.deno ?? '?';
-  return (globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node ?? '?';
-}
 
 async function main(): Promise<void> {
   const started = now();
-  const overhead = timerOverhead();
+  const overhead = timerOverhead(now);
   const report: RuntimeReport = {
-    runtime: detectRuntime(),
+    runtime,
     version: runtimeVersion(),
     timerOverheadNs: overhead,
     cases: {},

@@ -37,30 +37,16 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::thread;
 use std::time::{Duration, Instant};
 
+// `library_path()`: the cdylib cargo built next to this binary (`target/<profile>/deps/`), or
+// `TASKER_LIBRARY_PATH`; the one the integration tests load.
+#[path = "../tests/support/library_path.rs"]
+mod library_path;
+use library_path::library_path;
+
 /// The longest the bench waits for one answer of a child before failing (a hung child must not hang CI).
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(300);
 /// How long a child gets to stop its worker and exit after `quit`.
 const QUIT_TIMEOUT: Duration = Duration::from_secs(20);
-
-/// The cdylib cargo built with this binary: `target/<profile>/deps/libtasker_worker.so` (as
-/// `tests/support/mod.rs` finds it; a bench binary lives in `deps/`). `TASKER_LIBRARY_PATH` overrides it.
-fn library_path() -> PathBuf {
-    if let Some(p) = std::env::var_os("TASKER_LIBRARY_PATH") {
-        return PathBuf::from(p);
-    }
-    let exe = std::env::current_exe().expect("current_exe");
-    let dir = exe.parent().expect("binary inside target/<profile>/<dir>/");
-    let deps = if dir.ends_with("deps") {
-        dir.to_path_buf()
-    } else {
-        dir.parent().expect("target/<profile>/").join("deps")
-    };
-    deps.join(format!(
-        "{}tasker_worker{}",
-        std::env::consts::DLL_PREFIX,
-        std::env::consts::DLL_SUFFIX
-    ))
-}
 
 fn ts_reader_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../ts-reader")

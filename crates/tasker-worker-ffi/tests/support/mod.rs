@@ -11,6 +11,12 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 use tasker_ring::{record_type, Region, RingId};
 
+// `#[path]`, relative to this file: the same file whether this module is `tests/support` or the leak
+// driver's include of it.
+#[path = "library_path.rs"]
+mod library_path;
+pub use library_path::library_path;
+
 /// The 15 exported functions, as raw C function pointers.
 pub struct Api {
     pub path: PathBuf,
@@ -30,29 +36,6 @@ pub struct Api {
     pub tasker_worker_abi_version: unsafe extern "C" fn() -> u32,
     pub poll_worker_logs: unsafe extern "C" fn() -> *mut c_char,
     _lib: libloading::Library,
-}
-
-/// The cdylib cargo built with this binary: `target/<profile>/deps/libtasker_worker.so`. A test binary
-/// lives in that `deps/` directory, an example in `target/<profile>/examples/`. Not the copy in
-/// `target/<profile>/`: cargo refreshes that one only when the library itself is a build root
-/// (`cargo build -p tasker-worker-ffi`), never for `cargo test` or `cargo build --example`, so it can be
-/// stale or missing. `TASKER_LIBRARY_PATH` overrides the search.
-pub fn library_path() -> PathBuf {
-    if let Some(p) = std::env::var_os("TASKER_LIBRARY_PATH") {
-        return PathBuf::from(p);
-    }
-    let exe = std::env::current_exe().expect("current_exe");
-    let dir = exe.parent().expect("binary inside target/<profile>/<dir>/");
-    let deps = if dir.ends_with("deps") {
-        dir.to_path_buf()
-    } else {
-        dir.parent().expect("target/<profile>/").join("deps")
-    };
-    deps.join(format!(
-        "{}tasker_worker{}",
-        std::env::consts::DLL_PREFIX,
-        std::env::consts::DLL_SUFFIX
-    ))
 }
 
 /// The library, loaded once and never unloaded (a worker's threads may outlive a test; dlclose under
