@@ -62,7 +62,7 @@ class SeedAdapter implements FfiAdapter {
 /** Adds what this package's adapters provide: in-flight counting, completion hook, logs. */
 class RingishAdapter extends SeedAdapter implements RingAwareAdapter {
   readonly runtime = 'node' as const;
-  readonly transport = 'ring' as const;
+  transport: 'ring' | 'ffi' = 'ring';
   readonly doorbellPath = null;
   onCompletion: (() => void) | null = null;
   inFlight = 0;
@@ -222,10 +222,52 @@ describe('EventPoller cadence (counted ticks)', () => {
     poller.stop();
   });
 
+  it('maxEventsPerPoll: on ffi the rest waits for the next tick (seed 1, tasker-core 100); default drains to maxInFlight', () => {
+    const run = (maxEventsPerPoll: number | undefined) => {
+      const adapter = new RingishAdapter();
+      adapter.transport = 'ffi';
+      adapter.queue = Array.from({ length: 250 }, (_, i) => event(i));
+      const t = manualTimers();
+      const poller = new EventPoller(adapter, 10, 100, 1000, { timers: t.timers, maxInFlight: 1000, maxEventsPerPoll });
+      const perPoll: number[] = [];
+      poller.onCycle((n) => perPoll.push(n));
+      poller.start();
+      t.runSoon(); // the first poll right after start
+      t.state.tick?.();
+      t.runSoon();
+      t.state.tick?.();
+      t.runSoon();
+      poller.stop();
+      return { perPoll, left: adapter.queue.length, ticks: poller.stats().ticks };
+    };
+    assert.deepEqual(run(1), { perPoll: [1, 1, 1], left: 247, ticks: 2 }, 'the seed: one event per poll, nothing between ticks');
+    assert.deepEqual(run(100), { perPoll: [100, 100, 50], left: 0, ticks: 2 }, "tasker-core's 100 per poll");
+    assert.deepEqual(run(undefined), { perPoll: [250], left: 0, ticks: 2 }, 'unlimited: everything ready, up to maxInFlight');
+  });
+
+  it('maxEventsPerPoll on the ring: a poll stopped at the limit schedules the next at once (no tick needed)', () => {
+    const adapter = new RingishAdapter();
+    adapter.queue = Array.from({ length: 35 }, (_, i) => event(i));
+    const t = manualTimers();
+    const poller = new EventPoller(adapter, 10, 100, 1000, { timers: t.timers, maxEventsPerPoll: 10 });
+    const perPoll: number[] = [];
+    poller.onCycle((n) => perPoll.push(n));
+    poller.start();
+    t.runSoon();
+    assert.deepEqual(perPoll, [10, 10, 10, 5]);
+    assert.equal(poller.stats().ticks, 0);
+    assert.equal(poller.stats().backpressured, 0, 'the per-poll limit is not backpressure');
+    poller.stop();
+  });
+
   it('refuses nonsense intervals', () => {
     assert.throws(() => new EventPoller(new SeedAdapter(), 0), RangeError);
     assert.throws(() => new EventPoller(new SeedAdapter(), 10, -1), RangeError);
     assert.throws(() => new EventPoller(new SeedAdapter(), 10, 100, 1000, { maxInFlight: 0 }), RangeError);
+    for (const bad of [0, -1, 1.5, Number.NaN]) {
+      assert.throws(() => new EventPoller(new SeedAdapter(), 10, 100, 1000, { maxEventsPerPoll: bad }), RangeError, `maxEventsPerPoll ${bad}`);
+    }
+    assert.doesNotThrow(() => new EventPoller(new SeedAdapter(), 10, 100, 1000, { maxEventsPerPoll: Number.POSITIVE_INFINITY }));
   });
 
   it('events() is an async iterable that ends when the signal aborts', async () => {

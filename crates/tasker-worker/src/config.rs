@@ -34,6 +34,11 @@ pub enum SourceConfig {
         /// this many bytes (tests of fragmentation and mixed sizes).
         #[serde(default)]
         event_bytes_max: Option<usize>,
+        /// Adds a top-level `enqueued_at_us` to each event: epoch microseconds (system clock) of the moment
+        /// the event became available (its due time under `rate_per_sec`, else the source's start), so a
+        /// reader can measure enqueue-to-handler latency without coordinated omission (default false).
+        #[serde(default)]
+        stamp_enqueued_at: bool,
     },
     /// Ready steps of the step store (`tasker-store`): SQLite by default, PostgreSQL for many machines.
     Store {
@@ -61,6 +66,7 @@ impl Default for SourceConfig {
             rate_per_sec: None,
             event_bytes: None,
             event_bytes_max: None,
+            stamp_enqueued_at: false,
         }
     }
 }
@@ -190,8 +196,25 @@ mod tests {
                 count: Some(5),
                 rate_per_sec: None,
                 event_bytes: None,
-                event_bytes_max: None
+                event_bytes_max: None,
+                stamp_enqueued_at: false
             }
+        );
+        let stamped = WorkerConfig::from_json(
+            r#"{"source":{"kind":"synthetic","count":5,"rate_per_sec":10,"stamp_enqueued_at":true}}"#,
+        )
+        .unwrap();
+        assert!(matches!(
+            stamped.source,
+            SourceConfig::Synthetic {
+                stamp_enqueued_at: true,
+                rate_per_sec: Some(10),
+                ..
+            }
+        ));
+        assert!(
+            WorkerConfig::from_json(r#"{"source":{"kind":"synthetic","stamp_enqueued_at":1}}"#).is_err(),
+            "stamp_enqueued_at is a boolean"
         );
         let e = WorkerConfig::from_json(r#"{"namespcae":"x"}"#).unwrap_err();
         assert!(e.contains("unknown field `namespcae`"), "{e}");

@@ -8,7 +8,7 @@ use crate::result::StepResult;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tasker_ring::synthetic::StepEventGenerator;
 
 /// A claimed step event: its ids and its JSON (a superset of the seed's `FfiStepEvent`).
@@ -46,6 +46,11 @@ pub trait EventSource: Send + 'static {
     fn metrics(&self) -> Option<serde_json::Value> {
         None
     }
+    /// When the next event becomes claimable, if the source knows it (a rate-limited source): an idle pump
+    /// wakes then instead of sleeping past it. None: unknown, or nothing scheduled.
+    fn next_due(&self) -> Option<Instant> {
+        None
+    }
 }
 
 /// Counters of a synthetic run, shared with whoever started it (tests, the demo).
@@ -74,7 +79,12 @@ pub struct SyntheticSource {
     remaining: Option<u64>,
     rate_per_sec: Option<u64>,
     started: Instant,
+    /// `started` on the system clock, in nanoseconds since the Unix epoch (for `enqueued_at_us`).
+    started_epoch_ns: u128,
+    stamp_enqueued_at: bool,
     produced: u64,
+    /// Rate-limited: the next event, built while waiting for its due time (see `claim`).
+    prepared: Option<SourcedEvent>,
     outstanding: HashSet<Uuid>,
     stats: Arc<SyntheticStats>,
 }
@@ -87,7 +97,10 @@ impl SyntheticSource {
             remaining: count,
             rate_per_sec: rate_per_sec.filter(|r| *r > 0),
             started: Instant::now(),
+            started_epoch_ns: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos()),
+            stamp_enqueued_at: false,
             produced: 0,
+            prepared: None,
             outstanding: HashSet::new(),
             stats: Arc::new(SyntheticStats::default()),
         }
@@ -99,9 +112,46 @@ impl SyntheticSource {
         self
     }
 
+    /// Adds a top-level `enqueued_at_us` to every event: epoch microseconds (system clock) of the moment it
+    /// became available. With a rate, the k-th event (1-based) is due at start + k / rate (the intended
+    /// time, exactly when `claim` first lets it out, so a slow consumer cannot hide its queueing: no
+    /// coordinated omission); without one every event is available at the source's start (a burst).
+    pub fn with_enqueued_at_stamp(mut self, on: bool) -> Self {
+        self.stamp_enqueued_at = on;
+        self
+    }
+
     /// The run's counters.
     pub fn stats(&self) -> Arc<SyntheticStats> {
         Arc::clone(&self.stats)
+    }
+
+    /// The `k`-th event (1-based) from the generator, stamped when asked.
+    fn make(&mut self, k: u64) -> SourcedEvent {
+        let at_ns = self.started_epoch_ns + self.due_offset_ns(k);
+        let (_, event) = self.generator.next_event();
+        let id = |field: &str| event[field].as_str().and_then(|s| Uuid::parse(s.as_bytes()).ok());
+        let (Some(event_id), Some(step_uuid)) = (id("event_id"), id("step_uuid")) else {
+            unreachable!("the generator writes canonical UUIDs");
+        };
+        let mut payload = event.clone();
+        if self.stamp_enqueued_at {
+            if let serde_json::Value::Object(map) = &mut payload {
+                let at_us = u64::try_from(at_ns / 1000).unwrap_or(u64::MAX);
+                map.insert("enqueued_at_us".to_string(), at_us.into());
+            }
+        }
+        SourcedEvent {
+            event_id,
+            step_uuid,
+            payload,
+        }
+    }
+
+    /// Nanoseconds after the start at which the `k`-th event (1-based) is due under the rate (0 without one).
+    fn due_offset_ns(&self, k: u64) -> u128 {
+        self.rate_per_sec
+            .map_or(0, |rate| (u128::from(k) * 1_000_000_000).div_ceil(u128::from(rate)))
     }
 }
 
@@ -112,27 +162,30 @@ impl EventSource for SyntheticSource {
             n = n.min(left);
         }
         if let Some(rate) = self.rate_per_sec {
-            let due = (self.started.elapsed().as_secs_f64() * rate as f64) as u64;
-            n = n.min(due.saturating_sub(self.produced));
+            // Integer arithmetic, so `next_due` and the stamps agree with this to the nanosecond: the k-th
+            // event is out once elapsed * rate >= k * 1e9.
+            let due = self.started.elapsed().as_nanos() * u128::from(rate) / 1_000_000_000;
+            n = n.min(u64::try_from(due).unwrap_or(u64::MAX).saturating_sub(self.produced));
         }
-        for _ in 0..n {
-            let (_, event) = self.generator.next_event();
-            let id = |field: &str| event[field].as_str().and_then(|s| Uuid::parse(s.as_bytes()).ok());
-            let (Some(event_id), Some(step_uuid)) = (id("event_id"), id("step_uuid")) else {
-                unreachable!("the generator writes canonical UUIDs");
+        for i in 0..n {
+            let event = match self.prepared.take() {
+                Some(event) => event,
+                None => self.make(self.produced + i + 1),
             };
-            self.outstanding.insert(event_id);
-            out.push(SourcedEvent {
-                event_id,
-                step_uuid,
-                payload: event.clone(),
-            });
+            self.outstanding.insert(event.event_id);
+            out.push(event);
         }
         self.produced += n;
         if let Some(left) = self.remaining.as_mut() {
             *left -= n;
         }
         self.stats.claimed.fetch_add(n, Ordering::Release);
+        if n == 0 && self.rate_per_sec.is_some() && self.prepared.is_none() && !self.is_exhausted() {
+            // Idle until the next due time: build that event now, so its due time is spent on handing it
+            // over rather than on making it (a real source holds an event before it is enqueued; building
+            // one from the fixture is this stand-in's own cost, ~50 us with cold caches after an idle gap).
+            self.prepared = Some(self.make(self.produced + 1));
+        }
         n as usize
     }
 
@@ -151,5 +204,86 @@ impl EventSource for SyntheticSource {
 
     fn is_exhausted(&self) -> bool {
         self.remaining == Some(0)
+    }
+
+    fn next_due(&self) -> Option<Instant> {
+        if self.rate_per_sec.is_none() || self.is_exhausted() {
+            return None;
+        }
+        let ns = u64::try_from(self.due_offset_ns(self.produced + 1)).ok()?;
+        self.started.checked_add(Duration::from_nanos(ns))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn epoch_us() -> u64 {
+        SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_micros() as u64
+    }
+
+    fn stamps(events: &[SourcedEvent]) -> Vec<u64> {
+        events
+            .iter()
+            .map(|e| e.payload["enqueued_at_us"].as_u64().expect("stamped"))
+            .collect()
+    }
+
+    #[test]
+    fn no_stamp_unless_asked() {
+        let mut source = SyntheticSource::new(Some(3), None, None, 1);
+        let mut out = Vec::new();
+        assert_eq!(source.claim(10, &mut out), 3);
+        assert!(out.iter().all(|e| e.payload.get("enqueued_at_us").is_none()));
+        assert_eq!(source.next_due(), None, "no rate, no schedule");
+    }
+
+    #[test]
+    fn a_burst_is_stamped_with_the_start() {
+        let before = epoch_us();
+        let mut source = SyntheticSource::new(Some(5), None, None, 2).with_enqueued_at_stamp(true);
+        let after = epoch_us();
+        std::thread::sleep(Duration::from_millis(5));
+        let mut out = Vec::new();
+        assert_eq!(source.claim(3, &mut out), 3);
+        assert_eq!(source.claim(3, &mut out), 2);
+        let s = stamps(&out);
+        assert!(s.iter().all(|&t| t == s[0]), "all available at once: {s:?}");
+        assert!((before..=after).contains(&s[0]), "{before} <= {} <= {after}", s[0]);
+    }
+
+    #[test]
+    fn a_rate_stamps_each_due_time_and_next_due_agrees_with_claim() {
+        // 2000 events/s: the k-th event is due 500 us * k after the start.
+        let before = epoch_us();
+        let mut source = SyntheticSource::new(Some(40), Some(2000), None, 3).with_enqueued_at_stamp(true);
+        let mut out = Vec::new();
+        let mut prev_due = None;
+        while !source.is_exhausted() {
+            let due = source.next_due().expect("a rate-limited source knows its next event");
+            let n = source.claim(100, &mut out);
+            if Instant::now() < due {
+                assert_eq!(n, 0, "nothing is let out before its due time");
+            }
+            if let Some(prev) = prev_due {
+                assert!(due >= prev, "due times never go back");
+            }
+            prev_due = Some(due);
+            std::thread::sleep(Duration::from_micros(700));
+        }
+        assert_eq!(source.next_due(), None, "exhausted");
+        let s = stamps(&out);
+        assert_eq!(s.len(), 40);
+        let start = s[0] - 500;
+        assert!(start >= before, "the first event is due one period after the start");
+        for (k, t) in s.iter().enumerate() {
+            assert_eq!(
+                *t,
+                start + 500 * (k as u64 + 1),
+                "event {k}: the intended time, not the claim time"
+            );
+        }
+        assert!(*s.last().unwrap() <= epoch_us(), "no stamp is in the future");
     }
 }

@@ -38,6 +38,7 @@ fn config(dir: &Path, transport: Transport, count: u64) -> WorkerConfig {
             rate_per_sec: None,
             event_bytes: None,
             event_bytes_max: None,
+            stamp_enqueued_at: false,
         },
         ..WorkerConfig::default()
     }
@@ -286,6 +287,7 @@ fn a_sleeping_consumer_is_woken_through_the_doorbell() {
             rate_per_sec: Some(5),
             event_bytes: None,
             event_bytes_max: None,
+            stamp_enqueued_at: false,
         },
         ..config(&dir.0, Transport::Ring, 3)
     })

@@ -2,8 +2,9 @@
  * EventPoller: the seed's 10 ms polling loop, on the ring. The tick always runs (it is the contract and it
  * drives maintenance); the doorbell and capacity freed by completions only add polls between ticks. Each
  * poll drains ready events up to `maxInFlight` (backpressure before the read: unread events stay in the
- * ring and their timeout clock has not started). Maintenance counts ticks only: starvation check every
- * `starvationCheckInterval` ticks, cleanup every `cleanupInterval`, metrics every `metricsInterval`.
+ * ring and their timeout clock has not started) and `maxEventsPerPoll` (default unlimited). Maintenance
+ * counts ticks only: starvation check every `starvationCheckInterval` ticks, cleanup every `cleanupInterval`,
+ * metrics every `metricsInterval`.
  */
 import type { FfiAdapter } from '../ffi/adapter.ts';
 import { EventDecodeError, type FfiError, RingPeerError, RingReadError } from '../ffi/errors.ts';
@@ -22,6 +23,14 @@ export interface PollerTimers {
 export interface EventPollerOptions {
   /** Most events read and not completed (default 1000). Backpressure is applied before reading. */
   maxInFlight?: number;
+  /**
+   * Most events one poll reads (default: unlimited, i.e. up to `maxInFlight`): an integer >= 1, or
+   * `Infinity`. On the ffi transport the rest waits for the next tick, so `1` is the seed's design (one
+   * event per 10 ms tick) and `100` tasker-core's; on the ring transport a poll that stops at the limit
+   * schedules the next one at once, so the limit only bounds how long a poll holds the event loop. A plain
+   * seed adapter always gets one event per poll.
+   */
+  maxEventsPerPoll?: number;
   /** Metrics every this many ticks (default 100, about 1 s). */
   metricsInterval?: number;
   /** Use the worker's doorbell to wake between ticks (default true on the ring transport). */
@@ -64,6 +73,7 @@ export class EventPoller {
   private readonly ring: RingAwareAdapter | null;
   private readonly timers: PollerTimers;
   private readonly maxInFlight: number;
+  private readonly maxEventsPerPoll: number;
   private readonly metricsInterval: number;
   private readonly useDoorbell: boolean;
   private delivered = 0;
@@ -94,6 +104,10 @@ export class EventPoller {
     this.timers = { ...defaultTimers, ...options.timers };
     this.maxInFlight = options.maxInFlight ?? 1000;
     if (!(this.maxInFlight >= 1)) throw new RangeError(`EventPoller: maxInFlight must be at least 1, got ${this.maxInFlight}`);
+    this.maxEventsPerPoll = options.maxEventsPerPoll ?? Number.POSITIVE_INFINITY;
+    if (!(this.maxEventsPerPoll >= 1 && (Number.isInteger(this.maxEventsPerPoll) || this.maxEventsPerPoll === Number.POSITIVE_INFINITY))) {
+      throw new RangeError(`EventPoller: maxEventsPerPoll must be an integer of at least 1 (or Infinity), got ${this.maxEventsPerPoll}`);
+    }
     this.metricsInterval = options.metricsInterval ?? 100;
     this.useDoorbell = options.doorbell ?? true;
   }
@@ -256,7 +270,12 @@ export class EventPoller {
       if (ring) ring.flushCompletions();
       let room = ring ? this.maxInFlight - ring.inFlightCount() : Number.POSITIVE_INFINITY;
       this.backpressured = false;
+      let limited = false;
       while (room > 0 && this.active) {
+        if (delivered >= this.maxEventsPerPoll) {
+          limited = true;
+          break;
+        }
         let event: FfiStepEvent | null;
         try {
           event = this.ffiAdapter.pollStepEvents();
@@ -276,6 +295,10 @@ export class EventPoller {
       if (room <= 0) {
         this.backpressured = true;
         this.statsCounters.backpressured += 1;
+      } else if (limited) {
+        // Stopped at maxEventsPerPoll with events likely waiting: the ring reads on between ticks (the
+        // extra poll's own check continues from there); the ffi transport waits for the next tick.
+        if (ring?.transport === 'ring') this.scheduleExtra();
       } else if (ring && this.doorbell?.connected && this.active) {
         // Idle: ask for a doorbell. If events slipped in meanwhile, read them now.
         if (ring.prepareSleep()) {
@@ -341,7 +364,9 @@ export class EventPoller {
     this.statsCounters.doorbellWakes += 1;
     this.sleeping = false;
     this.ring?.wake();
-    this.scheduleExtra();
+    // Poll here, in the socket's callback, not through `soon()`: on a thread that was idle the extra hop
+    // through setImmediate added about 0.1 ms to the wake-up (bench/end-to-end.ts, idle wake).
+    this.extraPoll();
   }
 
   private onCompletion(): void {
@@ -353,12 +378,17 @@ export class EventPoller {
     this.extraScheduled = true;
     this.timers.soon(() => {
       this.extraScheduled = false;
-      if (!this.active) return;
-      this.statsCounters.extraPolls += 1;
-      this.poll();
-      // More ready than one poll took (and room for it): keep going between ticks.
-      if (!this.backpressured && !this.sleeping && this.ring?.hasPendingEvents() && this.ring.transport === 'ring') this.scheduleExtra();
+      this.extraPoll();
     });
+  }
+
+  /** A poll between ticks (doorbell, freed capacity, more data). */
+  private extraPoll(): void {
+    if (!this.active) return;
+    this.statsCounters.extraPolls += 1;
+    this.poll();
+    // More ready than one poll took (and room for it): keep going between ticks.
+    if (!this.backpressured && !this.sleeping && this.ring?.hasPendingEvents() && this.ring.transport === 'ring') this.scheduleExtra();
   }
 
   /** A ring that cannot be read (corrupt, closed, dead peer) stops the poller after one report. */

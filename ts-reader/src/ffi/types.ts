@@ -101,6 +101,12 @@ export interface SyntheticSourceConfig {
   rate_per_sec?: number;
   event_bytes?: number;
   event_bytes_max?: number;
+  /**
+   * Adds a top-level `enqueued_at_us` number to each event: epoch microseconds (system clock) of the moment
+   * it became available (its due time under `rate_per_sec`, else the source's start), for measuring
+   * enqueue-to-handler latency (default false).
+   */
+  stamp_enqueued_at?: boolean;
 }
 
 /** Ready steps of the step store: SQLite (embedded default) or PostgreSQL (many workers share the work). */

@@ -1,0 +1,482 @@
+/**
+ * End to end on one JS thread (issue 7): steps/s and enqueue-to-handler latency of the real
+ * `libtasker_worker` (synthetic source, no store) through the real `EventPoller` (and its doorbell on the
+ * ring) to a no-op handler that completes each event at once with `completeStepEvent`, for three designs:
+ *
+ * - `seed`: the seed's design: ffi transport (one JSON C string per `poll_step_events()` call), a 10 ms
+ *   tick, one event per tick (`maxEventsPerPoll: 1`);
+ * - `tasker-core`: ffi transport, 10 ms tick, up to 100 events per tick (`maxEventsPerPoll: 100`);
+ * - `ring`: this project: ring transport, every ready event drained per poll, the doorbell waking the
+ *   poller between ticks.
+ *
+ * Scenarios, one worker at a time:
+ * - `burst`: N events available at once (the source's start); steps/s = N / (last handler entry - start);
+ * - `rate R/s`: a steady rate (the Aeron-style sweep: 1k, 10k, 100k events/s for a few seconds); a design
+ *   whose oldest undelivered event is half a second past due is stopped early; saturated = stopped early or
+ *   delivered < 95% of the offered rate (its latencies are then those of the events it did deliver);
+ * - `idle wake`: 50 events/s, so the worker is idle before each one (goals: ring p50 <= 50 us, p99 <= 0.5 ms).
+ *
+ * Latency = handler entry (`performance.timeOrigin + performance.now()`, us) minus the event's
+ * `enqueued_at_us` (the source's `stamp_enqueued_at`: its due time under a rate, the intended time, so a slow
+ * consumer cannot hide its queueing; the source's start in a burst). Both sides read the system clock
+ * (Rust at the source's start, JS at process start) plus a monotonic clock since; a negative latency, which
+ * would show an offset between the two, is counted and reported. Latencies go into a preallocated
+ * Float64Array; percentiles (nearest rank) are computed at the end. Every run checks that no event is lost:
+ * delivered == enqueued (unless stopped early) and the worker accepted every completion. A warm-up run per
+ * transport (not reported) compiles the hot paths first; no garbage collection is forced. CPU % is the
+ * process's CPU time (JS thread, the worker's pump thread, everything) over the run's wall time.
+ *
+ * From ts-reader/ (the library: TASKER_LIBRARY_PATH, else target/release, built by
+ * `cargo build --release -p tasker-worker-ffi`):
+ *
+ *   node --import tsx bench/end-to-end.ts [--quick] [--json FILE]   # full: about a minute
+ *   node_modules/.bin/bun bench/end-to-end.ts --quick
+ *   node_modules/.bin/deno run -A bench/end-to-end.ts --quick
+ *
+ * `--quick` (or BENCH_QUICK=1): tiny sizes, a smoke run for CI (about 10 s), not for figures.
+ * `--designs seed,tasker-core,ring` and `--scenarios burst,rate,idle` run a subset. Exit status 1 when an
+ * event is lost or a completion refused (or the library cannot be loaded); 0 with SKIPPED on stderr when
+ * the runtime's FFI module is missing (Node's optional koffi).
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import process from 'node:process';
+import { EventPoller } from '../src/events/event-poller.ts';
+import { FfiLibraryError } from '../src/ffi/errors.ts';
+import { createFfiAdapter } from '../src/ffi/factory.ts';
+import type { NativeFfiAdapter } from '../src/ffi/native-adapter.ts';
+import { detectRuntime } from '../src/ffi/runtime.ts';
+import type { FfiStepEvent, Transport } from '../src/ffi/types.ts';
+
+const QUICK = process.argv.includes('--quick') || process.env.BENCH_QUICK === '1';
+
+function option(name: string): string | null {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? (process.argv[i + 1] ?? null) : null;
+}
+
+// ---- what runs -------------------------------------------------------------------------------------
+
+interface Design {
+  name: 'seed' | 'tasker-core' | 'ring';
+  transport: Transport;
+  /** EventPoller's `maxEventsPerPoll` (Infinity: every ready event, up to maxInFlight). */
+  maxEventsPerPoll: number;
+  /** Events in the burst scenario (the seed reads 100 per second, so it gets fewer). */
+  burst: number;
+}
+
+const ALL_DESIGNS: Design[] = [
+  { name: 'seed', transport: 'ffi', maxEventsPerPoll: 1, burst: QUICK ? 20 : 300 },
+  { name: 'tasker-core', transport: 'ffi', maxEventsPerPoll: 100, burst: QUICK ? 2_000 : 50_000 },
+  { name: 'ring', transport: 'ring', maxEventsPerPoll: Number.POSITIVE_INFINITY, burst: QUICK ? 2_000 : 50_000 },
+];
+/** `--designs ring,seed` runs only those (the ratios need all three). */
+const DESIGNS = ((list) => (list ? ALL_DESIGNS.filter((d) => list.split(',').includes(d.name)) : ALL_DESIGNS))(option('--designs'));
+
+interface Scenario {
+  name: string;
+  kind: 'burst' | 'rate' | 'idle';
+  /** Offered events per second (null: a burst). */
+  rate: number | null;
+  /** Seconds of offered events (rate scenarios). */
+  seconds: number;
+}
+
+const ALL_SCENARIOS: Scenario[] = [
+  { name: 'burst', kind: 'burst', rate: null, seconds: 0 },
+  ...[1_000, 10_000, 100_000].map((rate): Scenario => ({ name: `rate ${rate / 1000}k/s`, kind: 'rate', rate, seconds: QUICK ? 0.4 : 4 })),
+  { name: 'idle wake 50/s', kind: 'idle', rate: 50, seconds: QUICK ? 0.6 : 8 },
+];
+/** `--scenarios burst,rate,idle` runs only those kinds. */
+const SCENARIOS = ((list) => (list ? ALL_SCENARIOS.filter((s) => list.split(',').includes(s.kind)) : ALL_SCENARIOS))(option('--scenarios'));
+
+/** The poller's tick (the seed's 10 ms) and in-flight limit (its default). */
+const TICK_MS = 10;
+const MAX_IN_FLIGHT = 1000;
+/** A rate run is stopped once its oldest undelivered event is this many seconds past its due time. */
+const LAG_LIMIT_S = 0.5;
+/** Delivered below this share of the offered rate: saturated. */
+const SATURATED_BELOW = 0.95;
+/** Warm-up burst per transport (not reported). */
+const WARMUP_EVENTS = QUICK ? 300 : 3_000;
+
+/** The no-op handler's result: fixtures/completion-success.json compacted (what a handler's JSON.stringify sends). */
+const COMPLETION = JSON.stringify(JSON.parse(readFileSync(new URL('../../fixtures/completion-success.json', import.meta.url), 'utf8')));
+
+// ---- clocks and statistics ---------------------------------------------------------------------------
+
+const originUs = performance.timeOrigin * 1000;
+/** Wall-clock microseconds: the system clock at process start plus the monotonic clock since. */
+const nowUs = () => originUs + performance.now() * 1000;
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+function cpuUs(): number | null {
+  try {
+    const u = process.cpuUsage();
+    return u.user + u.system;
+  } catch {
+    return null;
+  }
+}
+
+/** Nearest-rank percentile of sorted values. */
+function percentile(sorted: Float64Array, q: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  const rank = Math.max(1, Math.ceil(q * sorted.length));
+  return sorted[rank - 1] as number;
+}
+
+function formatUs(us: number): string {
+  if (!Number.isFinite(us)) return '-';
+  if (us < 1000) return `${Math.round(us)} us`;
+  if (us < 1_000_000) return `${(us / 1000).toFixed(us < 10_000 ? 2 : 1)} ms`;
+  return `${(us / 1_000_000).toFixed(2)} s`;
+}
+
+function formatRate(r: number | null): string {
+  if (r === null || !Number.isFinite(r)) return '-';
+  return Math.round(r)
+    .toString()
+    .replace(/\B(?=(\d{3})+(?!\d))/g, ' ');
+}
+
+function log(line: string): void {
+  console.error(`[end-to-end ${detectRuntime()}] ${line}`);
+}
+
+// ---- one run -----------------------------------------------------------------------------------------
+
+interface RunResult {
+  design: string;
+  scenario: string;
+  kind: Scenario['kind'];
+  offered_per_s: number | null;
+  enqueued: number;
+  delivered: number;
+  /** Burst: delivered / (last handler entry - source start); rate: the same over the offered window. */
+  steps_per_s: number;
+  p50_us: number;
+  p99_us: number;
+  max_us: number;
+  min_us: number;
+  /** Latencies below zero (a clock offset between Rust's stamp and JS's clock; should be 0). */
+  negative_latencies: number;
+  saturated: boolean | null;
+  stopped_early: boolean;
+  /** Enqueued events neither delivered nor left behind by an early stop (must be 0). */
+  lost: number;
+  /** Completions the worker accepted (must equal delivered) and refused (must be 0). */
+  completed_by_worker: number;
+  refused: number;
+  /** From the source's start to the first handler entry. */
+  first_delivery_us: number;
+  cpu_percent: number | null;
+  wall_s: number;
+  poller: { ticks: number; extraPolls: number; doorbellWakes: number; sleeps: number };
+}
+
+interface RunState {
+  delivered: number;
+  lastUs: number;
+  firstUs: number;
+  firstStamp: number;
+  missingStamp: number;
+  done: (() => void) | null;
+}
+
+function bootstrap(design: Design, count: number, rate: number | null): NativeFfiAdapter {
+  const adapter = createFfiAdapter();
+  adapter.bootstrapWorker({
+    namespace: 'bench',
+    log_level: 'warn',
+    log_stderr: false,
+    transport: design.transport,
+    source: { kind: 'synthetic', count, ...(rate === null ? {} : { rate_per_sec: rate }), stamp_enqueued_at: true },
+  });
+  return adapter;
+}
+
+/**
+ * `bootstrap_worker` keeps a stopped predecessor until its replacement has started (so a failed set-up
+ * changes nothing), so tearing down a run stopped with a backlog (1024 queued events on ffi: ~0.1 s measured
+ * here) would land in the next run's first latencies. A throwaway worker (ffi, no events) takes the slot
+ * first, untimed.
+ */
+function retire(): void {
+  const adapter = createFfiAdapter();
+  adapter.bootstrapWorker({ namespace: 'bench', log_level: 'warn', log_stderr: false, transport: 'ffi', source: { kind: 'synthetic', count: 0 } });
+  try {
+    adapter.stopWorker();
+  } finally {
+    adapter.close();
+  }
+}
+
+async function runOne(design: Design, scenario: Scenario, report = true): Promise<RunResult> {
+  const rate = scenario.rate;
+  const count = rate === null ? (report ? design.burst : WARMUP_EVENTS) : Math.round(rate * scenario.seconds);
+  const latencies = new Float64Array(count);
+  const state: RunState = { delivered: 0, lastUs: 0, firstUs: 0, firstStamp: 0, missingStamp: 0, done: null };
+  const finished = new Promise<void>((resolve) => {
+    state.done = resolve;
+  });
+
+  const cpu0 = cpuUs();
+  const bootUs = nowUs();
+  const adapter = bootstrap(design, count, rate);
+  const poller = new EventPoller(adapter, TICK_MS, 100, 1000, { maxInFlight: MAX_IN_FLIGHT, maxEventsPerPoll: design.maxEventsPerPoll });
+  const errors: Error[] = [];
+  poller.onError((error) => errors.push(error));
+  poller.onStepEvent((event: FfiStepEvent) => {
+    const entry = originUs + performance.now() * 1000;
+    const i = state.delivered++;
+    const stamp = event.enqueued_at_us;
+    if (typeof stamp === 'number') {
+      if (i < count) latencies[i] = entry - stamp;
+      if (i === 0) {
+        state.firstStamp = stamp;
+        state.firstUs = entry;
+      }
+    } else state.missingStamp += 1;
+    state.lastUs = entry;
+    adapter.completeStepEvent(event.event_id, COMPLETION);
+    if (state.delivered === count) state.done?.();
+  });
+  poller.start();
+
+  // The source's start: exact from the first stamp once an event arrived (a burst's stamp is the start; a
+  // rate's first event is due one period after it), else the moment just before bootstrap.
+  const sourceStart = () => (state.delivered === 0 ? bootUs : rate === null ? state.firstStamp : state.firstStamp - Math.ceil(1e9 / rate) / 1000);
+  let stoppedEarly = false;
+  let stopUs = 0;
+  const deadlineUs = bootUs + (rate === null ? 120e6 : (scenario.seconds + 15) * 1e6);
+  const watchdog = setInterval(() => {
+    const t = nowUs();
+    // How late the oldest undelivered event is already (its due time is known from the rate).
+    const behind = rate !== null && state.delivered < count && t - (sourceStart() + ((state.delivered + 1) * 1e6) / rate) > LAG_LIMIT_S * 1e6;
+    if (behind || t > deadlineUs) {
+      stoppedEarly = true;
+      stopUs = t;
+      state.done?.();
+    }
+  }, 50);
+  await finished;
+  clearInterval(watchdog);
+  const endUs = nowUs();
+  const cpu1 = cpuUs();
+
+  const pollerStats = poller.stats();
+  poller.stop();
+  // Every delivered event was completed synchronously; wait (untimed) until the worker has applied them all.
+  let metrics = adapter.getFfiDispatchMetrics();
+  const settleBy = Date.now() + 5000;
+  while (!stoppedEarly && metrics.completed_count + metrics.failed_count < state.delivered && Date.now() < settleBy) {
+    await sleep(5);
+    metrics = adapter.getFfiDispatchMetrics();
+  }
+  try {
+    adapter.stopWorker();
+  } finally {
+    adapter.close();
+  }
+  retire();
+  if (errors.length > 0) throw new Error(`${design.name} / ${scenario.name}: poller errors: ${errors.map((e) => e.message).join('; ')}`);
+  if (state.missingStamp > 0) throw new Error(`${design.name} / ${scenario.name}: ${state.missingStamp} events without enqueued_at_us (library too old?)`);
+
+  const n = Math.min(state.delivered, count);
+  const sorted = latencies.subarray(0, n).sort();
+  let negative = 0;
+  for (let i = 0; i < n && (sorted[i] as number) < 0; i++) negative += 1;
+  const start = sourceStart();
+  const windowUs = (stoppedEarly ? stopUs : state.lastUs) - start;
+  const stepsPerS = n > 0 && windowUs > 0 ? (n / windowUs) * 1e6 : 0;
+  const saturated = rate === null ? null : stoppedEarly || stepsPerS < SATURATED_BELOW * rate;
+  const result: RunResult = {
+    design: design.name,
+    scenario: scenario.name,
+    kind: scenario.kind,
+    offered_per_s: rate,
+    enqueued: count,
+    delivered: state.delivered,
+    steps_per_s: stepsPerS,
+    p50_us: percentile(sorted, 0.5),
+    p99_us: percentile(sorted, 0.99),
+    max_us: n > 0 ? (sorted[n - 1] as number) : Number.NaN,
+    min_us: n > 0 ? (sorted[0] as number) : Number.NaN,
+    negative_latencies: negative,
+    saturated,
+    stopped_early: stoppedEarly,
+    lost: stoppedEarly ? 0 : count - state.delivered,
+    completed_by_worker: metrics.completed_count,
+    refused: metrics.refused_completions ?? 0,
+    first_delivery_us: n > 0 ? state.firstUs - start : Number.NaN,
+    cpu_percent: cpu0 !== null && cpu1 !== null ? ((cpu1 - cpu0) / (endUs - bootUs)) * 100 : null,
+    wall_s: (endUs - bootUs) / 1e6,
+    poller: { ticks: pollerStats.ticks, extraPolls: pollerStats.extraPolls, doorbellWakes: pollerStats.doorbellWakes, sleeps: pollerStats.sleeps },
+  };
+  if (report) {
+    log(
+      `${design.name.padEnd(11)} ${scenario.name.padEnd(14)} ${formatRate(stepsPerS).padStart(7)} steps/s  p50 ${formatUs(result.p50_us)}  p99 ${formatUs(result.p99_us)}  ` +
+        `max ${formatUs(result.max_us)}  ${state.delivered}/${count} delivered${stoppedEarly ? ' (stopped early: saturated)' : ''}  ${result.wall_s.toFixed(1)} s`,
+    );
+  }
+  const problems: string[] = [];
+  if (result.lost !== 0) problems.push(`${result.lost} events lost (delivered ${state.delivered} of ${count})`);
+  if (state.delivered > count) problems.push(`${state.delivered - count} events delivered twice`);
+  if (!stoppedEarly && result.completed_by_worker !== state.delivered)
+    problems.push(`the worker accepted ${result.completed_by_worker} of ${state.delivered} completions`);
+  if (result.refused !== 0) problems.push(`${result.refused} completions refused`);
+  if (problems.length > 0) throw new Error(`${design.name} / ${scenario.name}: ${problems.join('; ')}`);
+  return result;
+}
+
+// ---- report ------------------------------------------------------------------------------------------
+
+function runtimeVersion(): string {
+  const g = globalThis as { Bun?: { version: string }; Deno?: { version: { deno: string } } };
+  if (g.Bun) return `bun ${g.Bun.version}`;
+  if (g.Deno) return `deno ${g.Deno.version.deno}`;
+  return `node ${process.versions.node}`;
+}
+
+function table(results: RunResult[]): string {
+  const lines = [
+    '| design | scenario | offered/s | events | delivered steps/s | p50 | p99 | max | saturated | CPU % |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---|---:|',
+  ];
+  for (const r of results) {
+    const events = r.stopped_early ? `${r.delivered} of ${r.enqueued}` : `${r.delivered}`;
+    const saturated = r.saturated === null ? '-' : r.saturated ? (r.stopped_early ? 'yes (stopped early)' : 'yes') : 'no';
+    const cpu = r.cpu_percent === null ? '-' : `${Math.round(r.cpu_percent)}`;
+    lines.push(
+      `| ${r.design} | ${r.scenario} | ${formatRate(r.offered_per_s)} | ${events} | ${formatRate(r.steps_per_s)} | ${formatUs(r.p50_us)} | ${formatUs(r.p99_us)} | ${formatUs(r.max_us)} | ${saturated} | ${cpu} |`,
+    );
+  }
+  return lines.join('\n');
+}
+
+interface Ratio {
+  scenario: string;
+  steps_ring_over_seed: number;
+  steps_ring_over_tasker_core: number;
+  p50_ring_over_seed: number;
+  p50_ring_over_tasker_core: number;
+}
+
+function ratios(results: RunResult[]): Ratio[] {
+  const out: Ratio[] = [];
+  for (const scenario of SCENARIOS) {
+    const of = (design: string) => results.find((r) => r.design === design && r.scenario === scenario.name);
+    const ring = of('ring');
+    const seed = of('seed');
+    const core = of('tasker-core');
+    if (!ring || !seed || !core) continue;
+    out.push({
+      scenario: scenario.name,
+      steps_ring_over_seed: ring.steps_per_s / seed.steps_per_s,
+      steps_ring_over_tasker_core: ring.steps_per_s / core.steps_per_s,
+      // A burst's latency is its queueing (about N / rate / 2): comparable only between bursts of one size.
+      p50_ring_over_seed: ring.enqueued === seed.enqueued ? ring.p50_us / seed.p50_us : Number.NaN,
+      p50_ring_over_tasker_core: ring.enqueued === core.enqueued ? ring.p50_us / core.p50_us : Number.NaN,
+    });
+  }
+  return out;
+}
+
+function formatRatio(r: number): string {
+  if (!Number.isFinite(r)) return '-';
+  return `${r < 0.01 ? r.toPrecision(2) : r.toFixed(r < 10 ? 2 : 1)}x`;
+}
+
+interface Goal {
+  goal: string;
+  value_us: number;
+  met: boolean;
+}
+
+function goals(results: RunResult[]): Goal[] {
+  const idle = results.find((r) => r.design === 'ring' && r.kind === 'idle');
+  if (!idle) return [];
+  return [
+    { goal: 'ring idle wake p50 <= 50 us', value_us: idle.p50_us, met: idle.p50_us <= 50 },
+    { goal: 'ring idle wake p99 <= 0.5 ms', value_us: idle.p99_us, met: idle.p99_us <= 500 },
+  ];
+}
+
+// ---- main --------------------------------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  const jsonPath = option('--json');
+  try {
+    createFfiAdapter().close();
+  } catch (error) {
+    if (error instanceof FfiLibraryError && (error.code === 'FFI_MODULE_MISSING' || error.code === 'UNSUPPORTED_RUNTIME')) {
+      // This runtime cannot load native code here (e.g. Node without its optional koffi): skip, not fail.
+      console.error(`end-to-end: SKIPPED on ${runtimeVersion()}: ${error.message}`);
+      process.exit(0);
+    }
+    if (error instanceof FfiLibraryError) {
+      console.error(`end-to-end: cannot load libtasker_worker: ${error.message}`);
+      console.error("build it with 'cargo build --release -p tasker-worker-ffi' (from the repository root) or set TASKER_LIBRARY_PATH");
+      process.exit(1);
+    }
+    throw error;
+  }
+  const began = Date.now();
+  log(`${runtimeVersion()}, ${QUICK ? 'quick (smoke run, not for figures)' : 'full'}; warming up`);
+  for (const design of DESIGNS.filter((d) => d.name !== 'seed')) await runOne(design, { name: 'warm-up', kind: 'burst', rate: null, seconds: 0 }, false);
+
+  const results: RunResult[] = [];
+  for (const scenario of SCENARIOS) {
+    for (const design of DESIGNS) results.push(await runOne(design, scenario));
+  }
+  const seconds = (Date.now() - began) / 1000;
+
+  const rs = ratios(results);
+  const gs = goals(results);
+  const out: string[] = [];
+  out.push(`## End to end, one JS thread: ${runtimeVersion()}${QUICK ? ' (QUICK: smoke sizes, not figures)' : ''}`, '');
+  out.push(
+    `Synthetic source (2.7 KB events, no store), no-op handler completing at once; seed = ffi, ${TICK_MS} ms tick, 1 event/tick; ` +
+      `tasker-core = ffi, ${TICK_MS} ms tick, 100 events/tick; ring = ring transport, drain per poll, doorbell. ` +
+      `Latency = handler entry - enqueued_at (due time). ${cpus().length} CPUs; ${seconds.toFixed(0)} s.`,
+    '',
+  );
+  out.push(table(results), '');
+  out.push('| scenario | steps/s ring / seed | steps/s ring / tasker-core | p50 ring / seed | p50 ring / tasker-core |', '|---|---:|---:|---:|---:|');
+  for (const r of rs) {
+    out.push(
+      `| ${r.scenario} | ${formatRatio(r.steps_ring_over_seed)} | ${formatRatio(r.steps_ring_over_tasker_core)} | ${formatRatio(r.p50_ring_over_seed)} | ${formatRatio(r.p50_ring_over_tasker_core)} |`,
+    );
+  }
+  out.push('');
+  for (const g of gs) out.push(`- goal ${g.goal}: ${g.met ? 'met' : 'NOT met'} (${formatUs(g.value_us)})`);
+  const negative = results.reduce((s, r) => s + r.negative_latencies, 0);
+  if (negative > 0) out.push(`- WARNING: ${negative} negative latencies: Rust's and JS's clocks disagree; treat small latencies with care`);
+  console.log(out.join('\n'));
+
+  if (jsonPath) {
+    const report = {
+      schema: 'tasker-ring/bench-end-to-end/1',
+      runtime: runtimeVersion(),
+      quick: QUICK,
+      cpus: cpus().length,
+      seconds,
+      designs: DESIGNS.map((d) => ({ ...d, maxEventsPerPoll: Number.isFinite(d.maxEventsPerPoll) ? d.maxEventsPerPoll : null })),
+      results,
+      ratios: rs,
+      goals: gs,
+    };
+    writeFileSync(jsonPath, `${JSON.stringify(report, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2)}\n`);
+    log(`wrote ${jsonPath}`);
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (error) => {
+    console.error(`end-to-end: ${(error as Error).stack ?? error}`);
+    process.exit(1);
+  },
+);
