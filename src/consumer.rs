@@ -237,6 +237,16 @@ impl<M: RingMemory> Consumer<M> {
         role::holder(&self.mem.control().producer)
     }
 
+    /// `Err(PeerDead)` when the process recorded in the producer role is dead. Call it on maintenance ticks
+    /// when a read found nothing; after an error, one more read drains what the producer published before
+    /// it died (a frame it was writing was never published: the consumer cannot see it).
+    pub fn check_producer(&self) -> Result<(), crate::error::PeerDead> {
+        match self.producer_liveness() {
+            (pid, crate::liveness::Liveness::Dead) => Err(crate::error::PeerDead { role: "producer", pid }),
+            _ => Ok(()),
+        }
+    }
+
     /// Stamps the consumer heartbeat (call on maintenance ticks, not per event).
     pub fn heartbeat(&self) {
         role::heartbeat(&self.mem.control().consumer);

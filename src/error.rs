@@ -29,6 +29,24 @@ pub enum CreateError {
     },
 }
 
+/// The process holding the other role of a ring is gone (its pid absent, reused, or a zombie): what it
+/// published stays readable, but nothing more will come (or, for a producer, nothing will be freed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerDead {
+    /// The dead peer's role: "producer" or "consumer".
+    pub role: &'static str,
+    /// Its pid.
+    pub pid: u32,
+}
+
+impl fmt::Display for PeerDead {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "the {} process {} is gone", self.role, self.pid)
+    }
+}
+
+impl std::error::Error for PeerDead {}
+
 /// Why a region could not be attached.
 #[derive(Debug)]
 pub enum AttachError {
@@ -38,6 +56,24 @@ pub enum AttachError {
     PermissionDenied(PathBuf),
     /// The path is a symlink; regions are never opened through one.
     Symlink(PathBuf),
+    /// Read-write attach: the file belongs to another user than this process's effective user (a peer
+    /// never writes into a region someone else created and controls).
+    WrongOwner {
+        /// Region path.
+        path: PathBuf,
+        /// The file's owner.
+        owner: u32,
+        /// This process's effective uid.
+        euid: u32,
+    },
+    /// Read-write attach: the file grants group or other users access (a region is created 0600; anything
+    /// wider lets another user read or corrupt the frames).
+    InsecureMode {
+        /// Region path.
+        path: PathBuf,
+        /// The file's permission bits.
+        mode: u32,
+    },
     /// The path is a directory, FIFO, socket or device.
     NotARegularFile {
         /// Region path.
@@ -265,6 +301,16 @@ impl fmt::Display for AttachError {
                 f,
                 "{}: is a symlink; regions are never opened through links",
                 p.display()
+            ),
+            Self::WrongOwner { path, owner, euid } => write!(
+                f,
+                "{}: owned by uid {owner}, not by this process's uid {euid}; a peer attaches only to its own user's regions",
+                path.display()
+            ),
+            Self::InsecureMode { path, mode } => write!(
+                f,
+                "{}: mode {mode:04o} grants access to other users; regions must be 0600",
+                path.display()
             ),
             Self::NotARegularFile { path, kind } => {
                 write!(f, "{}: is a {kind}, not a region file", path.display())

@@ -28,18 +28,21 @@ pub mod region;
 mod role;
 #[cfg(not(loom))]
 pub mod scan;
+#[cfg(not(loom))]
+pub mod stale;
 pub(crate) mod sync;
 #[cfg(not(loom))]
 pub mod synthetic;
 
 pub use consumer::{Consumer, Message, Payload, ReadGuard};
-pub use error::{AttachError, CreateError, ReadError, RoleError, WriteError};
+pub use error::{AttachError, CreateError, PeerDead, ReadError, RoleError, WriteError};
 pub use layout::{flags, record_type};
 pub use memory::{HeapRing, RingMemory};
 pub use producer::{MessageWriter, Producer, RingLimits};
 #[cfg(not(loom))]
 pub use region::{
-    default_dir, Layout, MappedRing, PeerSnapshot, Region, RegionConfig, RegionView, RingId, RingSnapshot,
+    default_dir, region_path, Layout, MappedRing, PeerSnapshot, Region, RegionConfig, RegionNameError, RegionView,
+    RingId, RingSnapshot, MAX_REGION_NAME,
 };
 
 /// A producer/consumer pair over one heap ring (tests, loom, in-process use).

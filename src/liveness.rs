@@ -55,7 +55,13 @@ impl ProcessIdentity {
         if !pid_exists(self.pid) {
             return Liveness::Dead;
         }
-        match (self.start_time, process_start_time(self.pid)) {
+        let stat = proc_stat(self.pid);
+        if stat.is_some_and(|(state, _)| matches!(state, 'Z' | 'X')) {
+            // A zombie (exited, not yet reaped by its parent) answers kill(pid, 0) but will never touch
+            // the region again.
+            return Liveness::Dead;
+        }
+        match (self.start_time, stat.map(|(_, start)| start)) {
             (0, _) | (_, None) => Liveness::Alive,
             (recorded, Some(now)) if recorded as u32 == now as u32 => Liveness::Alive,
             _ => Liveness::Dead,
@@ -78,10 +84,16 @@ pub fn pid_exists(pid: u32) -> bool {
 
 /// Start time of `pid` in clock ticks since boot, from `/proc/<pid>/stat` (Linux); `None` elsewhere.
 pub fn process_start_time(pid: u32) -> Option<u64> {
+    proc_stat(pid).map(|(_, start)| start)
+}
+
+/// State letter (field 3: `R`, `S`, `Z`...) and start time (field 22) of `pid`, from `/proc/<pid>/stat`.
+fn proc_stat(pid: u32) -> Option<(char, u64)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Field 2 (comm) may hold spaces and parentheses: fields after the last ')' start at field 3.
-    let rest = &stat[stat.rfind(')')? + 1..];
-    rest.split_whitespace().nth(19)?.parse().ok()
+    let mut rest = stat[stat.rfind(')')? + 1..].split_whitespace();
+    let state = rest.next()?.chars().next()?;
+    Some((state, rest.nth(18)?.parse().ok()?))
 }
 
 /// Milliseconds since the Unix epoch, for heartbeats and creation times.
@@ -117,5 +129,24 @@ mod tests {
         child.wait().expect("wait");
         assert_eq!(ProcessIdentity { pid, start_time: 0 }.liveness(), Liveness::Dead);
         assert_eq!(ProcessIdentity { pid: 0, start_time: 0 }.liveness(), Liveness::Absent);
+    }
+
+    #[test]
+    fn an_unreaped_child_is_dead() {
+        let mut child = std::process::Command::new("true").spawn().expect("spawn true");
+        let id = ProcessIdentity {
+            pid: child.id(),
+            start_time: process_start_time(child.id()).unwrap_or(0),
+        };
+        if cfg!(target_os = "linux") {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while proc_stat(id.pid).is_some_and(|(state, _)| state != 'Z') {
+                assert!(std::time::Instant::now() < deadline, "the child never exited");
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            assert!(pid_exists(id.pid), "a zombie still answers kill(pid, 0)");
+            assert_eq!(id.liveness(), Liveness::Dead, "but it is dead");
+        }
+        child.wait().expect("wait");
     }
 }

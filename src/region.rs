@@ -15,7 +15,7 @@ use crate::sync::{AtomicU32, Ordering};
 use memmap2::{MmapOptions, MmapRaw};
 use std::fs::{File, OpenOptions};
 use std::io;
-use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::ptr::NonNull;
 use std::sync::Arc;
@@ -154,6 +154,53 @@ pub fn default_dir() -> PathBuf {
         std::env::temp_dir()
     }
 }
+
+/// Longest region name [`region_path`] accepts (the file name is the name plus `.ring`).
+pub const MAX_REGION_NAME: usize = 200;
+
+/// The region file for `name` in `dir`: `<dir>/<name>.ring` (layout-spec.md 11.1, names). A name is 1 to
+/// [`MAX_REGION_NAME`] bytes of ASCII letters, digits, `_`, `-` and `.`, and does not start with `.`, so it
+/// is one plain file name: no `/`, no `..`, no hidden file, no NUL, nothing that leaves `dir`.
+pub fn region_path(dir: &Path, name: &str) -> Result<PathBuf, RegionNameError> {
+    let why = if name.is_empty() {
+        Some("is empty")
+    } else if name.len() > MAX_REGION_NAME {
+        Some("is longer than 200 bytes")
+    } else if name.starts_with('.') {
+        Some("starts with '.'")
+    } else if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+    {
+        Some("may only hold ASCII letters, digits, '_', '-' and '.'")
+    } else {
+        None
+    };
+    match why {
+        Some(why) => Err(RegionNameError {
+            name: name.to_string(),
+            why,
+        }),
+        None => Ok(dir.join(format!("{name}.ring"))),
+    }
+}
+
+/// A region name [`region_path`] refused, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegionNameError {
+    /// The name as given.
+    pub name: String,
+    /// The rule it breaks.
+    pub why: &'static str,
+}
+
+impl std::fmt::Display for RegionNameError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "region name {:?} {}", self.name, self.why)
+    }
+}
+
+impl std::error::Error for RegionNameError {}
 
 /// A validated header: the cold fields and the ring table, copied out of shared memory.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -327,9 +374,11 @@ impl Region {
         })
     }
 
-    /// Attaches read-write to an existing region after validating it.
+    /// Attaches read-write to an existing region after validating it (layout-spec.md 11.2), including that
+    /// the file is this process's effective user's and grants nobody else access (A2a).
     pub fn attach(path: &Path) -> Result<Self, AttachError> {
         let file = open_region(path, true)?;
+        check_owner_and_mode(path, &file)?;
         let len = file_len(path, &file)?;
         let map = MmapRaw::map_raw(&file).map_err(|source| AttachError::Io {
             path: path.to_path_buf(),
@@ -616,6 +665,32 @@ fn open_region(path: &Path, write: bool) -> Result<File, AttachError> {
         });
     }
     Ok(file)
+}
+
+/// A2a: a read-write peer only attaches to a file of its own effective user with no group or other
+/// permission bits. Checked on the open descriptor (`fstat`), so a file swapped after the open cannot pass.
+fn check_owner_and_mode(path: &Path, file: &File) -> Result<(), AttachError> {
+    let meta = file.metadata().map_err(|source| AttachError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let euid = unsafe { libc::geteuid() };
+    if meta.uid() != euid {
+        return Err(AttachError::WrongOwner {
+            path: path.to_path_buf(),
+            owner: meta.uid(),
+            euid,
+        });
+    }
+    let mode = meta.mode() & 0o7777;
+    if mode & 0o077 != 0 {
+        return Err(AttachError::InsecureMode {
+            path: path.to_path_buf(),
+            mode,
+        });
+    }
+    Ok(())
 }
 
 fn file_len(path: &Path, file: &File) -> Result<u64, AttachError> {

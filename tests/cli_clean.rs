@@ -237,6 +237,22 @@ fn clean_errors_have_their_exit_codes() {
     assert_one_line_error(&r, "removal refused");
     assert!(r.stderr.contains("permission denied"), "{}", r.stderr);
     assert!(path.exists());
+    // Root's dead 0600 region in a sticky world-writable directory (like /dev/shm): the user nobody can neither open
+    // nor unlink it; kept, reported as an error with its owner and mode, exit 4.
+    let sticky = TempDir::new("cleansticky");
+    fs::set_permissions(sticky.dir(), fs::Permissions::from_mode(0o1777)).unwrap();
+    let rooted = sticky.path("dead.ring");
+    dead_region(&rooted, false);
+    let r = run_as_nobody(&nobody, &["clean", "--dir", sticky.dir().to_str().unwrap()]);
+    assert_eq!(r.code, Some(4), "{}\n{}", r.stdout, r.stderr);
+    let line = line_for(&r.stdout, "dead.ring");
+    assert!(
+        line.starts_with("error ") && line.contains("owner uid 0, mode 0600"),
+        "{line}"
+    );
+    assert!(line.contains("only its owner or root"), "{line}");
+    assert_one_line_error(&r, "another user's region");
+    assert!(rooted.exists());
     // A directory nobody may not read: exit 4.
     fs::set_permissions(locked.dir(), fs::Permissions::from_mode(0o700)).unwrap();
     let r = run_as_nobody(&nobody, &["clean", "--dir", locked.dir().to_str().unwrap()]);

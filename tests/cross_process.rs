@@ -4,9 +4,12 @@
 //!
 //! `TASKER_RING_XPROC_FRAMES` overrides the frame count.
 
+mod support_stream;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use support_stream::{check, payload};
 use tasker_ring::{record_type, Region, RegionConfig, RingId};
 
 const ROLE: &str = "TASKER_RING_XPROC_ROLE";
@@ -18,33 +21,6 @@ fn frame_count() -> u64 {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000)
-}
-
-fn fnv1a(bytes: &[u8]) -> u32 {
-    bytes
-        .iter()
-        .fold(0x811c_9dc5u32, |h, &b| (h ^ b as u32).wrapping_mul(0x0100_0193))
-}
-
-/// Deterministic sizes: mostly small, 1 in 64 larger than one frame (fragmented).
-fn size_for(i: u64) -> usize {
-    let mut x = i.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xD1B5_4A32_D192_ED03;
-    x ^= x >> 29;
-    if x % 64 == 0 {
-        4096 + (x >> 8) as usize % 8192
-    } else {
-        (x >> 8) as usize % 1500
-    }
-}
-
-/// Payload: counter (8 bytes) | body | FNV-1a of counter+body (4 bytes).
-fn payload(i: u64, buf: &mut Vec<u8>) {
-    buf.clear();
-    buf.extend_from_slice(&i.to_le_bytes());
-    let n = size_for(i);
-    buf.extend((0..n).map(|k| (k as u64 ^ i) as u8));
-    let sum = fnv1a(buf);
-    buf.extend_from_slice(&sum.to_le_bytes());
 }
 
 fn writer(path: &Path, n: u64) {
@@ -69,16 +45,7 @@ fn reader(path: &Path, n: u64) {
         let got = consumer
             .read_batch(256, |m| {
                 let p = m.payload;
-                assert!(p.len() >= 12, "message {expected} too short: {}", p.len());
-                let (body, sum) = p.split_at(p.len() - 4);
-                let counter = u64::from_le_bytes(body[..8].try_into().unwrap());
-                assert_eq!(counter, expected, "gap or reorder");
-                assert_eq!(body.len() - 8, size_for(counter), "length of message {counter}");
-                assert_eq!(
-                    fnv1a(body),
-                    u32::from_le_bytes(sum.try_into().unwrap()),
-                    "checksum of {counter}"
-                );
+                assert_eq!(check(p), expected, "gap or reorder");
                 if p.len() > 4000 {
                     fragmented += 1;
                 }

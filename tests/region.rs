@@ -50,6 +50,11 @@ fn patch(path: &std::path::Path, offset: u64, bytes: &[u8]) {
 }
 
 fn attach_err(path: &std::path::Path) -> AttachError {
+    // Files written by the test are 0644; a read-write attach refuses those first (A2a, tested in
+    // tests/region_security.rs). Private, they reach the content checks both attach paths share.
+    if fs::symlink_metadata(path).is_ok_and(|m| m.is_file()) {
+        fs::set_permissions(path, fs::Permissions::from_mode(0o600)).unwrap();
+    }
     let rw = Region::attach(path).err().expect("attach must fail");
     let ro = RegionView::attach(path).err().expect("read-only attach must fail");
     assert_eq!(format!("{rw:?}"), format!("{ro:?}"), "both attach paths agree");

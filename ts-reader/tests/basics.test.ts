@@ -1,9 +1,12 @@
-/** Runtime detection, the typed errors, the emitter's lifecycle, event names, and a clean package root. */
+/** Runtime detection, the typed errors, the emitter's lifecycle, event names, a clean package root, and liveness. */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import process from 'node:process';
 import { describe, it } from 'node:test';
 import * as pkg from '../src/index.ts';
+import { liveness, processStartTime } from '../src/ring/role.ts';
 
 const g = globalThis as { Bun?: unknown; Deno?: unknown };
 const expected = g.Bun !== undefined ? 'bun' : g.Deno !== undefined ? 'deno' : 'node';
@@ -126,6 +129,40 @@ describe('library discovery order', () => {
     } finally {
       if (saved === undefined) delete process.env.TASKER_LIBRARY_PATH;
       else process.env.TASKER_LIBRARY_PATH = saved;
+    }
+  });
+});
+
+describe('liveness (layout-spec.md section 13)', () => {
+  const state = (pid: number): string => {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+      return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0] ?? '';
+    } catch {
+      return '';
+    }
+  };
+
+  it('a running process is alive; a zombie and a reused pid are dead', { skip: process.platform !== 'linux' }, async () => {
+    assert.equal(liveness(0, 0), 'absent');
+    assert.equal(liveness(process.pid, processStartTime('self') % 2 ** 32), 'alive');
+    // `true` runs in the background of a shell that then becomes `sleep`, which never reaps it: a zombie.
+    const child = spawn('sh', ['-c', 'true & echo $!; exec sleep 10'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    try {
+      const zombie = await new Promise<number>((resolve, reject) => {
+        child.stdout.once('data', (d) => resolve(Number(String(d).trim())));
+        child.once('error', reject);
+      });
+      const deadline = Date.now() + 10_000;
+      while (state(zombie) !== 'Z' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+      assert.equal(state(zombie), 'Z', 'the background child exited and was not reaped');
+      assert.equal(liveness(zombie, 0), 'dead', 'a zombie answers kill(pid, 0) but is dead');
+      const pid = child.pid ?? 0;
+      const start = processStartTime(pid);
+      assert.equal(liveness(pid, start % 2 ** 32), 'alive');
+      assert.equal(liveness(pid, (start + 1) % 2 ** 32), 'dead', 'another start time: the pid was reused');
+    } finally {
+      child.kill('SIGKILL');
     }
   });
 });

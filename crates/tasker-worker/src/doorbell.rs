@@ -3,8 +3,10 @@
 //! "sleeping" (layout-spec.md, "Sleep and doorbell"). Writes never block: a full socket buffer already
 //! holds an unread wake-up, so rings coalesce.
 
+use std::fs::FileType;
 use std::io::ErrorKind;
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -17,12 +19,27 @@ pub struct Doorbell {
 }
 
 impl Doorbell {
-    /// Binds a non-blocking listener at `path` (a stale socket file there is replaced).
+    /// Binds a non-blocking listener at `path`, mode 0600. A stale socket there (a dead worker's) is
+    /// replaced; anything else (a regular file, a directory, a symlink planted there) is refused with
+    /// `AlreadyExists` and left alone.
     pub fn bind(path: &Path) -> std::io::Result<Self> {
-        if path.exists() {
-            std::fs::remove_file(path)?;
+        match std::fs::symlink_metadata(path) {
+            Ok(meta) if meta.file_type().is_socket() => std::fs::remove_file(path)?,
+            Ok(meta) => {
+                return Err(std::io::Error::new(
+                    ErrorKind::AlreadyExists,
+                    format!(
+                        "a {} is in the doorbell socket's place; refusing to replace it",
+                        file_kind(&meta.file_type())
+                    ),
+                ))
+            }
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
         }
         let listener = UnixListener::bind(path)?;
+        // Only this user connects: another user's process could otherwise hold connections open.
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
         listener.set_nonblocking(true)?;
         Ok(Self {
             path: path.to_path_buf(),
@@ -73,6 +90,19 @@ impl Drop for Doorbell {
     }
 }
 
+/// What a non-socket file in the doorbell's place is, for the error message.
+fn file_kind(ft: &FileType) -> &'static str {
+    if ft.is_symlink() {
+        "symlink"
+    } else if ft.is_dir() {
+        "directory"
+    } else if ft.is_file() {
+        "regular file"
+    } else {
+        "special file"
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -95,5 +125,37 @@ mod tests {
         assert_eq!(bell.ring(), 0, "a closed peer is dropped");
         drop(bell);
         assert!(!path.exists());
+    }
+
+    #[test]
+    fn a_stale_socket_is_replaced_and_anything_else_is_refused() {
+        let dir = std::env::temp_dir().join(format!("tasker-doorbell-bind-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir(&dir).unwrap();
+        let path = dir.join("w.sock");
+        // A dead worker's socket: bound, then its listener gone without unlinking.
+        drop(UnixListener::bind(&path).unwrap());
+        let bell = Doorbell::bind(&path).unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        UnixStream::connect(&path).unwrap();
+        drop(bell);
+
+        let target = dir.join("target");
+        std::fs::write(&target, b"keep me").unwrap();
+        std::fs::write(&path, b"not a socket").unwrap();
+        let e = Doorbell::bind(&path).err().unwrap();
+        assert_eq!(e.kind(), ErrorKind::AlreadyExists);
+        assert!(e.to_string().contains("regular file"), "{e}");
+        assert_eq!(std::fs::read(&path).unwrap(), b"not a socket", "left alone");
+        std::fs::remove_file(&path).unwrap();
+        std::os::unix::fs::symlink(&target, &path).unwrap();
+        let e = Doorbell::bind(&path).err().unwrap();
+        assert!(e.to_string().contains("symlink"), "{e}");
+        assert!(
+            std::fs::symlink_metadata(&path).unwrap().file_type().is_symlink(),
+            "the link stays"
+        );
+        assert_eq!(std::fs::read(&target).unwrap(), b"keep me");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

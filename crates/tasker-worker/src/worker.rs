@@ -219,11 +219,13 @@ impl Worker {
         let (region, doorbell_path, pump) = match config.transport {
             Transport::Ring => {
                 let dir = config.region_dir.clone().unwrap_or_else(tasker_ring::default_dir);
-                let path = dir.join(format!("{worker_id}.ring"));
+                sweep_stale_regions(&dir);
+                let path =
+                    tasker_ring::region_path(&dir, &worker_id).map_err(|e| BootstrapError::Setup(e.to_string()))?;
                 let region = Arc::new(
                     Region::create(&path, &config.region_config()).map_err(|e| BootstrapError::Setup(e.to_string()))?,
                 );
-                let sock = dir.join(format!("{worker_id}.sock"));
+                let sock = path.with_extension("sock");
                 let doorbell = Doorbell::bind(&sock).map_err(|e| {
                     let _ = region.unlink();
                     BootstrapError::Setup(format!("{}: {e}", sock.display()))
@@ -387,6 +389,29 @@ impl Worker {
 impl Drop for Worker {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// Removes the regions (and doorbell sockets) that dead workers left in `dir`, by `tasker_ring::stale`'s
+/// rules: never a live one. Logged; a failure here never stops the bootstrap.
+fn sweep_stale_regions(dir: &std::path::Path) {
+    let outcomes = match tasker_ring::stale::sweep(dir, tasker_ring::stale::DEFAULT_GRACE, false) {
+        Ok(outcomes) => outcomes,
+        Err(e) => {
+            tracing::debug!(dir = %dir.display(), error = %e, "no stale-region sweep");
+            return;
+        }
+    };
+    for o in outcomes {
+        match (&o.verdict, &o.error) {
+            (tasker_ring::stale::Verdict::Remove(why), None) => {
+                tracing::info!(region = %o.path.display(), reason = %why, "removed a dead worker's region")
+            }
+            (tasker_ring::stale::Verdict::Remove(why), Some(e)) => tracing::warn!(
+                region = %o.path.display(), reason = %why, error = %e, "could not remove a dead worker's region"
+            ),
+            (tasker_ring::stale::Verdict::Keep(_), _) => {}
+        }
     }
 }
 

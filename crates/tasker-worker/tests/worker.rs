@@ -310,3 +310,35 @@ fn a_sleeping_consumer_is_woken_through_the_doorbell() {
     }
     assert!(woken >= 1, "the consumer slept and was rung awake");
 }
+
+/// A region whose creator has exited: created here, then its header's creator pid (bytes 56-59,
+/// layout-spec.md section 3) set to a child that has been reaped.
+fn dead_region(path: &Path) {
+    let region = Region::create(path, &WorkerConfig::default().region_config()).unwrap();
+    drop(region);
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let dead_pid = child.id();
+    child.wait().unwrap();
+    let file = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+    std::os::unix::fs::FileExt::write_all_at(&file, &dead_pid.to_le_bytes(), 56).unwrap();
+}
+
+#[test]
+fn bootstrap_removes_dead_workers_regions_and_keeps_live_ones() {
+    let dir = TempDir::new("sweep");
+    let dead = dir.0.join("worker-ts-dead-1.ring");
+    dead_region(&dead);
+    let dead_sock = dead.with_extension("sock");
+    drop(std::os::unix::net::UnixListener::bind(&dead_sock).unwrap());
+    let live = dir.0.join("live.ring");
+    let _live = Region::create(&live, &WorkerConfig::default().region_config()).unwrap();
+    let stranger = dir.0.join("notes.ring");
+    std::fs::write(&stranger, b"not a region").unwrap();
+
+    let mut worker = Worker::bootstrap(config(&dir.0, Transport::Ring, 0)).unwrap();
+    assert!(!dead.exists(), "a dead worker's region is removed on the next start");
+    assert!(!dead_sock.exists(), "with its doorbell socket");
+    assert!(live.exists(), "a live region is never removed");
+    assert!(stranger.exists(), "a file that is not a region is never touched");
+    worker.stop();
+}

@@ -8,22 +8,27 @@ import { RingPeerError } from '../ffi/errors.ts';
 import { Control, writeU64 } from './layout.ts';
 import type { RegionViews } from './region.ts';
 
-/** A process's start time in clock ticks since boot (`/proc/<pid>/stat` field 22), 0 if unknown. */
-export function processStartTime(pid: number | 'self'): number {
+/** State letter (field 3) and start time in clock ticks since boot (field 22) from `/proc/<pid>/stat`. */
+function procStat(pid: number | 'self'): { state: string; startTime: number } | null {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
     // Field 2 (comm) may hold spaces and parentheses: parse after the last ')'.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     const value = Number(fields[19]); // field 22 overall = index 19 after pid and comm
-    return Number.isSafeInteger(value) ? value : 0;
+    return { state: fields[0] ?? '', startTime: Number.isSafeInteger(value) ? value : 0 };
   } catch {
-    return 0;
+    return null;
   }
+}
+
+/** A process's start time in clock ticks since boot (`/proc/<pid>/stat` field 22), 0 if unknown. */
+export function processStartTime(pid: number | 'self'): number {
+  return procStat(pid)?.startTime ?? 0;
 }
 
 export type Liveness = 'alive' | 'dead' | 'absent';
 
-/** Section 13: dead when the pid is gone or reused (start times known and different). */
+/** Section 13: dead when the pid is gone, a zombie (exited, not yet reaped) or reused (start times differ). */
 export function liveness(pid: number, startTimeLow32: number): Liveness {
   if (pid === 0) return 'absent';
   try {
@@ -33,7 +38,10 @@ export function liveness(pid: number, startTimeLow32: number): Liveness {
     if (code === 'ESRCH') return 'dead';
     if (code !== 'EPERM') return 'alive'; // cannot tell: never declare a live peer dead
   }
-  const now = processStartTime(pid);
+  const stat = procStat(pid);
+  if (stat === null) return 'alive';
+  if (stat.state === 'Z' || stat.state === 'X') return 'dead';
+  const now = stat.startTime;
   if (now !== 0 && startTimeLow32 !== 0 && now % 2 ** 32 !== startTimeLow32) return 'dead';
   return 'alive';
 }

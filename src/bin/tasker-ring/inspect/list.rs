@@ -88,6 +88,8 @@ pub fn error_kind(e: &InspectError) -> &'static str {
             AttachError::PermissionDenied(_) => "permission_denied",
             AttachError::Symlink(_) => "symlink",
             AttachError::NotARegularFile { .. } => "not_a_regular_file",
+            AttachError::WrongOwner { .. } => "wrong_owner",
+            AttachError::InsecureMode { .. } => "insecure_mode",
             AttachError::Truncated { .. } => "truncated",
             AttachError::BadMagic(_) => "bad_magic",
             AttachError::NotReady => "not_ready",

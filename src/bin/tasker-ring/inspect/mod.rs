@@ -39,7 +39,9 @@ impl InspectError {
             Self::Usage(_) => 2,
             Self::Attach(e) => match e {
                 AttachError::NotFound(_) => 3,
-                AttachError::PermissionDenied(_) => 4,
+                AttachError::PermissionDenied(_)
+                | AttachError::WrongOwner { .. }
+                | AttachError::InsecureMode { .. } => 4,
                 AttachError::Symlink(_) | AttachError::NotARegularFile { .. } | AttachError::BadMagic(_) => 5,
                 AttachError::UnsupportedMajor { .. } | AttachError::UnknownFeatures(_) => 6,
                 AttachError::Truncated { .. } | AttachError::SizeMismatch { .. } | AttachError::BadHeader(_) => 7,
@@ -98,14 +100,7 @@ pub fn open(path: &Path) -> Result<RegionView, InspectError> {
 
 /// Region files of a directory (`*.ring`, sorted by name). Never follows symlinks.
 pub fn region_files(dir: &Path) -> Result<Vec<PathBuf>, InspectError> {
-    let entries = std::fs::read_dir(dir).map_err(|e| InspectError::Io(format!("{}: {e}", dir.display())))?;
-    let mut files: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "ring"))
-        .collect();
-    files.sort();
-    Ok(files)
+    tasker_ring::stale::region_files(dir).map_err(|e| InspectError::Io(format!("{}: {e}", dir.display())))
 }
 
 /// Bytes for people: `512 B`, `4.0 KiB`, `12.5 MiB`.
@@ -124,13 +119,4 @@ pub fn human_bytes(n: u64) -> String {
     }
 }
 
-/// An age in milliseconds for people (`-` when unknown): `850 ms`, `12.3 s`, `4 min`, `2 h`.
-pub fn human_age_ms(age: Option<u64>) -> String {
-    match age {
-        None => "-".to_string(),
-        Some(ms) if ms < 1000 => format!("{ms} ms"),
-        Some(ms) if ms < 60_000 => format!("{:.1} s", ms as f64 / 1000.0),
-        Some(ms) if ms < 3_600_000 => format!("{} min", ms / 60_000),
-        Some(ms) => format!("{} h", ms / 3_600_000),
-    }
-}
+pub use tasker_ring::stale::human_age_ms;

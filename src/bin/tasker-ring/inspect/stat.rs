@@ -308,11 +308,7 @@ pub fn resolve(arg: &Path, dir: Option<&Path>) -> PathBuf {
     }
 }
 
-/// Device and inode of the file at `path` (not following links), if it can be read.
-pub fn file_identity(path: &Path) -> Option<(u64, u64)> {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::symlink_metadata(path).ok().map(|m| (m.dev(), m.ino()))
-}
+pub use tasker_ring::stale::file_identity;
 
 fn check_not_truncated(path: &Path, identity: Option<(u64, u64)>, region_size: u64) -> Result<(), InspectError> {
     use std::os::unix::fs::MetadataExt;
@@ -501,15 +497,16 @@ fn peer_text(p: &PeerStat) -> String {
 
 /// The creator's pid, start time and state for people.
 pub fn creator_text(c: &CreatorStat) -> String {
-    match c.state {
-        ProcessState::Absent => "none recorded (pid 0)".to_string(),
-        ProcessState::Alive => format!("pid {} (start {}) alive", c.pid, c.start_time),
-        ProcessState::Dead if c.pid_reused => format!(
-            "pid {} (start {}) dead: the pid now belongs to a later process",
-            c.pid, c.start_time
-        ),
-        ProcessState::Dead => format!("pid {} (start {}) dead: no such process", c.pid, c.start_time),
-    }
+    let liveness = match c.state {
+        ProcessState::Alive => Liveness::Alive,
+        ProcessState::Dead => Liveness::Dead,
+        ProcessState::Absent => Liveness::Absent,
+    };
+    let identity = ProcessIdentity {
+        pid: c.pid,
+        start_time: c.start_time,
+    };
+    tasker_ring::stale::describe_creator(identity, liveness, c.pid_reused)
 }
 
 fn rate_text(r: &Rates) -> [String; 3] {
