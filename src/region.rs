@@ -266,13 +266,22 @@ unsafe impl RingMemory for MappedRing {
     }
 
     unsafe fn read(&self, off: usize, len: usize) -> &[u8] {
-        debug_assert!(off + len <= self.capacity);
+        // Checked in release builds too (one compare per copy): a protocol bug becomes a panic, never a read
+        // outside the mapping (tests/hostile.rs relies on it).
+        assert!(
+            off.checked_add(len).is_some_and(|end| end <= self.capacity),
+            "ring read {off}+{len} outside the data area"
+        );
         // SAFETY: the caller keeps `off + len` within the data area and owns these bytes by the protocol.
         unsafe { std::slice::from_raw_parts(self.data.as_ptr().add(off), len) }
     }
 
     unsafe fn write(&self, off: usize, src: &[u8]) {
-        debug_assert!(off + src.len() <= self.capacity);
+        assert!(
+            off.checked_add(src.len()).is_some_and(|end| end <= self.capacity),
+            "ring write {off}+{} outside the data area",
+            src.len()
+        );
         // SAFETY: the caller keeps the range within the data area and owns it by the protocol.
         unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), self.data.as_ptr().add(off), src.len()) }
     }

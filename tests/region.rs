@@ -1,6 +1,8 @@
 //! Regions on disk: create, attach, roles across handles, and hostile files (every header field and frame
 //! field corrupted) giving a typed error each time, never a panic.
 
+mod support_stream;
+
 use std::fs;
 use std::os::unix::fs::{FileExt, PermissionsExt};
 use std::path::PathBuf;
@@ -393,4 +395,25 @@ fn corrupt_frames_give_typed_errors() {
         ),
         "{e:?}"
     );
+}
+
+/// Two threads stream a checked sequence through a real region (the mmap path; see
+/// `support_stream::two_threads`).
+#[test]
+fn two_threads_stream_a_checked_sequence_through_a_region() {
+    let dir = TempDir::new("threads");
+    let region = Region::create(
+        &dir.path("r.ring"),
+        &RegionConfig {
+            events_capacity: 1 << 14,
+            completions_capacity: 1 << 12,
+            max_frame_size: 1024,
+            max_message_size: 1 << 16,
+            initial_position: u32::MAX - 4095,
+        },
+    )
+    .unwrap();
+    let p = region.producer(RingId::Events).unwrap();
+    let c = region.consumer(RingId::Events).unwrap();
+    support_stream::two_threads(p, c);
 }

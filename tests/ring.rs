@@ -1,6 +1,8 @@
 //! Unit-level behaviour of producer and consumer over a heap ring: frames, wrap, fragments, u32
 //! wrap-around, backpressure, streaming, abort, the sleep handshake and roles.
 
+mod support_stream;
+
 use std::time::Duration;
 use tasker_ring::{heap_channel, record_type, ReadError, RingLimits, WriteError};
 
@@ -401,4 +403,15 @@ fn a_producer_crash_between_sequence_and_position_stores_is_resynchronised() {
         vec![b"one".to_vec(), b"two".to_vec()],
         "the takeover's abort record restarts the sequence"
     );
+}
+
+/// Two threads stream a checked sequence through a small heap ring (see `support_stream::two_threads`).
+#[test]
+fn two_threads_stream_a_checked_sequence() {
+    let limits = RingLimits {
+        max_frame: 1024,
+        max_message: 1 << 16,
+    };
+    let (p, c) = heap_channel(1 << 14, limits, u32::MAX - 4095);
+    support_stream::two_threads(p, c);
 }
