@@ -238,9 +238,34 @@ fn several_workers_share_one_postgresql_store() {
 fn killed_worker_claims_come_back_and_its_late_completions_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let url = dir.path().join("tasker.db").display().to_string();
+    kill_and_resume(dir.path(), &url, kill_steps());
+}
+
+#[test]
+#[ignore = "needs node and ts-reader/node_modules: run by scripts/test after scripts/ts-test"]
+fn killed_worker_on_postgresql_loses_nothing_and_completes_nothing_twice() {
+    let Some(cluster) = pg::PgCluster::start("killed_worker_on_postgresql") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    kill_and_resume(dir.path(), &cluster.url, kill_steps());
+}
+
+/// Steps of the kill tests: `E2E_KILL_STEPS` (default 4000; the long form runs 100 000).
+fn kill_steps() -> u64 {
+    std::env::var("E2E_KILL_STEPS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(4000)
+}
+
+/// SIGKILLs a worker process (Node) part-way through `steps` steps on the store at `url`, then reruns: every
+/// step completes, each exactly once (the rerun refuses none, the dead worker's claims come back after their
+/// deadline and their late completions are refused), every result checks out against the reference math.
+fn kill_and_resume(dir: &Path, url: &str, steps: u64) {
     block_on(async {
-        let s = Store::connect(&url).await.unwrap();
-        s.enqueue("default", "linear", 1000, br#"{"even_number": 6}"#)
+        let s = Store::connect(url).await.unwrap();
+        s.enqueue("default", "linear", (steps / 4) as usize, br#"{"even_number": 6}"#)
             .await
             .unwrap();
         s.close().await;
@@ -252,34 +277,43 @@ fn killed_worker_claims_come_back_and_its_late_completions_are_refused() {
         "500",
         "--json",
     ];
-    // Handlers that take 100 ms each: at any moment the victim holds the claims of those running.
-    let mut args = vec!["--child", "--database-url", url.as_str(), "--handler-delay-ms", "100"];
+    // Handlers that take 20 ms each: at any moment the victim holds the claims of those running and queued.
+    let mut args = vec!["--child", "--database-url", url, "--handler-delay-ms", "20"];
     args.extend(fast);
-    let mut victim = job("node", dir.path(), &args)
+    let mut victim = job("node", dir, &args)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let start = Instant::now();
-    while status(&url).complete < 300 {
-        assert!(start.elapsed() < Duration::from_secs(120), "no progress");
+    let kill_at = (steps * 3 / 40).max(100);
+    while status(url).complete < kill_at {
+        assert!(start.elapsed() < Duration::from_secs(600), "no progress");
         std::thread::sleep(Duration::from_millis(50));
     }
     victim.kill().unwrap(); // SIGKILL
     victim.wait().unwrap();
+    let at_kill = status(url);
     let dead = block_on(async {
-        let s = Store::connect(&url).await.unwrap();
-        let held = s.held_claims(100_000).await.unwrap();
+        let s = Store::connect(url).await.unwrap();
+        let held = s.held_claims(1_000_000).await.unwrap();
         s.close().await;
         held
     });
     assert!(!dead.is_empty(), "the killed worker held claims");
-    let mut args = vec!["--database-url", url.as_str()];
+    let mut args = vec!["--database-url", url];
     args.extend(fast);
-    let out = run(job("node", dir.path(), &args), Duration::from_secs(300));
+    let out = run(job("node", dir, &args), Duration::from_secs(1800));
     assert_eq!(out.status.code(), Some(0));
     let s = summary(&out);
-    assert_finished_and_verified(&s, 4000);
+    assert_finished_and_verified(&s, steps);
+    let rerun = &s["workers"][0];
+    assert_eq!(rerun["refused"], 0, "the rerun's completions were all accepted: {s}");
+    assert_eq!(
+        rerun["completed"].as_u64().unwrap(),
+        steps - at_kill.complete,
+        "the rerun completed exactly what was left, each step once: {s}"
+    );
     let late: Vec<_> = dead
         .iter()
         .map(|c| {
@@ -289,12 +323,18 @@ fn killed_worker_claims_come_back_and_its_late_completions_are_refused() {
             )
         })
         .collect();
-    let outcomes = block_on(async { Store::connect(&url).await.unwrap().complete_batch(&late).await.unwrap() });
+    let outcomes = block_on(async { Store::connect(url).await.unwrap().complete_batch(&late).await.unwrap() });
     assert!(
         outcomes.iter().all(|o| *o == CompletionOutcome::Refused),
         "late completions of the dead claims are refused: {outcomes:?}"
     );
-    assert_eq!(status(&url).complete, 4000);
+    assert_eq!(status(url).complete, steps);
+    println!(
+        "kill -9 at {} of {steps} steps complete ({} claims held by the dead worker): {steps} complete after \
+         the rerun, none twice",
+        at_kill.complete,
+        dead.len()
+    );
 }
 
 #[test]

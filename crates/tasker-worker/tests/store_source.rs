@@ -5,39 +5,18 @@
 
 #[path = "../../tasker-store/tests/common/pg.rs"]
 mod pg;
+mod support;
 
 use serde_json::Value;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tasker_ring::{record_type, Region, RingId};
+use support::{block_on, store_config};
+use tasker_ring::{Region, RingId};
 use tasker_store::templates::{reference_result, template};
 use tasker_store::Store;
-use tasker_worker_core::{BootstrapError, SourceConfig, Worker, WorkerConfig};
-
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(f)
-}
-
-fn store_config(dir: &Path, url: &str) -> WorkerConfig {
-    WorkerConfig {
-        region_dir: Some(dir.to_path_buf()),
-        events_capacity: 1 << 20,
-        completions_capacity: 1 << 18,
-        source: SourceConfig::Store {
-            database_url: Some(url.to_string()),
-            visibility_margin_ms: None,
-            connect_timeout_ms: Some(2_000),
-            status_interval_ms: Some(100),
-        },
-        ..WorkerConfig::default()
-    }
-}
+use tasker_worker_core::{BootstrapError, Worker, WorkerConfig};
 
 /// The TS side: answers every event with the reference handler's result until `stop` is set; returns the
 /// events seen.
@@ -56,12 +35,7 @@ fn handler_side(region_path: &Path, stop: Arc<AtomicBool>) -> std::thread::JoinH
                 std::thread::sleep(Duration::from_millis(1));
             }
             for event in batch {
-                let result = reference_result(&event).unwrap();
-                let mut payload = event["event_id"].as_str().unwrap().as_bytes().to_vec();
-                serde_json::to_writer(&mut payload, &result).unwrap();
-                completions
-                    .write_blocking(record_type::COMPLETION, &payload, Duration::from_secs(10))
-                    .unwrap();
+                support::answer(&mut completions, &event);
                 seen.push(event);
             }
         }
