@@ -146,8 +146,10 @@ describe('liveness (layout-spec.md section 13)', () => {
   it('a running process is alive; a zombie and a reused pid are dead', { skip: process.platform !== 'linux' }, async () => {
     assert.equal(liveness(0, 0), 'absent');
     assert.equal(liveness(process.pid, processStartTime('self') % 2 ** 32), 'alive');
-    // `true` runs in the background of a shell that then becomes `sleep`, which never reaps it: a zombie.
-    const child = spawn('sh', ['-c', 'true & echo $!; exec sleep 10'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    // A short `sleep` runs in the background of a shell that then becomes `sleep 10`, which never reaps it: a
+    // zombie once it exits. (A background `true` can exit before the `exec`, and the shell may reap it then:
+    // that raced, 5 to 9 times in 10 depending on the runtime.)
+    const child = spawn('sh', ['-c', 'sleep 0.2 & echo $!; exec sleep 10'], { stdio: ['ignore', 'pipe', 'ignore'] });
     try {
       const zombie = await new Promise<number>((resolve, reject) => {
         child.stdout.once('data', (d) => resolve(Number(String(d).trim())));

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { EventPoller } from '../src/events/event-poller.ts';
 import type { FfiAdapter } from '../src/ffi/adapter.ts';
-import { EventDecodeError } from '../src/ffi/errors.ts';
+import { EventDecodeError, RingPeerError } from '../src/ffi/errors.ts';
 import type { RingAwareAdapter } from '../src/ffi/native-adapter.ts';
 import type { FfiDispatchMetrics, FfiStepEvent, WorkerLogRecord } from '../src/ffi/types.ts';
 
@@ -96,7 +96,12 @@ class RingishAdapter extends SeedAdapter implements RingAwareAdapter {
   flushCompletions() {
     return 0;
   }
-  maintainRing() {}
+  maintained = 0;
+  maintainError: Error | null = null;
+  maintainRing() {
+    this.maintained += 1;
+    if (this.maintainError) throw this.maintainError;
+  }
   pollWorkerLogs() {
     const l = this.logs;
     this.logs = [];
@@ -268,6 +273,28 @@ describe('EventPoller cadence (counted ticks)', () => {
       assert.throws(() => new EventPoller(new SeedAdapter(), 10, 100, 1000, { maxEventsPerPoll: bad }), RangeError, `maxEventsPerPoll ${bad}`);
     }
     assert.doesNotThrow(() => new EventPoller(new SeedAdapter(), 10, 100, 1000, { maxEventsPerPoll: Number.POSITIVE_INFINITY }));
+  });
+
+  it('maintains the ring every 10 ticks (about 100 ms) and stops with the typed error when its producer is dead', () => {
+    const adapter = new RingishAdapter();
+    const t = manualTimers();
+    const poller = new EventPoller(adapter, 10, 100, 1000, { timers: t.timers });
+    const errors: Error[] = [];
+    poller.onError((e) => errors.push(e));
+    poller.start();
+    for (let i = 0; i < 250; i++) t.state.tick?.();
+    assert.equal(adapter.maintained, 25, 'ring maintenance on its own cadence, not the starvation check');
+    assert.equal(adapter.calls.starvation, 2);
+    adapter.maintainError = new RingPeerError('PEER_DEAD', "the events ring's producer (pid 42) is dead");
+    for (let i = 0; i < 10; i++) t.state.tick?.();
+    assert.equal(adapter.maintained, 26);
+    assert.equal(errors.length, 1);
+    assert.ok(errors[0] instanceof RingPeerError);
+    assert.equal((errors[0] as RingPeerError).code, 'PEER_DEAD');
+    assert.equal(poller.isActive(), false, 'a dead producer stops the poller');
+    for (const bad of [0, 2.5]) {
+      assert.throws(() => new EventPoller(adapter, 10, 100, 1000, { ringMaintenanceInterval: bad }), RangeError, `ringMaintenanceInterval ${bad}`);
+    }
   });
 
   it('events() is an async iterable that ends when the signal aborts', async () => {

@@ -5,9 +5,9 @@
 //! transport. Logging is at warn with stderr off (`log_stderr` false): records are buffered, not printed.
 //!
 //! Sizes come from the environment: `LEAK_CYCLES` (default 100), `LEAK_FFI_EVENTS` and
-//! `LEAK_RING_EVENTS` (default 100 000 each; scripts/leak-check chooses smaller ones under valgrind and
-//! says why). The library is found beside this binary (`target/<profile>/libtasker_worker.so`) or at
-//! `TASKER_LIBRARY_PATH`. Exits non-zero if any event is lost or refused.
+//! `LEAK_RING_EVENTS` (default 100 000 each; scripts/leak-check passes 50 000 in CI and 500 000 in the
+//! long form, and says why). The library is `TASKER_LIBRARY_PATH` or the one cargo built beside this
+//! binary (`target/<profile>/deps/libtasker_worker.so`). Exits non-zero if any event is lost or refused.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -15,7 +15,9 @@ mod support;
 use std::time::{Duration, Instant};
 use support::{api, run_ffi_handler, run_ring_handler, Api, TempDir};
 
-const TIMEOUT: Duration = Duration::from_secs(600);
+/// Generous: under valgrind an event costs up to ~2.5 ms, so the long form's 500 000 per transport take
+/// ~20 minutes each.
+const TIMEOUT: Duration = Duration::from_secs(3 * 3600);
 
 fn env_u64(name: &str, default: u64) -> u64 {
     match std::env::var(name) {

@@ -4,7 +4,8 @@
  * poll drains ready events up to `maxInFlight` (backpressure before the read: unread events stay in the
  * ring and their timeout clock has not started) and `maxEventsPerPoll` (default unlimited). Maintenance
  * counts ticks only: starvation check every `starvationCheckInterval` ticks, cleanup every `cleanupInterval`,
- * metrics every `metricsInterval`.
+ * metrics every `metricsInterval`, and on the ring its own maintenance (region size, producer liveness,
+ * heartbeats) every `ringMaintenanceInterval`.
  */
 import type { FfiAdapter } from '../ffi/adapter.ts';
 import { EventDecodeError, type FfiError, RingPeerError, RingReadError } from '../ffi/errors.ts';
@@ -33,6 +34,12 @@ export interface EventPollerOptions {
   maxEventsPerPoll?: number;
   /** Metrics every this many ticks (default 100, about 1 s). */
   metricsInterval?: number;
+  /**
+   * Ring maintenance every this many ticks (default 10, about 100 ms, the Rust worker's own cadence):
+   * heartbeats, the region size check (a truncated region would SIGBUS the next read) and the producer's
+   * liveness, so a dead producer is reported (`RingPeerError('PEER_DEAD')`) within about 100 ms.
+   */
+  ringMaintenanceInterval?: number;
   /** Use the worker's doorbell to wake between ticks (default true on the ring transport). */
   doorbell?: boolean;
   timers?: Partial<PollerTimers>;
@@ -75,6 +82,7 @@ export class EventPoller {
   private readonly maxInFlight: number;
   private readonly maxEventsPerPoll: number;
   private readonly metricsInterval: number;
+  private readonly ringMaintenanceInterval: number;
   private readonly useDoorbell: boolean;
   private delivered = 0;
   private readonly statsCounters: PollerStats = { ticks: 0, extraPolls: 0, events: 0, doorbellWakes: 0, sleeps: 0, backpressured: 0, errors: 0 };
@@ -109,6 +117,13 @@ export class EventPoller {
       throw new RangeError(`EventPoller: maxEventsPerPoll must be an integer of at least 1 (or Infinity), got ${this.maxEventsPerPoll}`);
     }
     this.metricsInterval = options.metricsInterval ?? 100;
+    this.ringMaintenanceInterval = options.ringMaintenanceInterval ?? 10;
+    for (const [name, value] of [
+      ['metricsInterval', this.metricsInterval],
+      ['ringMaintenanceInterval', this.ringMaintenanceInterval],
+    ] as const) {
+      if (!Number.isInteger(value) || value <= 0) throw new RangeError(`EventPoller: ${name} must be a positive integer, got ${value}`);
+    }
     this.useDoorbell = options.doorbell ?? true;
   }
 
@@ -332,10 +347,8 @@ export class EventPoller {
   private maintain(): void {
     const n = this.pollCount;
     try {
-      if (n % this.starvationCheckInterval === 0) {
-        this.ffiAdapter.checkStarvationWarnings();
-        this.ring?.maintainRing();
-      }
+      if (n % this.ringMaintenanceInterval === 0) this.ring?.maintainRing();
+      if (n % this.starvationCheckInterval === 0) this.ffiAdapter.checkStarvationWarnings();
       if (n % this.cleanupInterval === 0) this.ffiAdapter.cleanupTimeouts();
       if (n % this.metricsInterval === 0) {
         if (this.onMetricsCallback || this.onStarvationCallback) {

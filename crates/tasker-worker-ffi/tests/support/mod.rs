@@ -285,8 +285,13 @@ pub fn run_ffi_handler(api: &Api, count: u64, timeout: Duration) -> (u64, Option
 /// completions producer, and answers every event with a success completion (payload = 36-byte event id +
 /// result JSON) until `count` have been answered. Returns the number answered.
 pub fn run_ring_handler(region_path: &Path, count: u64, timeout: Duration) -> u64 {
-    let template = CompletionTemplate::success();
     let region = Region::attach(region_path).expect("attach the worker's region");
+    answer_ring_events(&region, count, timeout)
+}
+
+/// `run_ring_handler` on a region the caller attached (and keeps mapped after the answers).
+pub fn answer_ring_events(region: &Region, count: u64, timeout: Duration) -> u64 {
+    let template = CompletionTemplate::success();
     let mut events = region.consumer(RingId::Events).expect("events consumer role");
     let mut completions = region.producer(RingId::Completions).expect("completions producer role");
     let deadline = Instant::now() + timeout;
