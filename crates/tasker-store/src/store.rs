@@ -309,12 +309,32 @@ fn parse_url(url: &str) -> Result<Target, ConnectError> {
     ))
 }
 
+/// Runs SQLite's migrations inside one `BEGIN IMMEDIATE` transaction. sqlx's migrator locks only on
+/// PostgreSQL and MySQL (its SQLite `lock` is a no-op), so two processes opening a fresh file at once would
+/// both create the tables and one would fail ("table tasks already exists"). Holding the write lock from
+/// the start, the second opener waits (busy timeout) and then finds the migrations applied; each
+/// migration's own transaction becomes a savepoint inside this one.
+async fn migrate_sqlite(pool: &sqlx::SqlitePool) -> Result<(), sqlx::migrate::MigrateError> {
+    let mut conn = pool.acquire().await?;
+    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+    migrations::SQLITE.migrator().await?.run(&mut *tx).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 /// Whether a connect error is worth retrying (network, I/O, pool timeout) rather than a refusal.
 fn transient(e: &sqlx::Error) -> bool {
     match e {
         sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::Tls(_) => true,
-        // SQLite reports "unable to open database file" (code 14) as a database error.
-        sqlx::Error::Database(d) => d.code().as_deref() == Some("14"),
+        // SQLite reports "unable to open database file" (14) as a database error, and "database is locked"
+        // (5, 6, with extended codes such as BUSY_RECOVERY) when another process is setting up the file
+        // (switching it to WAL, recovering its WAL) at the moment we open it, which the busy timeout does
+        // not always cover. The primary code is the low byte of the extended one.
+        // Only SQLite's codes: PostgreSQL's SQLSTATEs are digits too (42501 would read as 5).
+        sqlx::Error::Database(d) if d.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() => matches!(
+            d.code().and_then(|c| c.parse::<i32>().ok()).map(|c| c & 0xff),
+            Some(5 | 6 | 14)
+        ),
         _ => false,
     }
 }
@@ -375,7 +395,7 @@ impl Store {
             match attempt {
                 Ok(backend) => {
                     match &backend {
-                        Backend::Sqlite(p) => migrations::SQLITE.migrator().await?.run(p).await?,
+                        Backend::Sqlite(p) => migrate_sqlite(p).await?,
                         Backend::Postgres(p) => migrations::POSTGRES.migrator().await?.run(p).await?,
                     }
                     return Ok(Store { backend, options });
