@@ -13,18 +13,11 @@
 mod support;
 
 use std::time::{Duration, Instant};
-use support::{api, run_ffi_handler, run_ring_handler, Api, TempDir};
+use support::{api, env_u64, run_ffi_handler, run_ring_handler, Api, TempDir};
 
 /// Generous: under valgrind an event costs up to ~2.5 ms, so the long form's 500 000 per transport take
 /// ~20 minutes each.
 const TIMEOUT: Duration = Duration::from_secs(3 * 3600);
-
-fn env_u64(name: &str, default: u64) -> u64 {
-    match std::env::var(name) {
-        Ok(v) => v.parse().unwrap_or_else(|_| panic!("{name}={v:?} is not a number")),
-        Err(_) => default,
-    }
-}
 
 fn main() {
     let cycles = env_u64("LEAK_CYCLES", 100);

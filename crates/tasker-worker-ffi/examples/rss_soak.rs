@@ -16,21 +16,12 @@ mod support;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use support::{answer_ring_events, api, run_ffi_handler, Api, TempDir};
+use support::{answer_ring_events, api, env_u64, run_ffi_handler, Api, TempDir};
 use tasker_ring::Region;
 
 /// Generous: 10M events at the slowest measured rate (ffi, ~0.1 ms each) take under 20 minutes.
 const TIMEOUT: Duration = Duration::from_secs(3 * 3600);
 const SAMPLE_EVERY: Duration = Duration::from_millis(250);
-
-fn env_or(name: &str, default: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| default.to_owned())
-}
-
-fn env_u64(name: &str, default: u64) -> u64 {
-    let v = env_or(name, &default.to_string());
-    v.parse().unwrap_or_else(|_| panic!("{name}={v:?} is not a number"))
-}
 
 fn rss_kib() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
@@ -59,7 +50,7 @@ fn sample(api: &Api) -> Sample {
 fn main() {
     let events = env_u64("RSS_EVENTS", 10_000_000);
     let bound_kib = env_u64("RSS_BOUND_MIB", 4) * 1024;
-    let transport = env_or("RSS_TRANSPORT", "ring");
+    let transport = std::env::var("RSS_TRANSPORT").unwrap_or_else(|_| "ring".to_owned());
     assert!(events >= 10, "RSS_EVENTS must be at least 10");
     let api = api();
     let dir = TempDir::new("rss");

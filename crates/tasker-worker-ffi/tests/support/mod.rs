@@ -335,6 +335,15 @@ pub fn answer_ring_events(region: &Region, count: u64, timeout: Duration) -> u64
     done
 }
 
+/// A number from the environment (the drivers' sizes), `default` when unset; panics naming the variable
+/// when it is not a number.
+pub fn env_u64(name: &str, default: u64) -> u64 {
+    match std::env::var(name) {
+        Ok(v) => v.parse().unwrap_or_else(|_| panic!("{name}={v:?} is not a number")),
+        Err(_) => default,
+    }
+}
+
 /// A fresh directory for region files, removed by `Drop`.
 pub struct TempDir(pub PathBuf);
 
