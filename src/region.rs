@@ -477,7 +477,22 @@ const SNAPSHOT_RETRIES: usize = 1000;
 impl RegionView {
     /// Attaches read-only (`PROT_READ`): the inspector cannot change a byte of a live region.
     pub fn attach(path: &Path) -> Result<Self, AttachError> {
+        Self::attach_checked(path, false)
+    }
+
+    /// As [`Self::attach`], but only a file this process's effective user owns is mapped
+    /// ([`AttachError::WrongOwner`] otherwise, checked on the open descriptor, so a file swapped in after
+    /// a look at its name is caught too). Another user's file is never mapped: its owner could plant hostile
+    /// bytes in it or truncate it under the mapping (SIGBUS). The stale-region sweep attaches this way.
+    pub fn attach_owned(path: &Path) -> Result<Self, AttachError> {
+        Self::attach_checked(path, true)
+    }
+
+    fn attach_checked(path: &Path, owned_only: bool) -> Result<Self, AttachError> {
         let file = open_region(path, false)?;
+        if owned_only {
+            check_owner(path, &file)?;
+        }
         let len = file_len(path, &file)?;
         let map = MmapOptions::new()
             .map_raw_read_only(&file)
@@ -678,7 +693,8 @@ fn open_region(path: &Path, write: bool) -> Result<File, AttachError> {
 
 /// A2a: a read-write peer only attaches to a file of its own effective user with no group or other
 /// permission bits. Checked on the open descriptor (`fstat`), so a file swapped after the open cannot pass.
-fn check_owner_and_mode(path: &Path, file: &File) -> Result<(), AttachError> {
+/// The open file belongs to this process's effective user; returns its metadata.
+fn check_owner(path: &Path, file: &File) -> Result<std::fs::Metadata, AttachError> {
     let meta = file.metadata().map_err(|source| AttachError::Io {
         path: path.to_path_buf(),
         source,
@@ -692,6 +708,11 @@ fn check_owner_and_mode(path: &Path, file: &File) -> Result<(), AttachError> {
             euid,
         });
     }
+    Ok(meta)
+}
+
+fn check_owner_and_mode(path: &Path, file: &File) -> Result<(), AttachError> {
+    let meta = check_owner(path, file)?;
     let mode = meta.mode() & 0o7777;
     if mode & 0o077 != 0 {
         return Err(AttachError::InsecureMode {
@@ -720,7 +741,11 @@ fn file_len(path: &Path, file: &File) -> Result<u64, AttachError> {
 }
 
 /// Validates a mapped header against the file length (layout-spec.md, "Attach checks", in that order).
+///
+/// Every bound is checked against the smaller of `file_len` and the mapping's own length: the file can
+/// shrink between the `fstat` and the `mmap`, and only the mapping's bytes may be touched.
 fn read_layout(map: &MmapRaw, file_len: u64) -> Result<Layout, AttachError> {
+    let file_len = file_len.min(map.len() as u64);
     if (map.len() as u64) < HEADER_SIZE as u64 {
         return Err(AttachError::Truncated {
             needed: HEADER_SIZE as u64,
@@ -793,9 +818,12 @@ fn read_layout(map: &MmapRaw, file_len: u64) -> Result<Layout, AttachError> {
                 d.capacity
             ));
         }
+        // Checked: a hostile offset near 2^64 must not wrap past the bound (issue 20's critical finding).
         if d.control_offset % LINE as u64 != 0
             || d.control_offset < table_end
-            || d.control_offset + control::SIZE as u64 > header.header_size as u64
+            || d.control_offset
+                .checked_add(control::SIZE as u64)
+                .is_none_or(|end| end > header.header_size as u64)
         {
             return bad(format!(
                 "{name} control offset {} is outside the header page",
@@ -822,7 +850,11 @@ fn read_layout(map: &MmapRaw, file_len: u64) -> Result<Layout, AttachError> {
         smaller = smaller.min(d.capacity);
     }
     let [a, b] = rings;
-    let overlap = |x: (u64, u64), y: (u64, u64)| x.0 < y.0 + y.1 && y.0 < x.0 + x.1;
+    // Widened to u128: both ranges were bounded above, but an overlap test must not depend on that order.
+    let overlap = |x: (u64, u64), y: (u64, u64)| {
+        let (x0, x1, y0, y1) = (x.0 as u128, x.1 as u128, y.0 as u128, y.1 as u128);
+        x0 < y0 + y1 && y0 < x0 + x1
+    };
     if overlap((a.data_offset, a.capacity as u64), (b.data_offset, b.capacity as u64))
         || overlap(
             (a.control_offset, control::SIZE as u64),

@@ -3,6 +3,7 @@
 //! before it creates its own region. A live region is never removed.
 //!
 //! A region is removed only when all of these hold:
+//! - it belongs to this process's effective user (another user's file is never even mapped);
 //! - it attaches read-only (a file that is not a readable region of this layout is never touched);
 //! - its creator pid is recorded and dead (gone, or reused by a later process: the start time differs);
 //! - no process recorded in a producer or consumer role of either ring is alive;
@@ -148,21 +149,25 @@ pub fn judge(path: &Path, grace: Duration) -> Verdict {
 }
 
 /// The verdict, and whether it is a Keep only because this user may not open the file (another user's
-/// region: it may well be dead, but only its owner or root can tell and remove it).
+/// region: it may well be dead, but only its owner can tell and remove it).
+///
+/// Another user's file is never mapped ([`RegionView::attach_owned`]): its owner controls its bytes and its
+/// size, so it could make this process read hostile offsets or die of SIGBUS mid-sweep. Only its owner
+/// judges it.
 fn assess(path: &Path, grace: Duration) -> (Verdict, bool) {
-    match RegionView::attach(path) {
+    let another_users = |what: &str| {
+        let owner = std::fs::symlink_metadata(path).map_or_else(
+            |_| String::new(),
+            |m| format!(" (owner uid {}, mode {:04o})", m.uid(), m.mode() & 0o7777),
+        );
+        let why = format!("{what}{owner}: another user's file; only its owner can judge and remove it");
+        (Verdict::Keep(why), true)
+    };
+    match RegionView::attach_owned(path) {
         Ok(view) => (judge_region(&view, grace), false),
         Err(AttachError::NotReady) => (judge_unfinished(path, grace), false),
-        Err(AttachError::PermissionDenied(_)) => {
-            let owner = std::fs::symlink_metadata(path).map_or_else(
-                |_| String::new(),
-                |m| format!(" (owner uid {}, mode {:04o})", m.uid(), m.mode() & 0o7777),
-            );
-            let why = format!(
-                "permission denied{owner}: another user's file; only its owner or root can judge and remove it"
-            );
-            (Verdict::Keep(why), true)
-        }
+        Err(AttachError::PermissionDenied(_)) => another_users("permission denied"),
+        Err(AttachError::WrongOwner { .. }) => another_users("not mapped"),
         Err(e) => (
             Verdict::Keep(format!(
                 "{} (only readable regions with a dead creator are removed)",

@@ -116,6 +116,16 @@ fn build(dir: &TempDir) -> Vec<Case> {
         "bad_header",
         "events capacity 1000 is not a power of two",
     );
+    // A control offset within 1 KiB of 2^64: the bound `offset + 1024` wrapped and `stat`, `dump`, `list`
+    // and `clean` died of SIGSEGV (issue 20's critical finding).
+    region(&p("control-wrap.ring"));
+    patch(&p("control-wrap.ring"), 128, &0u64.wrapping_sub(512).to_le_bytes());
+    case(
+        "control-wrap.ring",
+        7,
+        "bad_header",
+        "events control offset 18446744073709551104 is outside the header page",
+    );
     let size = region(&p("longer.ring"));
     fs::OpenOptions::new()
         .write(true)

@@ -259,6 +259,32 @@ fn hostile_files_give_typed_errors() {
         ("events control", 128, 3000u64.to_le_bytes().to_vec(), |e| {
             matches!(e, AttachError::BadHeader(_))
         }),
+        // Offsets within a control block of 2^64: `offset + 1024` wrapped in release builds and passed
+        // (issue 20's critical finding); each must be refused, never mapped past.
+        (
+            "events control near 2^64",
+            128,
+            (0u64.wrapping_sub(512)).to_le_bytes().to_vec(),
+            |e| matches!(e, AttachError::BadHeader(_)),
+        ),
+        (
+            "events control at 2^64-128",
+            128,
+            (0u64.wrapping_sub(128)).to_le_bytes().to_vec(),
+            |e| matches!(e, AttachError::BadHeader(_)),
+        ),
+        (
+            "completions control near 2^64",
+            160,
+            (0u64.wrapping_sub(1024)).to_le_bytes().to_vec(),
+            |e| matches!(e, AttachError::BadHeader(_)),
+        ),
+        (
+            "events data near 2^64",
+            136,
+            (0u64.wrapping_sub(4096)).to_le_bytes().to_vec(),
+            |e| matches!(e, AttachError::BadHeader(_)),
+        ),
         ("events data past end", 136, (size - 100).to_le_bytes().to_vec(), |e| {
             matches!(e, AttachError::BadHeader(_))
         }),

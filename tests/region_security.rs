@@ -104,6 +104,28 @@ fn another_user_can_neither_attach_nor_remove() {
         other => panic!("root attaching nobody's region: {:?}", other.err()),
     }
 
+    // The stale-region sweep (every worker's bootstrap, `tasker-ring clean`) never maps another user's
+    // file, even a world-readable one whose creator is dead: its owner could plant hostile offsets or
+    // truncate it mid-sweep (SIGBUS). Kept, and said why.
+    let dead_pid = {
+        let mut child = Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        pid
+    };
+    patch(&nobody_region, 56, &dead_pid.to_le_bytes());
+    fs::set_permissions(&nobody_region, fs::Permissions::from_mode(0o644)).unwrap();
+    let outcomes = tasker_ring::stale::sweep(dir.dir(), std::time::Duration::ZERO, false).unwrap();
+    let nobody_outcome = outcomes.iter().find(|o| o.path == nobody_region).unwrap();
+    match &nobody_outcome.verdict {
+        tasker_ring::stale::Verdict::Keep(why) => assert!(why.contains("another user's file"), "{why}"),
+        other => panic!("another user's dead region: {other:?}"),
+    }
+    assert!(
+        nobody_region.exists(),
+        "another user's region is never removed by the sweep"
+    );
+
     let planted = dir.path("planted.ring");
     assert!(matches!(
         Region::create(&planted, &small_config(0)),

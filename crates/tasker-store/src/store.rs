@@ -527,7 +527,7 @@ impl Store {
         let eligible =
             "state IN ('ready', 'claimed') AND visible_at <= $1 AND (state = 'ready' OR attempts < max_attempts)";
         let returning = "step_uuid, task_uuid, name, template, attempts, claim_token";
-        let rows: Vec<(String, String, String, String, i64, String)> = on_backend!(self, pool, kind => {
+        let claimed: Vec<ClaimedStep> = on_backend!(self, pool, kind => {
             let sql = match kind {
                 Kind::Postgres => format!(
                     "WITH picked AS (SELECT step_uuid FROM workflow_steps WHERE {eligible} \
@@ -547,28 +547,24 @@ impl Store {
                      WHERE {eligible} ORDER BY visible_at LIMIT $3) RETURNING {returning}"
                 ),
             };
+            // Everything from the claim to the built events happens in one transaction: an error anywhere
+            // rolls the claim back (no step is left claimed by nobody with an attempt used). A step whose own
+            // rows cannot make an event is moved to `error` in the same transaction, so one corrupt row never
+            // blocks the claimable steps behind it.
             let mut tx = pool.begin_with(kind.begin()).await?;
-            let rows = sqlx::query(&sql).bind(now).bind(deadline).bind(max as i64).fetch_all(&mut *tx).await?;
-            tx.commit().await?;
-            let mut out = Vec::with_capacity(rows.len());
-            for r in rows {
-                out.push((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?, r.try_get(4)?, r.try_get(5)?));
+            let fetched = sqlx::query(&sql).bind(now).bind(deadline).bind(max as i64).fetch_all(&mut *tx).await?;
+            let mut rows: Vec<ClaimRow> = Vec::with_capacity(fetched.len());
+            for r in fetched {
+                rows.push((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?, r.try_get(4)?, r.try_get(5)?));
             }
-            if out.len() < max {
-                self.expire_exhausted(now).await?;
-            }
-            out
-        });
-        if rows.is_empty() {
-            return Ok(Vec::new());
-        }
-        // Tasks and completed parents of the claimed steps (completed results never change: no lock needed).
-        let task_ids: Vec<&str> = {
-            let mut seen = HashSet::new();
-            rows.iter().map(|r| r.1.as_str()).filter(|t| seen.insert(*t)).collect()
-        };
-        type TaskRow = (String, String, String, String, String, String);
-        let (tasks, parents): (HashMap<String, TaskRow>, HashMap<(String, String), String>) = on_backend!(self, pool, _kind => {
+            let built = if rows.is_empty() {
+                (Vec::new(), Vec::new())
+            } else {
+            // Tasks and completed parents of the claimed steps.
+            let task_ids: Vec<&str> = {
+                let mut seen = HashSet::new();
+                rows.iter().map(|r| r.1.as_str()).filter(|t| seen.insert(*t)).collect()
+            };
             let sql = format!(
                 "SELECT task_uuid, namespace, name, version, context, correlation_id FROM tasks WHERE task_uuid IN ({})",
                 list(task_ids.len(), 0)
@@ -576,7 +572,7 @@ impl Store {
             let mut q = sqlx::query(&sql);
             for id in &task_ids { q = q.bind(*id); }
             let mut tasks = HashMap::new();
-            for r in q.fetch_all(pool).await? {
+            for r in q.fetch_all(&mut *tx).await? {
                 let row: TaskRow = (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?, r.try_get(4)?, r.try_get(5)?);
                 tasks.insert(row.0.clone(), row);
             }
@@ -598,7 +594,7 @@ impl Store {
                 );
                 let mut q = sqlx::query(&sql);
                 for (task, name) in chunk { q = q.bind(*task).bind(*name); }
-                for r in q.fetch_all(pool).await? {
+                for r in q.fetch_all(&mut *tx).await? {
                     let state: String = r.try_get(2)?;
                     if state == "complete" {
                         let results: Option<String> = r.try_get(3)?;
@@ -606,80 +602,132 @@ impl Store {
                     }
                 }
             }
-            (tasks, parents)
-        });
-        let corrupt = |what: String| ClaimError::CorruptRow(what);
-        let uuid = |s: &str| Uuid::parse_str(s).map_err(|e| corrupt(format!("uuid `{s}`: {e}")));
-        let mut out = Vec::with_capacity(rows.len());
-        for (step_uuid, task_uuid, name, template_name, attempts, token) in rows {
-            let t: &Template =
-                template(&template_name).ok_or_else(|| corrupt(format!("template `{template_name}`")))?;
-            let def = t
-                .step(&name)
-                .ok_or_else(|| corrupt(format!("step `{name}` of `{template_name}`")))?;
-            let task = tasks
-                .get(&task_uuid)
-                .ok_or_else(|| corrupt(format!("task `{task_uuid}` missing")))?;
-            let context: Value =
-                serde_json::from_str(&task.4).map_err(|e| corrupt(format!("context of `{task_uuid}`: {e}")))?;
-            let mut dep_results = serde_json::Map::new();
-            for p in def.dependencies {
-                let raw = parents
-                    .get(&(task_uuid.clone(), p.to_string()))
-                    .ok_or_else(|| corrupt(format!("parent `{p}` of a claimed step is not complete")))?;
-                let v: Value = serde_json::from_str(raw).map_err(|e| corrupt(format!("results of `{p}`: {e}")))?;
-                dep_results.insert(p.to_string(), v);
+            build_events(rows, &tasks, &parents)
+            };
+            let (steps, corrupt) = built;
+            for (step_uuid, why) in &corrupt {
+                let err = json!({
+                    "success": false,
+                    "status": "error",
+                    "error": { "message": format!("the step's rows cannot make a step event: {why}"), "error_type": "corrupt_step", "retryable": false }
+                })
+                .to_string();
+                sqlx::query("UPDATE workflow_steps SET state = 'error', claim_token = NULL, last_error = $2, updated_at = $1 \
+                             WHERE step_uuid = $3")
+                    .bind(now).bind(&err).bind(step_uuid).execute(&mut *tx).await?;
             }
-            let event = json!({
-                "event_id": token,
-                "task_uuid": task_uuid,
-                "step_uuid": step_uuid,
-                "correlation_id": task.5,
-                "task_correlation_id": task.5,
-                "parent_correlation_id": null,
-                "task_sequence_step": {
-                    "task": {
-                        "task_uuid": task_uuid,
-                        "context": context,
-                        "namespace_name": task.1,
-                        "template_name": task.2,
-                        "status": "in_progress",
-                        "name": task.2,
-                        "namespace": task.1,
-                        "version": task.3,
-                        "correlation_id": task.5,
-                        "parent_correlation_id": null
-                    },
-                    "workflow_step": {
-                        "workflow_step_uuid": step_uuid,
-                        "task_uuid": task_uuid,
-                        "name": name,
-                        "template_step_name": name,
-                        "inputs": {},
-                        "results": null,
-                        "state": "in_progress",
-                        "attempts": attempts,
-                        "max_attempts": t.max_attempts,
-                        "retryable": true,
-                        "in_process": true,
-                        "processed": false
-                    },
-                    "dependency_results": { "results": dep_results },
-                    "step_definition": def.definition(t.max_attempts)
-                }
-            });
-            out.push(ClaimedStep {
-                claim_token: uuid(&token)?,
-                step_uuid: uuid(&step_uuid)?,
-                task_uuid: uuid(&task_uuid)?,
-                step_name: name,
-                attempts,
-                event,
-            });
-        }
-        Ok(out)
+            tx.commit().await?;
+            if steps.len() < max {
+                self.expire_exhausted(now).await?;
+            }
+            steps
+        });
+        Ok(claimed)
     }
+}
 
+/// One claimed row: step uuid, task uuid, step name, template, attempts, claim token.
+type ClaimRow = (String, String, String, String, i64, String);
+/// One task row: task uuid, namespace, name, version, context, correlation id.
+type TaskRow = (String, String, String, String, String, String);
+
+/// Builds the step event of every claimed row from its task and its completed parents' results. A row
+/// that cannot make one (unknown template or step, missing task, a context or a parent's results that are
+/// not JSON, a parent that is not complete) is returned apart with the reason, its step uuid first.
+fn build_events(
+    rows: Vec<ClaimRow>,
+    tasks: &HashMap<String, TaskRow>,
+    parents: &HashMap<(String, String), String>,
+) -> (Vec<ClaimedStep>, Vec<(String, String)>) {
+    let mut out = Vec::with_capacity(rows.len());
+    let mut corrupt_rows = Vec::new();
+    for row in rows {
+        let step_uuid = row.0.clone();
+        match build_event(row, tasks, parents) {
+            Ok(step) => out.push(step),
+            Err(ClaimError::CorruptRow(why)) => corrupt_rows.push((step_uuid, why)),
+            Err(other) => corrupt_rows.push((step_uuid, other.to_string())),
+        }
+    }
+    (out, corrupt_rows)
+}
+
+fn build_event(
+    row: ClaimRow,
+    tasks: &HashMap<String, TaskRow>,
+    parents: &HashMap<(String, String), String>,
+) -> Result<ClaimedStep, ClaimError> {
+    let corrupt = |what: String| ClaimError::CorruptRow(what);
+    let uuid = |s: &str| Uuid::parse_str(s).map_err(|e| corrupt(format!("uuid `{s}`: {e}")));
+    let (step_uuid, task_uuid, name, template_name, attempts, token) = row;
+    {
+        let t: &Template = template(&template_name).ok_or_else(|| corrupt(format!("template `{template_name}`")))?;
+        let def = t
+            .step(&name)
+            .ok_or_else(|| corrupt(format!("step `{name}` of `{template_name}`")))?;
+        let task = tasks
+            .get(&task_uuid)
+            .ok_or_else(|| corrupt(format!("task `{task_uuid}` missing")))?;
+        let context: Value =
+            serde_json::from_str(&task.4).map_err(|e| corrupt(format!("context of `{task_uuid}`: {e}")))?;
+        let mut dep_results = serde_json::Map::new();
+        for p in def.dependencies {
+            let raw = parents
+                .get(&(task_uuid.clone(), p.to_string()))
+                .ok_or_else(|| corrupt(format!("parent `{p}` of a claimed step is not complete")))?;
+            let v: Value = serde_json::from_str(raw).map_err(|e| corrupt(format!("results of `{p}`: {e}")))?;
+            dep_results.insert(p.to_string(), v);
+        }
+        let event = json!({
+            "event_id": token,
+            "task_uuid": task_uuid,
+            "step_uuid": step_uuid,
+            "correlation_id": task.5,
+            "task_correlation_id": task.5,
+            "parent_correlation_id": null,
+            "task_sequence_step": {
+                "task": {
+                    "task_uuid": task_uuid,
+                    "context": context,
+                    "namespace_name": task.1,
+                    "template_name": task.2,
+                    "status": "in_progress",
+                    "name": task.2,
+                    "namespace": task.1,
+                    "version": task.3,
+                    "correlation_id": task.5,
+                    "parent_correlation_id": null
+                },
+                "workflow_step": {
+                    "workflow_step_uuid": step_uuid,
+                    "task_uuid": task_uuid,
+                    "name": name,
+                    "template_step_name": name,
+                    "inputs": {},
+                    "results": null,
+                    "state": "in_progress",
+                    "attempts": attempts,
+                    "max_attempts": t.max_attempts,
+                    "retryable": true,
+                    "in_process": true,
+                    "processed": false
+                },
+                "dependency_results": { "results": dep_results },
+                "step_definition": def.definition(t.max_attempts)
+            }
+        });
+        Ok(ClaimedStep {
+            claim_token: uuid(&token)?,
+            step_uuid: uuid(&step_uuid)?,
+            task_uuid: uuid(&task_uuid)?,
+            step_name: name,
+            attempts,
+            event,
+        })
+    }
+}
+
+impl Store {
     /// Moves expired claims with no attempts left to `error` (at most 1000 per call).
     async fn expire_exhausted(&self, now: i64) -> Result<u64, sqlx::Error> {
         let err = json!({

@@ -29,6 +29,14 @@ async fn pg_linear_and_diamond_run_to_completion() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pg_a_corrupt_step_goes_to_error_and_the_rest_is_claimed() {
+    let Some((pg, s)) = store("pg_corrupt_step").await else {
+        return;
+    };
+    a_corrupt_step_goes_to_error_and_the_rest_is_claimed(&s, &pg.url).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn pg_visibility_expiry_reclaims_and_refuses_stale() {
     let Some((_pg, s)) = store("pg_visibility_expiry").await else {
         return;

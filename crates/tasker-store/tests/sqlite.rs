@@ -22,6 +22,14 @@ async fn linear_and_diamond_run_to_completion() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_corrupt_step_goes_to_error_and_the_rest_is_claimed() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("store.db").display());
+    let s = Store::connect_with(&url, fast_options()).await.unwrap();
+    common::scenarios::a_corrupt_step_goes_to_error_and_the_rest_is_claimed(&s, &url).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn visibility_expiry_reclaims_and_refuses_stale() {
     let (_d, s) = store().await;
     visibility_expiry_and_stale_completion(&s).await;

@@ -65,6 +65,10 @@ pub struct DispatchMetrics {
     /// counts); absent for sources without any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source: Option<serde_json::Value>,
+    /// Why the worker stopped on its own (a pump panic, a corrupt completions ring, a truncated region);
+    /// absent while it has not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub worker_error: Option<crate::worker::WorkerFault>,
 }
 
 /// An event waiting unread in the ring: it is read once the consumer position passes `end`.
@@ -303,6 +307,7 @@ impl Dispatch {
             events_ring_fill: 0.0,
             completions_ring_fill: 0.0,
             source: None,
+            worker_error: None,
         }
     }
 }

@@ -19,4 +19,4 @@ pub use event_id::Uuid;
 pub use result::StepResult;
 pub use source::{EventSource, SourcedEvent, SyntheticSource, SyntheticStats};
 pub use store_source::{StoreMetrics, StoreSource, StoreSourceSettings};
-pub use worker::{BootstrapError, Phase, Worker, WorkerStatus};
+pub use worker::{BootstrapError, Phase, Worker, WorkerFault, WorkerStatus};

@@ -39,6 +39,10 @@ pub trait EventSource: Send + 'static {
     fn release(&mut self, event_id: Uuid, step_uuid: Uuid) {
         self.complete(event_id, &StepResult::released(step_uuid));
     }
+    /// The worker began draining: no claim follows. A source with a claim request open withdraws it, and
+    /// gives back at once the steps claimed for it that the worker has not taken (never dispatched, they
+    /// would otherwise stay invisible to other workers until the drain ends).
+    fn stop_claiming(&mut self) {}
     /// The worker stopped: persist what is pending and give back what is held, before returning. Called
     /// once the pump has exited; nothing is claimed or completed after it.
     fn close(&mut self) {}

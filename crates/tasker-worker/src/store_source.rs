@@ -72,6 +72,8 @@ enum Command {
     Read(Vec<Uuid>),
     /// Give this claim back.
     Release(Uuid),
+    /// The worker is draining: withdraw the open claim request and never claim again.
+    StopClaiming,
 }
 
 /// Claim-to-persisted latency percentiles, in milliseconds.
@@ -179,8 +181,22 @@ pub struct StoreSource {
     /// Claimed steps handed over by the thread, not yet taken by the pump.
     ready: VecDeque<SourcedEvent>,
     claim_open: bool,
+    /// Whether claimed batches may still be handed to the pump; see [`ClaimGate`].
+    gate: ClaimGate,
     published: Arc<Mutex<Published>>,
     thread: Option<JoinHandle<()>>,
+}
+
+/// Whether the store thread may still hand claimed batches over (false once the worker drains). The thread
+/// checks it and sends a batch under the same lock the pump holds to close it and empty the channel, so a
+/// batch is either taken back by the pump or never sent (the thread then releases it itself).
+#[derive(Clone)]
+struct ClaimGate(Arc<Mutex<bool>>);
+
+impl ClaimGate {
+    fn open() -> Self {
+        Self(Arc::new(Mutex::new(true)))
+    }
 }
 
 impl StoreSource {
@@ -199,6 +215,8 @@ impl StoreSource {
             steps_at: None,
         }));
         let thread_published = Arc::clone(&published);
+        let gate = ClaimGate::open();
+        let thread_gate = gate.clone();
         let thread = std::thread::Builder::new()
             .name("tasker-store".into())
             .spawn(move || {
@@ -223,7 +241,7 @@ impl StoreSource {
                     };
                     lock(&thread_published).metrics.backend = if store.is_postgres() { "postgres" } else { "sqlite" };
                     let _ = ready_tx.send(Ok(()));
-                    Driver::new(store, settings, command_rx, claimed_tx, thread_published)
+                    Driver::new(store, settings, command_rx, claimed_tx, thread_gate, thread_published)
                         .run()
                         .await;
                 });
@@ -235,6 +253,7 @@ impl StoreSource {
                 claimed: claimed_rx,
                 ready: VecDeque::new(),
                 claim_open: false,
+                gate,
                 published,
                 thread: Some(thread),
             }),
@@ -257,6 +276,9 @@ impl StoreSource {
 
 impl EventSource for StoreSource {
     fn claim(&mut self, max: usize, out: &mut Vec<SourcedEvent>) -> usize {
+        if !*lock(&self.gate.0) {
+            return 0;
+        }
         while let Ok(batch) = self.claimed.try_recv() {
             self.ready.extend(batch);
             self.claim_open = false;
@@ -284,6 +306,21 @@ impl EventSource for StoreSource {
 
     fn release(&mut self, event_id: Uuid, _step_uuid: Uuid) {
         self.send(Command::Release(event_id));
+    }
+
+    fn stop_claiming(&mut self) {
+        {
+            let mut open = lock(&self.gate.0);
+            *open = false;
+            while let Ok(batch) = self.claimed.try_recv() {
+                self.ready.extend(batch);
+            }
+        }
+        self.send(Command::StopClaiming);
+        for event in std::mem::take(&mut self.ready) {
+            self.send(Command::Release(event.event_id));
+        }
+        self.claim_open = false;
     }
 
     fn close(&mut self) {
@@ -369,6 +406,9 @@ struct Driver {
     settings: StoreSourceSettings,
     commands: mpsc::UnboundedReceiver<Command>,
     claimed_tx: std_mpsc::Sender<Vec<SourcedEvent>>,
+    gate: ClaimGate,
+    /// Set by [`Command::StopClaiming`]: claim requests are ignored from then on.
+    claiming_stopped: bool,
     published: Arc<Mutex<Published>>,
     /// Claims held: token -> when claimed.
     held: HashMap<Uuid, Instant>,
@@ -396,6 +436,7 @@ impl Driver {
         settings: StoreSourceSettings,
         commands: mpsc::UnboundedReceiver<Command>,
         claimed_tx: std_mpsc::Sender<Vec<SourcedEvent>>,
+        gate: ClaimGate,
         published: Arc<Mutex<Published>>,
     ) -> Self {
         let now = Instant::now();
@@ -406,6 +447,8 @@ impl Driver {
             settings,
             commands,
             claimed_tx,
+            gate,
+            claiming_stopped: false,
             published,
             held: HashMap::new(),
             buffer: Vec::with_capacity(FLUSH_BATCH),
@@ -463,7 +506,12 @@ impl Driver {
 
     fn apply(&mut self, command: Command) {
         match command {
-            Command::Claim(n) => self.want = n,
+            Command::Claim(n) if !self.claiming_stopped => self.want = n,
+            Command::Claim(_) => {}
+            Command::StopClaiming => {
+                self.claiming_stopped = true;
+                self.want = 0;
+            }
             Command::Complete(id, json) => {
                 self.buffered_since.get_or_insert_with(Instant::now);
                 self.buffer.push((to_store_uuid(id), json));
@@ -685,9 +733,16 @@ impl Driver {
                 lock(&self.published).metrics.claimed += events.len() as u64;
                 self.want = 0;
                 self.idle_delay = IDLE_CLAIM_MIN;
-                // The pump lives as long as this thread; a failed send means it is gone, and the claims
-                // are released at shutdown.
-                let _ = self.claimed_tx.send(events);
+                let gate = Arc::clone(&self.gate.0);
+                let open = lock(&gate);
+                if *open {
+                    // The pump lives as long as this thread; a failed send means it is gone, and the
+                    // claims are released at shutdown.
+                    let _ = self.claimed_tx.send(events);
+                } else {
+                    // Claimed while the worker began draining: never dispatched, so given back at once.
+                    self.to_release.extend(events.iter().map(|e| to_store_uuid(e.event_id)));
+                }
             }
             Err(e) => {
                 self.record_error("claiming steps", &e);

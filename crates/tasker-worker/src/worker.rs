@@ -53,6 +53,15 @@ impl Phase {
     }
 }
 
+/// Why a worker stopped on its own: nothing moves any more, and status and metrics say so.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct WorkerFault {
+    /// The phase the worker was in when it happened.
+    pub phase: Phase,
+    /// What happened, one line.
+    pub reason: String,
+}
+
 /// Why bootstrap failed.
 #[derive(Debug)]
 pub enum BootstrapError {
@@ -93,6 +102,9 @@ pub struct WorkerStatus {
     pub doorbell_path: Option<PathBuf>,
     /// Namespace served.
     pub namespace: String,
+    /// Why the worker stopped on its own, if it did (absent otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<WorkerFault>,
 }
 
 /// State shared by the pump and the control calls, behind one mutex (held per pump step, never per event
@@ -115,6 +127,8 @@ struct Shared {
     /// Ring fills as f64 bits, updated by the pump.
     events_fill: AtomicU64,
     completions_fill: AtomicU64,
+    /// Set once, by [`Shared::fail`].
+    fault: Mutex<Option<WorkerFault>>,
 }
 
 impl Shared {
@@ -129,6 +143,26 @@ impl Shared {
 
     fn set_phase(&self, p: Phase) {
         self.phase.store(p as u8, Ordering::Release);
+    }
+
+    /// The worker stops on its own: records why (the first fault wins) with the phase it was in, then
+    /// stops the pump. Never takes the core lock (a panicking pump may have poisoned it mid-step).
+    fn fail(&self, reason: String) {
+        let mut fault = self.fault.lock().unwrap_or_else(|p| p.into_inner());
+        if fault.is_none() {
+            tracing::error!(reason, "the worker stopped on its own");
+            *fault = Some(WorkerFault {
+                phase: self.phase(),
+                reason,
+            });
+        }
+        drop(fault);
+        self.stop.store(true, Ordering::Release);
+        self.set_phase(Phase::Stopped);
+    }
+
+    fn fault(&self) -> Option<WorkerFault> {
+        self.fault.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 }
 
@@ -215,6 +249,7 @@ impl Worker {
             config: config.clone(),
             events_fill: AtomicU64::new(0),
             completions_fill: AtomicU64::new(0),
+            fault: Mutex::new(None),
         });
         let (region, doorbell_path, pump) = match config.transport {
             Transport::Ring => {
@@ -240,7 +275,11 @@ impl Worker {
                 let pump_region = Arc::clone(&region);
                 let pump = std::thread::Builder::new()
                     .name("tasker-ring-pump".into())
-                    .spawn(move || RingPump::new(pump_shared, pump_region, events, completions, doorbell).run())
+                    .spawn(move || {
+                        let mut pump = RingPump::new(pump_shared, pump_region, events, completions, doorbell);
+                        let shared = Arc::clone(&pump.shared);
+                        contain_panic(&shared, &mut pump, RingPump::run, RingPump::release_carry);
+                    })
                     .map_err(|e| BootstrapError::Setup(e.to_string()))?;
                 (Some(region), Some(sock), pump)
             }
@@ -248,7 +287,7 @@ impl Worker {
                 let pump_shared = Arc::clone(&shared);
                 let pump = std::thread::Builder::new()
                     .name("tasker-ffi-pump".into())
-                    .spawn(move || run_ffi_pump(&pump_shared))
+                    .spawn(move || contain_panic(&pump_shared, &mut (), |_| run_ffi_pump(&pump_shared), |_, _| {}))
                     .map_err(|e| BootstrapError::Setup(e.to_string()))?;
                 (None, None, pump)
             }
@@ -303,6 +342,7 @@ impl Worker {
             region_path: self.region.as_ref().map(|r| r.path().to_path_buf()),
             doorbell_path: self.doorbell_path.clone(),
             namespace: self.shared.config.namespace.clone(),
+            error: self.shared.fault(),
         }
     }
 
@@ -312,6 +352,7 @@ impl Worker {
         let mut m = core.dispatch.metrics(Instant::now());
         m.source = core.source.metrics();
         drop(core);
+        m.worker_error = self.shared.fault();
         m.events_ring_fill = f64::from_bits(self.shared.events_fill.load(Ordering::Relaxed));
         m.completions_ring_fill = f64::from_bits(self.shared.completions_fill.load(Ordering::Relaxed));
         m
@@ -335,6 +376,7 @@ impl Worker {
         if self.phase() == Phase::Running {
             core.draining_until = Some(Instant::now() + Duration::from_millis(self.shared.config.shutdown_timeout_ms));
             self.shared.set_phase(Phase::Draining);
+            core.source.stop_claiming();
             tracing::info!(worker_id = self.worker_id, "graceful shutdown started");
         }
         self.phase()
@@ -434,14 +476,7 @@ fn finish_draining(shared: &Shared, core: &mut Core, now: Instant) -> bool {
     if core.dispatch.outstanding() > 0 && !deadline_passed {
         return false;
     }
-    // Never read by a handler: back to the source (a store re-offers them without using an attempt).
-    while let Some(ev) = core.ffi_queue.pop_front() {
-        core.dispatch.unqueued();
-        core.source.release(ev.event_id, ev.step_uuid);
-    }
-    for (id, step_uuid) in core.dispatch.take_unread() {
-        core.source.release(id, step_uuid);
-    }
+    release_unread(core);
     for (id, result) in core.dispatch.fail_all(now) {
         core.ffi_in_flight.remove(&id);
         core.source.complete(id, &result);
@@ -449,6 +484,50 @@ fn finish_draining(shared: &Shared, core: &mut Core, now: Instant) -> bool {
     shared.set_phase(Phase::Stopped);
     tracing::info!("graceful shutdown finished");
     true
+}
+
+/// Gives every event no handler has read back to the source (a store re-offers them without using an
+/// attempt): the per-poll queue and the events written to the ring but not passed by its consumer.
+fn release_unread(core: &mut Core) {
+    while let Some(ev) = core.ffi_queue.pop_front() {
+        core.dispatch.unqueued();
+        core.source.release(ev.event_id, ev.step_uuid);
+    }
+    for (id, step_uuid) in core.dispatch.take_unread() {
+        core.source.release(id, step_uuid);
+    }
+}
+
+/// Runs a pump; if it panics, the worker stops visibly instead of reporting `running` while nothing moves
+/// (and a store source renewing every held claim until stop): the panic is logged and recorded as the
+/// worker's fault (status and metrics), then `release_own` gives back what only the pump held, unread
+/// events go back to the source, and the source is closed (a store persists buffered results and releases
+/// its held claims). The cleanup is contained too: a second panic leaves the claims to their deadline.
+fn contain_panic<P>(
+    shared: &Shared,
+    pump: &mut P,
+    run: impl FnOnce(&mut P),
+    release_own: impl FnOnce(&mut P, &mut Core),
+) {
+    let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(pump))) else {
+        return;
+    };
+    let message = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_string());
+    let thread = std::thread::current().name().unwrap_or("pump").to_string();
+    shared.fail(format!("the {thread} thread panicked: {message}"));
+    let cleanup = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let mut core = shared.lock();
+        release_own(pump, &mut core);
+        release_unread(&mut core);
+        core.source.close();
+    }));
+    if cleanup.is_err() {
+        tracing::error!("cleaning up after the pump's panic panicked too; held claims come back after their deadline");
+    }
 }
 
 /// The source's next due event, while the worker still claims (a draining worker waits for nothing).
@@ -572,7 +651,7 @@ impl RingPump {
         }
     }
 
-    fn run(mut self) {
+    fn run(&mut self) {
         let mut last_maintenance = Instant::now();
         let backoff = crossbeam_utils::Backoff::new();
         while !self.shared.stop.load(Ordering::Acquire) {
@@ -586,8 +665,11 @@ impl RingPump {
                 self.newly_read.clear();
             }
             let mut progress = self.drain_completions(&mut core);
-            if shared.phase() == Phase::Running {
-                progress |= self.fill_events(&mut core);
+            match shared.phase() {
+                Phase::Running => progress |= self.fill_events(&mut core),
+                // Claimed but never written: no handler will see them, so they go back at once.
+                Phase::Draining => self.release_carry(&mut core),
+                Phase::Stopped => {}
             }
             if now.duration_since(last_maintenance) >= MAINTENANCE_EVERY {
                 last_maintenance = now;
@@ -638,9 +720,7 @@ impl RingPump {
         match outcome {
             Ok(n) => n > 0,
             Err(e) => {
-                tracing::error!(error = %e, "completions ring is corrupt; stopping the worker");
-                self.shared.stop.store(true, Ordering::Release);
-                self.shared.set_phase(Phase::Stopped);
+                self.shared.fail(format!("the completions ring is corrupt: {e}"));
                 false
             }
         }
@@ -709,9 +789,8 @@ impl RingPump {
             .completions_fill
             .store(fill(completions_used, layout.rings[1].capacity), Ordering::Relaxed);
         if let Err(e) = self.region.check_size() {
-            tracing::error!(error = %e, "region file changed size under the worker; stopping");
-            self.shared.stop.store(true, Ordering::Release);
-            self.shared.set_phase(Phase::Stopped);
+            self.shared
+                .fail(format!("the region file changed size under the worker: {e}"));
         }
     }
 }

@@ -160,6 +160,51 @@ fn unread_claims_are_released_on_stop_without_using_an_attempt() {
     );
 }
 
+/// Issue 20 (major 2): a draining worker withdraws its open claim request. Steps that become ready during
+/// the drain stay ready for other workers (before, the worker claimed them and never dispatched them).
+#[test]
+fn a_draining_worker_claims_nothing_new() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("steps.db").display());
+    block_on(async {
+        let store = Store::connect(&url).await.unwrap();
+        store.enqueue("default", "linear", 10, b"{}").await.unwrap();
+        store.close().await;
+    });
+    // Nobody reads: the 10 roots wait unread in the ring, and the worker keeps a claim request open for
+    // the rest of the ring's room. The drain cannot end before its 60 s deadline.
+    let mut worker = Worker::bootstrap(WorkerConfig {
+        shutdown_timeout_ms: 60_000,
+        ..store_config(dir.path(), &url)
+    })
+    .unwrap();
+    wait_until("the 10 roots claimed", Duration::from_secs(30), || {
+        worker.metrics().source.unwrap()["claimed"].as_u64() == Some(10)
+    });
+    worker.begin_graceful_shutdown();
+    block_on(async {
+        let store = Store::connect(&url).await.unwrap();
+        store.enqueue("default", "linear", 5, b"{}").await.unwrap();
+        store.close().await;
+    });
+    // The store thread polls an open request every 2-50 ms: a second is ample for it to claim.
+    std::thread::sleep(Duration::from_millis(1000));
+    let status = block_on(async { Store::connect(&url).await.unwrap().status().await.unwrap() });
+    assert_eq!(
+        (status.claimed, status.ready),
+        (10, 5),
+        "steps ready during the drain are not claimed"
+    );
+    assert_eq!(worker.metrics().source.unwrap()["claimed"], 10);
+    worker.stop();
+    let status = block_on(async { Store::connect(&url).await.unwrap().status().await.unwrap() });
+    assert_eq!(
+        (status.claimed, status.ready),
+        (0, 15),
+        "the unread claims went back at stop"
+    );
+}
+
 #[test]
 fn bad_store_urls_fail_bootstrap_clearly() {
     let dir = tempfile::tempdir().unwrap();

@@ -342,3 +342,81 @@ fn bootstrap_removes_dead_workers_regions_and_keeps_live_ones() {
     assert!(stranger.exists(), "a file that is not a region is never touched");
     worker.stop();
 }
+
+/// What a [`PanickingSource`] saw after its panic.
+#[derive(Default)]
+struct SourceLog {
+    released: usize,
+    closed: bool,
+}
+
+/// Hands out 3 synthetic events on its first claim, then panics on the next one.
+struct PanickingSource {
+    inner: tasker_worker_core::SyntheticSource,
+    claims: usize,
+    log: std::sync::Arc<std::sync::Mutex<SourceLog>>,
+}
+
+impl tasker_worker_core::EventSource for PanickingSource {
+    fn claim(&mut self, max: usize, out: &mut Vec<tasker_worker_core::SourcedEvent>) -> usize {
+        self.claims += 1;
+        if self.claims > 1 {
+            panic!("injected source failure");
+        }
+        self.inner.claim(max.min(3), out)
+    }
+    fn complete(&mut self, event_id: tasker_worker_core::Uuid, result: &tasker_worker_core::StepResult<'_>) {
+        self.inner.complete(event_id, result);
+    }
+    fn is_exhausted(&self) -> bool {
+        false
+    }
+    fn release(&mut self, _event_id: tasker_worker_core::Uuid, _step_uuid: tasker_worker_core::Uuid) {
+        self.log.lock().unwrap().released += 1;
+    }
+    fn close(&mut self) {
+        self.log.lock().unwrap().closed = true;
+    }
+}
+
+/// Issue 20 (major 1): a panic in the pump stops the worker visibly (status and metrics say where and why)
+/// and gives the unread events back to the source, which is closed; before, the worker kept reporting
+/// `running` while nothing moved.
+#[test]
+fn a_panic_in_the_pump_stops_the_worker_visibly_and_releases_unread_events() {
+    for transport in [Transport::Ring, Transport::Ffi] {
+        let dir = TempDir::new(&format!("pump-panic-{transport:?}"));
+        let log = std::sync::Arc::new(std::sync::Mutex::new(SourceLog::default()));
+        let source = PanickingSource {
+            inner: tasker_worker_core::SyntheticSource::new(None, None, None, 1),
+            claims: 0,
+            log: std::sync::Arc::clone(&log),
+        };
+        let mut worker = Worker::with_source(
+            config(dir.0.as_path(), transport, 0),
+            format!("pump-panic-{transport:?}"),
+            Box::new(source),
+            None,
+        )
+        .unwrap();
+        wait_until("the worker to stop on its own", Duration::from_secs(10), || {
+            !worker.is_running()
+        });
+        let status = worker.status();
+        assert_eq!(status.worker_core_status, Phase::Stopped);
+        let fault = status.error.expect("status says why it stopped");
+        assert_eq!(fault.phase, Phase::Running, "{transport:?}");
+        assert!(fault.reason.contains("injected source failure"), "{}", fault.reason);
+        let metrics = worker.metrics();
+        assert_eq!(metrics.worker_error.as_ref(), Some(&fault));
+        let json = serde_json::to_value(&metrics).unwrap();
+        assert!(json["worker_error"]["reason"].as_str().unwrap().contains("panicked"));
+        {
+            let log = log.lock().unwrap();
+            assert_eq!(log.released, 3, "{transport:?}: the unread events went back");
+            assert!(log.closed, "{transport:?}: the source was closed");
+        }
+        assert_eq!(worker.metrics().pending_count, 0);
+        worker.stop();
+    }
+}

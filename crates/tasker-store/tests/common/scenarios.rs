@@ -472,3 +472,52 @@ pub async fn throughput(store: &Store, label: &str, tasks: usize, claimers: usiz
         done as f64 / el.as_secs_f64()
     );
 }
+
+/// Runs one statement on the store's database behind the `Store` API's back (to corrupt rows the API
+/// would never write). `url` is the store's own.
+pub async fn raw_sql(url: &str, statement: &str) {
+    if url.starts_with("postgres") {
+        let pool = sqlx::PgPool::connect(url).await.unwrap();
+        sqlx::query(statement).execute(&pool).await.unwrap();
+        pool.close().await;
+    } else {
+        let pool = sqlx::SqlitePool::connect(url).await.unwrap();
+        sqlx::query(statement).execute(&pool).await.unwrap();
+        pool.close().await;
+    }
+}
+
+/// A step whose rows cannot make an event (its task's context is not JSON) goes to `error` inside the
+/// claim's own transaction; the other claimable steps are claimed and nothing is left claimed by nobody.
+/// Issue 20 (major 3): `claim` committed first and then failed, leaving the whole batch claimed with an
+/// attempt used until the deadline.
+pub async fn a_corrupt_step_goes_to_error_and_the_rest_is_claimed(store: &Store, url: &str) {
+    store
+        .enqueue("good", "linear", 2, br#"{"even_number": 2}"#)
+        .await
+        .unwrap();
+    store
+        .enqueue("bad", "linear", 1, br#"{"even_number": 2}"#)
+        .await
+        .unwrap();
+    raw_sql(url, "UPDATE tasks SET context = 'not json' WHERE namespace = 'bad'").await;
+    let claimed = store
+        .claim(10, LONG)
+        .await
+        .expect("one corrupt step does not fail the claim");
+    assert_eq!(claimed.len(), 2, "the two good roots are claimed");
+    assert!(claimed
+        .iter()
+        .all(|c| c.event["task_sequence_step"]["task"]["namespace"] == "good"));
+    let s = store.status().await.unwrap();
+    assert_eq!((s.claimed, s.error, s.ready), (2, 1, 0), "{s:?}");
+    assert_eq!(
+        store.held_claims(100).await.unwrap().len(),
+        2,
+        "no claim without an event"
+    );
+    assert!(
+        store.claim(10, LONG).await.unwrap().is_empty(),
+        "the corrupt step is not offered again"
+    );
+}
