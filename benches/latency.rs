@@ -1,3 +1,4 @@
+#![allow(missing_docs)] // criterion_group! generates an undocumented pub fn
 //! One-way cross-thread latency of one ring: `tasker-ring` against `rtrb` and `crossbeam-channel`.
 //!
 //! The companion of `benches/throughput.rs`: same three implementations, same payloads (same case names),

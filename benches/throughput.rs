@@ -1,3 +1,4 @@
+#![allow(missing_docs)] // criterion_group! generates an undocumented pub fn
 //! Cross-thread throughput of one ring: `tasker-ring` against `rtrb` and `crossbeam-channel`.
 //!
 //! What is measured: one producer thread sends N messages of a fixed payload to a consumer on the

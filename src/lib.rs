@@ -13,8 +13,6 @@
 //! events.try_write(record_type::STEP_EVENT, br#"{"event_id":"..."}"#)?;
 //! # Ok(()) }
 //! ```
-#![deny(unsafe_op_in_unsafe_fn, missing_docs)]
-#![warn(clippy::undocumented_unsafe_blocks)]
 
 pub mod consumer;
 pub mod error;
@@ -31,8 +29,6 @@ pub mod scan;
 #[cfg(not(loom))]
 pub mod stale;
 pub(crate) mod sync;
-#[cfg(not(loom))]
-pub mod synthetic;
 
 pub use consumer::{Consumer, Message, Payload, ReadGuard};
 pub use error::{AttachError, CreateError, PeerDead, ReadError, RoleError, WriteError};

@@ -5,14 +5,12 @@
 //! CI runs as root, where mode 0600 denies nothing, so the other-user cases re-execute this test binary
 //! as `nobody` (through `setpriv`) in a sticky, world-writable directory like `/dev/shm`.
 
-mod support_cli;
-
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::process::Command;
-use support_cli::*;
 use tasker_ring::{region_path, AttachError, CreateError, Region};
+use tasker_test_support::region::*;
 
 const CHILD_DIR: &str = "TASKER_SECURITY_CHILD_DIR";
 

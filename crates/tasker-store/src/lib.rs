@@ -10,6 +10,8 @@ mod migrations;
 #[macro_use]
 mod store;
 pub mod templates;
+#[cfg(feature = "test-support")]
+pub mod test_support;
 mod verify;
 
 pub use error::*;

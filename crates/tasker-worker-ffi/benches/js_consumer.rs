@@ -1,3 +1,4 @@
+#![allow(missing_docs)] // criterion_group! generates an undocumented pub fn
 //! The JS consumer's hot path measured by criterion: ring vs per-poll FFI vs the floor, on Node, Bun and Deno.
 //!
 //! One long-lived child per runtime runs `ts-reader/bench/criterion-child.ts` against the cdylib cargo built
@@ -39,9 +40,7 @@ use std::time::{Duration, Instant};
 
 // `library_path()`: the cdylib cargo built next to this binary (`target/<profile>/deps/`), or
 // `TASKER_LIBRARY_PATH`; the one the integration tests load.
-#[path = "../tests/support/library_path.rs"]
-mod library_path;
-use library_path::library_path;
+use tasker_test_support::library_path::library_path;
 
 /// The longest the bench waits for one answer of a child before failing (a hung child must not hang CI).
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(300);

@@ -9,8 +9,7 @@
 //! long form, and says why). The library is `TASKER_LIBRARY_PATH` or the one cargo built beside this
 //! binary (`target/<profile>/deps/libtasker_worker.so`). Exits non-zero if any event is lost or refused.
 
-#[path = "../tests/support/mod.rs"]
-mod support;
+use tasker_test_support::ffi as support;
 
 use std::time::{Duration, Instant};
 use support::{api, env_u64, run_ffi_handler, run_ring_handler, Api, TempDir};
@@ -117,8 +116,8 @@ fn ffi_cycle(api: &Api, n: u64) {
     let (done, last) = run_ffi_handler(api, n, TIMEOUT);
     expect_all_completed(api, done);
     let (id, result) = last.unwrap();
-    // SAFETY: valid C strings for the call.
     assert_eq!(
+        // SAFETY: valid C strings for the call.
         unsafe { (api.complete_step_event)(id.as_ptr(), result.as_ptr()) },
         0,
         "duplicate"

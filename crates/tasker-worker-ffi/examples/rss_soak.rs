@@ -10,8 +10,7 @@
 //! events of the default run). Every sample is taken with the worker running and the handler's view of
 //! the region still mapped. Run by `scripts/rss-soak`; the library is found as in the leak driver.
 
-#[path = "../tests/support/mod.rs"]
-mod support;
+use tasker_test_support::ffi as support;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

@@ -3,7 +3,7 @@
 //!
 //! Every test here touches the library's one global worker, so they run one at a time (`serial()`).
 
-mod support;
+use tasker_test_support::ffi as support;
 
 use serde_json::Value;
 use std::sync::{Mutex, MutexGuard};
@@ -116,8 +116,8 @@ fn ffi_transport_moves_100k_events_and_their_completions() {
         "{boot}"
     );
     let mut len = 7usize;
-    // SAFETY: a writable size_t.
     assert!(
+        // SAFETY: a writable size_t.
         unsafe { (api.map_ring_region)(&mut len) }.is_null(),
         "no region on the ffi transport"
     );
@@ -272,8 +272,8 @@ fn bad_input_is_refused_clearly_and_nothing_is_lost() {
     let not_ours = [0u8; 8];
     assert_eq!(api.release(not_ours.as_ptr()), 0);
     let mut len = 0usize;
-    // SAFETY: a writable size_t.
     assert!(
+        // SAFETY: a writable size_t.
         unsafe { (api.map_ring_region)(&mut len) }.is_null(),
         "ffi transport has no region"
     );
@@ -471,8 +471,8 @@ fn a_mapping_outlives_its_worker_until_released() {
     assert_eq!(api.release(a), 1);
     api.stop();
     let mut len = 1usize;
-    // SAFETY: a writable size_t.
     assert!(
+        // SAFETY: a writable size_t.
         unsafe { (api.map_ring_region)(&mut len) }.is_null(),
         "a stopped worker hands out no mapping"
     );

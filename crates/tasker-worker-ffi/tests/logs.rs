@@ -6,7 +6,7 @@
 //! binary run again with `TASKER_LOGS_CHILD` set, running only `child` (which does nothing without it).
 //! The buffer's overflow record is tested in `src/logs.rs` (4096+ records are not worth a worker here).
 
-mod support;
+use tasker_test_support::ffi as support;
 
 use serde_json::{json, Value};
 use std::process::Command;

@@ -1,7 +1,7 @@
 //! Before any bootstrap: every function answers "no worker" without failing. Its own test binary, so the
 //! library's global worker is guaranteed never to have been started here.
 
-mod support;
+use tasker_test_support::ffi as support;
 
 use serde_json::json;
 

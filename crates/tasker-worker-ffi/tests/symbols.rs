@@ -2,7 +2,7 @@
 //! (Rust cdylibs get a linker version script that exports only `#[no_mangle]` items; on this toolchain no
 //! other symbol appears. Should a toolchain add its own, filter it here with a comment saying why.)
 
-mod support;
+use tasker_test_support::ffi as support;
 
 const EXPORTS: [&str; 15] = [
     "bootstrap_worker",

@@ -1,4 +1,5 @@
 #![allow(dead_code)]
 
-pub mod pg;
+#[allow(unused_imports)] // the SQLite tests use the scenarios only
+pub use tasker_store::test_support as pg;
 pub mod scenarios;

@@ -2,11 +2,11 @@
 //! live ones, and anything that is not a readable region, are kept, each with its reason. A "dead" region
 //! is made by a child process (this test binary re-run) that creates it and exits, so its pid is gone.
 
-mod support_cli;
+mod support;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use support_cli::*;
+use support::*;
 use tasker_ring::{Region, RingId};
 
 /// The child process of [`dead_region`]; does nothing when run as a normal test.

@@ -1,3 +1,4 @@
+#![allow(missing_docs)] // criterion_group! generates an undocumented pub fn
 //! Rust-side cost per step event: the per-poll FFI baseline against the ring, same run.
 //!
 //! - `per_poll` is tasker-core's shape: under the global mutex the event is cloned into the in-flight map,
@@ -22,8 +23,8 @@ use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
-use tasker_ring::synthetic::StepEventGenerator;
 use tasker_ring::{record_type, Consumer, MappedRing, Producer, Region, RegionConfig, RingId};
+use tasker_worker_core::synthetic::StepEventGenerator;
 
 /// Counts every allocation (and reallocation) made through the global allocator.
 struct Counting;

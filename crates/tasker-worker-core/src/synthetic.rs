@@ -6,9 +6,9 @@
 use serde_json::Value;
 
 /// The fixture step event (about 2.7 KB compact).
-pub const STEP_EVENT_FIXTURE: &str = include_str!("../fixtures/step-event.json");
+pub const STEP_EVENT_FIXTURE: &str = include_str!("../../../fixtures/step-event.json");
 /// The fixture success result (a tasker-core `StepExecutionResult`).
-pub const COMPLETION_SUCCESS_FIXTURE: &str = include_str!("../fixtures/completion-success.json");
+pub const COMPLETION_SUCCESS_FIXTURE: &str = include_str!("../../../fixtures/completion-success.json");
 
 /// Canonical lowercase hyphenated UUID text of `value` (version 7 / variant bits set).
 pub fn uuid_text(value: u128) -> String {

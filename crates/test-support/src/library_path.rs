@@ -1,5 +1,4 @@
-//! Where the cdylib under test is. One file, included by path by `tests/support/mod.rs` (so by the
-//! integration tests and the leak driver) and by `benches/js_consumer.rs`.
+//! Where the cdylib under test is (the cdylib's tests, examples and `benches/js_consumer.rs`).
 
 use std::path::PathBuf;
 

@@ -5,11 +5,11 @@
 
 use crate::event_id::Uuid;
 use crate::result::StepResult;
+use crate::synthetic::StepEventGenerator;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use tasker_ring::synthetic::StepEventGenerator;
 
 /// A claimed step event: its ids and its JSON (a superset of the seed's `FfiStepEvent`).
 #[derive(Clone, Debug)]

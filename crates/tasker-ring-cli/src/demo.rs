@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tasker_ring::layout::COMPLETION_ID_LEN;
-use tasker_ring::synthetic::{StepEventGenerator, COMPLETION_SUCCESS_FIXTURE};
 use tasker_ring::{record_type, Region, RegionConfig, RingId, WriteError};
+use tasker_worker_core::synthetic::{StepEventGenerator, COMPLETION_SUCCESS_FIXTURE};
 
 /// Options of `tasker-ring demo`.
 #[derive(Args, Debug)]

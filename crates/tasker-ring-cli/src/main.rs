@@ -1,20 +1,14 @@
-//! `tasker-ring`: the project's one binary. Subcommands: `demo` (stream synthetic step events through a
+//! `tasker-ring`: the project's command-line tool. Subcommands: `demo` (stream synthetic step events through a
 //! region and report the rate) and the read-only inspector (`list`, `stat`, `dump`, `tail`, `watch`,
 //! `clean`), and `store` (`enqueue`, `status`, `retry`, `verify` against the step store).
 
-#[cfg(not(loom))]
 mod demo;
-#[cfg(not(loom))]
 mod inspect;
-#[cfg(not(loom))]
 mod store;
 
-#[cfg(not(loom))]
 use clap::{Parser, Subcommand};
-#[cfg(not(loom))]
 use std::process::ExitCode;
 
-#[cfg(not(loom))]
 #[derive(Parser)]
 #[command(
     name = "tasker-ring",
@@ -29,7 +23,6 @@ struct Cli {
     command: Command,
 }
 
-#[cfg(not(loom))]
 #[derive(Subcommand)]
 enum Command {
     /// Stream synthetic tasker step events through a region and back as completions; print the rate.
@@ -50,7 +43,6 @@ enum Command {
     Store(store::StoreArgs),
 }
 
-#[cfg(not(loom))]
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let inspected = match cli.command {
@@ -92,10 +84,4 @@ fn main() -> ExitCode {
             ExitCode::from(e.exit_code())
         }
     }
-}
-
-/// Under `--cfg loom` the crate leaves out the mapped region, so the binary has nothing to run.
-#[cfg(loom)]
-fn main() {
-    eprintln!("tasker-ring was built with --cfg loom for model checking; build it normally to run it");
 }

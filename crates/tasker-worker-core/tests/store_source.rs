@@ -3,8 +3,7 @@
 //! on stop without using an attempt; bad store URLs fail bootstrap with a clear error; a PostgreSQL server
 //! that goes away mid-run is retried with backoff and nothing is lost when it comes back.
 
-#[path = "../../tasker-store/tests/common/pg.rs"]
-mod pg;
+use tasker_store::test_support as pg;
 mod support;
 
 use serde_json::Value;

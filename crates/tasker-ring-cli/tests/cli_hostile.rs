@@ -4,7 +4,7 @@
 //! Each gives its own exit code and one line on stderr, never a panic; `list` shows each with its error
 //! and goes on; `clean` removes none of them.
 
-mod support_cli;
+mod support;
 
 use serde_json::Value;
 use std::fs;
@@ -12,7 +12,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
-use support_cli::*;
+use support::*;
 use tasker_ring::Region;
 
 /// Deterministic noise (xorshift64*).

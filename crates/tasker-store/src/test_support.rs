@@ -5,7 +5,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+/// A running throwaway cluster; stopped and removed on drop.
 pub struct PgCluster {
+    /// `postgres://...` of its database.
     pub url: String,
     bin: PathBuf,
     dir: tempfile::TempDir,

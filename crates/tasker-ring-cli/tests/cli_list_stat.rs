@@ -4,12 +4,12 @@
 //! what the threads wrote and read, positions advance between two stats, rates appear with `--interval`,
 //! and the region's bytes are identical before and after every read-only command.
 
-mod support_cli;
+mod support;
 
 use serde_json::Value;
 use std::fs;
 use std::time::{Duration, Instant};
-use support_cli::*;
+use support::*;
 use tasker_ring::record_type;
 
 /// Where a producer lands after publishing single-frame messages of these payload sizes from `pos`, and

@@ -1,7 +1,10 @@
 //! Loads the built `libtasker_worker.so` with libloading, as the TS side does with koffi / bun:ffi /
-//! Deno.dlopen, and plays the TS side of both transports. Shared by the integration tests and the leak
-//! driver (`examples/leak_driver.rs` includes this file by path).
-#![allow(dead_code)]
+//! Deno.dlopen, and plays the TS side of both transports. Shared by the cdylib's integration tests, its
+//! examples (the leak driver, the RSS soak) and its benches.
+
+// The helpers take the pointers the library under test handed out, exactly as the TS side passes them back;
+// checking those is what the tests are for.
+#![allow(clippy::not_unsafe_ptr_arg_deref)]
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -11,11 +14,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 use tasker_ring::{record_type, Region, RingId};
 
-// `#[path]`, relative to this file: the same file whether this module is `tests/support` or the leak
-// driver's include of it.
-#[path = "library_path.rs"]
-mod library_path;
-pub use library_path::library_path;
+pub use crate::library_path::library_path;
 
 /// The 15 exported functions, as raw C function pointers.
 pub struct Api {
@@ -219,7 +218,7 @@ pub struct CompletionTemplate {
 impl CompletionTemplate {
     pub fn success() -> Self {
         let fixture: Value =
-            serde_json::from_str(include_str!("../../../../fixtures/completion-success.json")).expect("fixture");
+            serde_json::from_str(include_str!("../../../fixtures/completion-success.json")).expect("fixture");
         let uuid = fixture["step_uuid"].as_str().expect("fixture step_uuid").to_owned();
         let compact = fixture.to_string();
         let at = compact.find(&uuid).expect("uuid in compact fixture");

@@ -4,11 +4,9 @@
 //!
 //! These need Node.js and `ts-reader/node_modules` (Bun and Deno come from there) and the release build
 //! of `libtasker_worker`, which `scripts/ts-test` sets up; `scripts/test` runs them right after it with
-//! `cargo test --release --test e2e -- --ignored`.
-#![cfg(not(loom))]
+//! `cargo test --release --workspace --test e2e -- --ignored`.
 
-#[path = "../crates/tasker-store/tests/common/pg.rs"]
-mod pg;
+use tasker_store::test_support as pg;
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -20,6 +18,29 @@ const NEEDS: &str = "needs node and ts-reader/node_modules: run by scripts/test 
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests-integration/ is in the repository")
+        .to_path_buf()
+}
+
+/// The `tasker-ring` binary of the same build (`target/<profile>/tasker-ring`, beside `deps/` where this
+/// test runs); `scripts/test` builds the whole workspace first. `TASKER_RING_BIN` overrides it.
+fn tasker_ring_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("TASKER_RING_BIN") {
+        return PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().expect("current_exe");
+    let bin = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps/")
+        .join("tasker-ring");
+    assert!(
+        bin.exists(),
+        "{} missing: run `cargo build --release --workspace` first",
+        bin.display()
+    );
+    bin
 }
 
 /// The main job on `runtime` (`node`, `bun`, `deno`), in `cwd`, with `args`.
@@ -57,7 +78,7 @@ fn job(runtime: &str, cwd: &Path, args: &[&str]) -> Command {
         .args(args)
         .current_dir(cwd)
         .env("TASKER_LIBRARY_PATH", lib)
-        .env("TASKER_RING_BIN", env!("CARGO_BIN_EXE_tasker-ring"))
+        .env("TASKER_RING_BIN", tasker_ring_bin())
         .env_remove("TASKER_DATABASE_URL")
         .stdin(Stdio::null());
     c
@@ -385,7 +406,7 @@ fn bad_input_fails_clearly_and_a_missing_handler_fails_its_steps() {
     let out = run(job("node", dir.path(), &["--steps", "0"]), Duration::from_secs(60));
     assert_eq!(out.status.code(), Some(2), "bad usage");
     assert!(stderr(&out).contains("--steps must be a positive integer"));
-    let bad_template = Command::new(env!("CARGO_BIN_EXE_tasker-ring"))
+    let bad_template = Command::new(tasker_ring_bin())
         .args(["store", "enqueue", "--count", "1", "--template", "hexagon"])
         .current_dir(dir.path())
         .output()

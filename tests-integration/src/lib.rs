@@ -1,0 +1,1 @@
+//! No library: the end-to-end tests are in `tests/`.
