@@ -432,6 +432,26 @@ impl Store {
         &self.options
     }
 
+    /// Makes everything committed so far durable in the main database file: SQLite checkpoints its WAL
+    /// (`wal_checkpoint(TRUNCATE)`), PostgreSQL runs `CHECKPOINT` (a superuser's command; skipped for other
+    /// roles). Benchmarks end their timing with it.
+    pub async fn checkpoint(&self) -> Result<(), sqlx::Error> {
+        match &self.backend {
+            Backend::Sqlite(pool) => {
+                sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(pool).await?;
+            }
+            Backend::Postgres(pool) => {
+                let superuser: bool = sqlx::query_scalar("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+                    .fetch_one(pool)
+                    .await?;
+                if superuser {
+                    sqlx::query("CHECKPOINT").execute(pool).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Closes the pool (waits for connections to be returned).
     pub async fn close(&self) {
         on_backend!(self, pool, _kind => pool.close().await)

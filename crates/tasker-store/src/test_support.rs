@@ -57,7 +57,18 @@ fn free_port() -> u16 {
 
 impl PgCluster {
     /// A running cluster, or None (after a loud SKIPPED line) when the PostgreSQL binaries are absent.
+    /// Tests trade durability for speed here (`fsync=off`); [`PgCluster::start_durable`] keeps it.
     pub fn start(test: &str) -> Option<PgCluster> {
+        Self::start_with(test, "-c fsync=off -c full_page_writes=off")
+    }
+
+    /// As [`PgCluster::start`], with the server's default durability (`fsync` on): what benchmarks use,
+    /// choosing `synchronous_commit` per database.
+    pub fn start_durable(test: &str) -> Option<PgCluster> {
+        Self::start_with(test, "")
+    }
+
+    fn start_with(test: &str, settings: &str) -> Option<PgCluster> {
         let Some(bin) = find_bin() else {
             eprintln!("\n*** SKIPPED {test}: PostgreSQL server binaries (initdb, pg_ctl) not found; install postgresql-15 ***\n");
             return None;
@@ -86,7 +97,7 @@ impl PgCluster {
         );
         let port = free_port();
         let opts = format!(
-            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off -c max_connections=200",
+            "-p {port} -k {} -c listen_addresses=127.0.0.1 {settings} -c max_connections=200",
             dir.path().display()
         );
         let cluster = PgCluster {
