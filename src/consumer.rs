@@ -19,6 +19,10 @@ use crate::sync::{fence, Ordering};
 use std::ops::Deref;
 
 /// The consumer of one ring. Single-threaded by construction (`&mut self`); `Send`.
+///
+/// Get one from [`Region::consumer`](crate::Region::consumer), from [`Consumer::new`] over any
+/// [`RingMemory`], or with its producer from [`heap_channel`](crate::heap_channel). Messages come one at
+/// a time ([`Self::read`], zero copy until the guard drops) or in batches ([`Self::read_batch`]).
 pub struct Consumer<M: RingMemory> {
     mem: M,
     capacity: usize,
@@ -72,7 +76,7 @@ struct Found {
     record_bytes: u64,
 }
 
-/// A message delivered to a batch callback; the payload is valid only during the call.
+/// A message delivered to a [`Consumer::read_batch`] callback; the payload is valid only during the call.
 #[derive(Debug)]
 pub struct Message<'a> {
     /// Record type code.
@@ -84,12 +88,29 @@ pub struct Message<'a> {
 }
 
 /// A message read with [`Consumer::read`]; its bytes stay reserved until this guard drops.
+///
+/// ```
+/// use tasker_ring::{heap_channel, record_type, RingLimits};
+///
+/// let limits = RingLimits { max_frame: 256, max_message: 4096 };
+/// let (mut producer, mut consumer) = heap_channel(1024, limits, 0);
+/// producer.try_write(record_type::COMPLETION, b"done")?;
+///
+/// let guard = consumer.read()?.expect("a message");
+/// assert_eq!((guard.record_type(), guard.sequence()), (record_type::COMPLETION, 0));
+/// assert_eq!(&*guard.payload(), b"done"); // in place in the ring: no copy
+/// assert_eq!(producer.free_space(), 1024 - 24); // still reserved...
+/// drop(guard);
+/// assert_eq!(producer.free_space(), 1024); // ...until the guard drops
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct ReadGuard<'c, M: RingMemory> {
     consumer: &'c mut Consumer<M>,
     found: Found,
 }
 
-/// A payload view: borrowed from the ring (or a loom-tracked copy), or from the reassembly buffer.
+/// A payload view: borrowed from the ring (or a loom-tracked copy), or from the reassembly buffer. It
+/// dereferences to `[u8]` either way ([`ReadGuard::payload`]).
 pub enum Payload<'a, M: RingMemory + 'a> {
     /// Bytes in the ring.
     Ring(M::Bytes<'a>),
@@ -109,7 +130,25 @@ impl<M: RingMemory> Deref for Payload<'_, M> {
 }
 
 impl<M: RingMemory> Consumer<M> {
-    /// Takes the consumer role of the ring in `mem` (limits as for [`crate::Producer::new`]).
+    /// Takes the consumer role of the ring in `mem` (limits as for [`crate::Producer::new`]). Dropping the
+    /// consumer releases what it read and gives the role back.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use tasker_ring::{Consumer, HeapRing, RingLimits, RoleError};
+    ///
+    /// let ring = Arc::new(HeapRing::new(1024, 0));
+    /// let limits = RingLimits { max_frame: 256, max_message: 4096 };
+    /// let _consumer = Consumer::new(Arc::clone(&ring), limits, "completions")?;
+    /// let again = Consumer::new(ring, limits, "completions");
+    /// assert!(matches!(again, Err(RoleError::Taken { role: "consumer", .. })));
+    /// # Ok::<(), RoleError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`RoleError::Taken`] when a live process, this one included, holds the consumer role. A role
+    /// recorded for a dead process is taken over: the sequence is adopted from the next record and the
+    /// rest of a message it was reassembling is skipped.
     pub fn new(mem: M, limits: RingLimits, ring: &'static str) -> Result<Self, RoleError> {
         let control = mem.control();
         let takeover = role::take(&control.consumer, ring, "consumer")?;
@@ -152,7 +191,19 @@ impl<M: RingMemory> Consumer<M> {
         self.tail
     }
 
-    /// Published bytes not yet consumed (refreshes the producer position).
+    /// Published bytes not yet consumed (refreshes the producer position), headers and padding included.
+    ///
+    /// ```
+    /// use tasker_ring::{heap_channel, record_type, RingLimits};
+    ///
+    /// let limits = RingLimits { max_frame: 256, max_message: 4096 };
+    /// let (mut producer, mut consumer) = heap_channel(1024, limits, 0);
+    /// producer.try_write(record_type::STEP_EVENT, b"hello")?;
+    /// assert_eq!((consumer.position(), consumer.pending_bytes()), (0, 24));
+    /// drop(consumer.read()?);
+    /// assert_eq!((consumer.position(), consumer.pending_bytes()), (24, 0));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn pending_bytes(&mut self) -> usize {
         self.refresh_head();
         self.cached_head.wrapping_sub(self.tail) as usize
@@ -160,6 +211,27 @@ impl<M: RingMemory> Consumer<M> {
 
     /// Reads the next message, if one is whole. Padding and skippable records are passed over; fragments
     /// are reassembled. The message is released when the guard drops.
+    ///
+    /// ```
+    /// use tasker_ring::{heap_channel, record_type, RingLimits};
+    ///
+    /// let limits = RingLimits { max_frame: 256, max_message: 4096 };
+    /// let (mut producer, mut consumer) = heap_channel(1024, limits, 0);
+    /// assert!(consumer.read()?.is_none());
+    ///
+    /// producer.try_write(record_type::STEP_EVENT, &[1; 500])?; // three fragments
+    /// let message = consumer.read()?.expect("reassembled");
+    /// assert_eq!(&*message.payload(), &[1; 500][..]);
+    /// assert_eq!(message.sequence(), 2); // the sequence of its last fragment
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// A [`ReadError`] when the published bytes break a reader's check: positions out of span
+    /// (`PositionsCorrupt`, `Misaligned`), a bad record header (`LengthTooSmall`, `FrameTooLarge`,
+    /// `Straddles`, `LengthPastPublished`, `BadPadding`, `UnknownRecordType`, `UnknownFlags`), a
+    /// `SequenceGap`, a `FragmentOutOfOrder` or a reassembled `MessageTooLarge`. Each names the offending
+    /// position; the consumer is poisoned and returns the same error from then on.
     pub fn read(&mut self) -> Result<Option<ReadGuard<'_, M>>, ReadError> {
         match self.next()? {
             Some(found) => Ok(Some(ReadGuard { consumer: self, found })),
@@ -172,6 +244,25 @@ impl<M: RingMemory> Consumer<M> {
 
     /// Reads up to `max` whole messages, calling `f` for each, then releases them all with one store.
     /// Returns how many were delivered. On a read error, what was delivered is released first.
+    ///
+    /// ```
+    /// use tasker_ring::{heap_channel, record_type, RingLimits};
+    ///
+    /// let limits = RingLimits { max_frame: 256, max_message: 4096 };
+    /// let (mut producer, mut consumer) = heap_channel(1024, limits, 0);
+    /// for n in 0..3u8 {
+    ///     producer.try_write(record_type::STEP_EVENT, &[n])?;
+    /// }
+    /// let mut seen = Vec::new();
+    /// assert_eq!(consumer.read_batch(2, |m| seen.push((m.sequence, m.payload[0])))?, 2);
+    /// assert_eq!(consumer.read_batch(16, |m| seen.push((m.sequence, m.payload[0])))?, 1);
+    /// assert_eq!(seen, [(0, 0), (1, 1), (2, 2)]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Self::read`]: a [`ReadError`] for the first record that breaks a check, after the messages
+    /// before it were delivered and released.
     pub fn read_batch<F>(&mut self, max: usize, mut f: F) -> Result<usize, ReadError>
     where
         F: FnMut(Message<'_>),
@@ -204,6 +295,20 @@ impl<M: RingMemory> Consumer<M> {
 
     /// Publishes "sleeping" and re-checks for data (io_uring's NEED_WAKEUP handshake). Returns `true` if
     /// the caller may sleep until the doorbell; `false` if data arrived meanwhile (the flag is cleared).
+    ///
+    /// ```
+    /// use tasker_ring::{heap_channel, record_type, RingLimits};
+    ///
+    /// let limits = RingLimits { max_frame: 256, max_message: 4096 };
+    /// let (mut producer, mut consumer) = heap_channel(1024, limits, 0);
+    /// assert!(consumer.prepare_sleep()); // empty: sleep until the producer rings
+    /// consumer.wake(); // woken (a doorbell, a timeout): clear the flag, then read
+    ///
+    /// producer.try_write(record_type::STEP_EVENT, b"x")?;
+    /// assert!(!consumer.prepare_sleep()); // data is there: read instead of sleeping
+    /// assert!(!producer.consumer_needs_wakeup()); // and no doorbell is needed
+    /// # Ok::<(), tasker_ring::WriteError>(())
+    /// ```
     pub fn prepare_sleep(&mut self) -> bool {
         // Relaxed: ordered by the SeqCst fence below.
         self.mem.control().consumer_sleeping.value.store(1, Ordering::Relaxed);
@@ -240,6 +345,20 @@ impl<M: RingMemory> Consumer<M> {
     /// `Err(PeerDead)` when the process recorded in the producer role is dead. Call it on maintenance ticks
     /// when a read found nothing; after an error, one more read drains what the producer published before
     /// it died (a frame it was writing was never published: the consumer cannot see it).
+    ///
+    /// ```
+    /// use tasker_ring::{heap_channel, RingLimits};
+    ///
+    /// let limits = RingLimits { max_frame: 256, max_message: 4096 };
+    /// let (producer, consumer) = heap_channel(1024, limits, 0);
+    /// assert_eq!(consumer.check_producer(), Ok(())); // held by this process, which is alive
+    /// drop(producer);
+    /// assert_eq!(consumer.check_producer(), Ok(())); // a free role is not a dead producer
+    /// ```
+    ///
+    /// # Errors
+    /// [`PeerDead`](crate::PeerDead) with the producer's pid when that process is gone, or its pid now
+    /// belongs to a later process.
     pub fn check_producer(&self) -> Result<(), crate::error::PeerDead> {
         match self.producer_liveness() {
             (pid, crate::liveness::Liveness::Dead) => Err(crate::error::PeerDead { role: "producer", pid }),

@@ -7,6 +7,27 @@ use crate::error::ReadError;
 use crate::layout::{align_frame, flags, record_type, FRAME_ALIGN, FRAME_HEADER};
 
 /// A decoded frame header (layout-spec.md, "Frame record").
+///
+/// ```
+/// use tasker_ring::frame::FrameHeader;
+/// use tasker_ring::{flags, record_type};
+///
+/// let header = FrameHeader {
+///     length: 16 + 5,
+///     record_type: record_type::STEP_EVENT,
+///     flags: flags::UNFRAGMENTED,
+///     sequence: 7,
+/// };
+/// let bytes = header.encode();
+/// assert_eq!(bytes[..4], 21u32.to_le_bytes());
+///
+/// // A reader decodes the 8-byte prefix, checks it, then reads the sequence.
+/// let prefix = FrameHeader::decode_prefix(bytes[..8].try_into().unwrap());
+/// assert_eq!(prefix.sequence, 0);
+/// let decoded = prefix.with_sequence(bytes[8..].try_into().unwrap());
+/// assert_eq!(decoded, header);
+/// assert_eq!((decoded.payload_len(), decoded.footprint()), (5, 24));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FrameHeader {
     /// Record length in bytes: header plus payload, before alignment. Padding: bytes to the ring's end.
@@ -63,7 +84,7 @@ impl FrameHeader {
     }
 }
 
-/// Where a record sits and what the reader knows about the ring around it.
+/// Where a record sits and what the reader knows about the ring around it (see [`check_prefix`]).
 #[derive(Clone, Copy, Debug)]
 pub struct RecordContext {
     /// Free-running position of the record's first byte.
@@ -83,7 +104,21 @@ impl RecordContext {
     }
 }
 
-/// Checks that `available` published bytes between two positions can be read at all.
+/// Checks that the published bytes between two free-running positions can be read at all, and returns
+/// how many there are.
+///
+/// ```
+/// use tasker_ring::frame::check_span;
+/// use tasker_ring::ReadError;
+///
+/// assert_eq!(check_span(u32::MAX - 7, 8, 256), Ok(16)); // across the u32 wrap
+/// assert!(matches!(check_span(0, 512, 256), Err(ReadError::PositionsCorrupt { .. })));
+/// assert!(matches!(check_span(0, 12, 256), Err(ReadError::Misaligned { .. })));
+/// ```
+///
+/// # Errors
+/// [`ReadError::PositionsCorrupt`] when the producer is more than `capacity` ahead of the consumer (or
+/// behind it); [`ReadError::Misaligned`] when either position is not a multiple of 8.
 pub fn check_span(consumer: u32, producer: u32, capacity: usize) -> Result<usize, ReadError> {
     let available = producer.wrapping_sub(consumer) as usize;
     if available > capacity {
@@ -97,6 +132,26 @@ pub fn check_span(consumer: u32, producer: u32, capacity: usize) -> Result<usize
 
 /// Validates the 8-byte prefix of a record. For a non-padding record the caller then reads the sequence.
 /// Never trusts a length: every bound is checked against the ring and the published span.
+///
+/// ```
+/// use tasker_ring::frame::{check_prefix, FrameHeader, RecordContext};
+/// use tasker_ring::{flags, record_type, ReadError};
+///
+/// let (record_type, flags) = (record_type::STEP_EVENT, flags::UNFRAGMENTED);
+/// let header = FrameHeader { length: 40, record_type, flags, sequence: 0 };
+/// let at = |position, available| RecordContext { position, capacity: 256, available, max_frame: 128 };
+/// assert_eq!(check_prefix(&header, &at(0, 40)), Ok(()));
+/// assert!(matches!(check_prefix(&header, &at(0, 32)), Err(ReadError::LengthPastPublished { .. })));
+/// assert!(matches!(check_prefix(&header, &at(224, 40)), Err(ReadError::Straddles { .. })));
+/// ```
+///
+/// # Errors
+/// - Padding: [`ReadError::BadPadding`] unless it runs exactly to the ring's end with no flags;
+///   [`ReadError::LengthPastPublished`] if that end is not published.
+/// - Other records: [`ReadError::LengthTooSmall`] (shorter than a header), [`ReadError::FrameTooLarge`],
+///   [`ReadError::Straddles`] (past the ring's end), [`ReadError::LengthPastPublished`],
+///   [`ReadError::UnknownRecordType`], [`ReadError::UnknownFlags`], and [`ReadError::FragmentOutOfOrder`]
+///   for an `ABORT` without `END` or with a payload.
 pub fn check_prefix(h: &FrameHeader, ctx: &RecordContext) -> Result<(), ReadError> {
     let position = ctx.position;
     let to_end = ctx.capacity - ctx.offset();

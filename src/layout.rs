@@ -188,6 +188,16 @@ pub struct RingControl {
 
 impl RingControl {
     /// A control block with both positions at `initial_position` and everything else zero.
+    ///
+    /// ```
+    /// use std::sync::atomic::Ordering;
+    /// use tasker_ring::layout::RingControl;
+    ///
+    /// let control = RingControl::new(64);
+    /// assert_eq!(control.producer_position.value.load(Ordering::Relaxed), 64);
+    /// assert_eq!(control.consumer_stats.next_sequence.load(Ordering::Relaxed), 0);
+    /// assert_eq!(std::mem::size_of::<RingControl>(), tasker_ring::layout::control::SIZE);
+    /// ```
     pub fn new(initial_position: u32) -> Self {
         let line = |v: u32| PositionLine {
             value: AtomicU32::new(v),
@@ -310,6 +320,14 @@ pub mod record_type {
     pub const NOOP: u16 = 0x8000;
 
     /// Whether a writer may publish messages of type `t` (anything a reader accepts except padding).
+    ///
+    /// ```
+    /// use tasker_ring::record_type::{is_known_or_skippable, is_writable, COMPLETION, PADDING};
+    ///
+    /// assert!(is_writable(COMPLETION) && is_writable(0x8001));
+    /// assert!(!is_writable(PADDING) && is_known_or_skippable(PADDING));
+    /// assert!(!is_known_or_skippable(0x0042)); // reserved below 0x8000: a reader refuses it
+    /// ```
     pub const fn is_writable(t: u16) -> bool {
         t != PADDING && is_known_or_skippable(t)
     }
@@ -338,6 +356,14 @@ pub mod flags {
 pub const COMPLETION_ID_LEN: usize = 36;
 
 /// Rounds `n` up to the frame alignment.
+///
+/// ```
+/// use tasker_ring::layout::{align_frame, align_up, FRAME_HEADER};
+///
+/// assert_eq!(align_frame(FRAME_HEADER + 5), 24); // what a 5-byte message occupies
+/// assert_eq!(align_frame(32), 32);
+/// assert_eq!(align_up(4097, 4096), 8192);
+/// ```
 pub const fn align_frame(n: usize) -> usize {
     (n + (FRAME_ALIGN - 1)) & !(FRAME_ALIGN - 1)
 }

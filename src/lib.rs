@@ -5,12 +5,27 @@
 //! (Rust -> TS) and `completions` (TS -> Rust). The byte-level contract is `layout-spec.md`; this crate is
 //! its reference implementation.
 //!
-//! ```no_run
-//! use tasker_ring::{record_type, Region, RegionConfig, RingId};
+//! ```
+//! use tasker_ring::{record_type, region_path, Region, RegionConfig, RingId};
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let region = Region::create("/dev/shm/example.ring".as_ref(), &RegionConfig::default())?;
+//! # let dir = std::env::temp_dir();
+//! # let nanos = std::time::UNIX_EPOCH.elapsed()?.as_nanos();
+//! # let name = format!("tasker-ring-doc-crate-{}-{nanos}", std::process::id());
+//! // A worker puts its region in `tasker_ring::default_dir()` (`/dev/shm` on Linux).
+//! let path = region_path(&dir, &name)?;
+//! let region = Region::create(&path, &RegionConfig::default())?;
+//!
 //! let mut events = region.producer(RingId::Events)?;
 //! events.try_write(record_type::STEP_EVENT, br#"{"event_id":"..."}"#)?;
+//!
+//! // The reading side usually lives in another process (`Region::attach`); here it shares the mapping.
+//! let mut reader = region.consumer(RingId::Events)?;
+//! let message = reader.read()?.expect("one whole message");
+//! assert_eq!(message.record_type(), record_type::STEP_EVENT);
+//! assert_eq!(&*message.payload(), br#"{"event_id":"..."}"#);
+//! drop(message); // releases its bytes to the producer
+//!
+//! region.unlink()?; // the mapping stays valid until the region and its rings are dropped
 //! # Ok(()) }
 //! ```
 
@@ -42,6 +57,25 @@ pub use region::{
 };
 
 /// A producer/consumer pair over one heap ring (tests, loom, in-process use).
+///
+/// `limits` are not checked: `max_frame` must be a multiple of 8, at least 32 and at most half of
+/// `capacity` (a region checks its configuration; a heap ring trusts its caller).
+///
+/// ```
+/// use tasker_ring::{heap_channel, record_type, RingLimits};
+///
+/// let limits = RingLimits { max_frame: 256, max_message: 4096 };
+/// let (mut producer, mut consumer) = heap_channel(1024, limits, 0);
+/// producer.try_write(record_type::STEP_EVENT, b"hello").unwrap();
+///
+/// let message = consumer.read().unwrap().expect("a whole message");
+/// assert_eq!(message.record_type(), record_type::STEP_EVENT);
+/// assert_eq!(&*message.payload(), b"hello");
+/// ```
+///
+/// # Panics
+/// If `capacity` is not a power of two of at least 64, or `initial_position` is not a multiple of 8
+/// (as [`HeapRing::new`]).
 pub fn heap_channel(
     capacity: usize,
     limits: RingLimits,

@@ -4,6 +4,22 @@
 //! ever shown as ages: a JS handler busy for a minute is not dead.
 
 /// A process as the region records it: pid plus start time, so a reused pid is not mistaken for the peer.
+///
+/// ```
+/// use tasker_ring::liveness::{Liveness, ProcessIdentity};
+///
+/// let me = ProcessIdentity::current();
+/// assert_eq!(me.pid, std::process::id());
+/// assert_eq!(me.liveness(), Liveness::Alive);
+/// assert_eq!(ProcessIdentity::from_word(me.word()).pid, me.pid); // the peer line's one-word form
+///
+/// // The same pid with another start time is a later process: the recorded one is dead.
+/// if cfg!(target_os = "linux") {
+///     let earlier = ProcessIdentity { start_time: me.start_time + 1, ..me };
+///     assert_eq!(earlier.liveness(), Liveness::Dead);
+/// }
+/// assert_eq!(ProcessIdentity { pid: 0, start_time: 0 }.liveness(), Liveness::Absent);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ProcessIdentity {
     /// Process id.
@@ -70,6 +86,16 @@ impl ProcessIdentity {
 }
 
 /// Whether a process with this pid exists (signal 0: EPERM still means it exists).
+///
+/// ```
+/// use tasker_ring::liveness::{pid_exists, process_start_time};
+///
+/// assert!(pid_exists(std::process::id()));
+/// assert!(!pid_exists(0)); // not a process: kill(0, 0) would mean the whole process group
+/// if cfg!(target_os = "linux") {
+///     assert!(process_start_time(std::process::id()).is_some_and(|ticks| ticks > 0));
+/// }
+/// ```
 pub fn pid_exists(pid: u32) -> bool {
     let Ok(pid) = libc::pid_t::try_from(pid) else {
         return false;
@@ -97,6 +123,11 @@ fn proc_stat(pid: u32) -> Option<(char, u64)> {
 }
 
 /// Milliseconds since the Unix epoch, for heartbeats and creation times.
+///
+/// ```
+/// let now = tasker_ring::liveness::now_unix_ms();
+/// assert!(now > 1_600_000_000_000); // after September 2020
+/// ```
 pub fn now_unix_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -11,6 +11,23 @@ use std::sync::Arc;
 
 /// Storage for one ring.
 ///
+/// The producer and consumer are generic over it; [`HeapRing`] and [`crate::region::MappedRing`] (and an
+/// `Arc` of either) implement it.
+///
+/// ```
+/// use std::sync::atomic::Ordering;
+/// use tasker_ring::{HeapRing, RingMemory};
+///
+/// /// Published bytes not yet consumed, from any ring's control block.
+/// fn unread(mem: &impl RingMemory) -> u32 {
+///     let control = mem.control();
+///     let consumer = control.consumer_position.value.load(Ordering::Acquire);
+///     control.producer_position.value.load(Ordering::Acquire).wrapping_sub(consumer)
+/// }
+/// let ring = HeapRing::new(4096, 8);
+/// assert_eq!((ring.capacity(), unread(&ring)), (4096, 0));
+/// ```
+///
 /// # Safety
 /// Implementors guarantee that `control()` and the `capacity()`-byte data area stay valid for as long as
 /// the value lives, that `capacity()` is a power of two, and that `read`/`write` touch only
@@ -77,6 +94,23 @@ pub struct HeapRing {
 
 impl HeapRing {
     /// A zeroed ring of `capacity` bytes (a power of two, at least 64) with positions at `initial_position`.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use tasker_ring::{record_type, Consumer, HeapRing, Producer, RingLimits};
+    ///
+    /// // Positions start just below 2^32, so the first messages cross the u32 wrap.
+    /// let ring = Arc::new(HeapRing::new(4096, u32::MAX - 31));
+    /// let limits = RingLimits { max_frame: 1024, max_message: 1 << 16 };
+    /// let mut producer = Producer::new(Arc::clone(&ring), limits, "events")?;
+    /// let mut consumer = Consumer::new(ring, limits, "events")?;
+    /// for n in 0..4u8 {
+    ///     producer.try_write(record_type::STEP_EVENT, &[n; 8])?;
+    /// }
+    /// assert_eq!(producer.position(), 72); // 4 records of 24 bytes and an 8-byte padding at the ring's end
+    /// assert_eq!(consumer.read_batch(8, |m| assert_eq!(m.payload.len(), 8))?, 4);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     ///
     /// # Panics
     /// If `capacity` is not a power of two of at least 64 or `initial_position` is not a multiple of 8

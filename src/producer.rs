@@ -24,6 +24,13 @@ use std::time::{Duration, Instant};
 const LIVENESS_CHECK_EVERY: Duration = Duration::from_millis(100);
 
 /// Size limits a ring enforces, copied from the region header.
+///
+/// ```
+/// use tasker_ring::RingLimits;
+///
+/// let limits = RingLimits { max_frame: 256, max_message: 4096 };
+/// assert_eq!(limits.max_payload(), 240); // a frame is a 16-byte header and its payload
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RingLimits {
     /// Largest frame record (header + payload), a multiple of 8 and at most half the capacity.
@@ -48,6 +55,23 @@ struct Tally {
 }
 
 /// The producer of one ring. Single-threaded by construction (`&mut self`); `Send`.
+///
+/// Get one from [`Region::producer`](crate::Region::producer), from [`Producer::new`] over any
+/// [`RingMemory`], or with its consumer from [`heap_channel`](crate::heap_channel):
+///
+/// ```
+/// use tasker_ring::{heap_channel, record_type, RingLimits};
+///
+/// let limits = RingLimits { max_frame: 256, max_message: 4096 };
+/// let (mut producer, mut consumer) = heap_channel(1024, limits, 0);
+/// producer.try_write(record_type::STEP_EVENT, br#"{"n":1}"#)?;
+/// producer.try_write(record_type::STEP_EVENT, &[b'x'; 600])?; // larger than a frame: three fragments
+///
+/// assert_eq!(&*consumer.read()?.expect("first").payload(), br#"{"n":1}"#);
+/// assert_eq!(consumer.read()?.expect("second").payload().len(), 600);
+/// assert!(consumer.read()?.is_none());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Producer<M: RingMemory> {
     mem: M,
     capacity: usize,
@@ -80,7 +104,8 @@ enum Mode {
 }
 
 /// A message being written: fragments are laid down after the producer position, published at the end
-/// (or, when streaming, as room runs out).
+/// (or, when streaming, as room runs out). It is the [`io::Write`] that [`Producer::try_write_with`]
+/// hands to its fill function.
 pub struct MessageWriter<'p, M: RingMemory> {
     producer: &'p mut Producer<M>,
     mode: Mode,
@@ -117,7 +142,28 @@ impl<M: RingMemory> Producer<M> {
     /// Takes the producer role of the ring in `mem`.
     ///
     /// The caller guarantees `limits` are valid for the ring (`max_frame` a multiple of 8, at least 32 and
-    /// at most half the capacity); regions check them at create and attach.
+    /// at most half the capacity); regions check them at create and attach. `ring` names the ring in
+    /// errors. Dropping the producer gives the role back.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use tasker_ring::{HeapRing, Producer, RingLimits, RoleError};
+    ///
+    /// let ring = Arc::new(HeapRing::new(1024, 0));
+    /// let limits = RingLimits { max_frame: 256, max_message: 4096 };
+    /// let producer = Producer::new(Arc::clone(&ring), limits, "events")?;
+    /// let again = Producer::new(Arc::clone(&ring), limits, "events");
+    /// assert!(matches!(again, Err(RoleError::Taken { role: "producer", .. })));
+    ///
+    /// drop(producer);
+    /// Producer::new(ring, limits, "events")?;
+    /// # Ok::<(), RoleError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`RoleError::Taken`] when a live process, this one included, holds the producer role. A role
+    /// recorded for a dead process is taken over; a message it left half published is then aborted
+    /// before the first write.
     pub fn new(mem: M, limits: RingLimits, ring: &'static str) -> Result<Self, RoleError> {
         let control = mem.control();
         let takeover = role::take(&control.producer, ring, "producer")?;
@@ -157,7 +203,21 @@ impl<M: RingMemory> Producer<M> {
         })
     }
 
-    /// The producer position (free-running).
+    /// The producer position (free-running): where the next record goes.
+    ///
+    /// ```
+    /// use tasker_ring::{heap_channel, record_type, RingLimits};
+    ///
+    /// let limits = RingLimits { max_frame: 256, max_message: 4096 };
+    /// let (mut producer, mut consumer) = heap_channel(1024, limits, 0);
+    /// producer.try_write(record_type::STEP_EVENT, b"hello")?;
+    /// assert_eq!(producer.position(), 24); // 16-byte header + 5 bytes, rounded up to 8
+    /// assert_eq!(producer.consumer_position(), 0); // nothing read yet
+    ///
+    /// drop(consumer.read()?);
+    /// assert_eq!(producer.consumer_position(), 24);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn position(&self) -> u32 {
         self.head
     }
@@ -167,19 +227,67 @@ impl<M: RingMemory> Producer<M> {
         self.limits
     }
 
-    /// The consumer position, freshly loaded (the worker learns from it which events have been read).
+    /// The consumer position, freshly loaded (the worker learns from it which events have been read). See
+    /// [`Self::position`] for an example.
     pub fn consumer_position(&mut self) -> u32 {
         self.refresh_tail();
         self.cached_tail
     }
 
     /// Bytes free for writing, refreshing the consumer position.
+    ///
+    /// ```
+    /// use tasker_ring::{heap_channel, record_type, RingLimits};
+    ///
+    /// let limits = RingLimits { max_frame: 256, max_message: 4096 };
+    /// let (mut producer, mut consumer) = heap_channel(1024, limits, 0);
+    /// assert_eq!(producer.free_space(), 1024);
+    /// producer.try_write(record_type::STEP_EVENT, &[0; 48])?;
+    /// assert_eq!(producer.free_space(), 1024 - 64);
+    ///
+    /// drop(consumer.read()?); // reading hands the bytes back
+    /// assert_eq!(producer.free_space(), 1024);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn free_space(&mut self) -> usize {
         self.refresh_tail();
         self.capacity - self.head.wrapping_sub(self.cached_tail) as usize
     }
 
     /// Writes `payload` as one message of `record_type` if it fits now; otherwise publishes nothing.
+    /// Payloads larger than a frame's are written as fragments, still all or nothing.
+    ///
+    /// ```
+    /// use tasker_ring::{heap_channel, record_type, RingLimits, WriteError};
+    ///
+    /// let limits = RingLimits { max_frame: 256, max_message: 4096 };
+    /// let (mut producer, _consumer) = heap_channel(1024, limits, 0);
+    /// producer.try_write(record_type::STEP_EVENT, br#"{"n":1}"#)?;
+    ///
+    /// // Nothing reads, so the ring fills up; a full ring publishes nothing.
+    /// let full = loop {
+    ///     if let Err(e) = producer.try_write(record_type::STEP_EVENT, &[0; 200]) {
+    ///         break e;
+    ///     }
+    /// };
+    /// assert!(matches!(full, WriteError::Full { .. }));
+    ///
+    /// let event = record_type::STEP_EVENT;
+    /// assert!(matches!(producer.try_write(event, &[0; 2000]), Err(WriteError::NeverFits { .. })));
+    /// assert!(matches!(producer.try_write(event, &[0; 5000]), Err(WriteError::MessageTooLarge { .. })));
+    /// let padding = producer.try_write(record_type::PADDING, b"");
+    /// assert_eq!(padding, Err(WriteError::InvalidRecordType(record_type::PADDING)));
+    /// # Ok::<(), WriteError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// Nothing is published on any error.
+    /// - [`WriteError::Full`]: not enough free space now; retry once the consumer has read, or use
+    ///   [`Self::write_blocking`].
+    /// - [`WriteError::NeverFits`]: the message needs more than the ring's capacity at once (use
+    ///   [`Self::write_blocking`], which streams it).
+    /// - [`WriteError::MessageTooLarge`]: larger than the ring's `max_message`.
+    /// - [`WriteError::InvalidRecordType`]: padding, or a type this layout version does not define.
     pub fn try_write(&mut self, record_type: u16, payload: &[u8]) -> Result<(), WriteError> {
         if self.try_write_single(record_type, payload) {
             return Ok(());
@@ -238,6 +346,25 @@ impl<M: RingMemory> Producer<M> {
     /// Writes one message produced by `fill` (for example `serde_json::to_writer`) straight into the ring.
     /// All or nothing: if the message does not fit now, nothing is published and `Full` is returned.
     /// `size_hint` is the expected payload size (0 if unknown); it only steers where the first frame goes.
+    ///
+    /// ```
+    /// use std::io;
+    /// use tasker_ring::{heap_channel, record_type, RingLimits, WriteError};
+    ///
+    /// let limits = RingLimits { max_frame: 256, max_message: 4096 };
+    /// let (mut producer, mut consumer) = heap_channel(1024, limits, 0);
+    /// let event = serde_json::json!({ "event_id": "e-1" });
+    /// producer.try_write_with(record_type::STEP_EVENT, 0, |w| Ok(serde_json::to_writer(w, &event)?))?;
+    /// assert_eq!(&*consumer.read()?.expect("a message").payload(), br#"{"event_id":"e-1"}"#);
+    ///
+    /// let failed = producer.try_write_with(record_type::STEP_EVENT, 0, |_| Err(io::Error::other("no")));
+    /// assert_eq!(failed, Err(WriteError::Serialize("no".into())));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Self::try_write`] (`Full`, `NeverFits`, `MessageTooLarge`, `InvalidRecordType`), and
+    /// [`WriteError::Serialize`] when `fill` fails. Nothing is published on any error.
     pub fn try_write_with<F>(&mut self, record_type: u16, size_hint: usize, fill: F) -> Result<(), WriteError>
     where
         F: FnOnce(&mut MessageWriter<'_, M>) -> io::Result<()>,
@@ -255,6 +382,37 @@ impl<M: RingMemory> Producer<M> {
     /// Writes `payload`, waiting for room (spin, then back off to short sleeps) up to `timeout`. Messages
     /// larger than the ring are streamed fragment by fragment as the consumer frees space. On timeout the
     /// published fragments are aborted by the next write.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tasker_ring::{heap_channel, record_type, RingLimits, WriteError};
+    ///
+    /// let limits = RingLimits { max_frame: 256, max_message: 1 << 20 };
+    /// let (mut producer, mut consumer) = heap_channel(1024, limits, 0);
+    ///
+    /// // Ten times the ring, streamed to a reader on another thread.
+    /// let reader = std::thread::spawn(move || loop {
+    ///     if let Some(message) = consumer.read().unwrap() {
+    ///         return message.payload().len();
+    ///     }
+    ///     std::thread::yield_now();
+    /// });
+    /// let big = vec![7u8; 10 * 1024];
+    /// producer.write_blocking(record_type::STEP_EVENT, &big, Duration::from_secs(60))?;
+    /// assert_eq!(reader.join().unwrap(), big.len());
+    ///
+    /// // Now nothing reads: the write publishes what fits, then gives up.
+    /// let late = producer.write_blocking(record_type::STEP_EVENT, &big, Duration::from_millis(10));
+    /// assert!(matches!(late, Err(WriteError::Timeout { published }) if published > 0));
+    /// # Ok::<(), WriteError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// - [`WriteError::Timeout`]: the deadline passed; `published` payload bytes were already visible,
+    ///   and the consumer drops them when the abort marker follows.
+    /// - [`WriteError::PeerDead`]: the consumer's process died while the writer waited (checked every
+    ///   100 ms).
+    /// - [`WriteError::MessageTooLarge`], [`WriteError::InvalidRecordType`]: as [`Self::try_write`].
     pub fn write_blocking(&mut self, record_type: u16, payload: &[u8], timeout: Duration) -> Result<(), WriteError> {
         let deadline = Instant::now() + timeout;
         self.write_message(record_type, payload.len(), Mode::Stream { deadline }, |w| {
@@ -264,6 +422,20 @@ impl<M: RingMemory> Producer<M> {
 
     /// After publishing, tells whether the consumer is asleep and wants a doorbell; the caller then rings
     /// it once. Clears the flag, so concurrent publishes ring at most once per sleep.
+    ///
+    /// ```
+    /// use tasker_ring::{heap_channel, record_type, RingLimits};
+    ///
+    /// let limits = RingLimits { max_frame: 256, max_message: 4096 };
+    /// let (mut producer, mut consumer) = heap_channel(1024, limits, 0);
+    /// assert!(!producer.consumer_needs_wakeup()); // the consumer is awake
+    ///
+    /// assert!(consumer.prepare_sleep()); // nothing to read: it may sleep until the doorbell
+    /// producer.try_write(record_type::STEP_EVENT, b"wake up")?;
+    /// assert!(producer.consumer_needs_wakeup()); // ring the doorbell once...
+    /// assert!(!producer.consumer_needs_wakeup()); // ...not twice
+    /// # Ok::<(), tasker_ring::WriteError>(())
+    /// ```
     pub fn consumer_needs_wakeup(&mut self) -> bool {
         let control = self.mem.control();
         // SeqCst fence: pairs with the consumer's SeqCst fence in `Consumer::prepare_sleep`. Either the
@@ -375,7 +547,19 @@ impl<M: RingMemory> Producer<M> {
         end.wrapping_sub(self.cached_tail) as usize <= self.capacity
     }
 
-    /// Tells whether the process holding the consumer role still runs (for maintenance ticks).
+    /// Tells whether the process holding the consumer role still runs (for maintenance ticks): its pid
+    /// (0 if the role is free) and liveness.
+    ///
+    /// ```
+    /// use tasker_ring::liveness::Liveness;
+    /// use tasker_ring::{heap_channel, RingLimits};
+    ///
+    /// let limits = RingLimits { max_frame: 256, max_message: 4096 };
+    /// let (producer, consumer) = heap_channel(1024, limits, 0);
+    /// assert_eq!(producer.consumer_liveness(), (std::process::id(), Liveness::Alive));
+    /// drop(consumer);
+    /// assert_eq!(producer.consumer_liveness(), (0, Liveness::Absent));
+    /// ```
     pub fn consumer_liveness(&self) -> (u32, Liveness) {
         role::holder(&self.mem.control().consumer)
     }

@@ -241,6 +241,30 @@ impl<'a> Assembly<'a> {
 
 /// Decodes the records in a copy of ring bytes. An iterator of [`Record`]s in position order; it never
 /// panics and never reads outside the copy, whatever the bytes and positions.
+///
+/// ```
+/// use tasker_ring::frame::FrameHeader;
+/// use tasker_ring::scan::{Record, RingGeometry, ScanOptions, Scanner};
+/// use tasker_ring::{flags, record_type, ReadError};
+///
+/// // Ring bytes from position 0: a message, then a record of a type no reader knows.
+/// let (record_type, flags) = (record_type::STEP_EVENT, flags::UNFRAGMENTED);
+/// let message = FrameHeader { length: 16 + 8, record_type, flags, sequence: 0 };
+/// let unknown = FrameHeader { record_type: 0x0042, sequence: 1, ..message };
+/// let mut bytes = Vec::new();
+/// bytes.extend_from_slice(&message.encode());
+/// bytes.extend_from_slice(br#"{"n":12}"#);
+/// bytes.extend_from_slice(&unknown.encode());
+/// bytes.extend_from_slice(&[0; 8]);
+///
+/// let geometry = RingGeometry { capacity: 256, max_frame: 128, max_message: 1024 };
+/// let end = bytes.len() as u32; // the producer position
+/// let records: Vec<Record> = Scanner::new(&bytes, 0, end, geometry, ScanOptions::INSPECT).collect();
+/// assert!(matches!(&records[0], Record::Message(m) if *m.payload == *br#"{"n":12}"#));
+/// // The scan stops at a corrupt record: its length cannot be trusted.
+/// assert!(matches!(records[1], Record::Corrupt { position: 24, error: ReadError::UnknownRecordType { .. } }));
+/// assert_eq!(records.len(), 2);
+/// ```
 #[derive(Debug)]
 pub struct Scanner<'a> {
     bytes: &'a [u8],
@@ -584,6 +608,37 @@ fn after(a: u32, b: u32) -> bool {
 ///
 /// Never writes to the region. If the positions break the span checks the copy is kept whole (at most a
 /// capacity), and the scanner reports them as its only record.
+///
+/// ```
+/// use tasker_ring::scan::{capture, Record, ScanOptions, Trust};
+/// use tasker_ring::{record_type, region_path, Region, RegionConfig, RegionView, RingId};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let nanos = std::time::UNIX_EPOCH.elapsed()?.as_nanos();
+/// # let name = format!("tasker-ring-doc-scan-{}-{nanos}", std::process::id());
+/// let path = region_path(&std::env::temp_dir(), &name)?;
+/// let small = RegionConfig {
+///     events_capacity: 4096,
+///     completions_capacity: 4096,
+///     max_frame_size: 1024,
+///     ..RegionConfig::default()
+/// };
+/// let region = Region::create(&path, &small)?;
+/// let mut events = region.producer(RingId::Events)?;
+/// events.try_write(record_type::STEP_EVENT, br#"{"n":1}"#)?;
+/// events.try_write(record_type::STEP_EVENT, &[b' '; 3000])?; // three fragments
+///
+/// // The inspector's side: a read-only mapping, a copy, its decoding. Nothing is consumed.
+/// let view = RegionView::attach(&path)?;
+/// let snapshot = capture(&view, RingId::Events, None, Trust::Unconsumed);
+/// assert_eq!((snapshot.start, snapshot.end, snapshot.dropped()), (0, 3072, 0));
+/// let records: Vec<Record> = snapshot.scanner(ScanOptions::INSPECT).collect();
+/// assert!(matches!(&records[0], Record::Message(m) if m.sequence() == 0));
+/// assert!(matches!(&records[1], Record::Message(m) if m.frames.len() == 3 && m.payload.len() == 3000));
+/// assert_eq!(records.len(), 2);
+///
+/// region.unlink()?;
+/// # Ok(()) }
+/// ```
 pub fn capture(view: &RegionView, id: RingId, from: Option<u32>, trust: Trust) -> Capture {
     let geometry = RingGeometry::of(view.layout(), id);
     let cap = geometry.capacity;
@@ -638,6 +693,17 @@ pub fn capture(view: &RegionView, id: RingId, from: Option<u32>, trust: Trust) -
 }
 
 /// A record type's name: `step_event`, `completion`, `noop`, `padding`, or its code (`0x8001`).
+///
+/// ```
+/// use tasker_ring::scan::{flags_name, type_name};
+/// use tasker_ring::{flags, record_type};
+///
+/// assert_eq!(type_name(record_type::STEP_EVENT), "step_event");
+/// assert_eq!(type_name(0x8001), "0x8001");
+/// assert_eq!(flags_name(flags::UNFRAGMENTED), "BEGIN|END");
+/// assert_eq!(flags_name(0), "-");
+/// assert_eq!(flags_name(flags::END | 0x10), "END|0x0010");
+/// ```
 pub fn type_name(t: u16) -> Cow<'static, str> {
     match t {
         record_type::PADDING => "padding".into(),
@@ -668,6 +734,16 @@ pub fn flags_name(f: u16) -> String {
 
 /// A completion payload split into its 36-byte event id and the JSON after it (layout-spec.md section 7);
 /// `None` if it is too short or the prefix is not printable ASCII.
+///
+/// ```
+/// use tasker_ring::scan::completion_parts;
+///
+/// let payload = br#"0190f3a2-7c1e-7b3a-9d2e-000000000003{"success":true}"#;
+/// let (event_id, result) = completion_parts(payload).expect("a completion");
+/// assert_eq!(event_id, "0190f3a2-7c1e-7b3a-9d2e-000000000003");
+/// assert_eq!(result, br#"{"success":true}"#);
+/// assert!(completion_parts(b"too short").is_none());
+/// ```
 pub fn completion_parts(payload: &[u8]) -> Option<(&str, &[u8])> {
     if payload.len() < COMPLETION_ID_LEN {
         return None;

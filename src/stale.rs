@@ -69,6 +69,9 @@ impl Outcome {
 }
 
 /// The region files (`*.ring`) directly in `dir`, sorted by name.
+///
+/// # Errors
+/// The `io::Error` of listing `dir`.
 pub fn region_files(dir: &Path) -> io::Result<Vec<PathBuf>> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
         .filter_map(|e| e.ok())
@@ -81,6 +84,28 @@ pub fn region_files(dir: &Path) -> io::Result<Vec<PathBuf>> {
 
 /// Decides for every region file in `dir` and, unless `dry_run`, removes those of dead workers and their
 /// doorbell sockets. Fails only when `dir` cannot be listed; per-file failures are in the outcomes.
+///
+/// ```
+/// use tasker_ring::stale::{judge, sweep, Verdict, DEFAULT_GRACE};
+/// # fn main() -> std::io::Result<()> {
+/// # let nanos = std::time::UNIX_EPOCH.elapsed().unwrap().as_nanos();
+/// let dir = std::env::temp_dir().join(format!("tasker-ring-doc-stale-{}-{nanos}", std::process::id()));
+/// std::fs::create_dir(&dir)?;
+/// assert!(sweep(&dir, DEFAULT_GRACE, false)?.is_empty()); // no region files
+///
+/// // A file that is not a readable region is never removed.
+/// let junk = dir.join("junk.ring");
+/// std::fs::write(&junk, b"not a region")?;
+/// assert!(matches!(judge(&junk, DEFAULT_GRACE), Verdict::Keep(_)));
+/// let outcomes = sweep(&dir, DEFAULT_GRACE, false)?;
+/// assert!(outcomes.len() == 1 && !outcomes[0].removed() && junk.exists());
+///
+/// std::fs::remove_dir_all(&dir)?;
+/// # Ok(()) }
+/// ```
+///
+/// # Errors
+/// The `io::Error` of listing `dir` (not found, not a directory, permission denied).
 pub fn sweep(dir: &Path, grace: Duration, dry_run: bool) -> io::Result<Vec<Outcome>> {
     let files = region_files(dir)?;
     Ok(files.into_iter().map(|path| sweep_one(path, grace, dry_run)).collect())
@@ -144,6 +169,28 @@ pub fn file_identity(path: &Path) -> Option<(u64, u64)> {
 }
 
 /// The verdict for one file (see the module's rules).
+///
+/// ```
+/// use tasker_ring::stale::{judge, Verdict, DEFAULT_GRACE};
+/// use tasker_ring::{region_path, Region, RegionConfig};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let nanos = std::time::UNIX_EPOCH.elapsed()?.as_nanos();
+/// # let name = format!("tasker-ring-doc-judge-{}-{nanos}", std::process::id());
+/// let path = region_path(&std::env::temp_dir(), &name)?;
+/// let small = RegionConfig {
+///     events_capacity: 4096,
+///     completions_capacity: 4096,
+///     max_frame_size: 1024,
+///     ..RegionConfig::default()
+/// };
+/// let region = Region::create(&path, &small)?;
+/// match judge(&path, DEFAULT_GRACE) {
+///     Verdict::Keep(why) => assert!(why.ends_with("alive"), "{why}"), // its creator: this process
+///     Verdict::Remove(why) => panic!("a live region judged stale: {why}"),
+/// }
+/// region.unlink()?;
+/// # Ok(()) }
+/// ```
 pub fn judge(path: &Path, grace: Duration) -> Verdict {
     assess(path, grace).0
 }
@@ -191,6 +238,15 @@ pub fn creator_text(creator: ProcessIdentity) -> String {
 }
 
 /// [`creator_text`] from a liveness already found (`pid_reused`: dead, but the pid exists again).
+///
+/// ```
+/// use tasker_ring::liveness::{Liveness, ProcessIdentity};
+/// use tasker_ring::stale::describe_creator;
+///
+/// let creator = ProcessIdentity { pid: 4242, start_time: 77 };
+/// let text = describe_creator(creator, Liveness::Dead, true);
+/// assert_eq!(text, "pid 4242 (start 77) dead: the pid now belongs to a later process");
+/// ```
 pub fn describe_creator(creator: ProcessIdentity, liveness: Liveness, pid_reused: bool) -> String {
     let ProcessIdentity { pid, start_time } = creator;
     match liveness {
@@ -302,6 +358,14 @@ fn raw_creator(path: &Path) -> Option<(u32, u64, Option<SystemTime>)> {
 }
 
 /// An age for people: `-`, `250 ms`, `3.2 s`, `4 min`, `2 h`.
+///
+/// ```
+/// use tasker_ring::stale::human_age_ms;
+///
+/// assert_eq!(human_age_ms(None), "-");
+/// assert_eq!(human_age_ms(Some(3_200)), "3.2 s");
+/// assert_eq!(human_age_ms(Some(2 * 3_600_000 + 1)), "2 h");
+/// ```
 pub fn human_age_ms(age: Option<u64>) -> String {
     match age {
         None => "-".to_string(),
