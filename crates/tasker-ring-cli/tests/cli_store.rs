@@ -144,7 +144,7 @@ fn enqueue_linear_and_diamond_then_status() {
             .iter()
             .find(|c| c.step_name == "diamond_start")
             .expect("a diamond root");
-        let context = diamond.event["task_sequence_step"]["task"]["context"].to_string();
+        let context = diamond.event_value()["task_sequence_step"]["task"]["context"].to_string();
         assert_eq!(context.len(), 4096, "{}", &context[..40]);
         store.close().await;
     });
@@ -261,7 +261,7 @@ fn verify_counts_finished_tasks_and_reports_wrong_results() {
             let items: Vec<_> = claimed
                 .iter()
                 .map(|c| {
-                    let mut r = reference_result(&c.event).unwrap();
+                    let mut r = reference_result(&c.event_value()).unwrap();
                     if c.step_name == "linear_step_4" && wrong.is_none_or(|w| w == c.task_uuid) {
                         wrong = Some(c.task_uuid);
                         r["result"]["value"] = serde_json::json!(r["result"]["value"].as_i64().unwrap() + 1);

@@ -49,6 +49,9 @@ pub enum EnqueueError {
     /// The context bytes are not a JSON object.
     #[error("task context is not a JSON object: {0}")]
     InvalidContext(String),
+    /// The store holds as many steps as event ids can name (2^48 - 1).
+    #[error("the store is full: step ids would pass {0}")]
+    Full(i64),
     /// The database failed.
     #[error("enqueue: {0}")]
     Database(#[from] sqlx::Error),

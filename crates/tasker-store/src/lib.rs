@@ -5,13 +5,21 @@
 //! The API is async (tokio); a synchronous `EventSource` of the worker core wraps it with its own
 //! current-thread runtime.
 
-mod error;
-mod migrations;
 #[macro_use]
 mod store;
+mod claim;
+mod claims;
+mod complete;
+mod enqueue;
+mod error;
+mod event;
+mod migrations;
+mod sql;
+mod status;
 pub mod templates;
 #[cfg(feature = "test-support")]
 pub mod test_support;
+mod token;
 mod verify;
 
 pub use error::*;

@@ -136,6 +136,27 @@ impl Template {
             .map(|s| s.name)
     }
 
+    /// Position of the step called `name` (its step id is the task's `first_step` plus this).
+    pub fn index_of(&self, name: &str) -> Option<usize> {
+        self.steps.iter().position(|s| s.name == name)
+    }
+
+    /// Positions of the parents of the step at `idx`.
+    pub fn parent_indices(&self, idx: usize) -> impl Iterator<Item = usize> + '_ {
+        let deps: &'static [&'static str] = self.steps.get(idx).map_or(&[], |s| s.dependencies);
+        deps.iter().filter_map(move |d| self.index_of(d))
+    }
+
+    /// Positions of the children of the step at `idx`.
+    pub fn child_indices(&self, idx: usize) -> impl Iterator<Item = usize> + '_ {
+        let name = self.steps.get(idx).map(|s| s.name);
+        self.steps
+            .iter()
+            .enumerate()
+            .filter(move |(_, s)| name.is_some_and(|n| s.dependencies.contains(&n)))
+            .map(|(i, _)| i)
+    }
+
     /// The final step's `value` for `even_number` (None on i64 overflow).
     pub fn expected_final(&self, n: i64) -> Option<i64> {
         let sq = n.checked_mul(n)?;

@@ -1,11 +1,11 @@
 //! Results verification: the final value of every finished task against its template's reference math.
 
 use crate::error::VerifyError;
-use crate::store::{Backend, Kind, Store};
+use crate::sql;
+use crate::store::{state, Store};
 use crate::templates::{template, StepTemplate, Template};
 use serde_json::Value;
 use sqlx::Row;
-use std::collections::{BTreeSet, HashMap};
 use uuid::Uuid;
 
 /// Tasks read per query (keyset pagination by `task_uuid`): memory stays bounded whatever the store's size.
@@ -73,71 +73,39 @@ fn got(results: Option<&str>) -> Result<i64, String> {
 }
 
 impl Store {
-    /// Compares every task whose final step ([`Template::final_step`]) is `complete` with its template's
-    /// reference math: `results.result.value == template.expected_final(context.even_number)`. Tasks are read
-    /// in pages of 5000 by `task_uuid` (memory bounded for any store size), each page with its final steps;
+    /// Compares every task whose final step ([`Template::final_step`], the template's last) is `complete`
+    /// with its template's reference math: `results.result.value == template.expected_final(context.even_number)`.
+    /// Tasks are read in pages of 5000 by id, in enqueue order (memory bounded for any store size), each
+    /// page with its final steps;
     /// pages are separate statements, not one snapshot, so a task finishing during the run may or may not be
     /// checked. Read-only.
     pub async fn verify(&self) -> Result<VerifyReport, VerifyError> {
         let mut report = VerifyReport::default();
-        let mut after = String::new();
+        let mut after = 0i64;
         loop {
-            let page: Vec<(String, String, String)> = on_backend!(self, pool, _kind => {
-                let rows = sqlx::query(
-                    "SELECT task_uuid, template, context FROM tasks WHERE task_uuid > $1 ORDER BY task_uuid LIMIT $2",
-                )
-                .bind(&after)
-                .bind(PAGE as i64)
-                .fetch_all(pool)
-                .await?;
+            // (task id, task uuid, template, context, final step state, its results)
+            type Row6 = (i64, String, String, String, i64, Option<String>);
+            let page: Vec<Row6> = on_backend!(self, pool, kind => {
+                let rows = sqlx::query(sql::of(kind).verify_page)
+                    .bind(after)
+                    .bind(PAGE as i64)
+                    .fetch_all(pool)
+                    .await?;
                 let mut page = Vec::with_capacity(rows.len());
                 for r in rows {
-                    page.push((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?));
+                    page.push((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?, r.try_get(4)?, r.try_get(5)?));
                 }
                 page
             });
-            let Some(last) = page.last().map(|t| t.0.clone()) else {
+            let Some(last) = page.last().map(|t| t.0) else {
                 break;
             };
-            // The final step of each template in the page (a page rarely holds more than a few templates).
-            let mut finals: HashMap<&str, (&'static Template, &'static str)> = HashMap::new();
-            for (_, name, _) in &page {
-                if !finals.contains_key(name.as_str()) {
-                    let t = template(name).ok_or_else(|| VerifyError::CorruptRow(format!("template `{name}`")))?;
-                    let step = t
-                        .final_step()
-                        .ok_or_else(|| VerifyError::CorruptRow(format!("template `{name}` has no steps")))?;
-                    finals.insert(name, (t, step.name));
-                }
-            }
-            let names: BTreeSet<&str> = finals.values().map(|(_, step)| *step).collect();
-            // No `state` condition: SQLite (no statistics) would pick the state index and scan every complete
-            // step per page; the range over the (task_uuid, name) key reads only this page's final steps.
-            let sql = format!(
-                "SELECT task_uuid, name, state, results FROM workflow_steps WHERE task_uuid > $1 AND task_uuid <= $2 \
-                 AND name IN ({})",
-                (3..3 + names.len())
-                    .map(|i| format!("${i}"))
-                    .collect::<Vec<_>>()
-                    .join(",")
-            );
-            let mut done: HashMap<(String, String), Option<String>> = HashMap::new();
-            on_backend!(self, pool, _kind => {
-                let mut q = sqlx::query(&sql).bind(&after).bind(&last);
-                for n in &names { q = q.bind(*n); }
-                for r in q.fetch_all(pool).await? {
-                    let state: String = r.try_get(2)?;
-                    if state == "complete" {
-                        done.insert((r.try_get(0)?, r.try_get(1)?), r.try_get(3)?);
-                    }
-                }
-            });
-            for (task_uuid, name, context) in &page {
+            for (_, task_uuid, name, context, final_state, results) in &page {
                 report.tasks += 1;
-                let (t, step) = finals[name.as_str()];
-                let Some(results) = done.remove(&(task_uuid.clone(), step.to_string())) else {
+                let t = template(name).ok_or_else(|| VerifyError::CorruptRow(format!("template `{name}`")))?;
+                if *final_state != state::COMPLETE {
                     continue;
-                };
+                }
                 report.checked += 1;
                 let (expected, got) = (expected(t, context), got(results.as_deref()));
                 if matches!((&expected, &got), (Ok(e), Ok(g)) if e == g) {

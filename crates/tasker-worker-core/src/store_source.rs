@@ -727,7 +727,7 @@ impl Driver {
                     events.push(SourcedEvent {
                         event_id,
                         step_uuid: Uuid(s.step_uuid.as_u128()),
-                        payload: s.event,
+                        payload: s.event_value(),
                     });
                 }
                 lock(&self.published).metrics.claimed += events.len() as u64;

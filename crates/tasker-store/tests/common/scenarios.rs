@@ -46,7 +46,7 @@ pub async fn drain(store: &Store, batch: usize) -> (Vec<(String, i64)>, u64) {
         }
         let mut items = Vec::with_capacity(claimed.len());
         for c in &claimed {
-            let ev = &c.event;
+            let ev = &c.event_value();
             assert_eq!(ev["event_id"], c.claim_token.to_string());
             let tss = &ev["task_sequence_step"];
             assert_eq!(tss["workflow_step"]["attempts"], c.attempts);
@@ -155,9 +155,9 @@ pub async fn visibility_expiry_and_stale_completion(store: &Store) {
     assert_eq!(b[0].step_uuid, a[0].step_uuid);
     assert_ne!(b[0].claim_token, a[0].claim_token);
     assert_eq!(b[0].attempts, 2);
-    assert_eq!(b[0].event["task_sequence_step"]["workflow_step"]["attempts"], 2);
-    let stale = serde_json::to_vec(&reference_result(&a[0].event).unwrap()).unwrap();
-    let fresh = serde_json::to_vec(&reference_result(&b[0].event).unwrap()).unwrap();
+    assert_eq!(b[0].event_value()["task_sequence_step"]["workflow_step"]["attempts"], 2);
+    let stale = serde_json::to_vec(&reference_result(&a[0].event_value()).unwrap()).unwrap();
+    let fresh = serde_json::to_vec(&reference_result(&b[0].event_value()).unwrap()).unwrap();
     assert_eq!(
         store
             .complete_batch(&[(a[0].claim_token, stale.clone())])
@@ -179,7 +179,7 @@ pub async fn visibility_expiry_and_stale_completion(store: &Store) {
     let c = store.claim(10, Duration::from_millis(200)).await.unwrap();
     assert_eq!(c[0].step_name, "linear_step_2");
     assert_eq!(
-        c[0].event["task_sequence_step"]["dependency_results"]["results"]["linear_step_1"]["result"]["value"],
+        c[0].event_value()["task_sequence_step"]["dependency_results"]["results"]["linear_step_1"]["result"]["value"],
         16
     );
     assert_eq!(
@@ -214,7 +214,7 @@ pub async fn retry_backoff_then_error_then_retry_errors(store: &Store) {
         assert_eq!(c[0].attempts, attempt);
         t0 = Instant::now(); // the backoff starts inside complete_batch, after this
         let out = store
-            .complete_batch(&[(c[0].claim_token, failure(&c[0].event["step_uuid"], true))])
+            .complete_batch(&[(c[0].claim_token, failure(&c[0].event_value()["step_uuid"], true))])
             .await
             .unwrap();
         if attempt < 3 {
@@ -246,7 +246,7 @@ pub async fn retry_backoff_then_error_then_retry_errors(store: &Store) {
         .unwrap();
     let c = store.claim(1, LONG).await.unwrap();
     let out = store
-        .complete_batch(&[(c[0].claim_token, failure(&c[0].event["step_uuid"], false))])
+        .complete_batch(&[(c[0].claim_token, failure(&c[0].event_value()["step_uuid"], false))])
         .await
         .unwrap();
     assert_eq!(out, vec![CompletionOutcome::Failed { attempts: 1 }]);
@@ -261,7 +261,7 @@ pub async fn retry_backoff_then_error_then_retry_errors(store: &Store) {
         .map(|c| {
             (
                 c.claim_token,
-                serde_json::to_vec(&reference_result(&c.event).unwrap()).unwrap(),
+                serde_json::to_vec(&reference_result(&c.event_value()).unwrap()).unwrap(),
             )
         })
         .collect();
@@ -346,7 +346,7 @@ pub async fn verify_reports_correct_and_wrong_results(store: &Store) {
             return json!({"step_uuid": c.step_uuid, "success": true, "result": {"value": 7, "operation": "square"}});
         }
         assert_eq!(c.task_uuid, wrong, "only the two new tasks are claimable");
-        let mut r = reference_result(&c.event).unwrap();
+        let mut r = reference_result(&c.event_value()).unwrap();
         if c.step_name == "diamond_end" {
             assert_eq!(r["result"]["value"], expected);
             r["result"]["value"] = json!(expected + 1);
@@ -414,7 +414,7 @@ pub async fn concurrent_claimers_never_share(stores: &[Store], tasks: usize, cla
                     .map(|c| {
                         (
                             c.claim_token,
-                            serde_json::to_vec(&reference_result(&c.event).unwrap()).unwrap(),
+                            serde_json::to_vec(&reference_result(&c.event_value()).unwrap()).unwrap(),
                         )
                     })
                     .collect();
@@ -508,7 +508,7 @@ pub async fn a_corrupt_step_goes_to_error_and_the_rest_is_claimed(store: &Store,
     assert_eq!(claimed.len(), 2, "the two good roots are claimed");
     assert!(claimed
         .iter()
-        .all(|c| c.event["task_sequence_step"]["task"]["namespace"] == "good"));
+        .all(|c| c.event_value()["task_sequence_step"]["task"]["namespace"] == "good"));
     let s = store.status().await.unwrap();
     assert_eq!((s.claimed, s.error, s.ready), (2, 1, 0), "{s:?}");
     assert_eq!(

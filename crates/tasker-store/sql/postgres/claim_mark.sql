@@ -1,0 +1,4 @@
+-- Claims the picked steps: a fresh 62-bit token, the deadline, one more attempt. $1 now, $2 deadline, $3 ids.
+UPDATE steps SET state = 2, claim_token = floor(random() * 4611686018427387904)::bigint, claimed_at = $1,
+       visible_at = $2, attempts = attempts + 1, updated_at = $1
+WHERE id IN (SELECT value::bigint FROM json_array_elements_text($3::json))

@@ -1,0 +1,4 @@
+-- Pushes the deadline of the claims still held. $1 deadline, $2 [[id, token], ...].
+UPDATE steps SET visible_at = $1
+FROM (SELECT (e->>0)::bigint AS id, (e->>1)::bigint AS tok FROM json_array_elements($2::json) e) AS v
+WHERE steps.id = v.id AND steps.claim_token = v.tok AND steps.state = 2

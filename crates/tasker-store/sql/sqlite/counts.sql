@@ -1,0 +1,2 @@
+-- Steps per state: the sums over slots.
+SELECT state, SUM(n) FROM step_counts GROUP BY state

@@ -1,0 +1,2 @@
+-- SQLite: BEGIN IMMEDIATE already serialises enqueuers.
+SELECT 1

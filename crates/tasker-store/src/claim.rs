@@ -1,0 +1,155 @@
+//! Claiming: ready steps (and expired claims with attempts left) become claimed, and their events are built.
+
+use crate::error::ClaimError;
+use crate::event::{self, ClaimedRow, Shaping, TaskInfo};
+use crate::sql;
+use crate::store::{ids_json, json_rows, ms, now_ms, state, ClaimedStep, CountDeltas, Store};
+use crate::token;
+use serde_json::json;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// A `tasks` row as `tasks_by_id` returns it.
+pub(crate) type TaskRow = (i64, String, String, String, String, String, String, i64, i64);
+
+impl Store {
+    /// Claims up to `max` claimable steps (ready and due, or claimed with an expired deadline and attempts
+    /// left), oldest deadline first: each gets state `claimed`, a fresh random token (its event id carries
+    /// the step id and the token), `visible_at = now + visibility` and `attempts + 1`. PostgreSQL locks with
+    /// `FOR UPDATE SKIP LOCKED`, so concurrent claimers (any process) never get the same step; SQLite claims
+    /// in one `BEGIN IMMEDIATE` transaction.
+    ///
+    /// The claim, the reads of tasks and parents' results and the building of the events are one
+    /// transaction: an error anywhere rolls it all back (no step is left claimed by nobody with an attempt
+    /// used). A step whose own rows cannot make an event goes to `error` (`error_type: corrupt_step`) in the
+    /// same transaction, so it never blocks the steps behind it. When fewer than `max` are found, expired
+    /// claims with no attempts left are moved to `error`.
+    pub async fn claim(&self, max: usize, visibility: Duration) -> Result<Vec<ClaimedStep>, ClaimError> {
+        if max == 0 {
+            return Ok(Vec::new());
+        }
+        let now = now_ms();
+        let deadline = now + ms(visibility);
+        let claimed = on_backend!(self, pool, kind => {
+            let q = sql::of(kind);
+            let mut tx = pool.begin_with(kind.begin()).await?;
+            let picked: Vec<(i64, i64)> = json_rows(sqlx::query(q.claim_pick).bind(now).bind(max as i64).fetch_one(&mut *tx).await?)?;
+            let mut deltas = CountDeltas::default();
+            let mut rows = Vec::with_capacity(picked.len());
+            if !picked.is_empty() {
+                for (_, old) in &picked {
+                    deltas.moved(*old, state::CLAIMED, 1);
+                }
+                let ids = ids_json(picked.iter().map(|(id, _)| *id));
+                sqlx::query(q.claim_mark).bind(now).bind(deadline).bind(&ids).execute(&mut *tx).await?;
+                let marked: Vec<(i64, i64, i64, i64, i64, String, i64)> =
+                    json_rows(sqlx::query(q.claimed_rows).bind(&ids).fetch_one(&mut *tx).await?)?;
+                for (id, task_id, idx, attempts, token, step_uuid, created_at) in marked {
+                    rows.push(ClaimedRow { id, task_id, idx, attempts, token, step_uuid, created_at });
+                }
+                // Oldest deadline first, as picked.
+                let order: HashMap<i64, usize> = picked.iter().enumerate().map(|(i, (id, _))| (*id, i)).collect();
+                rows.sort_by_key(|r| order.get(&r.id).copied().unwrap_or(usize::MAX));
+            }
+            // Tasks: from the cache, the rest in one query.
+            let mut tasks: HashMap<i64, Result<Arc<TaskInfo>, String>> = HashMap::new();
+            let mut missing = Vec::new();
+            for row in &rows {
+                if tasks.contains_key(&row.task_id) {
+                    continue;
+                }
+                match self.tasks.get(row.task_id) {
+                    Some(t) => { tasks.insert(row.task_id, Ok(t)); }
+                    None => { missing.push(row.task_id); tasks.insert(row.task_id, Err(format!("task {} missing", row.task_id))); }
+                }
+            }
+            if !missing.is_empty() {
+                let found: Vec<TaskRow> =
+                    json_rows(sqlx::query(q.tasks_by_id).bind(ids_json(missing)).fetch_one(&mut *tx).await?)?;
+                for (id, task_uuid, namespace, version, template, context, correlation_id, priority, created_at) in found {
+                    let info = TaskInfo::from_row(task_uuid, namespace, version, &template, &context, correlation_id, priority, created_at)
+                        .map(Arc::new);
+                    if let Ok(t) = &info {
+                        self.tasks.insert(id, Arc::clone(t));
+                    }
+                    tasks.insert(id, info);
+                }
+            }
+            // Parents' results, all in one query.
+            let mut parent_ids = HashSet::new();
+            for row in &rows {
+                if let Some(Ok(t)) = tasks.get(&row.task_id) {
+                    let first = row.id - row.idx;
+                    parent_ids.extend(t.template.parent_indices(row.idx.max(0) as usize).map(|p| first + p as i64));
+                }
+            }
+            let results: HashMap<i64, String> = if parent_ids.is_empty() {
+                HashMap::new()
+            } else {
+                let found: Vec<(i64, String)> =
+                    json_rows(sqlx::query(q.results_by_id).bind(ids_json(parent_ids)).fetch_one(&mut *tx).await?)?;
+                found.into_iter().collect()
+            };
+            let mut out = Vec::with_capacity(rows.len());
+            let mut corrupt = Vec::new();
+            for row in rows {
+                let built = match &tasks[&row.task_id] {
+                    Ok(task) => {
+                        let event_id = token::event_id(row.id, row.token);
+                        event::build(&row, &Shaping { task, results: &results, event_id, now })
+                            .and_then(|event| claimed_step(&row, task, event_id, event))
+                    }
+                    Err(why) => Err(why.clone()),
+                };
+                match built {
+                    Ok(step) => out.push(step),
+                    Err(why) => corrupt.push((row.id, why)),
+                }
+            }
+            for (id, why) in &corrupt {
+                let err = json!({
+                    "success": false,
+                    "status": "error",
+                    "error": {
+                        "message": format!("the step's rows cannot make a step event: {why}"),
+                        "error_type": "corrupt_step",
+                        "retryable": false
+                    }
+                })
+                .to_string();
+                sqlx::query(q.mark_error).bind(now).bind(*id).execute(&mut *tx).await?;
+                sqlx::query(q.error_upsert).bind(*id).bind(&err).execute(&mut *tx).await?;
+                deltas.moved(state::CLAIMED, state::ERROR, 1);
+            }
+            if !deltas.is_zero() {
+                add_counts!(tx, q, deltas);
+            }
+            tx.commit().await?;
+            out
+        });
+        if claimed.len() < max {
+            self.expire_exhausted(now).await?;
+        }
+        Ok(claimed)
+    }
+}
+
+/// The public form of a claimed row whose event was built.
+fn claimed_step(
+    row: &ClaimedRow,
+    task: &TaskInfo,
+    event_id: Uuid,
+    event: Box<serde_json::value::RawValue>,
+) -> Result<ClaimedStep, String> {
+    let parse = |s: &str| Uuid::parse_str(s).map_err(|e| format!("uuid `{s}`: {e}"));
+    Ok(ClaimedStep {
+        claim_token: event_id,
+        step_uuid: parse(&row.step_uuid)?,
+        task_uuid: parse(&task.task_uuid)?,
+        step_name: task.template.steps[row.idx as usize].name.to_string(),
+        attempts: row.attempts,
+        event,
+    })
+}

@@ -1,0 +1,113 @@
+//! Claims held: extending their deadline, giving them back, expiring those with no attempts left, listing.
+
+use crate::error::{ExtendError, ReleaseError, StatusError};
+use crate::sql;
+use crate::store::{
+    ids_json, json_rows, ms, now_ms, pairs_json, state, CountDeltas, HeldClaim, Kind, Store, READY_CHANNEL,
+};
+use crate::token;
+use serde_json::json;
+use sqlx::Row;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// `(step id, token)` of each event id this store made; others are dropped (they hold nothing here).
+fn decoded(tokens: &[Uuid]) -> Vec<(i64, i64)> {
+    tokens.iter().filter_map(|t| token::decode(*t)).collect()
+}
+
+impl Store {
+    /// Pushes the deadline of each claim in `tokens` that is still held to `now + visibility`; returns how
+    /// many were (a token missing from the count lost its claim: it was re-claimed or completed).
+    pub async fn extend(&self, tokens: &[Uuid], visibility: Duration) -> Result<u64, ExtendError> {
+        let pairs = decoded(tokens);
+        if pairs.is_empty() {
+            return Ok(0);
+        }
+        let deadline = now_ms() + ms(visibility);
+        Ok(on_backend!(self, pool, kind => {
+            sqlx::query(sql::of(kind).extend).bind(deadline).bind(pairs_json(pairs)).execute(pool).await?.rows_affected()
+        }))
+    }
+
+    /// Gives claims back without using an attempt: each step in `tokens` still held by its token becomes
+    /// `ready` now with `attempts - 1` (a worker stopping with events its handlers never read). Returns how
+    /// many were released (a missing one was already completed, or re-claimed after its deadline).
+    pub async fn release(&self, tokens: &[Uuid]) -> Result<u64, ReleaseError> {
+        let pairs = decoded(tokens);
+        if pairs.is_empty() {
+            return Ok(0);
+        }
+        let now = now_ms();
+        Ok(on_backend!(self, pool, kind => {
+            let q = sql::of(kind);
+            let mut tx = pool.begin_with(kind.begin()).await?;
+            let n = sqlx::query(q.release).bind(now).bind(pairs_json(pairs)).execute(&mut *tx).await?.rows_affected();
+            if n > 0 {
+                let mut deltas = CountDeltas::default();
+                deltas.moved(state::CLAIMED, state::READY, n as i64);
+                add_counts!(tx, q, deltas);
+                if kind == Kind::Postgres {
+                    sqlx::query("SELECT pg_notify($1, '')").bind(READY_CHANNEL).execute(&mut *tx).await?;
+                }
+            }
+            tx.commit().await?;
+            n
+        }))
+    }
+
+    /// Moves expired claims with no attempts left to `error` (at most 1000 per call).
+    pub(crate) async fn expire_exhausted(&self, now: i64) -> Result<u64, sqlx::Error> {
+        let err = json!({
+            "success": false,
+            "status": "error",
+            "error": { "message": "claim expired with no attempts left", "error_type": "visibility_timeout", "retryable": false }
+        })
+        .to_string();
+        on_backend!(self, pool, kind => {
+            let q = sql::of(kind);
+            let mut tx = pool.begin_with(kind.begin()).await?;
+            let ids: Vec<i64> = json_rows(sqlx::query(q.expire_pick).bind(now).fetch_one(&mut *tx).await?)?;
+            if !ids.is_empty() {
+                let n = ids.len() as i64;
+                let ids = ids_json(ids);
+                sqlx::query(q.errors_mark_many).bind(now).bind(&ids).execute(&mut *tx).await?;
+                sqlx::query(q.errors_upsert_many).bind(&ids).bind(&err).execute(&mut *tx).await?;
+                let mut deltas = CountDeltas::default();
+                deltas.moved(state::CLAIMED, state::ERROR, n);
+                add_counts!(tx, q, deltas);
+                tx.commit().await?;
+                Ok(n as u64)
+            } else {
+                tx.commit().await?;
+                Ok(0)
+            }
+        })
+    }
+
+    /// Claims currently held (`claimed` steps, expired ones included), oldest first, at most `limit`: the
+    /// operator's answer to "what is in flight", and the tests' handle on a dead worker's claims.
+    pub async fn held_claims(&self, limit: usize) -> Result<Vec<HeldClaim>, StatusError> {
+        let now = now_ms();
+        let mut out = Vec::new();
+        on_backend!(self, pool, kind => {
+            let rows = sqlx::query(sql::of(kind).held_claims)
+                .bind(limit.min(i64::MAX as usize) as i64)
+                .fetch_all(pool)
+                .await?;
+            for r in rows {
+                let id: i64 = r.try_get(0)?;
+                let token: i64 = r.try_get(1)?;
+                let step: String = r.try_get(2)?;
+                let deadline: i64 = r.try_get(4)?;
+                out.push(HeldClaim {
+                    claim_token: token::event_id(id, token),
+                    step_uuid: Uuid::parse_str(&step).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+                    attempts: r.try_get(3)?,
+                    expired: deadline <= now,
+                });
+            }
+        });
+        Ok(out)
+    }
+}
