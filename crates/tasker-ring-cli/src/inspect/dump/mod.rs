@@ -6,17 +6,21 @@
 //! 9.3 over a copy of the ring, re-validated against the positions after copying. A corrupt record stops
 //! the decoding of its ring (its length cannot be trusted, so the next record cannot be found); the other
 //! ring is still dumped, and the command exits 9.
+//!
+//! Output goes through [`text`] (written as the records are decoded) or [`json`] (one document at the
+//! end); what a payload is (JSON, other text, binary) is decided once, here, for both.
+
+mod json;
+mod text;
 
 use super::{open, InspectError};
-use serde::Serialize;
+use json::{corrupt_json, frame_json, message_json, CorruptJson, DumpJson, RecordJson, RingJson};
 use std::io::Write;
 use std::path::PathBuf;
 use tasker_ring::layout::record_type;
-use tasker_ring::scan::{
-    capture, completion_parts, flags_name, type_name, Capture, FrameInfo, PartialEnd, Record, ScanOptions,
-    ScannedMessage, Trust,
-};
+use tasker_ring::scan::{capture, completion_parts, flags_name, type_name, Record, ScanOptions, Trust};
 use tasker_ring::{RegionView, RingId};
+use text::{partial_note, plural, Text};
 
 /// Which ring (`--ring`).
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,84 +72,6 @@ pub fn parse_position(s: &str) -> Result<u32, String> {
     parsed.map_err(|e| format!("`{s}` is not a position (a u32, decimal or 0x-hex): {e}"))
 }
 
-/// `--json` output: the whole document.
-#[derive(Serialize)]
-struct DumpJson {
-    /// `tasker-ring/dump/1`: bumped when a field changes meaning or disappears (fields may be added).
-    schema: &'static str,
-    region: String,
-    rings: Vec<RingJson>,
-}
-
-/// One ring of the `--json` output.
-#[derive(Serialize)]
-struct RingJson {
-    ring: &'static str,
-    capacity: usize,
-    data_offset: u64,
-    consumer_position: u32,
-    producer_position: u32,
-    start: u32,
-    dropped_bytes: u32,
-    records: Vec<RecordJson>,
-    truncated: bool,
-    corrupt: Option<CorruptJson>,
-}
-
-#[derive(Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-enum RecordJson {
-    Padding {
-        position: u32,
-        length: u32,
-    },
-    Message(MessageJson),
-    Skippable(MessageJson),
-    Abort(FrameJson),
-    Partial {
-        #[serde(flatten)]
-        message: MessageJson,
-        begins_before_scan: bool,
-        ends: &'static str,
-    },
-    Corrupt(CorruptJson),
-}
-
-#[derive(Serialize)]
-struct MessageJson {
-    position: u32,
-    end_position: u32,
-    sequence: u64,
-    first_sequence: u64,
-    record_type: u16,
-    type_name: String,
-    payload_len: usize,
-    frames: Vec<FrameJson>,
-    event_id: Option<String>,
-    json: Option<serde_json::Value>,
-    text: Option<String>,
-    hex: Option<String>,
-}
-
-#[derive(Serialize)]
-struct FrameJson {
-    position: u32,
-    sequence: u64,
-    record_type: u16,
-    flags: u16,
-    flag_names: String,
-    length: u32,
-}
-
-#[derive(Serialize, Clone)]
-struct CorruptJson {
-    position: u32,
-    data_offset: usize,
-    file_offset: u64,
-    error: String,
-    header_hex: String,
-}
-
 /// How a payload is shown.
 enum Body<'p> {
     /// Valid JSON text.
@@ -173,241 +99,9 @@ fn classify(record_type_code: u16, payload: &[u8], hex: bool) -> (Option<&str>, 
     }
 }
 
-/// Re-indents valid JSON text two spaces per level without reordering keys or reformatting numbers (what
-/// the ring holds, made readable). The caller has checked that `text` is valid JSON.
-pub fn pretty_json(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() * 2);
-    let mut depth = 0usize;
-    let (mut in_string, mut escaped) = (false, false);
-    let mut chars = text.chars().peekable();
-    let newline = |out: &mut String, depth: usize| {
-        out.push('\n');
-        out.push_str(&"  ".repeat(depth));
-    };
-    while let Some(c) = chars.next() {
-        if in_string {
-            out.push(c);
-            match (escaped, c) {
-                (true, _) => escaped = false,
-                (false, '\\') => escaped = true,
-                (false, '"') => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match c {
-            '"' => {
-                in_string = true;
-                out.push(c);
-            }
-            '{' | '[' => {
-                out.push(c);
-                let close = if c == '{' { '}' } else { ']' };
-                while chars.peek().is_some_and(|n| n.is_ascii_whitespace()) {
-                    chars.next();
-                }
-                if chars.peek() == Some(&close) {
-                    out.push(close);
-                    chars.next();
-                } else {
-                    depth += 1;
-                    newline(&mut out, depth);
-                }
-            }
-            '}' | ']' => {
-                depth = depth.saturating_sub(1);
-                newline(&mut out, depth);
-                out.push(c);
-            }
-            ',' => {
-                out.push(c);
-                newline(&mut out, depth);
-            }
-            ':' => out.push_str(": "),
-            c if c.is_ascii_whitespace() => {}
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// Lower-case hex without separators.
-fn hex_string(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// A classic hex dump (offset, 16 bytes, ASCII), each line indented.
-fn hexdump(bytes: &[u8], indent: &str) -> String {
-    let mut out = String::new();
-    for (i, chunk) in bytes.chunks(16).enumerate() {
-        let half = |h: &[u8]| h.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" ");
-        let hex = if chunk.len() > 8 {
-            format!("{}  {}", half(&chunk[..8]), half(&chunk[8..]))
-        } else {
-            half(chunk)
-        };
-        let ascii: String = chunk
-            .iter()
-            .map(|&b| {
-                if b.is_ascii_graphic() || b == b' ' {
-                    b as char
-                } else {
-                    '.'
-                }
-            })
-            .collect();
-        out.push_str(&format!("{indent}{:06x}  {hex:<48}  |{ascii}|\n", i * 16));
-    }
-    out
-}
-
-fn frame_json(f: &FrameInfo) -> FrameJson {
-    FrameJson {
-        position: f.position,
-        sequence: f.sequence,
-        record_type: f.record_type,
-        flags: f.flags,
-        flag_names: flags_name(f.flags),
-        length: f.length,
-    }
-}
-
-fn message_json(m: &ScannedMessage<'_>, hex: bool) -> MessageJson {
-    let (event_id, body) = classify(m.record_type, &m.payload, hex);
-    let (json, text, hex) = match body {
-        Body::Json(t) => (serde_json::from_str(t).ok(), None, None),
-        Body::Text(t) => (None, Some(t.to_string()), None),
-        Body::Hex(b) => (None, None, Some(hex_string(b))),
-    };
-    MessageJson {
-        position: m.first_position(),
-        end_position: m.end_position(),
-        sequence: m.sequence(),
-        first_sequence: m.first_sequence(),
-        record_type: m.record_type,
-        type_name: type_name(m.record_type).into_owned(),
-        payload_len: m.payload.len(),
-        frames: m.frames.iter().map(frame_json).collect(),
-        event_id: event_id.map(str::to_string),
-        json,
-        text,
-        hex,
-    }
-}
-
 /// What a dump found in one ring.
 struct RingOutcome {
     corrupt: Option<(CorruptJson, String)>,
-}
-
-/// Where a corrupt record sits, and the header bytes the copy holds there.
-fn corrupt_json(view: &RegionView, cap: &Capture, position: u32, error: String) -> CorruptJson {
-    let capacity = cap.geometry.capacity;
-    let data_offset = position as usize & (capacity - 1);
-    let idx = position.wrapping_sub(cap.start) as usize;
-    let header = if idx < cap.bytes.len() {
-        &cap.bytes[idx..(idx + 16).min(cap.bytes.len())]
-    } else {
-        &[][..]
-    };
-    CorruptJson {
-        position,
-        data_offset,
-        file_offset: view.layout().rings[cap.ring.index()].data_offset + data_offset as u64,
-        error,
-        header_hex: hex_string(header),
-    }
-}
-
-/// Text output, written as the records are decoded.
-struct Text<'w, W: Write> {
-    out: &'w mut W,
-    hex: bool,
-}
-
-impl<W: Write> Text<'_, W> {
-    fn payload(&mut self, record_type_code: u16, payload: &[u8]) -> std::io::Result<()> {
-        const IND: &str = "    ";
-        if payload.is_empty() {
-            return writeln!(self.out, "{IND}(empty payload)");
-        }
-        let (event_id, body) = classify(record_type_code, payload, self.hex);
-        if let Some(id) = event_id {
-            writeln!(self.out, "{IND}event_id {id}")?;
-        }
-        match body {
-            Body::Json(t) => {
-                for line in pretty_json(t).lines() {
-                    writeln!(self.out, "{IND}{line}")?;
-                }
-                Ok(())
-            }
-            Body::Text(t) => writeln!(self.out, "{IND}(not JSON) {t:?}"),
-            Body::Hex(b) => {
-                if !self.hex {
-                    writeln!(self.out, "{IND}(not UTF-8; hex)")?;
-                }
-                write!(self.out, "{}", hexdump(b, IND))
-            }
-        }
-    }
-
-    fn frames(&mut self, m: &ScannedMessage<'_>) -> std::io::Result<()> {
-        if m.is_fragmented() || m.frames[0].flags != tasker_ring::flags::UNFRAGMENTED {
-            for f in &m.frames {
-                writeln!(
-                    self.out,
-                    "    fragment {:#010x}  seq {}  {}  len {}",
-                    f.position,
-                    f.sequence,
-                    flags_name(f.flags),
-                    f.length
-                )?;
-            }
-        }
-        Ok(())
-    }
-
-    fn message(&mut self, m: &ScannedMessage<'_>, note: &str) -> std::io::Result<()> {
-        let seq = if m.is_fragmented() {
-            format!("seq {}..{}", m.first_sequence(), m.sequence())
-        } else {
-            format!("seq {}", m.sequence())
-        };
-        let shape = if m.is_fragmented() {
-            format!("{} fragments", m.frames.len())
-        } else {
-            format!("{}  len {}", flags_name(m.frames[0].flags), m.frames[0].length)
-        };
-        writeln!(
-            self.out,
-            "{:#010x}  {seq}  {}  {shape}  payload {} B{note}",
-            m.first_position(),
-            type_name(m.record_type),
-            m.payload.len()
-        )?;
-        self.frames(m)?;
-        self.payload(m.record_type, &m.payload)
-    }
-}
-
-fn plural(n: usize, what: &str) -> String {
-    format!("{n} {what}{}", if n == 1 { "" } else { "s" })
-}
-
-fn partial_note(begins_before: bool, ends: PartialEnd) -> String {
-    let mut parts = Vec::new();
-    if begins_before {
-        parts.push("begins before the dump's start (the consumer already took its first fragments)");
-    }
-    parts.push(match ends {
-        PartialEnd::End => "ends here",
-        PartialEnd::Aborted => "abandoned: an abort marker follows",
-        PartialEnd::Interrupted => "interrupted: a new message starts before its END",
-        PartialEnd::Unpublished => "unfinished: the rest is not published yet",
-        PartialEnd::Corrupt => "cut short by the corrupt record that follows",
-    });
-    format!("  PARTIAL: {}", parts.join("; "))
 }
 
 fn dump_ring<W: Write>(
