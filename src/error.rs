@@ -1,14 +1,30 @@
 //! Typed errors, one enum per operation: create, attach, take a role, write, read.
 
+use crate::layout::{MAX_CAPACITY, MIN_CAPACITY, MIN_MAX_FRAME, READY_VALUE};
 use std::fmt;
 use std::io;
 use std::path::PathBuf;
 
-/// Why a region could not be created.
+/// Why a region could not be created ([`Region::create`](crate::Region::create)).
+///
+/// ```
+/// use std::error::Error;
+/// use tasker_ring::{region_path, ConfigError, CreateError, Region, RegionConfig};
+///
+/// let path = region_path(&std::env::temp_dir(), &format!("doc-create-error-{}", std::process::id()))?;
+/// let odd = RegionConfig { initial_position: 3, ..RegionConfig::default() };
+/// let Err(err) = Region::create(&path, &odd) else { panic!("created") };
+/// assert!(matches!(err, CreateError::InvalidConfig(ConfigError::InitialPosition { position: 3 })));
+/// assert_eq!(err.to_string(), "invalid region configuration: initial position 3 must be a multiple of 8");
+/// let rule = err.source().and_then(|e| e.downcast_ref::<ConfigError>());
+/// assert_eq!(rule, Some(&ConfigError::InitialPosition { position: 3 }));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub enum CreateError {
-    /// The configuration breaks a layout rule (capacity not a power of two, frame too big, ...).
-    InvalidConfig(String),
+    /// The configuration breaks a layout rule; nothing was created. Its [`source`](std::error::Error::source)
+    /// is the [`ConfigError`].
+    InvalidConfig(ConfigError),
     /// A file (or symlink) already exists at the path; regions are created exclusively.
     AlreadyExists(PathBuf),
     /// The file system has no room for the whole region (it is allocated up front, never lazily).
@@ -18,7 +34,8 @@ pub enum CreateError {
         /// Bytes requested.
         size: u64,
     },
-    /// Any other I/O failure, with the step that failed.
+    /// Any other I/O failure, with the step that failed (a file this call created is removed again). Its
+    /// [`source`](std::error::Error::source) is the `io::Error`.
     Io {
         /// Region path.
         path: PathBuf,
@@ -47,7 +64,8 @@ impl fmt::Display for PeerDead {
 
 impl std::error::Error for PeerDead {}
 
-/// Why a region could not be attached.
+/// Why a region could not be attached ([`Region::attach`](crate::Region::attach),
+/// [`RegionView::attach`](crate::RegionView::attach)) or failed its size check.
 #[derive(Debug)]
 pub enum AttachError {
     /// No file at the path.
@@ -108,14 +126,145 @@ pub enum AttachError {
         /// Size of the file.
         file: u64,
     },
-    /// A header field breaks a layout rule.
-    BadHeader(String),
-    /// Any other I/O failure.
+    /// A header field breaks a layout rule. Its [`source`](std::error::Error::source) is the
+    /// [`HeaderError`].
+    BadHeader(HeaderError),
+    /// Any other I/O failure. Its [`source`](std::error::Error::source) is the `io::Error`.
     Io {
         /// Region path.
         path: PathBuf,
         /// The OS error.
         source: io::Error,
+    },
+}
+
+/// The layout rule a [`RegionConfig`](crate::RegionConfig) breaks, from
+/// [`RegionConfig::validate`](crate::RegionConfig::validate) (checked in this order; the first broken rule
+/// is reported).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigError {
+    /// A ring's capacity is not a power of two in 64 ..= 2^30 (events checked before completions).
+    Capacity {
+        /// The ring: "events" or "completions".
+        ring: &'static str,
+        /// Its configured capacity.
+        capacity: u32,
+    },
+    /// The max frame size is not a multiple of 8 in 32 ..= half the smaller ring.
+    MaxFrameSize {
+        /// The configured max frame size.
+        size: u32,
+        /// Half the smaller ring's capacity: the largest allowed.
+        max: u32,
+    },
+    /// The max message size is smaller than one full frame's payload (max frame size minus the 16-byte
+    /// header).
+    MaxMessageSize {
+        /// The configured max message size.
+        size: u64,
+        /// One full frame's payload: the smallest allowed.
+        min: u64,
+    },
+    /// The initial position is not a multiple of 8.
+    InitialPosition {
+        /// The configured initial position.
+        position: u32,
+    },
+}
+
+/// The header field of a mapped region that breaks a layout rule (layout-spec.md, "Attach checks"), inside
+/// [`AttachError::BadHeader`]. Per-ring checks run on the events descriptor first.
+///
+/// ```
+/// use std::error::Error;
+/// use std::os::unix::fs::FileExt;
+/// use tasker_ring::{region_path, AttachError, HeaderError, Region, RegionConfig};
+///
+/// let path = region_path(&std::env::temp_dir(), &format!("doc-header-error-{}", std::process::id()))?;
+/// let region = Region::create(&path, &RegionConfig::default())?;
+/// std::fs::OpenOptions::new().write(true).open(&path)?.write_at(&1u32.to_le_bytes(), 28)?; // ring count
+///
+/// let Err(err) = Region::attach(&path) else { panic!("attached") };
+/// assert!(matches!(err, AttachError::BadHeader(HeaderError::RingCount { count: 1 })));
+/// assert_eq!(err.to_string(), "corrupt region header: ring count 1 is below 2");
+/// let field = err.source().and_then(|e| e.downcast_ref::<HeaderError>());
+/// assert_eq!(field, Some(&HeaderError::RingCount { count: 1 }));
+/// region.unlink()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeaderError {
+    /// The ready word is neither 0 (still initialising) nor the ready value.
+    ReadyWord {
+        /// The word found.
+        found: u32,
+    },
+    /// The header size is not a multiple of 4096 of at least 4096.
+    HeaderSize {
+        /// The header size found.
+        size: u32,
+    },
+    /// Fewer than two rings.
+    RingCount {
+        /// The ring count found.
+        count: u32,
+    },
+    /// A descriptor's ring id is not its index in the ring table.
+    RingId {
+        /// The descriptor's index (0: events, 1: completions).
+        descriptor: usize,
+        /// The ring it should describe: "events" or "completions".
+        ring: &'static str,
+        /// The ring id found.
+        found: u32,
+    },
+    /// A ring's capacity is not a power of two in 64 ..= 2^30.
+    Capacity {
+        /// The ring: "events" or "completions".
+        ring: &'static str,
+        /// The capacity found.
+        capacity: u32,
+    },
+    /// A control block is misaligned, overlaps the ring table, or does not end inside the header page.
+    ControlOffset {
+        /// The ring: "events" or "completions".
+        ring: &'static str,
+        /// The control offset found.
+        offset: u64,
+    },
+    /// A data area is misaligned, starts inside the header page, or does not end inside the region.
+    DataRange {
+        /// The ring: "events" or "completions".
+        ring: &'static str,
+        /// The data offset found.
+        offset: u64,
+        /// The ring's capacity.
+        capacity: u32,
+        /// The region size the header records.
+        region_size: u64,
+    },
+    /// A ring's initial position is not a multiple of 8.
+    InitialPosition {
+        /// The ring: "events" or "completions".
+        ring: &'static str,
+        /// The initial position found.
+        position: u32,
+    },
+    /// The two rings' data areas or control blocks overlap.
+    Overlap,
+    /// The max frame size is not a multiple of 8 in 32 ..= half the smaller ring.
+    MaxFrame {
+        /// The max frame size found.
+        size: u32,
+        /// Half the smaller ring's capacity: the largest allowed.
+        max: u32,
+    },
+    /// The max message size is smaller than one full frame's payload.
+    MaxMessage {
+        /// The max message size found.
+        size: u64,
+        /// One full frame's payload (max frame size minus the 16-byte header): the smallest allowed.
+        min: u64,
     },
 }
 
@@ -339,6 +488,68 @@ impl fmt::Display for AttachError {
     }
 }
 
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Capacity { ring, capacity } => write!(
+                f,
+                "{ring} capacity {capacity} must be a power of two in {MIN_CAPACITY}..={MAX_CAPACITY}"
+            ),
+            Self::MaxFrameSize { size, max } => write!(
+                f,
+                "max frame size {size} must be a multiple of 8 in {MIN_MAX_FRAME}..={max} (half the smaller ring)"
+            ),
+            Self::MaxMessageSize { size, min } => write!(
+                f,
+                "max message size {size} must hold at least one full frame's payload ({min})"
+            ),
+            Self::InitialPosition { position } => write!(f, "initial position {position} must be a multiple of 8"),
+        }
+    }
+}
+
+impl fmt::Display for HeaderError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::ReadyWord { found } => {
+                write!(f, "ready word {found:#010x} is neither 0 nor {READY_VALUE:#010x}")
+            }
+            Self::HeaderSize { size } => write!(f, "header size {size} is not a multiple of 4096 of at least 4096"),
+            Self::RingCount { count } => write!(f, "ring count {count} is below 2"),
+            Self::RingId {
+                descriptor,
+                ring,
+                found,
+            } => {
+                write!(f, "descriptor {descriptor} ({ring}) has ring id {found}")
+            }
+            Self::Capacity { ring, capacity } => {
+                write!(f, "{ring} capacity {capacity} is not a power of two in 64..=2^30")
+            }
+            Self::ControlOffset { ring, offset } => {
+                write!(f, "{ring} control offset {offset} is outside the header page")
+            }
+            Self::DataRange {
+                ring,
+                offset,
+                capacity,
+                region_size,
+            } => write!(
+                f,
+                "{ring} data {offset}+{capacity} lies outside the region's {region_size} bytes"
+            ),
+            Self::InitialPosition { ring, position } => {
+                write!(f, "{ring} initial position {position} is not a multiple of 8")
+            }
+            Self::Overlap => write!(f, "the two rings overlap"),
+            Self::MaxFrame { size, max } => write!(f, "max frame size {size} is not a multiple of 8 in 32..={max}"),
+            Self::MaxMessage { size, min } => {
+                write!(f, "max message size {size} is smaller than one frame's payload ({min})")
+            }
+        }
+    }
+}
+
 impl fmt::Display for RoleError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -456,6 +667,7 @@ impl fmt::Display for ReadError {
 impl std::error::Error for CreateError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
+            Self::InvalidConfig(why) => Some(why),
             Self::Io { source, .. } => Some(source),
             _ => None,
         }
@@ -465,12 +677,15 @@ impl std::error::Error for CreateError {
 impl std::error::Error for AttachError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
+            Self::BadHeader(why) => Some(why),
             Self::Io { source, .. } => Some(source),
             _ => None,
         }
     }
 }
 
+impl std::error::Error for ConfigError {}
+impl std::error::Error for HeaderError {}
 impl std::error::Error for RoleError {}
 impl std::error::Error for WriteError {}
 impl std::error::Error for ReadError {}

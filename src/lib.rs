@@ -46,7 +46,7 @@ pub mod stale;
 pub(crate) mod sync;
 
 pub use consumer::{Consumer, Message, Payload, ReadGuard};
-pub use error::{AttachError, CreateError, PeerDead, ReadError, RoleError, WriteError};
+pub use error::{AttachError, ConfigError, CreateError, HeaderError, PeerDead, ReadError, RoleError, WriteError};
 pub use layout::{flags, record_type};
 pub use memory::{HeapRing, RingMemory};
 pub use producer::{MessageWriter, Producer, RingLimits};

@@ -6,7 +6,7 @@
 //! touched, and fails with a typed [`AttachError`].
 
 use crate::consumer::Consumer;
-use crate::error::{AttachError, CreateError, RoleError};
+use crate::error::{AttachError, ConfigError, CreateError, HeaderError, RoleError};
 use crate::layout::*;
 use crate::liveness::{now_unix_ms, ProcessIdentity};
 use crate::memory::RingMemory;
@@ -50,7 +50,21 @@ impl RingId {
     }
 }
 
-/// Sizes of a new region.
+/// Sizes of a new region. [`Region::create`] refuses one that breaks a layout rule
+/// ([`RegionConfig::validate`]).
+///
+/// ```
+/// use tasker_ring::RegionConfig;
+///
+/// // Small rings: 4 KiB each, frames up to half a ring.
+/// let small = RegionConfig {
+///     events_capacity: 4096,
+///     completions_capacity: 4096,
+///     max_frame_size: 2048,
+///     ..RegionConfig::default()
+/// };
+/// assert!(small.validate().is_ok());
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RegionConfig {
     /// Events ring data size (power of two, 64 B ..= 1 GiB).
@@ -78,16 +92,34 @@ impl Default for RegionConfig {
 }
 
 impl RegionConfig {
-    /// Checks the layout rules; the message names the rule broken.
-    pub fn validate(&self) -> Result<(), String> {
-        for (name, cap) in [
+    /// Checks the layout rules, in the order of [`ConfigError`]'s variants.
+    ///
+    /// # Errors
+    ///
+    /// The first rule broken:
+    /// - [`ConfigError::Capacity`]: a ring's capacity is not a power of two in 64 ..= 2^30 (events first).
+    /// - [`ConfigError::MaxFrameSize`]: the max frame size is not a multiple of 8 in 32 ..= half the smaller
+    ///   ring.
+    /// - [`ConfigError::MaxMessageSize`]: the max message size cannot hold one full frame's payload.
+    /// - [`ConfigError::InitialPosition`]: the initial position is not a multiple of 8.
+    ///
+    /// ```
+    /// use tasker_ring::{ConfigError, RegionConfig};
+    ///
+    /// assert_eq!(RegionConfig::default().validate(), Ok(()));
+    /// let odd = RegionConfig { events_capacity: 1000, ..RegionConfig::default() };
+    /// assert_eq!(
+    ///     odd.validate(),
+    ///     Err(ConfigError::Capacity { ring: "events", capacity: 1000 })
+    /// );
+    /// ```
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        for (ring, capacity) in [
             ("events", self.events_capacity),
             ("completions", self.completions_capacity),
         ] {
-            if !cap.is_power_of_two() || !(MIN_CAPACITY..=MAX_CAPACITY).contains(&cap) {
-                return Err(format!(
-                    "{name} capacity {cap} must be a power of two in {MIN_CAPACITY}..={MAX_CAPACITY}"
-                ));
+            if !capacity.is_power_of_two() || !(MIN_CAPACITY..=MAX_CAPACITY).contains(&capacity) {
+                return Err(ConfigError::Capacity { ring, capacity });
             }
         }
         let smaller = self.events_capacity.min(self.completions_capacity);
@@ -95,24 +127,21 @@ impl RegionConfig {
             || self.max_frame_size < MIN_MAX_FRAME
             || self.max_frame_size > smaller / 2
         {
-            return Err(format!(
-                "max frame size {} must be a multiple of 8 in {MIN_MAX_FRAME}..={} (half the smaller ring)",
-                self.max_frame_size,
-                smaller / 2
-            ));
+            return Err(ConfigError::MaxFrameSize {
+                size: self.max_frame_size,
+                max: smaller / 2,
+            });
         }
         if self.max_message_size < (self.max_frame_size as usize - FRAME_HEADER) as u64 {
-            return Err(format!(
-                "max message size {} must hold at least one full frame's payload ({})",
-                self.max_message_size,
-                self.max_frame_size as usize - FRAME_HEADER
-            ));
+            return Err(ConfigError::MaxMessageSize {
+                size: self.max_message_size,
+                min: (self.max_frame_size as usize - FRAME_HEADER) as u64,
+            });
         }
         if self.initial_position % FRAME_ALIGN as u32 != 0 {
-            return Err(format!(
-                "initial position {} must be a multiple of 8",
-                self.initial_position
-            ));
+            return Err(ConfigError::InitialPosition {
+                position: self.initial_position,
+            });
         }
         Ok(())
     }
@@ -221,7 +250,27 @@ impl Layout {
     }
 }
 
-/// A region mapped read-write (creator, or an attached peer).
+/// A region mapped read-write (creator, or an attached peer). The mapping stays valid while this handle or
+/// any ring taken from it lives, even after [`Region::unlink`].
+///
+/// ```
+/// use tasker_ring::{record_type, region_path, Region, RegionConfig, RingId};
+///
+/// let path = region_path(&std::env::temp_dir(), &format!("doc-region-{}", std::process::id()))?;
+/// let region = Region::create(&path, &RegionConfig::default())?;
+///
+/// // This process writes step events and reads them back (a TS peer would read them instead).
+/// let mut events = region.producer(RingId::Events)?;
+/// let mut reader = region.consumer(RingId::Events)?;
+/// events.try_write(record_type::STEP_EVENT, br#"{"event_id":"a"}"#)?;
+/// let message = reader.read()?.expect("one message");
+/// assert_eq!(message.record_type(), record_type::STEP_EVENT);
+/// assert_eq!(&*message.payload(), br#"{"event_id":"a"}"#);
+/// drop(message);
+///
+/// region.unlink()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Region {
     path: PathBuf,
     file: File,
@@ -229,7 +278,24 @@ pub struct Region {
     layout: Layout,
 }
 
-/// A region mapped read-only (the inspector): never writes a byte.
+/// A region mapped read-only (the inspector): never writes a byte, takes no role, and only copies out what
+/// it reads.
+///
+/// ```
+/// use tasker_ring::{record_type, region_path, Region, RegionConfig, RegionView, RingId};
+///
+/// let path = region_path(&std::env::temp_dir(), &format!("doc-view-{}", std::process::id()))?;
+/// let region = Region::create(&path, &RegionConfig::default())?;
+/// region.producer(RingId::Events)?.try_write(record_type::STEP_EVENT, b"hello")?;
+///
+/// let view = RegionView::attach(&path)?;
+/// let events = view.snapshot(RingId::Events);
+/// assert_eq!((events.frames, events.bytes), (1, 5));
+/// assert_eq!(view.copy_ring_bytes(RingId::Events, 16, 5), b"hello"); // after the 16-byte frame header
+///
+/// region.unlink()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct RegionView {
     path: PathBuf,
     map: MmapRaw,
@@ -296,7 +362,36 @@ fn io_create<'a>(path: &'a Path, step: &'static str) -> impl FnOnce(io::Error) -
 }
 
 impl Region {
-    /// Creates a region file at `path` (which must not exist) and initialises it.
+    /// Creates a region file at `path` (which must not exist) and initialises it: exclusively, mode 0600,
+    /// every byte allocated up front, the ready word written last. On any error after the file was opened
+    /// it is removed again.
+    ///
+    /// ```
+    /// use tasker_ring::{region_path, CreateError, Region, RegionConfig};
+    ///
+    /// let path = region_path(&std::env::temp_dir(), &format!("doc-create-{}", std::process::id()))?;
+    /// let region = Region::create(&path, &RegionConfig::default())?;
+    /// assert_eq!(std::fs::metadata(&path)?.len(), region.layout().header.region_size);
+    ///
+    /// // Never over an existing file.
+    /// let again = Region::create(&path, &RegionConfig::default());
+    /// assert!(matches!(again, Err(CreateError::AlreadyExists(_))));
+    /// region.unlink()?;
+    ///
+    /// // Nor with sizes that break a layout rule.
+    /// let odd = RegionConfig { events_capacity: 1000, ..RegionConfig::default() };
+    /// assert!(matches!(Region::create(&path, &odd), Err(CreateError::InvalidConfig(_))));
+    /// assert!(!path.exists());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// - [`CreateError::InvalidConfig`]: `config` breaks a layout rule (the [`ConfigError`] says which);
+    ///   nothing is created.
+    /// - [`CreateError::AlreadyExists`]: a file, directory or symlink is already at `path`.
+    /// - [`CreateError::NoSpace`]: the file system cannot hold the whole region.
+    /// - [`CreateError::Io`]: any other failure, with its step: `create` (e.g. a missing directory or no
+    ///   permission), `allocate` or `map`.
     pub fn create(path: &Path, config: &RegionConfig) -> Result<Self, CreateError> {
         config.validate().map_err(CreateError::InvalidConfig)?;
         let (rings, size) = config.plan();
@@ -384,7 +479,32 @@ impl Region {
     }
 
     /// Attaches read-write to an existing region after validating it (layout-spec.md 11.2), including that
-    /// the file is this process's effective user's and grants nobody else access (A2a).
+    /// the file is this process's effective user's and grants nobody else access (A2a). Every header field
+    /// is checked against the file's and the mapping's length before any ring is touched.
+    ///
+    /// ```
+    /// use tasker_ring::{region_path, AttachError, Region, RegionConfig};
+    ///
+    /// let path = region_path(&std::env::temp_dir(), &format!("doc-attach-{}", std::process::id()))?;
+    /// let creator = Region::create(&path, &RegionConfig::default())?;
+    /// let peer = Region::attach(&path)?;
+    /// assert_eq!(peer.layout(), creator.layout());
+    /// creator.unlink()?;
+    ///
+    /// assert!(matches!(Region::attach(&path), Err(AttachError::NotFound(_))));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// Opening: [`AttachError::NotFound`], [`AttachError::PermissionDenied`], [`AttachError::Symlink`] (never
+    /// opened through a link), [`AttachError::NotARegularFile`]. Ownership:
+    /// [`AttachError::WrongOwner`], [`AttachError::InsecureMode`]. Contents, in the order checked:
+    /// [`AttachError::Truncated`], [`AttachError::BadMagic`], [`AttachError::NotReady`] (the creator is
+    /// still initialising), [`AttachError::BadHeader`] (the ready word; the [`HeaderError`] says which
+    /// field), [`AttachError::UnsupportedMajor`], [`AttachError::UnknownFeatures`],
+    /// [`AttachError::BadHeader`] (header size, ring count), [`AttachError::Truncated`] or
+    /// [`AttachError::SizeMismatch`] (against the header's region size), [`AttachError::BadHeader`] (the
+    /// ring table, frame and message limits). [`AttachError::Io`] for any other OS failure.
     pub fn attach(path: &Path) -> Result<Self, AttachError> {
         let file = open_region(path, true)?;
         check_owner_and_mode(path, &file)?;
@@ -403,16 +523,51 @@ impl Region {
     }
 
     /// The file path.
+    ///
+    /// ```
+    /// use tasker_ring::{region_path, Region, RegionConfig};
+    ///
+    /// let path = region_path(&std::env::temp_dir(), &format!("doc-path-{}", std::process::id()))?;
+    /// let region = Region::create(&path, &RegionConfig::default())?;
+    /// assert_eq!(region.path(), path);
+    /// region.unlink()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    /// The validated header and ring table.
+    /// The validated header and ring table, copied out at create or attach (never re-read).
+    ///
+    /// ```
+    /// use tasker_ring::{region_path, Region, RegionConfig, RingId};
+    ///
+    /// let path = region_path(&std::env::temp_dir(), &format!("doc-layout-{}", std::process::id()))?;
+    /// let config = RegionConfig::default();
+    /// let region = Region::create(&path, &config)?;
+    /// let layout = region.layout();
+    /// assert_eq!(layout.header.max_frame_size, config.max_frame_size);
+    /// assert_eq!(layout.rings[RingId::Events.index()].capacity, config.events_capacity);
+    /// region.unlink()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn layout(&self) -> &Layout {
         &self.layout
     }
 
-    /// One ring's memory.
+    /// One ring's memory, without taking a role (what [`Self::producer`] and [`Self::consumer`] build on).
+    /// The ring keeps the mapping alive.
+    ///
+    /// ```
+    /// use tasker_ring::{region_path, Region, RegionConfig, RingId, RingMemory};
+    ///
+    /// let path = region_path(&std::env::temp_dir(), &format!("doc-ring-{}", std::process::id()))?;
+    /// let region = Region::create(&path, &RegionConfig::default())?;
+    /// let completions = region.ring(RingId::Completions);
+    /// assert_eq!(completions.capacity(), 1 << 20);
+    /// region.unlink()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn ring(&self, id: RingId) -> MappedRing {
         let d = self.layout.rings[id.index()];
         let base = self.map.as_mut_ptr();
@@ -432,28 +587,109 @@ impl Region {
     }
 
     /// Base address of the mapping (what a same-process reader views: `koffi.view(base, len)`). Valid while
-    /// this region (or any ring taken from it) lives.
+    /// this region (or any ring taken from it) lives; [`Self::mapped_len`] bytes long.
+    ///
+    /// ```
+    /// use tasker_ring::{layout::MAGIC, region_path, Region, RegionConfig};
+    ///
+    /// let path = region_path(&std::env::temp_dir(), &format!("doc-base-{}", std::process::id()))?;
+    /// let region = Region::create(&path, &RegionConfig::default())?;
+    /// // SAFETY: the mapping is at least a header page long and lives as long as `region`; the magic is
+    /// // written once, before the ready word, and never changes.
+    /// let magic = unsafe { std::slice::from_raw_parts(region.base_ptr(), 8) };
+    /// assert_eq!(magic, MAGIC);
+    /// region.unlink()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn base_ptr(&self) -> *mut u8 {
         self.map.as_mut_ptr()
     }
 
     /// Length of the mapping in bytes (the region size).
+    ///
+    /// ```
+    /// use tasker_ring::{region_path, Region, RegionConfig};
+    ///
+    /// let path = region_path(&std::env::temp_dir(), &format!("doc-len-{}", std::process::id()))?;
+    /// let region = Region::create(&path, &RegionConfig::default())?;
+    /// assert_eq!(region.mapped_len() as u64, region.layout().header.region_size);
+    /// region.unlink()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn mapped_len(&self) -> usize {
         self.map.len()
     }
 
-    /// Takes the producer role of ring `id`.
+    /// Takes the producer role of ring `id`; dropping the producer gives it back.
+    ///
+    /// ```
+    /// use tasker_ring::{record_type, region_path, Region, RegionConfig, RingId, RoleError};
+    ///
+    /// let path = region_path(&std::env::temp_dir(), &format!("doc-producer-{}", std::process::id()))?;
+    /// let region = Region::create(&path, &RegionConfig::default())?;
+    /// let mut events = region.producer(RingId::Events)?;
+    /// events.try_write(record_type::STEP_EVENT, b"{}")?;
+    /// let again = region.producer(RingId::Events);
+    /// assert!(matches!(again, Err(RoleError::Taken { ring: "events", role: "producer", .. })));
+    /// drop(events);
+    /// assert!(region.producer(RingId::Events).is_ok());
+    /// region.unlink()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`RoleError::Taken`] when a live process, this one included, holds the role. A role recorded for
+    /// a dead process is taken over.
     pub fn producer(&self, id: RingId) -> Result<Producer<MappedRing>, RoleError> {
         Producer::new(self.ring(id), self.layout.limits(), id.name())
     }
 
-    /// Takes the consumer role of ring `id`.
+    /// Takes the consumer role of ring `id`; dropping the consumer gives it back.
+    ///
+    /// ```
+    /// use tasker_ring::{record_type, region_path, Region, RegionConfig, RingId, RoleError};
+    ///
+    /// let path = region_path(&std::env::temp_dir(), &format!("doc-consumer-{}", std::process::id()))?;
+    /// let region = Region::create(&path, &RegionConfig::default())?;
+    /// region.producer(RingId::Completions)?.try_write(record_type::COMPLETION, b"done")?;
+    /// let mut completions = region.consumer(RingId::Completions)?;
+    /// let read = completions.read_batch(16, |m| assert_eq!(m.payload, b"done"))?;
+    /// assert_eq!(read, 1);
+    /// let again = region.consumer(RingId::Completions);
+    /// assert!(matches!(again, Err(RoleError::Taken { role: "consumer", .. })));
+    /// region.unlink()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`RoleError::Taken`] when a live process, this one included, holds the role. A role recorded for
+    /// a dead process is taken over.
     pub fn consumer(&self, id: RingId) -> Result<Consumer<MappedRing>, RoleError> {
         Consumer::new(self.ring(id), self.layout.limits(), id.name())
     }
 
     /// Maintenance check: the file still has its full size. A region truncated under a live mapping turns
     /// the next access past the new end into SIGBUS, so callers check on maintenance ticks.
+    ///
+    /// ```
+    /// use tasker_ring::{region_path, AttachError, Region, RegionConfig};
+    ///
+    /// let path = region_path(&std::env::temp_dir(), &format!("doc-size-{}", std::process::id()))?;
+    /// let region = Region::create(&path, &RegionConfig::default())?;
+    /// region.check_size()?;
+    ///
+    /// // Cut back to the header page (nothing past it is touched here).
+    /// std::fs::OpenOptions::new().write(true).open(&path)?.set_len(4096)?;
+    /// let cut = region.check_size();
+    /// assert!(matches!(cut, Err(AttachError::Truncated { actual: 4096, .. })));
+    /// region.unlink()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// - [`AttachError::Truncated`]: the file is shorter than the header's region size (or than the header
+    ///   page).
+    /// - [`AttachError::Io`]: the file's size could not be read.
     pub fn check_size(&self) -> Result<(), AttachError> {
         let len = file_len(&self.path, &self.file)?;
         if len < self.layout.header.region_size {
@@ -466,6 +702,23 @@ impl Region {
     }
 
     /// Removes the file; the mapping stays valid until every handle (and ring) is dropped.
+    ///
+    /// ```
+    /// use tasker_ring::{record_type, region_path, Region, RegionConfig, RingId};
+    ///
+    /// let path = region_path(&std::env::temp_dir(), &format!("doc-unlink-{}", std::process::id()))?;
+    /// let region = Region::create(&path, &RegionConfig::default())?;
+    /// let mut events = region.producer(RingId::Events)?;
+    /// region.unlink()?;
+    /// assert!(!path.exists());
+    /// events.try_write(record_type::STEP_EVENT, b"{}")?; // still mapped
+    /// assert_eq!(region.unlink().map_err(|e| e.kind()), Err(std::io::ErrorKind::NotFound));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// The `io::Error` of removing the file: `NotFound` once it is gone, `PermissionDenied` if the directory
+    /// forbids it.
     pub fn unlink(&self) -> io::Result<()> {
         std::fs::remove_file(&self.path)
     }
@@ -475,7 +728,28 @@ impl Region {
 const SNAPSHOT_RETRIES: usize = 1000;
 
 impl RegionView {
-    /// Attaches read-only (`PROT_READ`): the inspector cannot change a byte of a live region.
+    /// Attaches read-only (`PROT_READ`): the inspector cannot change a byte of a live region. Any user's
+    /// file is accepted (see [`Self::attach_owned`]); the header is validated as by [`Region::attach`].
+    ///
+    /// ```
+    /// use tasker_ring::{region_path, AttachError, Region, RegionConfig, RegionView};
+    ///
+    /// let path = region_path(&std::env::temp_dir(), &format!("doc-view-attach-{}", std::process::id()))?;
+    /// let region = Region::create(&path, &RegionConfig::default())?;
+    /// let view = RegionView::attach(&path)?;
+    /// assert_eq!(view.layout(), region.layout());
+    /// region.unlink()?;
+    ///
+    /// assert!(matches!(RegionView::attach(&path), Err(AttachError::NotFound(_))));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Region::attach`], without the ownership checks: [`AttachError::NotFound`],
+    /// [`AttachError::PermissionDenied`], [`AttachError::Symlink`], [`AttachError::NotARegularFile`],
+    /// [`AttachError::Truncated`], [`AttachError::BadMagic`], [`AttachError::NotReady`],
+    /// [`AttachError::BadHeader`], [`AttachError::UnsupportedMajor`], [`AttachError::UnknownFeatures`],
+    /// [`AttachError::SizeMismatch`], [`AttachError::Io`].
     pub fn attach(path: &Path) -> Result<Self, AttachError> {
         Self::attach_checked(path, false)
     }
@@ -484,6 +758,21 @@ impl RegionView {
     /// ([`AttachError::WrongOwner`] otherwise, checked on the open descriptor, so a file swapped in after
     /// a look at its name is caught too). Another user's file is never mapped: its owner could plant hostile
     /// bytes in it or truncate it under the mapping (SIGBUS). The stale-region sweep attaches this way.
+    ///
+    /// ```
+    /// use tasker_ring::{region_path, Region, RegionConfig, RegionView};
+    ///
+    /// let path = region_path(&std::env::temp_dir(), &format!("doc-view-owned-{}", std::process::id()))?;
+    /// let region = Region::create(&path, &RegionConfig::default())?;
+    /// let view = RegionView::attach_owned(&path)?; // this process's own file
+    /// assert_eq!(view.path(), path);
+    /// region.unlink()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Self::attach`], plus [`AttachError::WrongOwner`] for another user's file (checked before
+    /// anything is mapped).
     pub fn attach_owned(path: &Path) -> Result<Self, AttachError> {
         Self::attach_checked(path, true)
     }
@@ -509,11 +798,32 @@ impl RegionView {
     }
 
     /// The file path.
+    ///
+    /// ```
+    /// use tasker_ring::{region_path, Region, RegionConfig, RegionView};
+    ///
+    /// let path = region_path(&std::env::temp_dir(), &format!("doc-view-path-{}", std::process::id()))?;
+    /// let region = Region::create(&path, &RegionConfig::default())?;
+    /// assert_eq!(RegionView::attach(&path)?.path(), path);
+    /// region.unlink()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    /// The validated header and ring table.
+    /// The validated header and ring table, copied out at attach (never re-read).
+    ///
+    /// ```
+    /// use tasker_ring::{region_path, Region, RegionConfig, RegionView};
+    ///
+    /// let path = region_path(&std::env::temp_dir(), &format!("doc-view-layout-{}", std::process::id()))?;
+    /// let region = Region::create(&path, &RegionConfig::default())?;
+    /// let view = RegionView::attach(&path)?;
+    /// assert_eq!(view.layout().header.creator_pid, std::process::id());
+    /// region.unlink()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn layout(&self) -> &Layout {
         &self.layout
     }
@@ -526,6 +836,22 @@ impl RegionView {
     /// pair is re-read (up to 1000 times, yielding in between). A pair still out of span after that is
     /// returned as it is: the control block is corrupt. Statistics counters are informational and may
     /// be a little apart (derived values such as lag are clamped by their users).
+    ///
+    /// ```
+    /// use tasker_ring::{record_type, region_path, Region, RegionConfig, RegionView, RingId};
+    ///
+    /// let path = region_path(&std::env::temp_dir(), &format!("doc-snapshot-{}", std::process::id()))?;
+    /// let region = Region::create(&path, &RegionConfig::default())?;
+    /// let mut events = region.producer(RingId::Events)?;
+    /// events.try_write(record_type::STEP_EVENT, b"hello")?; // 16-byte header + 5 bytes, padded to 24
+    ///
+    /// let snap = RegionView::attach(&path)?.snapshot(RingId::Events);
+    /// assert_eq!((snap.producer_position, snap.consumer_position), (24, 0));
+    /// assert_eq!(snap.producer.pid, std::process::id());
+    /// assert_eq!(snap.consumer.pid, 0); // nobody reads yet
+    /// region.unlink()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn snapshot(&self, id: RingId) -> RingSnapshot {
         let d = self.layout.rings[id.index()];
         // SAFETY: validated, 128-aligned offset inside a live read-only mapping; only atomic loads follow,
@@ -542,7 +868,23 @@ impl RegionView {
         snap
     }
 
-    /// Copies `len` bytes of ring `id` starting at free-running position `pos` (wrapping at the end).
+    /// Copies `len` bytes of ring `id` starting at free-running position `pos` (wrapping at the end); at
+    /// most a capacity's worth. A copy, so a concurrent writer can change what is copied, never its bounds.
+    ///
+    /// ```
+    /// use tasker_ring::{record_type, region_path, Region, RegionConfig, RegionView, RingId};
+    ///
+    /// let path = region_path(&std::env::temp_dir(), &format!("doc-copy-{}", std::process::id()))?;
+    /// let region = Region::create(&path, &RegionConfig::default())?;
+    /// region.producer(RingId::Events)?.try_write(record_type::STEP_EVENT, b"hello")?;
+    ///
+    /// let view = RegionView::attach(&path)?;
+    /// let header = view.copy_ring_bytes(RingId::Events, 0, 16);
+    /// assert_eq!(u32::from_le_bytes(header[..4].try_into()?), 16 + 5); // the frame's length field
+    /// assert_eq!(view.copy_ring_bytes(RingId::Events, 16, 5), b"hello");
+    /// region.unlink()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn copy_ring_bytes(&self, id: RingId, pos: u32, len: usize) -> Vec<u8> {
         let d = self.layout.rings[id.index()];
         let cap = d.capacity as usize;
@@ -766,9 +1108,7 @@ fn read_layout(map: &MmapRaw, file_len: u64) -> Result<Layout, AttachError> {
         return Err(AttachError::NotReady);
     }
     if ready != READY_VALUE {
-        return Err(AttachError::BadHeader(format!(
-            "ready word {ready:#010x} is neither 0 nor {READY_VALUE:#010x}"
-        )));
+        return Err(AttachError::BadHeader(HeaderError::ReadyWord { found: ready }));
     }
     if header.layout_major != LAYOUT_MAJOR {
         return Err(AttachError::UnsupportedMajor {
@@ -779,15 +1119,16 @@ fn read_layout(map: &MmapRaw, file_len: u64) -> Result<Layout, AttachError> {
     if header.feature_bits & !KNOWN_FEATURES != 0 {
         return Err(AttachError::UnknownFeatures(header.feature_bits & !KNOWN_FEATURES));
     }
-    let bad = |why: String| Err(AttachError::BadHeader(why));
+    let bad = |why: HeaderError| Err(AttachError::BadHeader(why));
     if header.header_size < HEADER_SIZE || header.header_size as u64 % DATA_ALIGN != 0 {
-        return bad(format!(
-            "header size {} is not a multiple of 4096 of at least 4096",
-            header.header_size
-        ));
+        return bad(HeaderError::HeaderSize {
+            size: header.header_size,
+        });
     }
     if header.ring_count < RING_COUNT {
-        return bad(format!("ring count {} is below 2", header.ring_count));
+        return bad(HeaderError::RingCount {
+            count: header.ring_count,
+        });
     }
     if header.region_size > file_len {
         return Err(AttachError::Truncated {
@@ -808,15 +1149,19 @@ fn read_layout(map: &MmapRaw, file_len: u64) -> Result<Layout, AttachError> {
     let table_end = align_up(RING_TABLE_OFFSET as u64 + header.ring_count as u64 * 32, LINE as u64);
     let mut smaller = u32::MAX;
     for (i, d) in rings.iter().enumerate() {
-        let name = RingId::ALL[i].name();
+        let ring = RingId::ALL[i].name();
         if d.ring_id != i as u32 {
-            return bad(format!("descriptor {i} ({name}) has ring id {}", d.ring_id));
+            return bad(HeaderError::RingId {
+                descriptor: i,
+                ring,
+                found: d.ring_id,
+            });
         }
         if !d.capacity.is_power_of_two() || !(MIN_CAPACITY..=MAX_CAPACITY).contains(&d.capacity) {
-            return bad(format!(
-                "{name} capacity {} is not a power of two in 64..=2^30",
-                d.capacity
-            ));
+            return bad(HeaderError::Capacity {
+                ring,
+                capacity: d.capacity,
+            });
         }
         // Checked: a hostile offset near 2^64 must not wrap past the bound (issue 20's critical finding).
         if d.control_offset % LINE as u64 != 0
@@ -825,10 +1170,10 @@ fn read_layout(map: &MmapRaw, file_len: u64) -> Result<Layout, AttachError> {
                 .checked_add(control::SIZE as u64)
                 .is_none_or(|end| end > header.header_size as u64)
         {
-            return bad(format!(
-                "{name} control offset {} is outside the header page",
-                d.control_offset
-            ));
+            return bad(HeaderError::ControlOffset {
+                ring,
+                offset: d.control_offset,
+            });
         }
         if d.data_offset % LINE as u64 != 0
             || d.data_offset < header.header_size as u64
@@ -836,16 +1181,18 @@ fn read_layout(map: &MmapRaw, file_len: u64) -> Result<Layout, AttachError> {
                 .checked_add(d.capacity as u64)
                 .is_none_or(|end| end > header.region_size)
         {
-            return bad(format!(
-                "{name} data {}+{} lies outside the region's {} bytes",
-                d.data_offset, d.capacity, header.region_size
-            ));
+            return bad(HeaderError::DataRange {
+                ring,
+                offset: d.data_offset,
+                capacity: d.capacity,
+                region_size: header.region_size,
+            });
         }
         if d.initial_position % FRAME_ALIGN as u32 != 0 {
-            return bad(format!(
-                "{name} initial position {} is not a multiple of 8",
-                d.initial_position
-            ));
+            return bad(HeaderError::InitialPosition {
+                ring,
+                position: d.initial_position,
+            });
         }
         smaller = smaller.min(d.capacity);
     }
@@ -861,21 +1208,20 @@ fn read_layout(map: &MmapRaw, file_len: u64) -> Result<Layout, AttachError> {
             (b.control_offset, control::SIZE as u64),
         )
     {
-        return bad("the two rings overlap".to_string());
+        return bad(HeaderError::Overlap);
     }
     let max_frame = header.max_frame_size;
     if max_frame % FRAME_ALIGN as u32 != 0 || max_frame < MIN_MAX_FRAME || max_frame > smaller / 2 {
-        return bad(format!(
-            "max frame size {max_frame} is not a multiple of 8 in 32..={}",
-            smaller / 2
-        ));
+        return bad(HeaderError::MaxFrame {
+            size: max_frame,
+            max: smaller / 2,
+        });
     }
     if header.max_message_size < (max_frame as usize - FRAME_HEADER) as u64 {
-        return bad(format!(
-            "max message size {} is smaller than one frame's payload ({})",
-            header.max_message_size,
-            max_frame as usize - FRAME_HEADER
-        ));
+        return bad(HeaderError::MaxMessage {
+            size: header.max_message_size,
+            min: (max_frame as usize - FRAME_HEADER) as u64,
+        });
     }
     Ok(Layout { header, rings })
 }

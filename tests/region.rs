@@ -3,11 +3,15 @@
 
 mod support_stream;
 
+use std::error::Error as _;
 use std::fs;
 use std::os::unix::fs::{FileExt, PermissionsExt};
 use std::path::PathBuf;
 use tasker_ring::layout::{COMPLETIONS_CONTROL_OFFSET, EVENTS_CONTROL_OFFSET, HEADER_SIZE};
-use tasker_ring::{record_type, AttachError, CreateError, ReadError, Region, RegionConfig, RegionView, RingId};
+use tasker_ring::{
+    record_type, AttachError, ConfigError, CreateError, HeaderError, ReadError, Region, RegionConfig, RegionView,
+    RingId,
+};
 
 fn small() -> RegionConfig {
     RegionConfig {
@@ -233,7 +237,7 @@ fn hostile_files_give_typed_errors() {
             matches!(e, AttachError::NotReady)
         }),
         ("ready garbage", 12, 7u32.to_le_bytes().to_vec(), |e| {
-            matches!(e, AttachError::BadHeader(_))
+            matches!(e, AttachError::BadHeader(HeaderError::ReadyWord { found: 7 }))
         }),
         ("major", 8, 2u16.to_le_bytes().to_vec(), |e| {
             matches!(e, AttachError::UnsupportedMajor { found: 2, supported: 1 })
@@ -242,22 +246,34 @@ fn hostile_files_give_typed_errors() {
             matches!(e, AttachError::UnknownFeatures(1))
         }),
         ("header size", 24, 100u32.to_le_bytes().to_vec(), |e| {
-            matches!(e, AttachError::BadHeader(_))
+            matches!(e, AttachError::BadHeader(HeaderError::HeaderSize { size: 100 }))
         }),
         ("ring count", 28, 1u32.to_le_bytes().to_vec(), |e| {
-            matches!(e, AttachError::BadHeader(_))
+            matches!(e, AttachError::BadHeader(HeaderError::RingCount { count: 1 }))
         }),
         ("region size larger", 32, (size * 2).to_le_bytes().to_vec(), |e| {
             matches!(e, AttachError::Truncated { .. })
         }),
         ("max frame odd", 40, 509u32.to_le_bytes().to_vec(), |e| {
-            matches!(e, AttachError::BadHeader(_))
+            matches!(
+                e,
+                AttachError::BadHeader(HeaderError::MaxFrame { size: 509, max: 2048 })
+            )
         }),
         ("max frame huge", 40, 4096u32.to_le_bytes().to_vec(), |e| {
-            matches!(e, AttachError::BadHeader(_))
+            matches!(
+                e,
+                AttachError::BadHeader(HeaderError::MaxFrame { size: 4096, max: 2048 })
+            )
         }),
         ("events control", 128, 3000u64.to_le_bytes().to_vec(), |e| {
-            matches!(e, AttachError::BadHeader(_))
+            matches!(
+                e,
+                AttachError::BadHeader(HeaderError::ControlOffset {
+                    ring: "events",
+                    offset: 3000
+                })
+            )
         }),
         // Offsets within a control block of 2^64: `offset + 1024` wrapped in release builds and passed
         // (issue 20's critical finding); each must be refused, never mapped past.
@@ -265,58 +281,105 @@ fn hostile_files_give_typed_errors() {
             "events control near 2^64",
             128,
             (0u64.wrapping_sub(512)).to_le_bytes().to_vec(),
-            |e| matches!(e, AttachError::BadHeader(_)),
+            |e| {
+                matches!(
+                    e,
+                    AttachError::BadHeader(HeaderError::ControlOffset { ring: "events", .. })
+                )
+            },
         ),
         (
             "events control at 2^64-128",
             128,
             (0u64.wrapping_sub(128)).to_le_bytes().to_vec(),
-            |e| matches!(e, AttachError::BadHeader(_)),
+            |e| {
+                matches!(
+                    e,
+                    AttachError::BadHeader(HeaderError::ControlOffset { ring: "events", .. })
+                )
+            },
         ),
         (
             "completions control near 2^64",
             160,
             (0u64.wrapping_sub(1024)).to_le_bytes().to_vec(),
-            |e| matches!(e, AttachError::BadHeader(_)),
+            |e| {
+                matches!(
+                    e,
+                    AttachError::BadHeader(HeaderError::ControlOffset {
+                        ring: "completions",
+                        ..
+                    })
+                )
+            },
         ),
         (
             "events data near 2^64",
             136,
             (0u64.wrapping_sub(4096)).to_le_bytes().to_vec(),
-            |e| matches!(e, AttachError::BadHeader(_)),
+            |e| matches!(e, AttachError::BadHeader(HeaderError::DataRange { ring: "events", .. })),
         ),
         ("events data past end", 136, (size - 100).to_le_bytes().to_vec(), |e| {
-            matches!(e, AttachError::BadHeader(_))
+            matches!(e, AttachError::BadHeader(HeaderError::DataRange { ring: "events", .. }))
         }),
         ("events data in header", 136, 0u64.to_le_bytes().to_vec(), |e| {
-            matches!(e, AttachError::BadHeader(_))
+            matches!(
+                e,
+                AttachError::BadHeader(HeaderError::DataRange {
+                    ring: "events",
+                    offset: 0,
+                    ..
+                })
+            )
         }),
         ("capacity not pow2", 144, 3000u32.to_le_bytes().to_vec(), |e| {
-            matches!(e, AttachError::BadHeader(_))
+            matches!(
+                e,
+                AttachError::BadHeader(HeaderError::Capacity {
+                    ring: "events",
+                    capacity: 3000
+                })
+            )
         }),
         ("capacity huge", 144, (1u32 << 31).to_le_bytes().to_vec(), |e| {
-            matches!(e, AttachError::BadHeader(_))
+            matches!(e, AttachError::BadHeader(HeaderError::Capacity { ring: "events", .. }))
         }),
         ("overlapping data", 168, 4096u64.to_le_bytes().to_vec(), |e| {
-            matches!(e, AttachError::BadHeader(_))
+            matches!(e, AttachError::BadHeader(HeaderError::Overlap))
         }),
         (
             "overlapping control",
             160,
             EVENTS_CONTROL_OFFSET.to_le_bytes().to_vec(),
-            |e| matches!(e, AttachError::BadHeader(_)),
+            |e| matches!(e, AttachError::BadHeader(HeaderError::Overlap)),
         ),
         ("ring id", 148, 7u32.to_le_bytes().to_vec(), |e| {
-            matches!(e, AttachError::BadHeader(_))
+            matches!(
+                e,
+                AttachError::BadHeader(HeaderError::RingId {
+                    descriptor: 0,
+                    ring: "events",
+                    found: 7
+                })
+            )
         }),
         ("ring count past controls", 28, 40u32.to_le_bytes().to_vec(), |e| {
-            matches!(e, AttachError::BadHeader(_))
+            matches!(
+                e,
+                AttachError::BadHeader(HeaderError::ControlOffset { ring: "events", .. })
+            )
         }),
         ("max message tiny", 48, 8u64.to_le_bytes().to_vec(), |e| {
-            matches!(e, AttachError::BadHeader(_))
+            matches!(e, AttachError::BadHeader(HeaderError::MaxMessage { size: 8, min: 496 }))
         }),
         ("initial position", 152, 4u32.to_le_bytes().to_vec(), |e| {
-            matches!(e, AttachError::BadHeader(_))
+            matches!(
+                e,
+                AttachError::BadHeader(HeaderError::InitialPosition {
+                    ring: "events",
+                    position: 4
+                })
+            )
         }),
     ];
     for (name, offset, bytes, check) in cases {
@@ -328,6 +391,182 @@ fn hostile_files_give_typed_errors() {
         assert!(!err.to_string().is_empty());
     }
     let _ = COMPLETIONS_CONTROL_OFFSET;
+}
+
+#[test]
+fn errors_keep_their_sources_and_their_messages() {
+    let dir = TempDir::new("sources");
+
+    // A refused configuration: `CreateError::InvalidConfig`, whose source is the `ConfigError`.
+    for (bad, rule, message) in [
+        (
+            RegionConfig {
+                events_capacity: 1000,
+                ..small()
+            },
+            ConfigError::Capacity {
+                ring: "events",
+                capacity: 1000,
+            },
+            "events capacity 1000 must be a power of two in 64..=1073741824",
+        ),
+        (
+            RegionConfig {
+                completions_capacity: 32,
+                ..small()
+            },
+            ConfigError::Capacity {
+                ring: "completions",
+                capacity: 32,
+            },
+            "completions capacity 32 must be a power of two in 64..=1073741824",
+        ),
+        (
+            RegionConfig {
+                max_frame_size: 100,
+                ..small()
+            },
+            ConfigError::MaxFrameSize { size: 100, max: 2048 },
+            "max frame size 100 must be a multiple of 8 in 32..=2048 (half the smaller ring)",
+        ),
+        (
+            RegionConfig {
+                max_message_size: 100,
+                ..small()
+            },
+            ConfigError::MaxMessageSize { size: 100, min: 496 },
+            "max message size 100 must hold at least one full frame's payload (496)",
+        ),
+        (
+            RegionConfig {
+                initial_position: 3,
+                ..small()
+            },
+            ConfigError::InitialPosition { position: 3 },
+            "initial position 3 must be a multiple of 8",
+        ),
+    ] {
+        assert_eq!(bad.validate(), Err(rule));
+        let err = Region::create(&dir.path("bad.ring"), &bad).err().unwrap();
+        assert!(matches!(err, CreateError::InvalidConfig(r) if r == rule), "{err:?}");
+        assert_eq!(err.to_string(), format!("invalid region configuration: {message}"));
+        let source = err.source().and_then(|s| s.downcast_ref::<ConfigError>());
+        assert_eq!(source, Some(&rule));
+        assert_eq!(source.unwrap().to_string(), message);
+    }
+
+    // An I/O failure: `CreateError::Io`, whose source is the OS error.
+    let missing = Region::create(&dir.path("nodir/r.ring"), &small()).err().unwrap();
+    let io = missing.source().and_then(|s| s.downcast_ref::<std::io::Error>());
+    assert_eq!(io.map(|e| e.kind()), Some(std::io::ErrorKind::NotFound), "{missing:?}");
+
+    // A corrupt header: `AttachError::BadHeader`, whose source is the `HeaderError`; messages unchanged.
+    for (name, offset, bytes, rule, message) in [
+        (
+            "ready",
+            12,
+            0xdead_beefu32.to_le_bytes().to_vec(),
+            HeaderError::ReadyWord { found: 0xdead_beef },
+            "ready word 0xdeadbeef is neither 0 nor 0x21594452",
+        ),
+        (
+            "ring-count",
+            28,
+            1u32.to_le_bytes().to_vec(),
+            HeaderError::RingCount { count: 1 },
+            "ring count 1 is below 2",
+        ),
+        (
+            "header-size",
+            24,
+            100u32.to_le_bytes().to_vec(),
+            HeaderError::HeaderSize { size: 100 },
+            "header size 100 is not a multiple of 4096 of at least 4096",
+        ),
+        (
+            "ring-id",
+            180,
+            9u32.to_le_bytes().to_vec(),
+            HeaderError::RingId {
+                descriptor: 1,
+                ring: "completions",
+                found: 9,
+            },
+            "descriptor 1 (completions) has ring id 9",
+        ),
+        (
+            "capacity",
+            144,
+            1000u32.to_le_bytes().to_vec(),
+            HeaderError::Capacity {
+                ring: "events",
+                capacity: 1000,
+            },
+            "events capacity 1000 is not a power of two in 64..=2^30",
+        ),
+        (
+            "control",
+            128,
+            0u64.wrapping_sub(512).to_le_bytes().to_vec(),
+            HeaderError::ControlOffset {
+                ring: "events",
+                offset: 18446744073709551104,
+            },
+            "events control offset 18446744073709551104 is outside the header page",
+        ),
+        (
+            "data",
+            136,
+            0u64.to_le_bytes().to_vec(),
+            HeaderError::DataRange {
+                ring: "events",
+                offset: 0,
+                capacity: 4096,
+                region_size: 12288,
+            },
+            "events data 0+4096 lies outside the region's 12288 bytes",
+        ),
+        (
+            "initial",
+            184,
+            4u32.to_le_bytes().to_vec(),
+            HeaderError::InitialPosition {
+                ring: "completions",
+                position: 4,
+            },
+            "completions initial position 4 is not a multiple of 8",
+        ),
+        (
+            "overlap",
+            168,
+            4096u64.to_le_bytes().to_vec(),
+            HeaderError::Overlap,
+            "the two rings overlap",
+        ),
+        (
+            "max-frame",
+            40,
+            509u32.to_le_bytes().to_vec(),
+            HeaderError::MaxFrame { size: 509, max: 2048 },
+            "max frame size 509 is not a multiple of 8 in 32..=2048",
+        ),
+        (
+            "max-message",
+            48,
+            8u64.to_le_bytes().to_vec(),
+            HeaderError::MaxMessage { size: 8, min: 496 },
+            "max message size 8 is smaller than one frame's payload (496)",
+        ),
+    ] {
+        let path = dir.path(&format!("{name}.ring"));
+        make_region(&path);
+        patch(&path, offset, &bytes);
+        let err = attach_err(&path);
+        assert!(matches!(err, AttachError::BadHeader(r) if r == rule), "{name}: {err:?}");
+        assert_eq!(err.to_string(), format!("corrupt region header: {message}"), "{name}");
+        let source = err.source().and_then(|s| s.downcast_ref::<HeaderError>());
+        assert_eq!(source, Some(&rule), "{name}");
+    }
 }
 
 #[test]

@@ -199,19 +199,55 @@ impl ClaimGate {
     }
 }
 
+/// Why [`StoreSource::connect`] failed. [`source`](std::error::Error::source) returns the wrapped error;
+/// `Display` keeps the one-line text of each failure.
+#[derive(Debug)]
+pub enum StoreSourceError {
+    /// The store thread's tokio runtime could not start.
+    Runtime(std::io::Error),
+    /// Connecting to the store or running its migrations failed (the URL in it is redacted).
+    Connect(tasker_store::ConnectError),
+    /// The store thread could not be spawned.
+    Spawn(std::io::Error),
+    /// The store thread ended before saying whether it connected (it panicked; logged there).
+    ThreadExited,
+}
+
+impl std::fmt::Display for StoreSourceError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Runtime(e) => write!(f, "cannot start the store runtime: {e}"),
+            Self::Connect(e) => write!(f, "{e}"),
+            Self::Spawn(e) => write!(f, "cannot start the store thread: {e}"),
+            Self::ThreadExited => write!(f, "the store thread exited during connect"),
+        }
+    }
+}
+
+impl std::error::Error for StoreSourceError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Runtime(e) | Self::Spawn(e) => Some(e),
+            Self::Connect(e) => Some(e),
+            Self::ThreadExited => None,
+        }
+    }
+}
+
 impl StoreSource {
     /// Connects (retrying with backoff up to `settings.connect_timeout`, then running the migrations) and
     /// starts the store thread. Errors name the store, password redacted.
-    pub fn connect(settings: StoreSourceSettings) -> Result<Self, String> {
+    pub fn connect(settings: StoreSourceSettings) -> Result<Self, StoreSourceError> {
         let (command_tx, command_rx) = mpsc::unbounded_channel();
         let (claimed_tx, claimed_rx) = std_mpsc::channel();
-        let (ready_tx, ready_rx) = std_mpsc::channel::<Result<(), String>>();
+        let (ready_tx, ready_rx) = std_mpsc::channel::<Result<(), StoreSourceError>>();
         let published = Arc::new(Mutex::new(Published {
             metrics: StoreMetrics {
                 database: tasker_store::redact(&settings.url),
                 ..StoreMetrics::default()
             },
-            latency_us: Histogram::new_with_bounds(1, 3_600_000_000, 3).map_err(|e| e.to_string())?,
+            // Constant bounds that satisfy `new_with_bounds` (low >= 1, high >= 2 * low, sigfig <= 5).
+            latency_us: Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid histogram bounds"),
             steps_at: None,
         }));
         let thread_published = Arc::clone(&published);
@@ -223,7 +259,7 @@ impl StoreSource {
                 let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
                     Ok(r) => r,
                     Err(e) => {
-                        let _ = ready_tx.send(Err(format!("cannot start the store runtime: {e}")));
+                        let _ = ready_tx.send(Err(StoreSourceError::Runtime(e)));
                         return;
                     }
                 };
@@ -235,7 +271,7 @@ impl StoreSource {
                     let store = match Store::connect_with(&settings.url, options).await {
                         Ok(s) => s,
                         Err(e) => {
-                            let _ = ready_tx.send(Err(e.to_string()));
+                            let _ = ready_tx.send(Err(StoreSourceError::Connect(e)));
                             return;
                         }
                     };
@@ -246,7 +282,7 @@ impl StoreSource {
                         .await;
                 });
             })
-            .map_err(|e| format!("cannot start the store thread: {e}"))?;
+            .map_err(StoreSourceError::Spawn)?;
         match ready_rx.recv() {
             Ok(Ok(())) => Ok(Self {
                 commands: command_tx,
@@ -263,7 +299,7 @@ impl StoreSource {
             }
             Err(_) => {
                 let _ = thread.join();
-                Err("the store thread exited during connect".to_string())
+                Err(StoreSourceError::ThreadExited)
             }
         }
     }

@@ -8,9 +8,10 @@ use crate::doorbell::Doorbell;
 use crate::event_id::Uuid;
 use crate::result::StepResult;
 use crate::source::{EventSource, SourcedEvent, SyntheticSource, SyntheticStats};
-use crate::store_source::{StoreSource, StoreSourceSettings};
+use crate::store_source::{StoreSource, StoreSourceError, StoreSourceSettings};
 use serde::Serialize;
 use std::collections::{HashMap, VecDeque};
+use std::io;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -62,28 +63,59 @@ pub struct WorkerFault {
     pub reason: String,
 }
 
-/// Why bootstrap failed.
+/// Why bootstrap failed. Every variant but [`Config`](Self::Config) wraps the error that stopped it, which
+/// [`source`](std::error::Error::source) returns; `Display` keeps the one-line text the TS side shows
+/// (`worker setup failed: ...`, `step store: ...`).
 #[derive(Debug)]
 pub enum BootstrapError {
-    /// The configuration was refused.
+    /// The configuration was refused ([`WorkerConfig::validate`]'s message).
     Config(String),
-    /// The region or doorbell could not be set up.
-    Setup(String),
+    /// The worker id does not make a valid region name.
+    RegionName(tasker_ring::RegionNameError),
+    /// The region could not be created.
+    Region(tasker_ring::CreateError),
+    /// The doorbell socket could not be bound (the region is removed again).
+    Doorbell {
+        /// The socket path.
+        path: PathBuf,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// A ring role of the fresh region could not be taken.
+    Role(tasker_ring::RoleError),
+    /// The pump thread could not be spawned.
+    Thread(io::Error),
     /// The step store could not be reached or opened.
-    Store(String),
+    Store(StoreSourceError),
 }
 
 impl std::fmt::Display for BootstrapError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Config(why) => write!(f, "{why}"),
-            Self::Setup(why) => write!(f, "worker setup failed: {why}"),
-            Self::Store(why) => write!(f, "step store: {why}"),
+            Self::RegionName(e) => write!(f, "worker setup failed: {e}"),
+            Self::Region(e) => write!(f, "worker setup failed: {e}"),
+            Self::Doorbell { path, source } => write!(f, "worker setup failed: {}: {source}", path.display()),
+            Self::Role(e) => write!(f, "worker setup failed: {e}"),
+            Self::Thread(e) => write!(f, "worker setup failed: {e}"),
+            Self::Store(e) => write!(f, "step store: {e}"),
         }
     }
 }
 
-impl std::error::Error for BootstrapError {}
+impl std::error::Error for BootstrapError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Config(_) => None,
+            Self::RegionName(e) => Some(e),
+            Self::Region(e) => Some(e),
+            Self::Doorbell { source, .. } => Some(source),
+            Self::Role(e) => Some(e),
+            Self::Thread(e) => Some(e),
+            Self::Store(e) => Some(e),
+        }
+    }
+}
 
 /// The seed's `WorkerStatus`, plus the transport's details.
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -255,22 +287,18 @@ impl Worker {
             Transport::Ring => {
                 let dir = config.region_dir.clone().unwrap_or_else(tasker_ring::default_dir);
                 sweep_stale_regions(&dir);
-                let path =
-                    tasker_ring::region_path(&dir, &worker_id).map_err(|e| BootstrapError::Setup(e.to_string()))?;
-                let region = Arc::new(
-                    Region::create(&path, &config.region_config()).map_err(|e| BootstrapError::Setup(e.to_string()))?,
-                );
+                let path = tasker_ring::region_path(&dir, &worker_id).map_err(BootstrapError::RegionName)?;
+                let region = Arc::new(Region::create(&path, &config.region_config()).map_err(BootstrapError::Region)?);
                 let sock = path.with_extension("sock");
-                let doorbell = Doorbell::bind(&sock).map_err(|e| {
+                let doorbell = Doorbell::bind(&sock).map_err(|source| {
                     let _ = region.unlink();
-                    BootstrapError::Setup(format!("{}: {e}", sock.display()))
+                    BootstrapError::Doorbell {
+                        path: sock.clone(),
+                        source,
+                    }
                 })?;
-                let events = region
-                    .producer(RingId::Events)
-                    .map_err(|e| BootstrapError::Setup(e.to_string()))?;
-                let completions = region
-                    .consumer(RingId::Completions)
-                    .map_err(|e| BootstrapError::Setup(e.to_string()))?;
+                let events = region.producer(RingId::Events).map_err(BootstrapError::Role)?;
+                let completions = region.consumer(RingId::Completions).map_err(BootstrapError::Role)?;
                 let pump_shared = Arc::clone(&shared);
                 let pump_region = Arc::clone(&region);
                 let pump = std::thread::Builder::new()
@@ -280,7 +308,7 @@ impl Worker {
                         let shared = Arc::clone(&pump.shared);
                         contain_panic(&shared, &mut pump, RingPump::run, RingPump::release_carry);
                     })
-                    .map_err(|e| BootstrapError::Setup(e.to_string()))?;
+                    .map_err(BootstrapError::Thread)?;
                 (Some(region), Some(sock), pump)
             }
             Transport::Ffi => {
@@ -288,7 +316,7 @@ impl Worker {
                 let pump = std::thread::Builder::new()
                     .name("tasker-ffi-pump".into())
                     .spawn(move || contain_panic(&pump_shared, &mut (), |_| run_ffi_pump(&pump_shared), |_, _| {}))
-                    .map_err(|e| BootstrapError::Setup(e.to_string()))?;
+                    .map_err(BootstrapError::Thread)?;
                 (None, None, pump)
             }
         };

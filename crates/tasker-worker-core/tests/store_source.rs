@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 use support::{block_on, store_config};
 use tasker_ring::{Region, RingId};
 use tasker_store::templates::{reference_result, template};
-use tasker_store::Store;
+use tasker_store::{ConnectError, Store};
+use tasker_worker_core::store_source::StoreSourceError;
 use tasker_worker_core::{BootstrapError, Worker, WorkerConfig};
 
 /// The TS side: answers every event with the reference handler's result until `stop` is set; returns the
@@ -227,6 +228,37 @@ fn bad_store_urls_fail_bootstrap_clearly() {
     assert!(
         std::fs::read_dir(dir.path()).unwrap().next().is_none(),
         "a failed bootstrap leaves no region behind"
+    );
+}
+
+#[test]
+fn an_unreachable_store_keeps_its_source_chain() {
+    use std::error::Error;
+    let dir = tempfile::tempdir().unwrap();
+    let err = match Worker::bootstrap(store_config(dir.path(), "postgres://tasker:secret@127.0.0.1:1/tasker")) {
+        Err(e) => e,
+        Ok(_) => panic!("bootstrap succeeded"),
+    };
+    assert!(
+        matches!(
+            &err,
+            BootstrapError::Store(StoreSourceError::Connect(ConnectError::Unreachable { .. }))
+        ),
+        "{err:?}"
+    );
+    // BootstrapError -> StoreSourceError -> ConnectError -> the last attempt's sqlx error.
+    let chain: Vec<&dyn Error> = std::iter::successors(Some(&err as &dyn Error), |e| (*e).source()).collect();
+    assert!(chain.len() >= 4, "{chain:?}");
+    assert!(chain[1].downcast_ref::<StoreSourceError>().is_some(), "{chain:?}");
+    let connect = chain
+        .iter()
+        .find_map(|e| e.downcast_ref::<ConnectError>())
+        .expect("a ConnectError in the chain");
+    assert!(matches!(connect, ConnectError::Unreachable { .. }), "{connect:?}");
+    assert_eq!(
+        err.to_string(),
+        format!("step store: {connect}"),
+        "the message is unchanged"
     );
 }
 

@@ -5,8 +5,8 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
-use tasker_ring::{record_type, Region, RingId};
-use tasker_worker_core::{Phase, SourceConfig, Transport, Worker, WorkerConfig};
+use tasker_ring::{record_type, CreateError, Region, RingId};
+use tasker_worker_core::{BootstrapError, Phase, SourceConfig, Transport, Worker, WorkerConfig};
 
 const SUCCESS: &str = include_str!("../../../fixtures/completion-success.json");
 
@@ -313,6 +313,42 @@ fn a_sleeping_consumer_is_woken_through_the_doorbell() {
 
 /// A region whose creator has exited: created here, then its header's creator pid (bytes 56-59,
 /// layout-spec.md section 3) set to a child that has been reaped.
+#[test]
+fn setup_failures_keep_their_sources() {
+    use std::error::Error;
+    let dir = TempDir::new("setup-sources");
+    let bootstrap_err = |config: WorkerConfig| match Worker::bootstrap(config) {
+        Err(e) => e,
+        Ok(_) => panic!("bootstrap succeeded"),
+    };
+
+    // No region directory: the region's `CreateError::Io`, then the OS error.
+    let err = bootstrap_err(config(&dir.0.join("missing"), Transport::Ring, 1));
+    assert!(
+        matches!(err, BootstrapError::Region(CreateError::Io { step: "create", .. })),
+        "{err:?}"
+    );
+    assert!(err.to_string().starts_with("worker setup failed: "), "{err}");
+    let create = err
+        .source()
+        .and_then(|e| e.downcast_ref::<CreateError>())
+        .expect("a CreateError source");
+    assert_eq!(err.to_string(), format!("worker setup failed: {create}"));
+    let io = create
+        .source()
+        .and_then(|e| e.downcast_ref::<std::io::Error>())
+        .expect("an io::Error source");
+    assert_eq!(io.kind(), std::io::ErrorKind::NotFound);
+
+    // A refused configuration is a message of its own, with nothing underneath.
+    let err = bootstrap_err(WorkerConfig {
+        completion_timeout_ms: 0,
+        ..config(&dir.0, Transport::Ring, 1)
+    });
+    assert!(matches!(err, BootstrapError::Config(_)), "{err:?}");
+    assert!(err.source().is_none());
+}
+
 fn dead_region(path: &Path) {
     let region = Region::create(path, &WorkerConfig::default().region_config()).unwrap();
     drop(region);
