@@ -1,9 +1,9 @@
-//! `tasker-ring store ...`: the step store from the command line (issue 6). `enqueue` creates tasks from a
-//! template, `status` counts tasks and steps by state, `retry` puts steps in error back to ready, `verify`
-//! checks finished tasks' final values against the templates' reference math.
+//! `tasker-ring store ...`: the step store from the command line. `enqueue` creates tasks from a template,
+//! `status` counts tasks and steps by state, `retry` puts steps in error back to ready, `verify` checks
+//! finished tasks' final values against the templates' reference math.
 //!
 //! Each command builds a tokio current-thread runtime and blocks on the store's async calls; nothing here
-//! runs under `--cfg loom` (the module, tasker-store, tokio and indicatif are all left out of that build).
+//! runs on the ring transport's hot path.
 
 use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -29,7 +29,7 @@ Exit codes (errors are one line on stderr):
   7  verify: results do not match the templates' reference math (the report is still printed)";
 
 /// Tasks per `enqueue` call: the store's own transaction size, so a failure says how many were inserted.
-const CHUNK: usize = 500;
+const CHUNK: usize = 5000;
 /// Fewest tasks for which `enqueue` draws a progress bar (and only when stderr is a terminal).
 const PROGRESS_MIN: usize = 5_000;
 /// The schema tag of `store status --json`.
@@ -264,7 +264,7 @@ fn enqueue(args: &EnqueueArgs) -> Result<(), StoreError> {
                     EnqueueError::UnknownTemplate(_) | EnqueueError::InvalidContext(_) => {
                         StoreError::Usage(e.to_string())
                     }
-                    EnqueueError::Database(_) => {
+                    EnqueueError::Database(_) | EnqueueError::Full(_) => {
                         StoreError::Failed(format!("{e} (after {created} of {} tasks were created)", args.count))
                     }
                 })?;

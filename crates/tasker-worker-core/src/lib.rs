@@ -17,5 +17,5 @@ pub use dispatch::{DispatchMetrics, Refusal};
 pub use event_id::Uuid;
 pub use result::StepResult;
 pub use source::{EventSource, SourcedEvent, SyntheticSource, SyntheticStats};
-pub use store_source::{StoreMetrics, StoreSource, StoreSourceSettings};
+pub use store_source::{StoreMetrics, StoreSource, StoreSourceError, StoreSourceSettings};
 pub use worker::{BootstrapError, Phase, Worker, WorkerFault, WorkerStatus};
