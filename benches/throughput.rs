@@ -32,8 +32,8 @@
 //! (milliseconds). On Linux with two or more CPUs the bench thread is pinned to the first allowed CPU
 //! and producers to the second: every case measures a cross-core hand-off (as between the worker and
 //! the TS process), never two threads time-sharing one core. Keeping the buffers for the whole run also
-//! keeps one implementation from being measured on freshly touched memory while another is not: on the
-//! VM this was written on, a new 4 MiB buffer ran up to 3-4x slower for its first few seconds.
+//! keeps one implementation from being measured on freshly touched memory while another is not: on a VM a
+//! new buffer can run several times slower for its first seconds (BENCHMARKS.md, "Noise").
 //!
 //! Results depend heavily on the core-to-core path (same CCX or not, VM or bare metal): compare
 //! implementations within one run, not across machines.

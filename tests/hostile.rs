@@ -1,7 +1,7 @@
-//! Hostile bytes: property-based fuzzing of attach and frame decoding (issue 8, item 3). Every case starts
-//! from one valid region image (`fixtures/hostile-base.ring`), applies the seeded corruptions of the
-//! generator below, writes the result as a region file and attaches it, then takes each role of each ring
-//! and reads (and writes) through it. The property: a typed error or valid data, never a panic; every read
+//! Hostile bytes: property-based fuzzing of attach and frame decoding. Every case starts from one valid
+//! region image (`fixtures/hostile-base.ring`), applies the seeded corruptions of the generator below,
+//! writes the result as a region file and attaches it, then takes each role of each ring and reads (and
+//! writes) through it. The property: a typed error or valid data, never a panic; every read
 //! of shared memory is bounds-checked (`MappedRing::read` asserts its range, so an out-of-bounds read would
 //! be a panic here, not silent).
 //!

@@ -275,8 +275,8 @@ fn hostile_files_give_typed_errors() {
                 })
             )
         }),
-        // Offsets within a control block of 2^64: `offset + 1024` wrapped in release builds and passed
-        // (issue 20's critical finding); each must be refused, never mapped past.
+        // Offsets within a control block of 2^64: an unchecked `offset + 1024` wraps in release builds and
+        // passes; each must be refused, never mapped past.
         (
             "events control near 2^64",
             128,

@@ -25,7 +25,7 @@ pub const PRODUCER_CPU: usize = 1;
 /// Pins the calling thread to the `index`-th CPU this process could run on at the first call (so
 /// threads spawned by a pinned thread still see every CPU), if there are at least two.
 /// Without pinning, the scheduler often wakes the producer on the consumer's core, and the two then
-/// share one core until the load balancer separates them: samples become bimodal (up to 7x apart).
+/// share one core until the load balancer separates them: samples become bimodal (BENCHMARKS.md, "Noise").
 #[cfg(target_os = "linux")]
 pub fn pin_to(index: usize) {
     static CPUS: std::sync::OnceLock<Vec<usize>> = std::sync::OnceLock::new();

@@ -116,8 +116,8 @@ fn build(dir: &TempDir) -> Vec<Case> {
         "bad_header",
         "events capacity 1000 is not a power of two",
     );
-    // A control offset within 1 KiB of 2^64: the bound `offset + 1024` wrapped and `stat`, `dump`, `list`
-    // and `clean` died of SIGSEGV (issue 20's critical finding).
+    // A control offset within 1 KiB of 2^64: an unchecked bound `offset + 1024` wraps, passes, and `stat`,
+    // `dump`, `list` and `clean` die of SIGSEGV reading past the mapping; the header check must refuse it.
     region(&p("control-wrap.ring"));
     patch(&p("control-wrap.ring"), 128, &0u64.wrapping_sub(512).to_le_bytes());
     case(
