@@ -16,6 +16,6 @@ pub use config::{SourceConfig, Transport, WorkerConfig};
 pub use dispatch::{DispatchMetrics, Refusal};
 pub use event_id::Uuid;
 pub use result::StepResult;
-pub use source::{EventSource, SourcedEvent, SyntheticSource, SyntheticStats};
+pub use source::{EventPayload, EventSource, SourcedEvent, SyntheticSource, SyntheticStats};
 pub use store_source::{StoreMetrics, StoreSource, StoreSourceError, StoreSourceSettings};
 pub use worker::{BootstrapError, Phase, Worker, WorkerFault, WorkerStatus};

@@ -19,7 +19,43 @@ pub struct SourcedEvent {
     /// `step_uuid` of the step it runs (timeout results name it).
     pub step_uuid: Uuid,
     /// The event JSON.
-    pub payload: serde_json::Value,
+    pub payload: EventPayload,
+}
+
+/// A step event's JSON: a tree (the synthetic source stamps fields into it) or text that is written as it is
+/// (the step store builds its events as text, so the ring pump copies bytes instead of serialising a tree).
+#[derive(Clone, Debug)]
+pub enum EventPayload {
+    /// A JSON tree, serialised when written.
+    Tree(serde_json::Value),
+    /// JSON text, checked when built.
+    Text(Box<serde_json::value::RawValue>),
+}
+
+impl EventPayload {
+    /// Writes the JSON to `w`.
+    pub fn write_to<W: std::io::Write>(&self, mut w: W) -> std::io::Result<()> {
+        match self {
+            Self::Tree(v) => serde_json::to_writer(w, v).map_err(std::io::Error::other),
+            Self::Text(t) => w.write_all(t.get().as_bytes()),
+        }
+    }
+
+    /// The JSON as a fresh string (the per-poll transport's C string).
+    pub fn to_json_string(&self) -> String {
+        match self {
+            Self::Tree(v) => v.to_string(),
+            Self::Text(t) => t.get().to_string(),
+        }
+    }
+
+    /// The JSON as a tree (tests and tools; parses text).
+    pub fn to_value(&self) -> serde_json::Value {
+        match self {
+            Self::Tree(v) => v.clone(),
+            Self::Text(t) => serde_json::from_str(t.get()).unwrap_or(serde_json::Value::Null),
+        }
+    }
 }
 
 /// A supply of step events and a sink for their results.
@@ -148,7 +184,7 @@ impl SyntheticSource {
         SourcedEvent {
             event_id,
             step_uuid,
-            payload,
+            payload: EventPayload::Tree(payload),
         }
     }
 
@@ -230,7 +266,7 @@ mod tests {
     fn stamps(events: &[SourcedEvent]) -> Vec<u64> {
         events
             .iter()
-            .map(|e| e.payload["enqueued_at_us"].as_u64().expect("stamped"))
+            .map(|e| e.payload.to_value()["enqueued_at_us"].as_u64().expect("stamped"))
             .collect()
     }
 
@@ -239,7 +275,7 @@ mod tests {
         let mut source = SyntheticSource::new(Some(3), None, None, 1);
         let mut out = Vec::new();
         assert_eq!(source.claim(10, &mut out), 3);
-        assert!(out.iter().all(|e| e.payload.get("enqueued_at_us").is_none()));
+        assert!(out.iter().all(|e| e.payload.to_value().get("enqueued_at_us").is_none()));
         assert_eq!(source.next_due(), None, "no rate, no schedule");
     }
 

@@ -19,7 +19,7 @@
 
 use crate::event_id::Uuid;
 use crate::result::StepResult;
-use crate::source::{EventSource, SourcedEvent};
+use crate::source::{EventPayload, EventSource, SourcedEvent};
 use hdrhistogram::Histogram;
 use serde::Serialize;
 use std::collections::{HashMap, VecDeque};
@@ -763,7 +763,7 @@ impl Driver {
                     events.push(SourcedEvent {
                         event_id,
                         step_uuid: Uuid(s.step_uuid.as_u128()),
-                        payload: s.event_value(),
+                        payload: EventPayload::Text(s.event),
                     });
                 }
                 lock(&self.published).metrics.claimed += events.len() as u64;

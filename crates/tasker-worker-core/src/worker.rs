@@ -7,7 +7,7 @@ use crate::dispatch::{Dispatch, DispatchMetrics, Refusal};
 use crate::doorbell::Doorbell;
 use crate::event_id::Uuid;
 use crate::result::StepResult;
-use crate::source::{EventSource, SourcedEvent, SyntheticSource, SyntheticStats};
+use crate::source::{EventPayload, EventSource, SourcedEvent, SyntheticSource, SyntheticStats};
 use crate::store_source::{StoreSource, StoreSourceError, StoreSourceSettings};
 use serde::Serialize;
 use std::collections::{HashMap, VecDeque};
@@ -147,7 +147,7 @@ struct Core {
     /// Per-poll transport: claimed events not yet polled.
     ffi_queue: VecDeque<SourcedEvent>,
     /// Per-poll transport: polled events, cloned into the in-flight map as tasker-core does.
-    ffi_in_flight: HashMap<Uuid, serde_json::Value>,
+    ffi_in_flight: HashMap<Uuid, EventPayload>,
     draining_until: Option<Instant>,
 }
 
@@ -434,7 +434,7 @@ impl Worker {
         let event = core.ffi_queue.pop_front()?;
         core.dispatch.polled(event.event_id, event.step_uuid, Instant::now());
         core.source.read(&[event.event_id]);
-        let json = serde_json::to_string(&event.payload).ok()?;
+        let json = event.payload.to_json_string();
         core.ffi_in_flight.insert(event.event_id, event.payload.clone());
         Some(json)
     }
@@ -769,7 +769,7 @@ impl RingPump {
             let written = self
                 .events
                 .try_write_with(record_type::STEP_EVENT, self.average_event, |w| {
-                    serde_json::to_writer(w, &event.payload).map_err(std::io::Error::other)
+                    event.payload.write_to(w)
                 });
             match written {
                 Ok(()) => {
