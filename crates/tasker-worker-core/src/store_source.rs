@@ -34,6 +34,11 @@ use tokio::sync::mpsc;
 const FLUSH_BATCH: usize = 256;
 /// Longest a result waits in the buffer before it is written.
 const FLUSH_INTERVAL: Duration = Duration::from_millis(20);
+/// Longest a read event waits for its claim to be extended. Claims last the completion timeout plus a margin
+/// (40 s by default) and are renewed every third of that, so extensions are batched, not written per read.
+const EXTEND_INTERVAL: Duration = Duration::from_secs(1);
+/// Extensions waiting that trigger a write at once.
+const EXTEND_BATCH: usize = 4096;
 /// First delay before polling again when nothing was ready; doubles per empty claim.
 const IDLE_CLAIM_MIN: Duration = Duration::from_millis(2);
 /// Longest delay between claims when nothing is ready and nothing notifies us (SQLite).
@@ -451,8 +456,9 @@ struct Driver {
     /// Results waiting to be persisted, with when the oldest arrived.
     buffer: Vec<(tasker_store::Uuid, Vec<u8>)>,
     buffered_since: Option<Instant>,
-    /// Read events whose claims are to be extended.
+    /// Read events whose claims are to be extended, with when the oldest arrived.
     to_extend: Vec<tasker_store::Uuid>,
+    extend_since: Option<Instant>,
     /// Claims to give back.
     to_release: Vec<tasker_store::Uuid>,
     /// Steps asked for by the pump and not yet delivered.
@@ -490,6 +496,7 @@ impl Driver {
             buffer: Vec::with_capacity(FLUSH_BATCH),
             buffered_since: None,
             to_extend: Vec::new(),
+            extend_since: None,
             to_release: Vec::new(),
             want: 0,
             next_claim: now,
@@ -552,7 +559,10 @@ impl Driver {
                 self.buffered_since.get_or_insert_with(Instant::now);
                 self.buffer.push((to_store_uuid(id), json));
             }
-            Command::Read(ids) => self.to_extend.extend(ids.into_iter().map(to_store_uuid)),
+            Command::Read(ids) => {
+                self.extend_since.get_or_insert_with(Instant::now);
+                self.to_extend.extend(ids.into_iter().map(to_store_uuid));
+            }
             Command::Release(id) => self.to_release.push(to_store_uuid(id)),
         }
     }
@@ -568,7 +578,10 @@ impl Driver {
         if let Some(since) = self.buffered_since {
             at = at.min((since + FLUSH_INTERVAL).max(self.write_backoff.until.unwrap_or(now)));
         }
-        if !self.to_extend.is_empty() || !self.to_release.is_empty() {
+        if let Some(since) = self.extend_since {
+            at = at.min(since + EXTEND_INTERVAL);
+        }
+        if !self.to_release.is_empty() {
             at = at.min(now + FLUSH_INTERVAL);
         }
         if self.want > 0 {
@@ -584,7 +597,8 @@ impl Driver {
     async fn work(&mut self, now: Instant) {
         let flush_due = self.buffer.len() >= FLUSH_BATCH
             || self.buffered_since.is_some_and(|t| now >= t + FLUSH_INTERVAL)
-            || !self.to_extend.is_empty()
+            || self.to_extend.len() >= EXTEND_BATCH
+            || self.extend_since.is_some_and(|t| now >= t + EXTEND_INTERVAL)
             || !self.to_release.is_empty();
         if flush_due && self.write_backoff.ready(now) {
             self.write_all().await;
@@ -653,7 +667,10 @@ impl Driver {
             let outcome = self.store.extend(&self.to_extend, self.settings.visibility).await;
             self.timed(started, |t| (&mut t.extends, &mut t.extend_ms));
             match outcome {
-                Ok(_) => self.to_extend.clear(),
+                Ok(_) => {
+                    self.to_extend.clear();
+                    self.extend_since = None;
+                }
                 Err(e) => {
                     self.record_error("extending claims", &e);
                     self.write_backoff.failed(now);

@@ -26,7 +26,7 @@ const IDLE_SLEEP: Duration = Duration::from_millis(1);
 /// How long before a source's next due event an idle pump stops sleeping and yields instead (see `idle`).
 const DUE_SPIN_MARGIN: Duration = Duration::from_micros(200);
 /// Most events claimed per pump step.
-const CLAIM_BATCH: usize = 256;
+const CLAIM_BATCH: usize = 1024;
 /// Default of `source.visibility_margin_ms`: a claim's deadline is the completion timeout plus this.
 const DEFAULT_VISIBILITY_MARGIN_MS: u64 = 10_000;
 /// Most completions drained per pump step.
