@@ -50,13 +50,13 @@ macro_rules! templates_of {
         if !missing.is_empty() {
             missing.sort_unstable();
             missing.dedup();
-            let rows = sqlx::query($q.tasks_by_id)
-                .bind(ids_json(missing))
-                .fetch_all(&mut *$tx)
-                .await?;
-            for r in rows {
-                let id: i64 = r.try_get(0)?;
-                let name: String = r.try_get(4)?;
+            let rows: Vec<crate::claim::TaskRow> = json_rows(
+                sqlx::query($q.tasks_by_id)
+                    .bind(ids_json(missing))
+                    .fetch_one(&mut *$tx)
+                    .await?,
+            )?;
+            for (id, _, _, _, name, ..) in rows {
                 let t = template(&name).ok_or_else(|| CompleteError::CorruptRow(format!("template `{name}`")))?;
                 out.insert(id, t);
             }

@@ -204,3 +204,30 @@ async fn a_schema_1_store_is_migrated_and_finishes_its_work() {
         "{report:?}"
     );
 }
+
+/// A completion persisted through another `Store` handle than the claim's (another process, or a restarted
+/// one): the task is not in that handle's cache and is read inside the completion's transaction.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn completions_through_another_handle_make_children_ready() {
+    let (dir, a) = store().await;
+    a.enqueue("ns", "diamond", 3, br#"{"even_number": 2}"#).await.unwrap();
+    let claimed = a.claim(10, Duration::from_secs(30)).await.unwrap();
+    assert_eq!(claimed.len(), 3);
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("store.db").display());
+    let b = Store::connect_with(&url, fast_options()).await.unwrap();
+    let items: Vec<_> = claimed
+        .iter()
+        .map(|c| {
+            let result = tasker_store::templates::reference_result(&c.event_value()).unwrap();
+            (c.claim_token, serde_json::to_vec(&result).unwrap())
+        })
+        .collect();
+    let outcomes = b.complete_batch(&items).await.unwrap();
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| matches!(o, tasker_store::CompletionOutcome::Completed { ready_children: 2 })),
+        "{outcomes:?}"
+    );
+    assert_eq!(b.step_counts().await.unwrap().ready, 6);
+}
