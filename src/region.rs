@@ -1163,7 +1163,7 @@ fn read_layout(map: &MmapRaw, file_len: u64) -> Result<Layout, AttachError> {
                 capacity: d.capacity,
             });
         }
-        // Checked: a hostile offset near 2^64 must not wrap past the bound (issue 20's critical finding).
+        // Checked: a hostile offset near 2^64 must not wrap past the bound.
         if d.control_offset % LINE as u64 != 0
             || d.control_offset < table_end
             || d.control_offset

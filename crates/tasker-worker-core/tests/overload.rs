@@ -1,4 +1,4 @@
-//! Overload (issue 8, item 5): the step store offers work far faster than the handlers finish it (the
+//! Overload: the step store offers work far faster than the handlers finish it (the
 //! handler side takes `HANDLER_MS` per step, about a tenth of what the store and ring can move), for
 //! `TASKER_OVERLOAD_SECS` (10 in CI, 60 in the long form). Sampled every 250 ms, the run must show:
 //! memory flat (RSS after warm-up within a bound), the events ring within its capacity, the store's held

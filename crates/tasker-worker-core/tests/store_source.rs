@@ -160,7 +160,7 @@ fn unread_claims_are_released_on_stop_without_using_an_attempt() {
     );
 }
 
-/// Issue 20 (major 2): a draining worker withdraws its open claim request. Steps that become ready during
+/// A draining worker withdraws its open claim request. Steps that become ready during
 /// the drain stay ready for other workers (before, the worker claimed them and never dispatched them).
 #[test]
 fn a_draining_worker_claims_nothing_new() {

@@ -415,7 +415,7 @@ impl tasker_worker_core::EventSource for PanickingSource {
     }
 }
 
-/// Issue 20 (major 1): a panic in the pump stops the worker visibly (status and metrics say where and why)
+/// A panic in the pump stops the worker visibly (status and metrics say where and why)
 /// and gives the unread events back to the source, which is closed; before, the worker kept reporting
 /// `running` while nothing moved.
 #[test]

@@ -1,4 +1,4 @@
-//! RSS soak of `libtasker_worker.so` (issue 8 item 7, long form): one worker moves `RSS_EVENTS` events
+//! RSS soak of `libtasker_worker.so` (the reliability suite's long form): one worker moves `RSS_EVENTS` events
 //! (default 10 000 000) through one transport (`RSS_TRANSPORT`: `ring`, the default, or `ffi`) natively,
 //! not under valgrind, while a sampler thread reads the process's resident set (`VmRSS`) and the
 //! worker's completed count every 250 ms. The handler side plays TS in this process (as the TS worker

@@ -489,7 +489,7 @@ pub async fn raw_sql(url: &str, statement: &str) {
 
 /// A step whose rows cannot make an event (its task's context is not JSON) goes to `error` inside the
 /// claim's own transaction; the other claimable steps are claimed and nothing is left claimed by nobody.
-/// Issue 20 (major 3): `claim` committed first and then failed, leaving the whole batch claimed with an
+/// A claim that committed first and then failed would leave the whole batch claimed with an
 /// attempt used until the deadline.
 pub async fn a_corrupt_step_goes_to_error_and_the_rest_is_claimed(store: &Store, url: &str) {
     store
