@@ -534,7 +534,7 @@ impl<M: RingMemory> Consumer<M> {
                     } else {
                         return Ok(Some(Found {
                             record_type: t,
-                            sequence: seq - 1,
+                            sequence: seq.wrapping_sub(1),
                             location: Location::Assembled,
                             end: next,
                             next_seq: seq,

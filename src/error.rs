@@ -320,6 +320,14 @@ pub enum WriteError {
     Serialize(String),
     /// Padding or a type this layout version does not define: nothing was written.
     InvalidRecordType(u16),
+    /// The consumer position in shared memory is impossible (ahead of the producer, or more than a capacity
+    /// behind it): the peer is faulty or the region corrupt. Nothing was written.
+    ConsumerPositionCorrupt {
+        /// The producer position.
+        producer: u32,
+        /// The consumer position as loaded.
+        consumer: u32,
+    },
 }
 
 /// Why a read failed. Every variant names the position of the offending record; the consumer stays
@@ -578,6 +586,11 @@ impl fmt::Display for WriteError {
             Self::PeerDead { pid } => write!(f, "consumer process {pid} is gone"),
             Self::Serialize(why) => write!(f, "serialising the message failed: {why}"),
             Self::InvalidRecordType(t) => write!(f, "record type {t:#06x} cannot be written"),
+            Self::ConsumerPositionCorrupt { producer, consumer } => write!(
+                f,
+                "the consumer position {consumer:#010x} is impossible for the producer position {producer:#010x} \
+                 (a faulty peer or a corrupt region)"
+            ),
         }
     }
 }

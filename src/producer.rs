@@ -251,7 +251,10 @@ impl<M: RingMemory> Producer<M> {
     /// ```
     pub fn free_space(&mut self) -> usize {
         self.refresh_tail();
-        self.capacity - self.head.wrapping_sub(self.cached_tail) as usize
+        // Saturating: a peer-written consumer position can be impossible; writes then fail with
+        // `WriteError::ConsumerPositionCorrupt`, and the free space reads as none.
+        self.capacity
+            .saturating_sub(self.head.wrapping_sub(self.cached_tail) as usize)
     }
 
     /// Writes `payload` as one message of `record_type` if it fits now; otherwise publishes nothing.
@@ -339,7 +342,7 @@ impl<M: RingMemory> Producer<M> {
             bytes: len as u64,
             pads: 0,
         };
-        self.publish(end, self.next_seq + 1, tally, false);
+        self.publish(end, self.next_seq.wrapping_add(1), tally, false);
         true
     }
 
@@ -648,6 +651,13 @@ impl<'p, M: RingMemory> MessageWriter<'p, M> {
         if self.producer.fits(end) {
             return Ok(());
         }
+        let used = self.producer.head.wrapping_sub(self.producer.cached_tail);
+        if used as usize > self.capacity() {
+            return Err(WriteError::ConsumerPositionCorrupt {
+                producer: self.producer.head,
+                consumer: self.producer.cached_tail,
+            });
+        }
         match self.mode {
             Mode::AllOrNothing => {
                 let needed = (end.wrapping_sub(self.producer.head) as u64).max(self.expected_footprint);
@@ -657,10 +667,9 @@ impl<'p, M: RingMemory> MessageWriter<'p, M> {
                         capacity: self.capacity() as u64,
                     });
                 }
-                let used = self.producer.head.wrapping_sub(self.producer.cached_tail) as u64;
                 Err(WriteError::Full {
                     needed,
-                    free: self.capacity() as u64 - used,
+                    free: self.capacity() as u64 - used as u64,
                 })
             }
             Mode::Stream { deadline } => {
@@ -814,7 +823,7 @@ impl<'p, M: RingMemory> MessageWriter<'p, M> {
             }
         }
         self.pos = aligned_end;
-        self.seq += 1;
+        self.seq = self.seq.wrapping_add(1);
         self.tally.frames += 1;
         self.first = false;
         Ok(())

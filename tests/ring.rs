@@ -415,3 +415,59 @@ fn two_threads_stream_a_checked_sequence() {
     let (p, c) = heap_channel(1 << 14, limits, u32::MAX - 4095);
     support_stream::two_threads(p, c);
 }
+
+/// Sequences are u64 counters that wrap: a fragmented message whose fragments straddle `u64::MAX -> 0` is
+/// written and read like any other (with overflow checks on, `seq + 1` and `seq - 1` panicked here).
+#[test]
+fn sequences_wrap_past_u64_max_inside_a_fragmented_message() {
+    use std::sync::atomic::Ordering;
+    use tasker_ring::RingMemory;
+    let ring = std::sync::Arc::new(tasker_ring::HeapRing::new(1024, 0));
+    ring.control()
+        .producer_stats
+        .next_sequence
+        .store(u64::MAX - 1, Ordering::Relaxed);
+    ring.control()
+        .consumer_stats
+        .next_sequence
+        .store(u64::MAX - 1, Ordering::Relaxed);
+    let mut p = tasker_ring::Producer::new(std::sync::Arc::clone(&ring), LIMITS, "wrap").unwrap();
+    let mut c = tasker_ring::Consumer::new(ring, LIMITS, "wrap").unwrap();
+    for round in 0..3u8 {
+        let payload: Vec<u8> = (0..300u32).map(|i| (i as u8).wrapping_add(round)).collect();
+        p.try_write(record_type::STEP_EVENT, &payload).unwrap();
+        assert_eq!(
+            read_all(&mut c),
+            vec![(record_type::STEP_EVENT, payload)],
+            "round {round}"
+        );
+    }
+}
+
+/// A consumer position no real consumer can have (here a gigabyte ahead of the producer) is a peer fault:
+/// the free space reads as none and a write fails with a typed error, never with arithmetic that wraps (or,
+/// with overflow checks on, panics).
+#[test]
+fn an_impossible_consumer_position_is_a_typed_peer_fault() {
+    use std::sync::atomic::Ordering;
+    use tasker_ring::RingMemory;
+    let ring = std::sync::Arc::new(tasker_ring::HeapRing::new(1024, 0));
+    let mut p = tasker_ring::Producer::new(std::sync::Arc::clone(&ring), LIMITS, "corrupt").unwrap();
+    ring.control()
+        .consumer_position
+        .value
+        .store(0x4000_0000, Ordering::Release);
+    assert_eq!(p.free_space(), 0);
+    let err = p.try_write(record_type::STEP_EVENT, b"{}").unwrap_err();
+    assert!(
+        matches!(
+            err,
+            WriteError::ConsumerPositionCorrupt {
+                producer: 0,
+                consumer: 0x4000_0000
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("impossible"), "{err}");
+}

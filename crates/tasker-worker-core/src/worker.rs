@@ -781,6 +781,11 @@ impl RingPump {
                     wrote = true;
                 }
                 Err(WriteError::Full { .. }) => break,
+                Err(e @ WriteError::ConsumerPositionCorrupt { .. }) => {
+                    // The reader's side of the events ring is broken: nothing more can be delivered.
+                    self.shared.fail(format!("the events ring is corrupt: {e}"));
+                    break;
+                }
                 Err(e) => {
                     // This event can never be written (larger than the message limit): fail it, keep going.
                     let event = self.carry.pop_front().expect("front exists");
