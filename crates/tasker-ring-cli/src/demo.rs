@@ -35,9 +35,13 @@ type Res<T> = Result<T, Box<dyn Error + Send + Sync>>;
 pub fn run(args: &DemoArgs) -> Result<(), Box<dyn Error>> {
     let dir = args.dir.clone().unwrap_or_else(tasker_ring::default_dir);
     let path = dir.join(format!("tasker-demo-{}.ring", std::process::id()));
+    let defaults = RegionConfig::default();
     let config = RegionConfig {
         events_capacity: args.capacity,
-        ..RegionConfig::default()
+        // A frame is at most half the smaller ring: a small events ring gets small frames (the events
+        // fragment), so every power of two the layout allows works.
+        max_frame_size: defaults.max_frame_size.min(args.capacity / 2),
+        ..defaults
     };
     let region = Arc::new(Region::create(&path, &config)?);
     println!(
