@@ -21,6 +21,9 @@ pub enum Refusal {
     InvalidResult(String),
     /// The event id is not a canonical UUID.
     InvalidEventId(String),
+    /// The worker has stopped: nothing is completed any more (a store re-offers the step after its claim's
+    /// deadline, or has been given it back).
+    Stopped(Uuid),
 }
 
 impl std::fmt::Display for Refusal {
@@ -29,6 +32,7 @@ impl std::fmt::Display for Refusal {
             Self::NotInFlight(id) => write!(f, "event {id} is not in flight (unknown, completed or timed out)"),
             Self::InvalidResult(why) => write!(f, "invalid result: {why}"),
             Self::InvalidEventId(why) => write!(f, "invalid event id: {why}"),
+            Self::Stopped(id) => write!(f, "the worker has stopped; the result for event {id} was not taken"),
         }
     }
 }
@@ -177,6 +181,15 @@ impl Dispatch {
             Err(_) => self.refused += 1,
         }
         outcome
+    }
+
+    /// Counts a completion that arrived after the worker stopped and says why it was refused.
+    pub fn refuse_stopped(&mut self, event_id: &[u8]) -> Refusal {
+        self.refused += 1;
+        match Uuid::parse(event_id) {
+            Ok(id) => Refusal::Stopped(id),
+            Err(e) => Refusal::InvalidEventId(e.to_string()),
+        }
     }
 
     fn check_completion<'j>(&mut self, event_id: &[u8], json: &'j [u8]) -> Result<(Uuid, StepResult<'j>), Refusal> {

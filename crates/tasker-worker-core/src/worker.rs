@@ -449,6 +449,10 @@ impl Worker {
     pub fn complete_bytes(&self, event_id: &[u8], result_json: &[u8]) -> Result<(), Refusal> {
         let mut core = self.shared.lock();
         let core = &mut *core;
+        if self.phase() == Phase::Stopped {
+            // The source is closed: a result taken now would be dropped. Refused, visibly, and counted.
+            return Err(core.dispatch.refuse_stopped(event_id));
+        }
         let (id, result) = core.dispatch.complete(event_id, result_json)?;
         core.ffi_in_flight.remove(&id);
         core.source.complete(id, &result);

@@ -456,3 +456,32 @@ fn a_panic_in_the_pump_stops_the_worker_visibly_and_releases_unread_events() {
         worker.stop();
     }
 }
+
+/// After stop, a result is refused and counted, never taken and dropped.
+#[test]
+fn results_after_stop_are_refused_visibly() {
+    let dir = TempDir::new("ffi-refusals");
+    let mut worker = Worker::bootstrap(config(&dir.0, Transport::Ffi, 10)).unwrap();
+    let poll = |w: &Worker| loop {
+        if let Some(json) = w.poll_event_json() {
+            break serde_json::from_str::<serde_json::Value>(&json).unwrap();
+        }
+    };
+    let (a, b) = (poll(&worker), poll(&worker));
+    let a_payload = completion_for(&a);
+    worker
+        .complete(
+            a["event_id"].as_str().unwrap(),
+            std::str::from_utf8(&a_payload[36..]).unwrap(),
+        )
+        .unwrap();
+    worker.stop();
+    let b_id = b["event_id"].as_str().unwrap();
+    let b_payload = completion_for(&b);
+    match worker.complete(b_id, std::str::from_utf8(&b_payload[36..]).unwrap()) {
+        Err(tasker_worker_core::Refusal::Stopped(id)) => assert_eq!(id.to_string(), b_id),
+        other => panic!("a result after stop: {other:?}"),
+    }
+    let m = worker.metrics();
+    assert_eq!((m.completed_count, m.refused_completions), (1, 1), "{m:?}");
+}
