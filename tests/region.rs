@@ -6,7 +6,6 @@ mod support_stream;
 use std::error::Error as _;
 use std::fs;
 use std::os::unix::fs::{FileExt, PermissionsExt};
-use std::path::PathBuf;
 use tasker_ring::layout::{COMPLETIONS_CONTROL_OFFSET, EVENTS_CONTROL_OFFSET, HEADER_SIZE};
 use tasker_ring::{
     record_type, AttachError, ConfigError, CreateError, HeaderError, ReadError, Region, RegionConfig, RegionView,
@@ -23,26 +22,7 @@ fn small() -> RegionConfig {
     }
 }
 
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("tasker-ring-test-{tag}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
+use tasker_test_support::region::TempDir;
 
 /// A valid region file at `path`, with the creator's handle dropped.
 fn make_region(path: &std::path::Path) -> u64 {

@@ -36,26 +36,7 @@ fn config() -> RegionConfig {
     }
 }
 
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("tasker-ring-cli-dump-{tag}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
+use tasker_test_support::region::TempDir;
 
 fn run(args: &[&str]) -> Output {
     Command::cargo_bin("tasker-ring").unwrap().args(args).output().unwrap()

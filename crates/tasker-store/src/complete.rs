@@ -166,7 +166,9 @@ impl Store {
                         if n > 0 {
                             results.push(b',');
                         }
-                        results.extend_from_slice(format!("[{id},").as_bytes());
+                        results.push(b'[');
+                        results.extend_from_slice(id.to_string().as_bytes());
+                        results.push(b',');
                         results.extend_from_slice(by_step[id].json);
                         results.push(b']');
                     }

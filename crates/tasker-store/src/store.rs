@@ -7,6 +7,7 @@ use serde_json::Value;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::Connection;
+use std::fmt::Write as _;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -241,7 +242,7 @@ pub(crate) fn ids_json(ids: impl IntoIterator<Item = i64>) -> String {
         if n > 0 {
             out.push(',');
         }
-        out.push_str(itoa(id).as_str());
+        let _ = write!(out, "{id}");
     }
     out.push(']');
     out
@@ -254,18 +255,10 @@ pub(crate) fn pairs_json(pairs: impl IntoIterator<Item = (i64, i64)>) -> String 
         if n > 0 {
             out.push(',');
         }
-        out.push('[');
-        out.push_str(itoa(a).as_str());
-        out.push(',');
-        out.push_str(itoa(b).as_str());
-        out.push(']');
+        let _ = write!(out, "[{a},{b}]");
     }
     out.push(']');
     out
-}
-
-fn itoa(v: i64) -> String {
-    v.to_string()
 }
 
 /// The rows of a one-row, one-column result holding a JSON array (the hot statements aggregate their rows:
