@@ -165,7 +165,8 @@ impl StoreError {
             Self::Failed(_) => 1,
             Self::Usage(_) => 2,
             Self::Connect(ConnectError::InvalidUrl { .. }) => 3,
-            Self::Connect(ConnectError::Unreachable { .. }) => 4,
+            // The file opened for the migrations but not for the claim connection: unreachable too.
+            Self::Connect(ConnectError::Unreachable { .. } | ConnectError::Open { .. }) => 4,
             Self::Connect(ConnectError::Rejected { .. }) => 5,
             Self::Connect(ConnectError::Migrate(_)) => 6,
             Self::Mismatch(_) => 7,

@@ -1,9 +1,9 @@
 //! Claiming: ready steps (and expired claims with attempts left) become claimed, and their events are built.
 
 use crate::error::ClaimError;
-use crate::event::{self, ClaimedRow, Shaping, TaskInfo};
-use crate::sql;
-use crate::store::{ids_json, json_rows, ms, now_ms, state, ClaimedStep, CountDeltas, Store};
+use crate::event::{self, ClaimedRow, Shaping, TaskCache, TaskInfo};
+use crate::sql::{self, pg};
+use crate::store::{ids_json, json_rows, ms, now_ms, state, Backend, ClaimedStep, CountDeltas, Kind, Store};
 use crate::token;
 use serde_json::json;
 use std::collections::{HashMap, HashSet};
@@ -13,6 +13,9 @@ use uuid::Uuid;
 
 /// A `tasks` row as `tasks_by_id` returns it.
 pub(crate) type TaskRow = (i64, String, String, String, String, String, String, i64, i64);
+
+/// The tasks of a claim batch by id: the cached task, or why its row cannot make events.
+pub(crate) type Tasks = HashMap<i64, Result<Arc<TaskInfo>, String>>;
 
 impl Store {
     /// Claims up to `max` claimable steps (ready and due, or claimed with an expired deadline and attempts
@@ -32,10 +35,24 @@ impl Store {
         }
         let now = now_ms();
         let deadline = now + ms(visibility);
-        let claimed = on_backend!(self, pool, kind => {
-            let q = sql::of(kind);
-            let mut tx = pool.begin_with(kind.begin()).await?;
-            let picked: Vec<(i64, i64)> = json_rows(sqlx::query(q.claim_pick).bind(now).bind(max as i64).fetch_one(&mut *tx).await?)?;
+        let pool = match &self.backend {
+            Backend::Sqlite(_, lite) => {
+                let tasks = Arc::clone(&self.tasks);
+                return lite
+                    .run(move |conn| crate::lite::claim::claim(conn, max, now, deadline, &tasks))
+                    .await;
+            }
+            Backend::Postgres(pool) => pool,
+        };
+        let claimed = {
+            let mut tx = pool.begin().await?;
+            let picked: Vec<(i64, i64)> = json_rows(
+                sqlx::query(pg::CLAIM_PICK)
+                    .bind(now)
+                    .bind(max as i64)
+                    .fetch_one(&mut *tx)
+                    .await?,
+            )?;
             let mut deltas = CountDeltas::default();
             let mut rows = Vec::with_capacity(picked.len());
             if !picked.is_empty() {
@@ -43,97 +60,202 @@ impl Store {
                     deltas.moved(*old, state::CLAIMED, 1);
                 }
                 let ids = ids_json(picked.iter().map(|(id, _)| *id));
-                sqlx::query(q.claim_mark).bind(now).bind(deadline).bind(&ids).execute(&mut *tx).await?;
+                sqlx::query(pg::CLAIM_MARK)
+                    .bind(now)
+                    .bind(deadline)
+                    .bind(&ids)
+                    .execute(&mut *tx)
+                    .await?;
                 let marked: Vec<(i64, i64, i64, i64, i64, String, i64)> =
-                    json_rows(sqlx::query(q.claimed_rows).bind(&ids).fetch_one(&mut *tx).await?)?;
+                    json_rows(sqlx::query(pg::CLAIMED_ROWS).bind(&ids).fetch_one(&mut *tx).await?)?;
                 for (id, task_id, idx, attempts, token, step_uuid, created_at) in marked {
-                    rows.push(ClaimedRow { id, task_id, idx, attempts, token, step_uuid, created_at });
+                    rows.push(ClaimedRow {
+                        id,
+                        task_id,
+                        idx,
+                        attempts,
+                        token,
+                        step_uuid,
+                        created_at,
+                    });
                 }
                 // Oldest deadline first, as picked.
                 let order: HashMap<i64, usize> = picked.iter().enumerate().map(|(i, (id, _))| (*id, i)).collect();
                 rows.sort_by_key(|r| order.get(&r.id).copied().unwrap_or(usize::MAX));
             }
             // Tasks: from the cache, the rest in one query.
-            let mut tasks: HashMap<i64, Result<Arc<TaskInfo>, String>> = HashMap::new();
-            let mut missing = Vec::new();
-            for row in &rows {
-                if tasks.contains_key(&row.task_id) {
-                    continue;
-                }
-                match self.tasks.get(row.task_id) {
-                    Some(t) => { tasks.insert(row.task_id, Ok(t)); }
-                    None => { missing.push(row.task_id); tasks.insert(row.task_id, Err(format!("task {} missing", row.task_id))); }
-                }
-            }
+            let (mut tasks, missing) = cached_tasks(&self.tasks, &rows);
             if !missing.is_empty() {
-                let found: Vec<TaskRow> =
-                    json_rows(sqlx::query(q.tasks_by_id).bind(ids_json(missing)).fetch_one(&mut *tx).await?)?;
-                for (id, task_uuid, namespace, version, template, context, correlation_id, priority, created_at) in found {
-                    let info = TaskInfo::from_row(task_uuid, namespace, version, &template, &context, correlation_id, priority, created_at)
-                        .map(Arc::new);
-                    if let Ok(t) = &info {
-                        self.tasks.insert(id, Arc::clone(t));
-                    }
-                    tasks.insert(id, info);
+                let found: Vec<TaskRow> = json_rows(
+                    sqlx::query(pg::TASKS_BY_ID)
+                        .bind(ids_json(missing))
+                        .fetch_one(&mut *tx)
+                        .await?,
+                )?;
+                for (id, task_uuid, namespace, version, template, context, correlation_id, priority, created_at) in
+                    found
+                {
+                    let row = (
+                        task_uuid,
+                        namespace,
+                        version,
+                        template,
+                        context,
+                        correlation_id,
+                        priority,
+                        created_at,
+                    );
+                    tasks.insert(id, task_info(&self.tasks, id, row));
                 }
             }
             // Parents' results, all in one query.
-            let mut parent_ids = HashSet::new();
-            for row in &rows {
-                if let Some(Ok(t)) = tasks.get(&row.task_id) {
-                    let first = row.id - row.idx;
-                    parent_ids.extend(t.template.parent_indices(row.idx.max(0) as usize).map(|p| first + p as i64));
-                }
-            }
-            let results: HashMap<i64, String> = if parent_ids.is_empty() {
+            let parents = parent_ids(&rows, &tasks);
+            let results: HashMap<i64, String> = if parents.is_empty() {
                 HashMap::new()
             } else {
-                let found: Vec<(i64, String)> =
-                    json_rows(sqlx::query(q.results_by_id).bind(ids_json(parent_ids)).fetch_one(&mut *tx).await?)?;
+                let found: Vec<(i64, String)> = json_rows(
+                    sqlx::query(pg::RESULTS_BY_ID)
+                        .bind(ids_json(parents))
+                        .fetch_one(&mut *tx)
+                        .await?,
+                )?;
                 found.into_iter().collect()
             };
-            let mut out = Vec::with_capacity(rows.len());
-            let mut corrupt = Vec::new();
-            for row in rows {
-                let built = match &tasks[&row.task_id] {
-                    Ok(task) => {
-                        let event_id = token::event_id(row.id, row.token);
-                        event::build(&row, &Shaping { task, results: &results, event_id, now })
-                            .and_then(|event| claimed_step(&row, task, event_id, event))
-                    }
-                    Err(why) => Err(why.clone()),
-                };
-                match built {
-                    Ok(step) => out.push(step),
-                    Err(why) => corrupt.push((row.id, why)),
-                }
-            }
+            let (out, corrupt) = shape(rows, &tasks, &results, now);
             for (id, why) in &corrupt {
-                let err = json!({
-                    "success": false,
-                    "status": "error",
-                    "error": {
-                        "message": format!("the step's rows cannot make a step event: {why}"),
-                        "error_type": "corrupt_step",
-                        "retryable": false
-                    }
-                })
-                .to_string();
-                sqlx::query(q.mark_error).bind(now).bind(*id).execute(&mut *tx).await?;
-                sqlx::query(q.error_upsert).bind(*id).bind(&err).execute(&mut *tx).await?;
+                sqlx::query(pg::MARK_ERROR)
+                    .bind(now)
+                    .bind(*id)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(pg::ERROR_UPSERT)
+                    .bind(*id)
+                    .bind(corrupt_error(why))
+                    .execute(&mut *tx)
+                    .await?;
                 deltas.moved(state::CLAIMED, state::ERROR, 1);
             }
             if !deltas.is_zero() {
-                add_counts!(tx, q, deltas);
+                add_counts!(tx, sql::of(Kind::Postgres), deltas);
             }
             tx.commit().await?;
             out
-        });
+        };
         if claimed.len() < max {
-            self.expire_exhausted(now).await?;
+            self.expire_exhausted(pool, now).await?;
         }
         Ok(claimed)
     }
+}
+
+/// The task of each row from the cache; the ids missing from it (each also entered as an error, replaced
+/// when its row is found).
+pub(crate) fn cached_tasks(cache: &TaskCache, rows: &[ClaimedRow]) -> (Tasks, Vec<i64>) {
+    let mut tasks = Tasks::new();
+    let mut missing = Vec::new();
+    for row in rows {
+        if tasks.contains_key(&row.task_id) {
+            continue;
+        }
+        match cache.get(row.task_id) {
+            Some(t) => {
+                tasks.insert(row.task_id, Ok(t));
+            }
+            None => {
+                missing.push(row.task_id);
+                tasks.insert(row.task_id, Err(format!("task {} missing", row.task_id)));
+            }
+        }
+    }
+    (tasks, missing)
+}
+
+/// A task's `tasks` row (without its id) as `tasks_by_id` reads it.
+pub(crate) type TaskFields = (String, String, String, String, String, String, i64, i64);
+
+/// The cached form of task `id`'s row, cached when it is sound; `Err` says what is corrupt.
+pub(crate) fn task_info(cache: &TaskCache, id: i64, row: TaskFields) -> Result<Arc<TaskInfo>, String> {
+    let (task_uuid, namespace, version, template, context, correlation_id, priority, created_at) = row;
+    let info = TaskInfo::from_row(
+        task_uuid,
+        namespace,
+        version,
+        &template,
+        &context,
+        correlation_id,
+        priority,
+        created_at,
+    )
+    .map(Arc::new);
+    if let Ok(t) = &info {
+        cache.insert(id, Arc::clone(t));
+    }
+    info
+}
+
+/// Ids of the parents of every row whose task is known (their results go into the events).
+pub(crate) fn parent_ids(rows: &[ClaimedRow], tasks: &Tasks) -> HashSet<i64> {
+    let mut parents = HashSet::new();
+    for row in rows {
+        if let Some(Ok(t)) = tasks.get(&row.task_id) {
+            let first = row.id - row.idx;
+            parents.extend(
+                t.template
+                    .parent_indices(row.idx.max(0) as usize)
+                    .map(|p| first + p as i64),
+            );
+        }
+    }
+    parents
+}
+
+/// The events of `rows`, in order, and the rows that cannot make one (step id, why).
+pub(crate) fn shape(
+    rows: Vec<ClaimedRow>,
+    tasks: &Tasks,
+    results: &HashMap<i64, String>,
+    now: i64,
+) -> (Vec<ClaimedStep>, Vec<(i64, String)>) {
+    let mut out = Vec::with_capacity(rows.len());
+    let mut corrupt = Vec::new();
+    for row in rows {
+        let built = match tasks.get(&row.task_id) {
+            Some(Ok(task)) => {
+                let event_id = token::event_id(row.id, row.token);
+                event::build(
+                    &row,
+                    &Shaping {
+                        task,
+                        results,
+                        event_id,
+                        now,
+                    },
+                )
+                .and_then(|event| claimed_step(&row, task, event_id, event))
+            }
+            Some(Err(why)) => Err(why.clone()),
+            None => Err(format!("task {} missing", row.task_id)),
+        };
+        match built {
+            Ok(step) => out.push(step),
+            Err(why) => corrupt.push((row.id, why)),
+        }
+    }
+    (out, corrupt)
+}
+
+/// The last error stored for a step whose rows cannot make an event.
+pub(crate) fn corrupt_error(why: &str) -> String {
+    json!({
+        "success": false,
+        "status": "error",
+        "error": {
+            "message": format!("the step's rows cannot make a step event: {why}"),
+            "error_type": "corrupt_step",
+            "retryable": false
+        }
+    })
+    .to_string()
 }
 
 /// The public form of a claimed row whose event was built.

@@ -1,15 +1,25 @@
 //! Claims held: extending their deadline, giving them back, expiring those with no attempts left, listing.
 
 use crate::error::{ExtendError, ReleaseError, StatusError};
-use crate::sql;
+use crate::sql::{self, pg};
 use crate::store::{
-    ids_json, json_rows, ms, now_ms, pairs_json, state, CountDeltas, HeldClaim, Kind, Store, READY_CHANNEL,
+    ids_json, json_rows, ms, now_ms, pairs_json, state, Backend, CountDeltas, HeldClaim, Kind, Store, READY_CHANNEL,
 };
 use crate::token;
 use serde_json::json;
 use sqlx::Row;
 use std::time::Duration;
 use uuid::Uuid;
+
+/// The last error of a step whose claim expired with no attempts left.
+pub(crate) fn expired_error() -> String {
+    json!({
+        "success": false,
+        "status": "error",
+        "error": { "message": "claim expired with no attempts left", "error_type": "visibility_timeout", "retryable": false }
+    })
+    .to_string()
+}
 
 /// `(step id, token)` of each event id this store made; others are dropped (they hold nothing here).
 fn decoded(tokens: &[Uuid]) -> Vec<(i64, i64)> {
@@ -25,9 +35,17 @@ impl Store {
             return Ok(0);
         }
         let deadline = now_ms() + ms(visibility);
-        Ok(on_backend!(self, pool, kind => {
-            sqlx::query(sql::of(kind).extend).bind(deadline).bind(pairs_json(pairs)).execute(pool).await?.rows_affected()
-        }))
+        match &self.backend {
+            Backend::Sqlite(_, lite) => Ok(lite
+                .run(move |c| crate::lite::claims::extend(c, &pairs, deadline))
+                .await?),
+            Backend::Postgres(pool) => Ok(sqlx::query(pg::EXTEND)
+                .bind(deadline)
+                .bind(pairs_json(pairs))
+                .execute(pool)
+                .await?
+                .rows_affected()),
+        }
     }
 
     /// Gives claims back without using an attempt: each step in `tokens` still held by its token becomes
@@ -39,50 +57,58 @@ impl Store {
             return Ok(0);
         }
         let now = now_ms();
-        Ok(on_backend!(self, pool, kind => {
-            let q = sql::of(kind);
-            let mut tx = pool.begin_with(kind.begin()).await?;
-            let n = sqlx::query(q.release).bind(now).bind(pairs_json(pairs)).execute(&mut *tx).await?.rows_affected();
-            if n > 0 {
-                let mut deltas = CountDeltas::default();
-                deltas.moved(state::CLAIMED, state::READY, n as i64);
-                add_counts!(tx, q, deltas);
-                if kind == Kind::Postgres {
-                    sqlx::query("SELECT pg_notify($1, '')").bind(READY_CHANNEL).execute(&mut *tx).await?;
-                }
+        let pool = match &self.backend {
+            Backend::Sqlite(_, lite) => {
+                return Ok(lite.run(move |c| crate::lite::claims::release(c, &pairs, now)).await?)
             }
-            tx.commit().await?;
-            n
-        }))
+            Backend::Postgres(pool) => pool,
+        };
+        let mut tx = pool.begin().await?;
+        let n = sqlx::query(pg::RELEASE)
+            .bind(now)
+            .bind(pairs_json(pairs))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if n > 0 {
+            let mut deltas = CountDeltas::default();
+            deltas.moved(state::CLAIMED, state::READY, n as i64);
+            add_counts!(tx, sql::of(Kind::Postgres), deltas);
+            sqlx::query("SELECT pg_notify($1, '')")
+                .bind(READY_CHANNEL)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(n)
     }
 
-    /// Moves expired claims with no attempts left to `error` (at most 1000 per call).
-    pub(crate) async fn expire_exhausted(&self, now: i64) -> Result<u64, sqlx::Error> {
-        let err = json!({
-            "success": false,
-            "status": "error",
-            "error": { "message": "claim expired with no attempts left", "error_type": "visibility_timeout", "retryable": false }
-        })
-        .to_string();
-        on_backend!(self, pool, kind => {
-            let q = sql::of(kind);
-            let mut tx = pool.begin_with(kind.begin()).await?;
-            let ids: Vec<i64> = json_rows(sqlx::query(q.expire_pick).bind(now).fetch_one(&mut *tx).await?)?;
-            if !ids.is_empty() {
-                let n = ids.len() as i64;
-                let ids = ids_json(ids);
-                sqlx::query(q.errors_mark_many).bind(now).bind(&ids).execute(&mut *tx).await?;
-                sqlx::query(q.errors_upsert_many).bind(&ids).bind(&err).execute(&mut *tx).await?;
-                let mut deltas = CountDeltas::default();
-                deltas.moved(state::CLAIMED, state::ERROR, n);
-                add_counts!(tx, q, deltas);
-                tx.commit().await?;
-                Ok(n as u64)
-            } else {
-                tx.commit().await?;
-                Ok(0)
-            }
-        })
+    /// Moves expired claims with no attempts left to `error` (at most 1000 per call). PostgreSQL's; SQLite's
+    /// runs inside its claim transaction (`lite::claims::expire_exhausted`).
+    pub(crate) async fn expire_exhausted(&self, pool: &sqlx::PgPool, now: i64) -> Result<u64, sqlx::Error> {
+        let mut tx = pool.begin().await?;
+        let ids: Vec<i64> = json_rows(sqlx::query(pg::EXPIRE_PICK).bind(now).fetch_one(&mut *tx).await?)?;
+        if ids.is_empty() {
+            tx.commit().await?;
+            return Ok(0);
+        }
+        let n = ids.len() as i64;
+        let ids = ids_json(ids);
+        sqlx::query(pg::ERRORS_MARK_MANY)
+            .bind(now)
+            .bind(&ids)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(pg::ERRORS_UPSERT_MANY)
+            .bind(&ids)
+            .bind(expired_error())
+            .execute(&mut *tx)
+            .await?;
+        let mut deltas = CountDeltas::default();
+        deltas.moved(state::CLAIMED, state::ERROR, n);
+        add_counts!(tx, sql::of(Kind::Postgres), deltas);
+        tx.commit().await?;
+        Ok(n as u64)
     }
 
     /// Claims currently held (`claimed` steps, expired ones included), oldest first, at most `limit`: the

@@ -1,100 +1,51 @@
-//! Completion: a batch of results persisted in one transaction, with a few set-based statements for the
-//! successes (the common case) and one pair of statements per failure.
+//! Completion: a batch of results persisted in one transaction. The checks before any database work and the
+//! children's arithmetic are shared; PostgreSQL's path (here) runs a few set-based statements for the
+//! successes (the common case) and one pair per failure; SQLite's runs per-row statements on its connection
+//! thread (`lite::complete`).
 
 use crate::error::CompleteError;
-use crate::sql;
+use crate::sql::{self, pg};
 use crate::store::{
-    ids_json, json_rows, ms, now_ms, pairs_json, state, CompletionOutcome, CountDeltas, Kind, Store, READY_CHANNEL,
+    ids_json, json_rows, ms, now_ms, pairs_json, state, Backend, CompletionOutcome, CountDeltas, Kind, Store,
+    READY_CHANNEL,
 };
 use crate::templates::{template, Template};
 use crate::token;
 use serde_json::Value;
 use sqlx::Row;
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 use uuid::Uuid;
 
 /// A success to persist: its item index, step, token and result bytes (valid JSON).
-struct Success<'a> {
-    item: usize,
-    step: i64,
-    token: i64,
-    json: &'a [u8],
+pub(crate) struct Success<J> {
+    pub item: usize,
+    pub step: i64,
+    pub token: i64,
+    pub json: J,
 }
 
 /// A failure to persist.
-struct Failure<'a> {
-    item: usize,
-    step: i64,
-    token: i64,
-    retryable: bool,
-    json: &'a [u8],
+pub(crate) struct Failure<J> {
+    pub item: usize,
+    pub step: i64,
+    pub token: i64,
+    pub retryable: bool,
+    pub json: J,
 }
 
-/// The template of each task in `$task_ids`: from the task cache, the rest read in one query inside the
-/// transaction `$tx`.
-macro_rules! templates_of {
-    ($store:expr, $tx:ident, $q:expr, $task_ids:expr) => {{
-        let mut out: HashMap<i64, &'static Template> = HashMap::new();
-        let mut missing = Vec::new();
-        for id in $task_ids {
-            if out.contains_key(&id) {
-                continue;
-            }
-            match $store.tasks.get(id) {
-                Some(t) => {
-                    out.insert(id, t.template);
-                }
-                None => missing.push(id),
-            }
-        }
-        if !missing.is_empty() {
-            missing.sort_unstable();
-            missing.dedup();
-            let rows: Vec<crate::claim::TaskRow> = json_rows(
-                sqlx::query($q.tasks_by_id)
-                    .bind(ids_json(missing))
-                    .fetch_one(&mut *$tx)
-                    .await?,
-            )?;
-            for (id, _, _, _, name, ..) in rows {
-                let t = template(&name).ok_or_else(|| CompleteError::CorruptRow(format!("template `{name}`")))?;
-                out.insert(id, t);
-            }
-        }
-        out
-    }};
+/// A batch checked before any database work: each item's outcome so far (`Refused` until persisted; `Invalid`
+/// for a result that is not JSON or has no boolean `success`), and what is left to persist.
+pub(crate) struct Checked<J> {
+    pub outcomes: Vec<CompletionOutcome>,
+    pub successes: Vec<Success<J>>,
+    pub failures: Vec<Failure<J>>,
 }
 
-impl Store {
-    /// Persists completions `(event id, StepExecutionResult JSON)` in one transaction and reports each item's
-    /// outcome in input order. An event id whose claim no longer holds its step is
-    /// [`CompletionOutcome::Refused`] (the newer claim wins); so is an id given twice (the first counts) and
-    /// an id this store never made. Success: `complete`, results stored, children whose parents are all
-    /// complete become `ready`. Failure with `error.retryable == true` and attempts left: `ready` after
-    /// [`Store::backoff`]; otherwise `error`. The result JSON is stored as given. On PostgreSQL the children
-    /// are locked in id order (no deadlock between concurrent batches), and a batch that still hits a
-    /// deadlock or serialization failure is retried up to 3 times.
-    pub async fn complete_batch<B: AsRef<[u8]>>(
-        &self,
-        items: &[(Uuid, B)],
-    ) -> Result<Vec<CompletionOutcome>, CompleteError> {
-        let mut tries = 0;
-        loop {
-            match self.complete_once(items).await {
-                Err(CompleteError::Database(sqlx::Error::Database(d)))
-                    if tries < 3 && matches!(d.code().as_deref(), Some("40P01") | Some("40001")) =>
-                {
-                    tries += 1;
-                }
-                other => return other,
-            }
-        }
-    }
-
-    async fn complete_once<B: AsRef<[u8]>>(
-        &self,
-        items: &[(Uuid, B)],
-    ) -> Result<Vec<CompletionOutcome>, CompleteError> {
+impl<'a> Checked<&'a [u8]> {
+    /// Checks `items`. An id this store never made, and every item after the first of a step, stay
+    /// `Refused`.
+    pub fn new<B: AsRef<[u8]>>(items: &'a [(Uuid, B)]) -> Self {
         let mut outcomes = vec![CompletionOutcome::Refused; items.len()];
         let mut successes = Vec::with_capacity(items.len());
         let mut failures = Vec::new();
@@ -136,109 +87,273 @@ impl Store {
                 });
             }
         }
-        if successes.is_empty() && failures.is_empty() {
-            return Ok(outcomes);
+        Self {
+            outcomes,
+            successes,
+            failures,
+        }
+    }
+
+    /// The same batch owning its result bytes (for SQLite's connection thread).
+    pub fn owned(self) -> Checked<Vec<u8>> {
+        Checked {
+            outcomes: self.outcomes,
+            successes: (self.successes.into_iter())
+                .map(|s| Success {
+                    item: s.item,
+                    step: s.step,
+                    token: s.token,
+                    json: s.json.to_vec(),
+                })
+                .collect(),
+            failures: (self.failures.into_iter())
+                .map(|f| Failure {
+                    item: f.item,
+                    step: f.step,
+                    token: f.token,
+                    retryable: f.retryable,
+                    json: f.json.to_vec(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Children of the completed steps `done` (`(id, task_id, idx)`): child id -> (its parents completed here,
+/// the item of the last of them, which gets the credit for making it ready).
+pub(crate) fn children_of(
+    done: &[(i64, i64, i64)],
+    templates: &HashMap<i64, &'static Template>,
+    item_of: impl Fn(i64) -> usize,
+) -> Result<BTreeMap<i64, (i64, usize)>, CompleteError> {
+    let mut children: BTreeMap<i64, (i64, usize)> = BTreeMap::new();
+    for (id, task, idx) in done {
+        let t = templates
+            .get(task)
+            .ok_or_else(|| CompleteError::CorruptRow(format!("task {task} missing")))?;
+        let first = id - idx;
+        for c in t.child_indices(*idx as usize) {
+            let e = children.entry(first + c as i64).or_insert((0, 0));
+            e.0 += 1;
+            e.1 = item_of(*id);
+        }
+    }
+    Ok(children)
+}
+
+/// Credits `item` (a `Completed` outcome) with one child made ready.
+pub(crate) fn credit_ready_child(outcomes: &mut [CompletionOutcome], item: usize) {
+    if let CompletionOutcome::Completed { ready_children } = &mut outcomes[item] {
+        *ready_children += 1;
+    }
+}
+
+impl Store {
+    /// Persists completions `(event id, StepExecutionResult JSON)` in one transaction and reports each item's
+    /// outcome in input order. An event id whose claim no longer holds its step is
+    /// [`CompletionOutcome::Refused`] (the newer claim wins); so is an id given twice (the first counts) and
+    /// an id this store never made. Success: `complete`, results stored, children whose parents are all
+    /// complete become `ready`. Failure with `error.retryable == true` and attempts left: `ready` after
+    /// [`Store::backoff`]; otherwise `error`. The result JSON is stored as given. On PostgreSQL the children
+    /// are locked in id order (no deadlock between concurrent batches), and a batch that still hits a
+    /// deadlock or serialization failure is retried up to 3 times.
+    pub async fn complete_batch<B: AsRef<[u8]>>(
+        &self,
+        items: &[(Uuid, B)],
+    ) -> Result<Vec<CompletionOutcome>, CompleteError> {
+        let mut tries = 0;
+        loop {
+            match self.complete_once(items).await {
+                Err(CompleteError::Database(sqlx::Error::Database(d)))
+                    if tries < 3 && matches!(d.code().as_deref(), Some("40P01") | Some("40001")) =>
+                {
+                    tries += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn complete_once<B: AsRef<[u8]>>(
+        &self,
+        items: &[(Uuid, B)],
+    ) -> Result<Vec<CompletionOutcome>, CompleteError> {
+        let checked = Checked::new(items);
+        if checked.successes.is_empty() && checked.failures.is_empty() {
+            return Ok(checked.outcomes);
         }
         let now = now_ms();
-        on_backend!(self, pool, kind => {
-            let q = sql::of(kind);
-            let mut tx = pool.begin_with(kind.begin()).await?;
-            let mut deltas = CountDeltas::default();
-            let mut children_ready = 0;
-            if !successes.is_empty() {
-                let by_step: HashMap<i64, &Success> = successes.iter().map(|s| (s.step, s)).collect();
-                let done: Vec<(i64, i64, i64)> = json_rows(
-                    sqlx::query(q.success_held)
-                        .bind(pairs_json(successes.iter().map(|s| (s.step, s.token))))
+        let pool = match &self.backend {
+            Backend::Sqlite(_, lite) => {
+                let checked = checked.owned();
+                let tasks = Arc::clone(&self.tasks);
+                let options = self.options().clone();
+                return lite
+                    .run(move |c| crate::lite::complete::complete(c, checked, now, &tasks, &options))
+                    .await;
+            }
+            Backend::Postgres(pool) => pool,
+        };
+        let Checked {
+            mut outcomes,
+            successes,
+            failures,
+        } = checked;
+        let mut tx = pool.begin().await?;
+        let mut deltas = CountDeltas::default();
+        let mut children_ready = 0;
+        if !successes.is_empty() {
+            let by_step: HashMap<i64, &Success<&[u8]>> = successes.iter().map(|s| (s.step, s)).collect();
+            let done: Vec<(i64, i64, i64)> = json_rows(
+                sqlx::query(pg::SUCCESS_HELD)
+                    .bind(pairs_json(successes.iter().map(|s| (s.step, s.token))))
+                    .fetch_one(&mut *tx)
+                    .await?,
+            )?;
+            if !done.is_empty() {
+                sqlx::query(pg::COMPLETE_SUCCESS)
+                    .bind(now)
+                    .bind(ids_json(done.iter().map(|(id, _, _)| *id)))
+                    .execute(&mut *tx)
+                    .await?;
+                deltas.moved(state::CLAIMED, state::COMPLETE, done.len() as i64);
+                let mut results = Vec::with_capacity(done.iter().map(|(id, _, _)| by_step[id].json.len() + 24).sum());
+                results.push(b'[');
+                for (n, (id, _, _)) in done.iter().enumerate() {
+                    if n > 0 {
+                        results.push(b',');
+                    }
+                    results.push(b'[');
+                    results.extend_from_slice(id.to_string().as_bytes());
+                    results.push(b',');
+                    results.extend_from_slice(by_step[id].json);
+                    results.push(b']');
+                }
+                results.push(b']');
+                let results = String::from_utf8(results)
+                    .map_err(|e| CompleteError::CorruptRow(format!("a result is not UTF-8: {e}")))?;
+                sqlx::query(pg::RESULTS_INSERT).bind(results).execute(&mut *tx).await?;
+            }
+            // Children: one pending parent fewer per parent completed here.
+            let templates = self
+                .templates_pg(&mut tx, done.iter().map(|(_, task, _)| *task))
+                .await?;
+            let children = children_of(&done, &templates, |id| by_step[&id].item)?;
+            for (id, _, _) in &done {
+                outcomes[by_step[id].item] = CompletionOutcome::Completed { ready_children: 0 };
+            }
+            if !children.is_empty() {
+                let pending: Vec<(i64, i64)> = json_rows(
+                    sqlx::query(pg::CHILDREN_PENDING)
+                        .bind(ids_json(children.keys().copied()))
                         .fetch_one(&mut *tx)
                         .await?,
                 )?;
-                if !done.is_empty() {
-                    sqlx::query(q.complete_success)
+                let mut updates = Vec::with_capacity(pending.len());
+                for (child, parents_pending) in pending {
+                    let (n, item) = children[&child];
+                    updates.push((child, n));
+                    if parents_pending == n {
+                        children_ready += 1;
+                        credit_ready_child(&mut outcomes, item);
+                    }
+                }
+                if !updates.is_empty() {
+                    sqlx::query(pg::CHILDREN_UPDATE)
                         .bind(now)
-                        .bind(ids_json(done.iter().map(|(id, _, _)| *id)))
+                        .bind(pairs_json(updates))
                         .execute(&mut *tx)
                         .await?;
-                    deltas.moved(state::CLAIMED, state::COMPLETE, done.len() as i64);
-                    let mut results = Vec::with_capacity(done.iter().map(|(id, _, _)| by_step[id].json.len() + 24).sum());
-                    results.push(b'[');
-                    for (n, (id, _, _)) in done.iter().enumerate() {
-                        if n > 0 {
-                            results.push(b',');
-                        }
-                        results.push(b'[');
-                        results.extend_from_slice(id.to_string().as_bytes());
-                        results.push(b',');
-                        results.extend_from_slice(by_step[id].json);
-                        results.push(b']');
-                    }
-                    results.push(b']');
-                    let results = String::from_utf8(results)
-                        .map_err(|e| CompleteError::CorruptRow(format!("a result is not UTF-8: {e}")))?;
-                    sqlx::query(q.results_insert).bind(results).execute(&mut *tx).await?;
                 }
-                // Children: one pending parent fewer per parent completed here; the last parent completed in
-                // this batch gets the credit for the children it made ready.
-                let templates = templates_of!(self, tx, q, done.iter().map(|(_, task, _)| *task));
-                let mut children: BTreeMap<i64, (i64, usize)> = BTreeMap::new(); // child -> (parents done, item)
-                for (id, task, idx) in &done {
-                    let t = templates.get(task).ok_or_else(|| CompleteError::CorruptRow(format!("task {task} missing")))?;
-                    let first = id - idx;
-                    for c in t.child_indices(*idx as usize) {
-                        let e = children.entry(first + c as i64).or_insert((0, 0));
-                        e.0 += 1;
-                        e.1 = by_step[id].item;
-                    }
-                    outcomes[by_step[id].item] = CompletionOutcome::Completed { ready_children: 0 };
-                }
-                if !children.is_empty() {
-                    let pending: Vec<(i64, i64)> = json_rows(
-                        sqlx::query(q.children_pending).bind(ids_json(children.keys().copied())).fetch_one(&mut *tx).await?,
-                    )?;
-                    let mut updates = Vec::with_capacity(pending.len());
-                    for (child, parents_pending) in pending {
-                        let (n, item) = children[&child];
-                        updates.push((child, n));
-                        if parents_pending == n {
-                            children_ready += 1;
-                            if let CompletionOutcome::Completed { ready_children } = &mut outcomes[item] {
-                                *ready_children += 1;
-                            }
-                        }
-                    }
-                    if !updates.is_empty() {
-                        sqlx::query(q.children_update).bind(now).bind(pairs_json(updates)).execute(&mut *tx).await?;
-                    }
-                    deltas.moved(state::PENDING, state::READY, children_ready);
-                }
+                deltas.moved(state::PENDING, state::READY, children_ready);
             }
-            for f in &failures {
-                let held = sqlx::query(q.failure_held).bind(f.step).bind(f.token).fetch_optional(&mut *tx).await?;
-                let Some(r) = held else {
-                    continue; // Refused
-                };
-                let (attempts, max_attempts): (i64, i64) = (r.try_get(0)?, r.try_get(1)?);
-                let text = String::from_utf8_lossy(f.json);
-                if f.retryable && attempts < max_attempts {
-                    let backoff = self.backoff(attempts);
-                    sqlx::query(q.fail_retry).bind(f.step).bind(now + ms(backoff)).bind(now).execute(&mut *tx).await?;
-                    deltas.moved(state::CLAIMED, state::READY, 1);
-                    outcomes[f.item] = CompletionOutcome::RetryScheduled { attempts, backoff };
-                } else {
-                    sqlx::query(q.mark_error).bind(now).bind(f.step).execute(&mut *tx).await?;
-                    deltas.moved(state::CLAIMED, state::ERROR, 1);
-                    outcomes[f.item] = CompletionOutcome::Failed { attempts };
-                }
-                sqlx::query(q.error_upsert).bind(f.step).bind(text.as_ref()).execute(&mut *tx).await?;
+        }
+        for f in &failures {
+            let held = sqlx::query(pg::FAILURE_HELD)
+                .bind(f.step)
+                .bind(f.token)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let Some(r) = held else {
+                continue; // Refused
+            };
+            let (attempts, max_attempts): (i64, i64) = (r.try_get(0)?, r.try_get(1)?);
+            let text = String::from_utf8_lossy(f.json);
+            if f.retryable && attempts < max_attempts {
+                let backoff = self.backoff(attempts);
+                sqlx::query(pg::FAIL_RETRY)
+                    .bind(f.step)
+                    .bind(now + ms(backoff))
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                deltas.moved(state::CLAIMED, state::READY, 1);
+                outcomes[f.item] = CompletionOutcome::RetryScheduled { attempts, backoff };
+            } else {
+                sqlx::query(pg::MARK_ERROR)
+                    .bind(now)
+                    .bind(f.step)
+                    .execute(&mut *tx)
+                    .await?;
+                deltas.moved(state::CLAIMED, state::ERROR, 1);
+                outcomes[f.item] = CompletionOutcome::Failed { attempts };
             }
-            if !deltas.is_zero() {
-                add_counts!(tx, q, deltas);
-            }
-            if children_ready > 0 && kind == Kind::Postgres {
-                sqlx::query("SELECT pg_notify($1, '')").bind(READY_CHANNEL).execute(&mut *tx).await?;
-            }
-            tx.commit().await?;
-        });
+            sqlx::query(pg::ERROR_UPSERT)
+                .bind(f.step)
+                .bind(text.as_ref())
+                .execute(&mut *tx)
+                .await?;
+        }
+        if !deltas.is_zero() {
+            add_counts!(tx, sql::of(Kind::Postgres), deltas);
+        }
+        if children_ready > 0 {
+            sqlx::query("SELECT pg_notify($1, '')")
+                .bind(READY_CHANNEL)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
         Ok(outcomes)
     }
+
+    /// The template of each task in `task_ids`: from the task cache, the rest read in one query inside `tx`.
+    async fn templates_pg(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+        task_ids: impl Iterator<Item = i64>,
+    ) -> Result<HashMap<i64, &'static Template>, CompleteError> {
+        let mut out: HashMap<i64, &'static Template> = HashMap::new();
+        let mut missing = Vec::new();
+        for id in task_ids {
+            if out.contains_key(&id) {
+                continue;
+            }
+            match self.tasks.get(id) {
+                Some(t) => {
+                    out.insert(id, t.template);
+                }
+                None => missing.push(id),
+            }
+        }
+        if !missing.is_empty() {
+            missing.sort_unstable();
+            missing.dedup();
+            let rows: Vec<crate::claim::TaskRow> = json_rows(
+                sqlx::query(pg::TASKS_BY_ID)
+                    .bind(ids_json(missing))
+                    .fetch_one(&mut **tx)
+                    .await?,
+            )?;
+            for (id, _, _, _, name, ..) in rows {
+                out.insert(id, template_named(&name)?);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The template called `name`, or a corrupt-row error.
+pub(crate) fn template_named(name: &str) -> Result<&'static Template, CompleteError> {
+    template(name).ok_or_else(|| CompleteError::CorruptRow(format!("template `{name}`")))
 }

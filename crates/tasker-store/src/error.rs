@@ -1,5 +1,6 @@
 //! One error enum per operation.
 
+pub use crate::lite::LiteError;
 use std::time::Duration;
 
 /// [`crate::Store::connect`] failed.
@@ -38,6 +39,15 @@ pub enum ConnectError {
     /// The schema migrations failed.
     #[error("store migrations failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// SQLite's hot-path connection (claims and completions) could not be opened.
+    #[error("store `{url}`: opening the claim and completion connection failed: {source}")]
+    Open {
+        /// The URL.
+        url: String,
+        /// Why.
+        #[source]
+        source: LiteError,
+    },
 }
 
 /// [`crate::Store::enqueue`] failed; no task of the failing batch was inserted (earlier batches were).
@@ -60,6 +70,9 @@ pub enum EnqueueError {
 /// [`crate::Store::claim`] failed; nothing was claimed (the transaction rolled back).
 #[derive(Debug, thiserror::Error)]
 pub enum ClaimError {
+    /// SQLite's claim and completion connection failed (or the store was closed).
+    #[error("{0}")]
+    Embedded(#[from] LiteError),
     /// The database failed.
     #[error("claim: {0}")]
     Database(#[from] sqlx::Error),
@@ -71,6 +84,9 @@ pub enum ClaimError {
 /// [`crate::Store::complete_batch`] failed; no completion of the batch was persisted.
 #[derive(Debug, thiserror::Error)]
 pub enum CompleteError {
+    /// SQLite's claim and completion connection failed (or the store was closed).
+    #[error("{0}")]
+    Embedded(#[from] LiteError),
     /// The database failed.
     #[error("complete: {0}")]
     Database(#[from] sqlx::Error),
@@ -82,6 +98,9 @@ pub enum CompleteError {
 /// [`crate::Store::extend`] failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ExtendError {
+    /// SQLite's claim and completion connection failed (or the store was closed).
+    #[error("{0}")]
+    Embedded(#[from] LiteError),
     /// The database failed.
     #[error("extend: {0}")]
     Database(#[from] sqlx::Error),
@@ -90,6 +109,9 @@ pub enum ExtendError {
 /// [`crate::Store::release`] failed; the claims of the failing chunk are unchanged.
 #[derive(Debug, thiserror::Error)]
 pub enum ReleaseError {
+    /// SQLite's claim and completion connection failed (or the store was closed).
+    #[error("{0}")]
+    Embedded(#[from] LiteError),
     /// The database failed.
     #[error("release: {0}")]
     Database(#[from] sqlx::Error),
@@ -132,3 +154,15 @@ pub enum ListenError {
     #[error("listen: {0}")]
     Database(#[from] sqlx::Error),
 }
+
+/// SQLite's errors on the embedded hot path become each operation's `Embedded` variant.
+macro_rules! embedded_from_sqlite {
+    ($($op:ty),*) => {$(
+        impl From<rusqlite::Error> for $op {
+            fn from(e: rusqlite::Error) -> Self {
+                Self::Embedded(LiteError::Sqlite(e))
+            }
+        }
+    )*};
+}
+embedded_from_sqlite!(ClaimError, CompleteError, ExtendError, ReleaseError);

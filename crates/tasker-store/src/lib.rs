@@ -13,6 +13,7 @@ mod complete;
 mod enqueue;
 mod error;
 mod event;
+mod lite;
 mod migrations;
 mod sql;
 mod status;

@@ -2,6 +2,7 @@
 
 use crate::error::*;
 use crate::event::TaskCache;
+use crate::lite::Lite;
 use crate::migrations;
 use serde_json::Value;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
@@ -29,6 +30,14 @@ pub struct StoreOptions {
     pub backoff_max: Duration,
 }
 
+impl StoreOptions {
+    /// The retry delay after `attempts` attempts: `backoff_base · 2^(attempts-1)`, capped at `backoff_max`.
+    pub fn backoff(&self, attempts: i64) -> Duration {
+        let shift = attempts.saturating_sub(1).clamp(0, 20) as u32;
+        (self.backoff_base * (1u32 << shift)).min(self.backoff_max)
+    }
+}
+
 impl Default for StoreOptions {
     fn default() -> Self {
         Self {
@@ -40,9 +49,11 @@ impl Default for StoreOptions {
     }
 }
 
+/// The connection pools: sqlx's for every operation on PostgreSQL and for the cold operations on SQLite
+/// (enqueue, status, verify, migrations), and SQLite's hot-path connection thread.
 #[derive(Clone, Debug)]
 pub(crate) enum Backend {
-    Sqlite(SqlitePool),
+    Sqlite(SqlitePool, Arc<Lite>),
     Postgres(PgPool),
 }
 
@@ -67,7 +78,7 @@ impl Kind {
 macro_rules! on_backend {
     ($store:expr, $pool:ident, $kind:ident => $body:expr) => {
         match &$store.backend {
-            $crate::store::Backend::Sqlite($pool) => {
+            $crate::store::Backend::Sqlite($pool, _) => {
                 let $kind = $crate::store::Kind::Sqlite;
                 $body
             }
@@ -432,6 +443,8 @@ impl Store {
                                     .max_connections(options.max_connections.unwrap_or(4))
                                     .acquire_timeout(options.connect_timeout.max(Duration::from_secs(5)))
                                     .connect_lazy_with(o.clone()),
+                                // Opened below, once the migrations have made the file's schema.
+                                Arc::new(Lite::unopened()),
                             ))
                         }
                         Ok(Err(e)) => Err(e),
@@ -456,7 +469,16 @@ impl Store {
             match attempt {
                 Ok(backend) => {
                     match &backend {
-                        Backend::Sqlite(p) => migrate_sqlite(p).await?,
+                        Backend::Sqlite(p, lite) => {
+                            migrate_sqlite(p).await?;
+                            let Target::Sqlite(o) = &target else {
+                                unreachable!("an SQLite backend has SQLite options")
+                            };
+                            lite.open(o.get_filename()).map_err(|source| ConnectError::Open {
+                                url: redact(url),
+                                source,
+                            })?;
+                        }
                         Backend::Postgres(p) => migrations::POSTGRES.migrator().await?.run(p).await?,
                     }
                     return Ok(Store {
@@ -502,7 +524,7 @@ impl Store {
     /// roles). Benchmarks end their timing with it.
     pub async fn checkpoint(&self) -> Result<(), sqlx::Error> {
         match &self.backend {
-            Backend::Sqlite(pool) => {
+            Backend::Sqlite(pool, _) => {
                 sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(pool).await?;
             }
             Backend::Postgres(pool) => {
@@ -519,13 +541,18 @@ impl Store {
 
     /// Closes the pool (waits for connections to be returned).
     pub async fn close(&self) {
-        on_backend!(self, pool, _kind => pool.close().await)
+        match &self.backend {
+            Backend::Sqlite(pool, lite) => {
+                lite.close().await;
+                pool.close().await;
+            }
+            Backend::Postgres(pool) => pool.close().await,
+        }
     }
 
     /// The retry delay after `attempts` attempts: `backoff_base · 2^(attempts-1)`, capped at `backoff_max`.
     pub fn backoff(&self, attempts: i64) -> Duration {
-        let shift = attempts.saturating_sub(1).clamp(0, 20) as u32;
-        (self.options.backoff_base * (1u32 << shift)).min(self.options.backoff_max)
+        self.options.backoff(attempts)
     }
 
     /// A listener of [`READY_CHANNEL`] (PostgreSQL only): wakes when steps become ready (enqueue, a parent's
@@ -534,7 +561,7 @@ impl Store {
     /// (every 1 s, or at the shortest backoff) when idle.
     pub async fn listen(&self) -> Result<ReadyListener, ListenError> {
         match &self.backend {
-            Backend::Sqlite(_) => Err(ListenError::Unsupported),
+            Backend::Sqlite(..) => Err(ListenError::Unsupported),
             Backend::Postgres(pool) => {
                 let mut l = PgListener::connect_with(pool).await?;
                 l.listen(READY_CHANNEL).await?;

@@ -1,7 +1,5 @@
 -- Claimable steps, oldest deadline first: ready and due, or claimed with an expired deadline and attempts left.
--- $1 now, $2 limit. One row, `[[id, state], ...]`: rows cross from sqlx's SQLite thread one at a time, so every
--- hot statement returns its rows as one JSON array.
-SELECT json_group_array(json_array(id, state)) FROM (
-    SELECT id, state FROM steps INDEXED BY steps_claimable
-    WHERE state IN (1, 2) AND visible_at <= $1 AND (state = 1 OR attempts < max_attempts)
-    ORDER BY visible_at LIMIT $2)
+-- ?1 now, ?2 limit. Rows (id, state).
+SELECT id, state FROM steps INDEXED BY steps_claimable
+WHERE state IN (1, 2) AND visible_at <= ?1 AND (state = 1 OR attempts < max_attempts)
+ORDER BY visible_at LIMIT ?2

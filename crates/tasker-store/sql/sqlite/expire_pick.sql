@@ -1,5 +1,4 @@
--- Expired claims with no attempts left (at most 1000), as one JSON array of ids. $1 now. `state IN (1, 2)`
--- lets the partial index serve the range scan of deadlines.
-SELECT json_group_array(id) FROM (
-    SELECT id FROM steps INDEXED BY steps_claimable
-    WHERE state IN (1, 2) AND state = 2 AND visible_at <= $1 AND attempts >= max_attempts LIMIT 1000)
+-- Expired claims with no attempts left (at most 1000): ids. ?1 now. `state IN (1, 2)` lets the partial index
+-- serve the range scan of deadlines.
+SELECT id FROM steps INDEXED BY steps_claimable
+WHERE state IN (1, 2) AND state = 2 AND visible_at <= ?1 AND attempts >= max_attempts LIMIT 1000

@@ -1,4 +1,3 @@
--- Gives claims back without using an attempt: ready now. $1 now, $2 [[id, token], ...].
-UPDATE steps SET state = 1, claim_token = NULL, attempts = attempts - 1, visible_at = $1, updated_at = $1
-FROM (SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS tok FROM json_each($2)) AS v
-WHERE steps.id = v.id AND steps.claim_token = v.tok AND steps.state = 2
+-- Gives a claim back without using an attempt: ready now. ?1 now, ?2 id, ?3 token.
+UPDATE steps SET state = 1, claim_token = NULL, attempts = attempts - 1, visible_at = ?1, updated_at = ?1
+WHERE id = ?2 AND claim_token = ?3 AND state = 2

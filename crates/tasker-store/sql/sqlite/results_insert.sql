@@ -1,4 +1,3 @@
--- Results of accepted successes. $1 [[id, result], ...] (each result a JSON object).
-INSERT INTO step_results (step_id, results)
-SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each($1) WHERE true
+-- The result of an accepted success. ?1 step id, ?2 StepExecutionResult JSON text.
+INSERT INTO step_results (step_id, results) VALUES (?1, ?2)
 ON CONFLICT (step_id) DO UPDATE SET results = excluded.results

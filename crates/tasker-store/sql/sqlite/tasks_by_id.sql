@@ -1,5 +1,4 @@
--- Tasks by id, as one JSON array of [id, task_uuid, namespace, version, template, context (text),
--- correlation_id, priority, created_at]. $1 ids.
-SELECT json_group_array(json_array(id, task_uuid, namespace, version, template, context, correlation_id, priority,
-                                   created_at))
-FROM tasks WHERE id IN (SELECT value FROM json_each($1))
+-- A task, as its events need it. ?1 id. (task_uuid, namespace, version, template, context, correlation_id,
+-- priority, created_at).
+SELECT task_uuid, namespace, version, template, context, correlation_id, priority, created_at FROM tasks
+WHERE id = ?1

@@ -1,2 +1,0 @@
--- Steps go to error. $1 now, $2 ids.
-UPDATE steps SET state = 4, claim_token = NULL, updated_at = $1 WHERE id IN (SELECT value FROM json_each($2))

@@ -1,0 +1,101 @@
+//! Claiming on SQLite's connection thread: pick, mark (each mark returns what its event needs), read the
+//! missing tasks and the parents' results, shape the events, and commit, in one `BEGIN IMMEDIATE`
+//! transaction (see `Store::claim` for the contract).
+
+use super::{add_counts, begin, claims::expire_exhausted};
+use crate::claim::{cached_tasks, corrupt_error, parent_ids, shape, task_info};
+use crate::error::ClaimError;
+use crate::event::{ClaimedRow, TaskCache};
+use crate::sql::lite as q;
+use crate::store::{state, ClaimedStep, CountDeltas};
+use rusqlite::{Connection, OptionalExtension};
+use std::collections::HashMap;
+
+/// Claims up to `max` steps at `now` until `deadline`; when fewer were claimable, also moves expired claims
+/// with no attempts left to `error`, in the same transaction.
+pub(crate) fn claim(
+    conn: &mut Connection,
+    max: usize,
+    now: i64,
+    deadline: i64,
+    cache: &TaskCache,
+) -> Result<Vec<ClaimedStep>, ClaimError> {
+    let tx = begin(conn)?;
+    let mut deltas = CountDeltas::default();
+    let mut picked = Vec::with_capacity(max);
+    {
+        let mut pick = tx.prepare_cached(q::CLAIM_PICK)?;
+        let mut rows = pick.query((now, i64::try_from(max).unwrap_or(i64::MAX)))?;
+        while let Some(r) = rows.next()? {
+            picked.push((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?));
+        }
+    }
+    let mut rows = Vec::with_capacity(picked.len());
+    {
+        let mut mark = tx.prepare_cached(q::CLAIM_MARK)?;
+        for (id, old) in &picked {
+            deltas.moved(*old, state::CLAIMED, 1);
+            let row = mark.query_row((now, deadline, id), |r| {
+                Ok(ClaimedRow {
+                    id: *id,
+                    task_id: r.get(0)?,
+                    idx: r.get(1)?,
+                    attempts: r.get(2)?,
+                    token: r.get(3)?,
+                    step_uuid: r.get(4)?,
+                    created_at: r.get(5)?,
+                })
+            })?;
+            rows.push(row);
+        }
+    }
+    let (mut tasks, missing) = cached_tasks(cache, &rows);
+    if !missing.is_empty() {
+        let mut read = tx.prepare_cached(q::TASKS_BY_ID)?;
+        for id in missing {
+            let found = read
+                .query_row([id], |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                        r.get(6)?,
+                        r.get(7)?,
+                    ))
+                })
+                .optional()?;
+            if let Some(row) = found {
+                tasks.insert(id, task_info(cache, id, row));
+            }
+        }
+    }
+    let mut results = HashMap::new();
+    {
+        let mut read = tx.prepare_cached(q::RESULTS_BY_ID)?;
+        for parent in parent_ids(&rows, &tasks) {
+            if let Some(text) = read.query_row([parent], |r| r.get::<_, String>(0)).optional()? {
+                results.insert(parent, text);
+            }
+        }
+    }
+    let (out, corrupt) = shape(rows, &tasks, &results, now);
+    if !corrupt.is_empty() {
+        let mut mark = tx.prepare_cached(q::MARK_ERROR)?;
+        let mut upsert = tx.prepare_cached(q::ERROR_UPSERT)?;
+        for (id, why) in &corrupt {
+            mark.execute((now, id))?;
+            upsert.execute((id, corrupt_error(why)))?;
+            deltas.moved(state::CLAIMED, state::ERROR, 1);
+        }
+    }
+    if out.len() < max {
+        let expired = expire_exhausted(&tx, now)?;
+        deltas.moved(state::CLAIMED, state::ERROR, expired);
+    }
+    add_counts(&tx, &deltas)?;
+    tx.commit()?;
+    Ok(out)
+}
