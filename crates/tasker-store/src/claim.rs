@@ -218,6 +218,13 @@ pub(crate) fn shape(
 ) -> (Vec<ClaimedStep>, Vec<(i64, String)>) {
     let mut out = Vec::with_capacity(rows.len());
     let mut corrupt = Vec::new();
+    // The events are JSON by construction; the stored results they embed are checked here, once each.
+    let corrupt_results: HashSet<i64> = results
+        .iter()
+        .filter(|(_, text)| serde_json::from_str::<serde::de::IgnoredAny>(text).is_err())
+        .map(|(id, _)| *id)
+        .collect();
+    let now_iso = event::iso8601(now);
     for row in rows {
         let built = match tasks.get(&row.task_id) {
             Some(Ok(task)) => {
@@ -227,8 +234,9 @@ pub(crate) fn shape(
                     &Shaping {
                         task,
                         results,
+                        corrupt_results: &corrupt_results,
                         event_id,
-                        now,
+                        now_iso: &now_iso,
                     },
                 )
                 .and_then(|event| claimed_step(&row, task, event_id, event))
@@ -259,12 +267,7 @@ pub(crate) fn corrupt_error(why: &str) -> String {
 }
 
 /// The public form of a claimed row whose event was built.
-fn claimed_step(
-    row: &ClaimedRow,
-    task: &TaskInfo,
-    event_id: Uuid,
-    event: Box<serde_json::value::RawValue>,
-) -> Result<ClaimedStep, String> {
+fn claimed_step(row: &ClaimedRow, task: &TaskInfo, event_id: Uuid, event: Box<str>) -> Result<ClaimedStep, String> {
     let parse = |s: &str| Uuid::parse_str(s).map_err(|e| format!("uuid `{s}`: {e}"));
     Ok(ClaimedStep {
         claim_token: event_id,

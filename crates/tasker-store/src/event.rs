@@ -3,8 +3,7 @@
 //! batch). The database only hands out ids and rows.
 
 use crate::templates::{template, Template};
-use serde_json::value::RawValue;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, OnceLock};
 use uuid::Uuid;
 
@@ -108,8 +107,11 @@ pub(crate) struct Shaping<'a> {
     pub task: &'a TaskInfo,
     /// Completed results by step id (this batch's parents).
     pub results: &'a HashMap<i64, String>,
+    /// Steps of `results` whose stored text is not JSON.
+    pub corrupt_results: &'a HashSet<i64>,
     pub event_id: Uuid,
-    pub now: i64,
+    /// The claim's time, ISO 8601 (the `updated_at` fields).
+    pub now_iso: &'a str,
 }
 
 /// What never changes for a template's steps, as JSON text built once: each step's `step_definition`, its
@@ -152,8 +154,10 @@ fn named_uuid(what: &str) -> String {
 
 /// The event of one claimed step, as JSON text (`FfiStepEvent`: the seed's fields and tasker-core's); `Err`
 /// says which of its rows is corrupt. Built by appending to one string: the context, the parents' results
-/// and the step definition go in as the JSON text they already are, and the whole is checked to be JSON once.
-pub(crate) fn build(row: &ClaimedRow, s: &Shaping<'_>) -> Result<Box<RawValue>, String> {
+/// and the step definition go in as the JSON text they already are (each checked once: the context when its
+/// task is cached, a result when its batch is read, the definitions are serde's), every other string is
+/// escaped, so the whole is JSON without parsing it again (debug builds check).
+pub(crate) fn build(row: &ClaimedRow, s: &Shaping<'_>) -> Result<Box<str>, String> {
     let t = s.task.template;
     let idx = usize::try_from(row.idx).ok().filter(|i| *i < t.steps.len());
     let idx = idx.ok_or_else(|| format!("step index {} outside template `{}`", row.idx, t.short_name))?;
@@ -161,7 +165,7 @@ pub(crate) fn build(row: &ClaimedRow, s: &Shaping<'_>) -> Result<Box<RawValue>, 
     let texts = step_texts(t);
     let first_step = row.id - row.idx;
     let task = s.task;
-    let now = iso8601(s.now);
+    let now = s.now_iso;
     let mut o = String::with_capacity(2048 + task.context.len());
     let kv = |o: &mut String, key: &str, value: &str| {
         o.push('"');
@@ -201,7 +205,7 @@ pub(crate) fn build(row: &ClaimedRow, s: &Shaping<'_>) -> Result<Box<RawValue>, 
     raw(&mut o, "complete", "false");
     kv(&mut o, "created_at", &task.created_iso);
     o.push_str("\"updated_at\":");
-    push_json_str(&mut o, &now);
+    push_json_str(&mut o, now);
     o.push_str("},\"workflow_step\":{");
     kv(&mut o, "workflow_step_uuid", &row.step_uuid);
     kv(&mut o, "task_uuid", &task.task_uuid);
@@ -218,13 +222,20 @@ pub(crate) fn build(row: &ClaimedRow, s: &Shaping<'_>) -> Result<Box<RawValue>, 
     raw(&mut o, "processed", "false");
     kv(&mut o, "created_at", &iso8601(row.created_at));
     o.push_str("\"updated_at\":");
-    push_json_str(&mut o, &now);
+    push_json_str(&mut o, now);
     o.push_str("},\"dependency_results\":{\"results\":{");
     for (n, p) in t.parent_indices(idx).enumerate() {
+        let parent = first_step + p as i64;
         let results = s
             .results
-            .get(&(first_step + p as i64))
+            .get(&parent)
             .ok_or_else(|| format!("parent `{}` of a claimed step is not complete", t.steps[p].name))?;
+        if s.corrupt_results.contains(&parent) {
+            return Err(format!(
+                "the stored results of parent `{}` are not JSON",
+                t.steps[p].name
+            ));
+        }
         if n > 0 {
             o.push(',');
         }
@@ -235,13 +246,22 @@ pub(crate) fn build(row: &ClaimedRow, s: &Shaping<'_>) -> Result<Box<RawValue>, 
     o.push_str("}},\"step_definition\":");
     o.push_str(&texts.definitions[idx]);
     o.push_str("}}");
-    RawValue::from_string(o)
-        .map_err(|e| format!("the step's stored JSON (context or a parent's results) is corrupt: {e}"))
+    debug_assert!(
+        serde_json::from_str::<serde::de::IgnoredAny>(&o).is_ok(),
+        "an event built is not JSON: {o}"
+    );
+    Ok(o.into_boxed_str())
 }
 
 /// Appends `s` as a JSON string literal.
 fn push_json_str(o: &mut String, s: &str) {
     o.push('"');
+    if !s.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+        // The common case (ids, names, timestamps): nothing to escape.
+        o.push_str(s);
+        o.push('"');
+        return;
+    }
     for c in s.chars() {
         match c {
             '"' => o.push_str("\\\""),

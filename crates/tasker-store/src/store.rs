@@ -134,15 +134,16 @@ pub struct ClaimedStep {
     pub step_name: String,
     /// Attempts including this one.
     pub attempts: i64,
-    /// The FfiStepEvent JSON text (`event_id`, `task_uuid`, `step_uuid`, `task_sequence_step`...), checked to be
-    /// JSON; the worker writes it into the ring as it is.
-    pub event: Box<serde_json::value::RawValue>,
+    /// The FfiStepEvent JSON text (`event_id`, `task_uuid`, `step_uuid`, `task_sequence_step`...); the worker
+    /// writes it into the ring as it is. JSON by construction: every string in it is escaped, and the stored
+    /// JSON it embeds (the task's context, the parents' results) was checked when read.
+    pub event: Box<str>,
 }
 
 impl ClaimedStep {
     /// The event parsed (tests, tools; the hot path never needs the tree).
     pub fn event_value(&self) -> Value {
-        serde_json::from_str(self.event.get()).unwrap_or(Value::Null)
+        serde_json::from_str(&self.event).unwrap_or(Value::Null)
     }
 }
 

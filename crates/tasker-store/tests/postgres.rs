@@ -37,6 +37,14 @@ async fn pg_a_corrupt_step_goes_to_error_and_the_rest_is_claimed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pg_a_corrupt_parent_result_fails_only_its_child() {
+    let Some((pg, s)) = store("pg_corrupt_result").await else {
+        return;
+    };
+    a_corrupt_parent_result_fails_only_its_child(&s, &pg.url).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn pg_visibility_expiry_reclaims_and_refuses_stale() {
     let Some((_pg, s)) = store("pg_visibility_expiry").await else {
         return;

@@ -30,6 +30,14 @@ async fn a_corrupt_step_goes_to_error_and_the_rest_is_claimed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_corrupt_parent_result_fails_only_its_child() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("store.db").display());
+    let s = Store::connect_with(&url, fast_options()).await.unwrap();
+    common::scenarios::a_corrupt_parent_result_fails_only_its_child(&s, &url).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn visibility_expiry_reclaims_and_refuses_stale() {
     let (_d, s) = store().await;
     visibility_expiry_and_stale_completion(&s).await;

@@ -28,8 +28,9 @@ pub struct SourcedEvent {
 pub enum EventPayload {
     /// A JSON tree, serialised when written.
     Tree(serde_json::Value),
-    /// JSON text, checked when built.
-    Text(Box<serde_json::value::RawValue>),
+    /// JSON text: its producer guarantees it is JSON (the store builds its events so, see
+    /// `tasker_store::ClaimedStep::event`).
+    Text(Box<str>),
 }
 
 impl EventPayload {
@@ -37,7 +38,7 @@ impl EventPayload {
     pub fn write_to<W: std::io::Write>(&self, mut w: W) -> std::io::Result<()> {
         match self {
             Self::Tree(v) => serde_json::to_writer(w, v).map_err(std::io::Error::other),
-            Self::Text(t) => w.write_all(t.get().as_bytes()),
+            Self::Text(t) => w.write_all(t.as_bytes()),
         }
     }
 
@@ -45,7 +46,7 @@ impl EventPayload {
     pub fn to_json_string(&self) -> String {
         match self {
             Self::Tree(v) => v.to_string(),
-            Self::Text(t) => t.get().to_string(),
+            Self::Text(t) => t.to_string(),
         }
     }
 
@@ -53,7 +54,7 @@ impl EventPayload {
     pub fn to_value(&self) -> serde_json::Value {
         match self {
             Self::Tree(v) => v.clone(),
-            Self::Text(t) => serde_json::from_str(t.get()).unwrap_or(serde_json::Value::Null),
+            Self::Text(t) => serde_json::from_str(t).unwrap_or(serde_json::Value::Null),
         }
     }
 }

@@ -521,3 +521,42 @@ pub async fn a_corrupt_step_goes_to_error_and_the_rest_is_claimed(store: &Store,
         "the corrupt step is not offered again"
     );
 }
+
+/// A parent's stored result that is not JSON fails only the child whose event embeds it (`corrupt_step`);
+/// the other task's child is claimed with a well-formed event.
+pub async fn a_corrupt_parent_result_fails_only_its_child(store: &Store, url: &str) {
+    store
+        .enqueue("good", "linear", 1, br#"{"even_number": 2}"#)
+        .await
+        .unwrap();
+    store
+        .enqueue("bad", "linear", 1, br#"{"even_number": 2}"#)
+        .await
+        .unwrap();
+    let roots = store.claim(10, LONG).await.unwrap();
+    assert_eq!(roots.len(), 2);
+    let items: Vec<_> = roots
+        .iter()
+        .map(|c| (c.claim_token, reference_result(&c.event_value()).unwrap().to_string()))
+        .collect();
+    store.complete_batch(&items).await.unwrap();
+    raw_sql(
+        url,
+        "UPDATE step_results SET results = '{\"not json' \
+         WHERE step_id = (SELECT first_step FROM tasks WHERE namespace = 'bad')",
+    )
+    .await;
+    let claimed = store
+        .claim(10, LONG)
+        .await
+        .expect("a corrupt result does not fail the claim");
+    assert_eq!(claimed.len(), 1, "only the good task's second step is claimed");
+    let event = claimed[0].event_value();
+    assert_eq!(event["task_sequence_step"]["task"]["namespace"], "good");
+    assert!(
+        event["task_sequence_step"]["dependency_results"]["results"]["linear_step_1"].is_object(),
+        "{event}"
+    );
+    let s = store.status().await.unwrap();
+    assert_eq!((s.claimed, s.error, s.complete), (1, 1, 2), "{s:?}");
+}
