@@ -80,6 +80,7 @@ pub(crate) mod pg {
 
 /// SQLite's hot path (`sql/sqlite`): one row per execution, `?N` parameters, prepared once per connection.
 pub(crate) mod lite {
+    pub const CHILDREN_PENDING: &str = include_str!("../sql/sqlite/children_pending.sql");
     pub const CHILDREN_UPDATE: &str = include_str!("../sql/sqlite/children_update.sql");
     pub const CLAIM_MARK: &str = include_str!("../sql/sqlite/claim_mark.sql");
     pub const CLAIM_PICK: &str = include_str!("../sql/sqlite/claim_pick.sql");
@@ -93,5 +94,6 @@ pub(crate) mod lite {
     pub const RELEASE: &str = include_str!("../sql/sqlite/release.sql");
     pub const RESULTS_BY_ID: &str = include_str!("../sql/sqlite/results_by_id.sql");
     pub const RESULTS_INSERT: &str = include_str!("../sql/sqlite/results_insert.sql");
+    pub const SUCCESS_HELD: &str = include_str!("../sql/sqlite/success_held.sql");
     pub const TASKS_BY_ID: &str = include_str!("../sql/sqlite/tasks_by_id.sql");
 }

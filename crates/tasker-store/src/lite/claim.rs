@@ -8,6 +8,7 @@ use crate::error::ClaimError;
 use crate::event::{ClaimedRow, TaskCache};
 use crate::sql::lite as q;
 use crate::store::{state, ClaimedStep, CountDeltas};
+use crate::token;
 use rusqlite::{Connection, OptionalExtension};
 use std::collections::HashMap;
 
@@ -22,31 +23,30 @@ pub(crate) fn claim(
 ) -> Result<Vec<ClaimedStep>, ClaimError> {
     let tx = begin(conn)?;
     let mut deltas = CountDeltas::default();
-    let mut picked = Vec::with_capacity(max);
+    // Picked rows first (the marks below change the index the pick walks), then each marked.
+    let mut rows = Vec::with_capacity(max);
+    let mut old_states = Vec::with_capacity(max);
     {
         let mut pick = tx.prepare_cached(q::CLAIM_PICK)?;
-        let mut rows = pick.query((now, i64::try_from(max).unwrap_or(i64::MAX)))?;
-        while let Some(r) = rows.next()? {
-            picked.push((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?));
+        let mut picked = pick.query((now, i64::try_from(max).unwrap_or(i64::MAX)))?;
+        while let Some(r) = picked.next()? {
+            old_states.push(r.get::<_, i64>(1)?);
+            rows.push(ClaimedRow {
+                id: r.get(0)?,
+                task_id: r.get(2)?,
+                idx: r.get(3)?,
+                attempts: r.get::<_, i64>(4)? + 1,
+                token: token::fresh(),
+                step_uuid: r.get(5)?,
+                created_at: r.get(6)?,
+            });
         }
     }
-    let mut rows = Vec::with_capacity(picked.len());
     {
         let mut mark = tx.prepare_cached(q::CLAIM_MARK)?;
-        for (id, old) in &picked {
+        for (row, old) in rows.iter().zip(&old_states) {
             deltas.moved(*old, state::CLAIMED, 1);
-            let row = mark.query_row((now, deadline, id), |r| {
-                Ok(ClaimedRow {
-                    id: *id,
-                    task_id: r.get(0)?,
-                    idx: r.get(1)?,
-                    attempts: r.get(2)?,
-                    token: r.get(3)?,
-                    step_uuid: r.get(4)?,
-                    created_at: r.get(5)?,
-                })
-            })?;
-            rows.push(row);
+            mark.execute((now, deadline, row.id, row.token))?;
         }
     }
     let (mut tasks, missing) = cached_tasks(cache, &rows);

@@ -31,19 +31,19 @@ pub(crate) fn complete(
         let mut done = Vec::with_capacity(successes.len());
         let mut item_of = HashMap::with_capacity(successes.len());
         {
+            let mut held = tx.prepare_cached(q::SUCCESS_HELD)?;
             let mut complete = tx.prepare_cached(q::COMPLETE_SUCCESS)?;
             let mut store_result = tx.prepare_cached(q::RESULTS_INSERT)?;
             for s in &successes {
-                let held = complete
-                    .query_row((now, s.step, s.token), |r| {
-                        Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
-                    })
+                let found = held
+                    .query_row((s.step, s.token), |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))
                     .optional()?;
-                let Some((task, idx)) = held else {
+                let Some((task, idx)) = found else {
                     continue; // Refused: the claim no longer holds the step
                 };
                 let text = std::str::from_utf8(&s.json)
                     .map_err(|e| CompleteError::CorruptRow(format!("a result is not UTF-8: {e}")))?;
+                complete.execute((now, s.step))?;
                 store_result.execute((s.step, text))?;
                 done.push((s.step, task, idx));
                 item_of.insert(s.step, s.item);
@@ -55,10 +55,15 @@ pub(crate) fn complete(
         let templates = templates(&tx, cache, done.iter().map(|(_, task, _)| *task))?;
         let children = children_of(&done, &templates, |id| item_of[&id])?;
         let mut ready = 0;
+        let mut pending = tx.prepare_cached(q::CHILDREN_PENDING)?;
         let mut update = tx.prepare_cached(q::CHILDREN_UPDATE)?;
         for (child, (n, item)) in children {
-            let new_state = update.query_row((child, n, now), |r| r.get::<_, i64>(0)).optional()?;
-            if new_state == Some(state::READY) {
+            let Some(before) = pending.query_row([child], |r| r.get::<_, i64>(0)).optional()? else {
+                continue; // not pending (a concurrent retry_errors, a corrupt row): nothing to count down
+            };
+            let left = (before - n).max(0);
+            update.execute((child, left, now))?;
+            if left == 0 {
                 ready += 1;
                 credit_ready_child(&mut outcomes, item);
             }
