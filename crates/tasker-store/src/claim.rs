@@ -3,7 +3,7 @@
 use crate::error::ClaimError;
 use crate::event::{self, ClaimedRow, Shaping, TaskCache, TaskInfo};
 use crate::sql::{self, pg};
-use crate::store::{ids_json, json_rows, ms, now_ms, state, Backend, ClaimedStep, CountDeltas, Kind, Store};
+use crate::store::{ms, now_ms, state, Backend, ClaimedStep, CountDeltas, Kind, Store};
 use crate::token;
 use serde_json::json;
 use std::collections::{HashMap, HashSet};
@@ -46,28 +46,24 @@ impl Store {
         };
         let claimed = {
             let mut tx = pool.begin().await?;
-            let picked: Vec<(i64, i64)> = json_rows(
-                sqlx::query(pg::CLAIM_PICK)
-                    .bind(now)
-                    .bind(max as i64)
-                    .fetch_one(&mut *tx)
-                    .await?,
-            )?;
+            let picked: Vec<(i64, i64)> = sqlx::query_as(pg::CLAIM_PICK)
+                .bind(now)
+                .bind(max as i64)
+                .fetch_all(&mut *tx)
+                .await?;
             let mut deltas = CountDeltas::default();
             let mut rows = Vec::with_capacity(picked.len());
             if !picked.is_empty() {
                 for (_, old) in &picked {
                     deltas.moved(*old, state::CLAIMED, 1);
                 }
-                let ids = ids_json(picked.iter().map(|(id, _)| *id));
-                sqlx::query(pg::CLAIM_MARK)
+                let ids: Vec<i64> = picked.iter().map(|(id, _)| *id).collect();
+                let marked: Vec<(i64, i64, i64, i64, i64, String, i64)> = sqlx::query_as(pg::CLAIM_MARK)
                     .bind(now)
                     .bind(deadline)
                     .bind(&ids)
-                    .execute(&mut *tx)
+                    .fetch_all(&mut *tx)
                     .await?;
-                let marked: Vec<(i64, i64, i64, i64, i64, String, i64)> =
-                    json_rows(sqlx::query(pg::CLAIMED_ROWS).bind(&ids).fetch_one(&mut *tx).await?)?;
                 for (id, task_id, idx, attempts, token, step_uuid, created_at) in marked {
                     rows.push(ClaimedRow {
                         id,
@@ -86,12 +82,10 @@ impl Store {
             // Tasks: from the cache, the rest in one query.
             let (mut tasks, missing) = cached_tasks(&self.tasks, &rows);
             if !missing.is_empty() {
-                let found: Vec<TaskRow> = json_rows(
-                    sqlx::query(pg::TASKS_BY_ID)
-                        .bind(ids_json(missing))
-                        .fetch_one(&mut *tx)
-                        .await?,
-                )?;
+                let found: Vec<TaskRow> = sqlx::query_as(pg::TASKS_BY_ID)
+                    .bind(&missing)
+                    .fetch_all(&mut *tx)
+                    .await?;
                 for (id, task_uuid, namespace, version, template, context, correlation_id, priority, created_at) in
                     found
                 {
@@ -113,12 +107,11 @@ impl Store {
             let results: HashMap<i64, String> = if parents.is_empty() {
                 HashMap::new()
             } else {
-                let found: Vec<(i64, String)> = json_rows(
-                    sqlx::query(pg::RESULTS_BY_ID)
-                        .bind(ids_json(parents))
-                        .fetch_one(&mut *tx)
-                        .await?,
-                )?;
+                let parents: Vec<i64> = parents.into_iter().collect();
+                let found: Vec<(i64, String)> = sqlx::query_as(pg::RESULTS_BY_ID)
+                    .bind(&parents)
+                    .fetch_all(&mut *tx)
+                    .await?;
                 found.into_iter().collect()
             };
             let (out, corrupt) = shape(rows, &tasks, &results, now);

@@ -2,9 +2,7 @@
 
 use crate::error::{ExtendError, ReleaseError, StatusError};
 use crate::sql::{self, pg};
-use crate::store::{
-    ids_json, json_rows, ms, now_ms, pairs_json, state, Backend, CountDeltas, HeldClaim, Kind, Store, READY_CHANNEL,
-};
+use crate::store::{firsts, ms, now_ms, seconds, state, Backend, CountDeltas, HeldClaim, Kind, Store, READY_CHANNEL};
 use crate::token;
 use serde_json::json;
 use sqlx::Row;
@@ -41,7 +39,8 @@ impl Store {
                 .await?),
             Backend::Postgres(pool) => Ok(sqlx::query(pg::EXTEND)
                 .bind(deadline)
-                .bind(pairs_json(pairs))
+                .bind(firsts(&pairs))
+                .bind(seconds(&pairs))
                 .execute(pool)
                 .await?
                 .rows_affected()),
@@ -66,7 +65,8 @@ impl Store {
         let mut tx = pool.begin().await?;
         let n = sqlx::query(pg::RELEASE)
             .bind(now)
-            .bind(pairs_json(pairs))
+            .bind(firsts(&pairs))
+            .bind(seconds(&pairs))
             .execute(&mut *tx)
             .await?
             .rows_affected();
@@ -87,13 +87,15 @@ impl Store {
     /// runs inside its claim transaction (`lite::claims::expire_exhausted`).
     pub(crate) async fn expire_exhausted(&self, pool: &sqlx::PgPool, now: i64) -> Result<u64, sqlx::Error> {
         let mut tx = pool.begin().await?;
-        let ids: Vec<i64> = json_rows(sqlx::query(pg::EXPIRE_PICK).bind(now).fetch_one(&mut *tx).await?)?;
+        let ids: Vec<i64> = sqlx::query_scalar(pg::EXPIRE_PICK)
+            .bind(now)
+            .fetch_all(&mut *tx)
+            .await?;
         if ids.is_empty() {
             tx.commit().await?;
             return Ok(0);
         }
         let n = ids.len() as i64;
-        let ids = ids_json(ids);
         sqlx::query(pg::ERRORS_MARK_MANY)
             .bind(now)
             .bind(&ids)

@@ -6,8 +6,7 @@
 use crate::error::CompleteError;
 use crate::sql::{self, pg};
 use crate::store::{
-    ids_json, json_rows, ms, now_ms, pairs_json, state, Backend, CompletionOutcome, CountDeltas, Kind, Store,
-    READY_CHANNEL,
+    firsts, ms, now_ms, seconds, state, Backend, CompletionOutcome, CountDeltas, Kind, Store, READY_CHANNEL,
 };
 use crate::templates::{template, Template};
 use crate::token;
@@ -204,35 +203,30 @@ impl Store {
         let mut children_ready = 0;
         if !successes.is_empty() {
             let by_step: HashMap<i64, &Success<&[u8]>> = successes.iter().map(|s| (s.step, s)).collect();
-            let done: Vec<(i64, i64, i64)> = json_rows(
-                sqlx::query(pg::SUCCESS_HELD)
-                    .bind(pairs_json(successes.iter().map(|s| (s.step, s.token))))
-                    .fetch_one(&mut *tx)
-                    .await?,
-            )?;
+            let steps: Vec<i64> = successes.iter().map(|s| s.step).collect();
+            let tokens: Vec<i64> = successes.iter().map(|s| s.token).collect();
+            let done: Vec<(i64, i64, i64)> = sqlx::query_as(pg::SUCCESS_HELD)
+                .bind(&steps)
+                .bind(&tokens)
+                .fetch_all(&mut *tx)
+                .await?;
             if !done.is_empty() {
+                let ids: Vec<i64> = done.iter().map(|(id, _, _)| *id).collect();
                 sqlx::query(pg::COMPLETE_SUCCESS)
                     .bind(now)
-                    .bind(ids_json(done.iter().map(|(id, _, _)| *id)))
+                    .bind(&ids)
                     .execute(&mut *tx)
                     .await?;
                 deltas.moved(state::CLAIMED, state::COMPLETE, done.len() as i64);
-                let mut results = Vec::with_capacity(done.iter().map(|(id, _, _)| by_step[id].json.len() + 24).sum());
-                results.push(b'[');
-                for (n, (id, _, _)) in done.iter().enumerate() {
-                    if n > 0 {
-                        results.push(b',');
-                    }
-                    results.push(b'[');
-                    results.extend_from_slice(id.to_string().as_bytes());
-                    results.push(b',');
-                    results.extend_from_slice(by_step[id].json);
-                    results.push(b']');
-                }
-                results.push(b']');
-                let results = String::from_utf8(results)
+                let results = (ids.iter())
+                    .map(|id| std::str::from_utf8(by_step[id].json))
+                    .collect::<Result<Vec<&str>, _>>()
                     .map_err(|e| CompleteError::CorruptRow(format!("a result is not UTF-8: {e}")))?;
-                sqlx::query(pg::RESULTS_INSERT).bind(results).execute(&mut *tx).await?;
+                sqlx::query(pg::RESULTS_INSERT)
+                    .bind(&ids)
+                    .bind(&results)
+                    .execute(&mut *tx)
+                    .await?;
             }
             // Children: one pending parent fewer per parent completed here.
             let templates = self
@@ -243,12 +237,11 @@ impl Store {
                 outcomes[by_step[id].item] = CompletionOutcome::Completed { ready_children: 0 };
             }
             if !children.is_empty() {
-                let pending: Vec<(i64, i64)> = json_rows(
-                    sqlx::query(pg::CHILDREN_PENDING)
-                        .bind(ids_json(children.keys().copied()))
-                        .fetch_one(&mut *tx)
-                        .await?,
-                )?;
+                let child_ids: Vec<i64> = children.keys().copied().collect();
+                let pending: Vec<(i64, i64)> = sqlx::query_as(pg::CHILDREN_PENDING)
+                    .bind(&child_ids)
+                    .fetch_all(&mut *tx)
+                    .await?;
                 let mut updates = Vec::with_capacity(pending.len());
                 for (child, parents_pending) in pending {
                     let (n, item) = children[&child];
@@ -261,7 +254,8 @@ impl Store {
                 if !updates.is_empty() {
                     sqlx::query(pg::CHILDREN_UPDATE)
                         .bind(now)
-                        .bind(pairs_json(updates))
+                        .bind(firsts(&updates))
+                        .bind(seconds(&updates))
                         .execute(&mut *tx)
                         .await?;
                 }
@@ -339,12 +333,10 @@ impl Store {
         if !missing.is_empty() {
             missing.sort_unstable();
             missing.dedup();
-            let rows: Vec<crate::claim::TaskRow> = json_rows(
-                sqlx::query(pg::TASKS_BY_ID)
-                    .bind(ids_json(missing))
-                    .fetch_one(&mut **tx)
-                    .await?,
-            )?;
+            let rows: Vec<crate::claim::TaskRow> = sqlx::query_as(pg::TASKS_BY_ID)
+                .bind(&missing)
+                .fetch_all(&mut **tx)
+                .await?;
             for (id, _, _, _, name, ..) in rows {
                 out.insert(id, template_named(&name)?);
             }

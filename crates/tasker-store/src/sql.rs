@@ -1,8 +1,8 @@
 //! Whole statements per backend (`sql/sqlite/*.sql`, `sql/postgres/*.sql`), embedded at build time.
 //!
 //! [`Statements`] are run through sqlx on both backends (enqueue, status, verify). The hot path (claim,
-//! complete, extend, release) has one set per backend: [`pg`], set-based statements taking a batch as one JSON
-//! parameter (one round trip each, through sqlx); [`lite`], per-row statements that SQLite's own connection
+//! complete, extend, release) has one set per backend: [`pg`], set-based statements taking a batch as arrays
+//! parameters (`bigint[]`, `text[]`; one round trip each, through sqlx); [`lite`], per-row statements that SQLite's own connection
 //! thread (`crate::lite`) runs prepared and cached, with no JSON in between.
 
 use crate::store::Kind;
@@ -61,7 +61,6 @@ pub(crate) mod pg {
     pub const CHILDREN_UPDATE: &str = include_str!("../sql/postgres/children_update.sql");
     pub const CLAIM_MARK: &str = include_str!("../sql/postgres/claim_mark.sql");
     pub const CLAIM_PICK: &str = include_str!("../sql/postgres/claim_pick.sql");
-    pub const CLAIMED_ROWS: &str = include_str!("../sql/postgres/claimed_rows.sql");
     pub const COMPLETE_SUCCESS: &str = include_str!("../sql/postgres/complete_success.sql");
     pub const ERROR_UPSERT: &str = include_str!("../sql/postgres/error_upsert.sql");
     pub const ERRORS_MARK_MANY: &str = include_str!("../sql/postgres/errors_mark_many.sql");

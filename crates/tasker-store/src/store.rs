@@ -8,7 +8,6 @@ use serde_json::Value;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::Connection;
-use std::fmt::Write as _;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -245,43 +244,15 @@ pub(crate) fn ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 4)
 }
 
-/// `[1,2,3]`: a list of ids bound as one JSON parameter (`json_each` on SQLite, `json_array_elements_text`
-/// on PostgreSQL). One parameter per statement whatever the batch size: sqlx's SQLite driver looks up every
-/// bind parameter by name, so a statement's cost grows with the square of its parameters.
-pub(crate) fn ids_json(ids: impl IntoIterator<Item = i64>) -> String {
-    let mut out = String::from("[");
-    for (n, id) in ids.into_iter().enumerate() {
-        if n > 0 {
-            out.push(',');
-        }
-        let _ = write!(out, "{id}");
-    }
-    out.push(']');
-    out
+/// The first of each pair (PostgreSQL's hot path binds pairs as two `bigint[]` parameters, `unnest`ed
+/// together).
+pub(crate) fn firsts(pairs: &[(i64, i64)]) -> Vec<i64> {
+    pairs.iter().map(|p| p.0).collect()
 }
 
-/// `[[1,7],[2,9]]`: pairs of integers as one JSON parameter.
-pub(crate) fn pairs_json(pairs: impl IntoIterator<Item = (i64, i64)>) -> String {
-    let mut out = String::from("[");
-    for (n, (a, b)) in pairs.into_iter().enumerate() {
-        if n > 0 {
-            out.push(',');
-        }
-        let _ = write!(out, "[{a},{b}]");
-    }
-    out.push(']');
-    out
-}
-
-/// The rows of a one-row, one-column result holding a JSON array (the hot statements aggregate their rows:
-/// sqlx's SQLite driver hands rows from its worker thread one at a time, a thread switch per row).
-pub(crate) fn json_rows<T: serde::de::DeserializeOwned, R: sqlx::Row>(row: R) -> Result<Vec<T>, sqlx::Error>
-where
-    usize: sqlx::ColumnIndex<R>,
-    String: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-{
-    let text: String = row.try_get(0)?;
-    serde_json::from_str(&text).map_err(|e| sqlx::Error::Decode(Box::new(e)))
+/// The second of each pair.
+pub(crate) fn seconds(pairs: &[(i64, i64)]) -> Vec<i64> {
+    pairs.iter().map(|p| p.1).collect()
 }
 
 /// A step-count slot for this transaction's deltas (see the `step_counts` table): random, so concurrent

@@ -1,7 +1,7 @@
--- Children lose one pending parent per parent completed; those left with none are ready. $1 now,
--- $2 [[id, parents completed], ...].
+-- Children lose one pending parent per parent completed; those left with none are ready. $1 now, $2 ids,
+-- $3 parents completed (bigint[], pairwise).
 UPDATE steps SET pending_parents = pending_parents - v.n,
        state = CASE WHEN pending_parents = v.n THEN 1 ELSE state END,
        visible_at = CASE WHEN pending_parents = v.n THEN $1 ELSE visible_at END, updated_at = $1
-FROM (SELECT (e->>0)::bigint AS id, (e->>1)::bigint AS n FROM json_array_elements($2::json) e) AS v
+FROM unnest($2::bigint[], $3::bigint[]) AS v(id, n)
 WHERE steps.id = v.id AND steps.state = 0

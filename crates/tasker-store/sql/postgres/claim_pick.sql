@@ -1,7 +1,6 @@
 -- Claimable steps, oldest deadline first: ready and due, or claimed with an expired deadline and attempts left.
--- Locked, skipping rows another claimer holds. $1 now, $2 limit. One row, `[[id, state], ...]`.
-SELECT COALESCE(json_agg(json_build_array(id, state)), '[]')::text FROM (
-    SELECT id, state FROM steps
-    WHERE state IN (1, 2) AND visible_at <= $1 AND (state = 1 OR attempts < max_attempts)
-    ORDER BY visible_at LIMIT $2
-    FOR UPDATE SKIP LOCKED) picked
+-- Locked, skipping rows another claimer holds. $1 now, $2 limit. Rows (id, state).
+SELECT id, state::bigint FROM steps
+WHERE state IN (1, 2) AND visible_at <= $1 AND (state = 1 OR attempts < max_attempts)
+ORDER BY visible_at LIMIT $2
+FOR UPDATE SKIP LOCKED

@@ -1,3 +1,2 @@
--- Steps go to error. $1 now, $2 ids.
-UPDATE steps SET state = 4, claim_token = NULL, updated_at = $1
-WHERE id IN (SELECT value::bigint FROM json_array_elements_text($2::json))
+-- Steps go to error. $1 now, $2 ids (bigint[]).
+UPDATE steps SET state = 4, claim_token = NULL, updated_at = $1 WHERE id = ANY($2)

@@ -1,3 +1,3 @@
--- The same failure for many steps. $1 ids, $2 StepExecutionResult JSON.
-INSERT INTO step_errors (step_id, last_error) SELECT value::bigint, $2 FROM json_array_elements_text($1::json)
+-- The same failure for many steps. $1 ids (bigint[]), $2 StepExecutionResult JSON.
+INSERT INTO step_errors (step_id, last_error) SELECT unnest($1::bigint[]), $2
 ON CONFLICT (step_id) DO UPDATE SET last_error = excluded.last_error

@@ -1,4 +1,5 @@
--- Results of accepted successes. $1 [[id, result], ...] (each result a JSON object, stored as given).
+-- Results of accepted successes, stored as given. $1 step ids (bigint[]), $2 StepExecutionResult JSON texts
+-- (text[], pairwise).
 INSERT INTO step_results (step_id, results)
-SELECT (e->>0)::bigint, (e->1)::text FROM json_array_elements($1::json) e
+SELECT id, r FROM unnest($1::bigint[], $2::text[]) AS v(id, r)
 ON CONFLICT (step_id) DO UPDATE SET results = excluded.results
