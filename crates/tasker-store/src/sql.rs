@@ -14,8 +14,6 @@ pub(crate) struct Statements {
     pub counts_add: &'static str,
     pub enqueue_lock: &'static str,
     pub enqueue_next_ids: &'static str,
-    pub enqueue_steps: &'static str,
-    pub enqueue_tasks: &'static str,
     pub held_claims: &'static str,
     pub retry_errors: &'static str,
     pub verify_page: &'static str,
@@ -27,8 +25,6 @@ pub(crate) static SQLITE: Statements = Statements {
     counts_add: include_str!("../sql/sqlite/counts_add.sql"),
     enqueue_lock: include_str!("../sql/sqlite/enqueue_lock.sql"),
     enqueue_next_ids: include_str!("../sql/sqlite/enqueue_next_ids.sql"),
-    enqueue_steps: include_str!("../sql/sqlite/enqueue_steps.sql"),
-    enqueue_tasks: include_str!("../sql/sqlite/enqueue_tasks.sql"),
     held_claims: include_str!("../sql/sqlite/held_claims.sql"),
     retry_errors: include_str!("../sql/sqlite/retry_errors.sql"),
     verify_page: include_str!("../sql/sqlite/verify_page.sql"),
@@ -40,8 +36,6 @@ pub(crate) static POSTGRES: Statements = Statements {
     counts_add: include_str!("../sql/postgres/counts_add.sql"),
     enqueue_lock: include_str!("../sql/postgres/enqueue_lock.sql"),
     enqueue_next_ids: include_str!("../sql/postgres/enqueue_next_ids.sql"),
-    enqueue_steps: include_str!("../sql/postgres/enqueue_steps.sql"),
-    enqueue_tasks: include_str!("../sql/postgres/enqueue_tasks.sql"),
     held_claims: include_str!("../sql/postgres/held_claims.sql"),
     retry_errors: include_str!("../sql/postgres/retry_errors.sql"),
     verify_page: include_str!("../sql/postgres/verify_page.sql"),
@@ -95,4 +89,7 @@ pub(crate) mod lite {
     pub const RESULTS_INSERT: &str = include_str!("../sql/sqlite/results_insert.sql");
     pub const SUCCESS_HELD: &str = include_str!("../sql/sqlite/success_held.sql");
     pub const TASKS_BY_ID: &str = include_str!("../sql/sqlite/tasks_by_id.sql");
+    /// Enqueue's inserts (run through sqlx; PostgreSQL streams its rows with COPY instead).
+    pub const ENQUEUE_STEPS: &str = include_str!("../sql/sqlite/enqueue_steps.sql");
+    pub const ENQUEUE_TASKS: &str = include_str!("../sql/sqlite/enqueue_tasks.sql");
 }

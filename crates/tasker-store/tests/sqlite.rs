@@ -38,6 +38,12 @@ async fn a_corrupt_parent_result_fails_only_its_child() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn contexts_round_trip() {
+    let (_d, s) = store().await;
+    contexts_round_trip_exactly(&s).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn visibility_expiry_reclaims_and_refuses_stale() {
     let (_d, s) = store().await;
     visibility_expiry_and_stale_completion(&s).await;

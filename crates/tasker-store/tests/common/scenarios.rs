@@ -560,3 +560,18 @@ pub async fn a_corrupt_parent_result_fails_only_its_child(store: &Store, url: &s
     let s = store.status().await.unwrap();
     assert_eq!((s.claimed, s.error, s.complete), (1, 1, 2), "{s:?}");
 }
+
+/// A context with characters COPY and JSON treat specially (tab, newline, backslash, quote, non-ASCII)
+/// comes back in the event exactly as enqueued.
+pub async fn contexts_round_trip_exactly(store: &Store) {
+    let context = json!({"even_number": 2, "note": "tab\there\nnew line \\ back \"quoted\" é ✓"});
+    store
+        .enqueue("ctx", "linear", 2, context.to_string().as_bytes())
+        .await
+        .unwrap();
+    let claimed = store.claim(10, LONG).await.unwrap();
+    assert_eq!(claimed.len(), 2);
+    for c in &claimed {
+        assert_eq!(c.event_value()["task_sequence_step"]["task"]["context"], context);
+    }
+}
