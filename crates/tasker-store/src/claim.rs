@@ -3,7 +3,7 @@
 use crate::error::ClaimError;
 use crate::event::{self, ClaimedRow, Shaping, TaskCache, TaskInfo};
 use crate::sql::{self, pg};
-use crate::store::{ms, now_ms, state, Backend, ClaimedStep, CountDeltas, Kind, Store};
+use crate::store::{ms, now_ms, outcome, state, Backend, ClaimedStep, CountDeltas, Kind, Store};
 use crate::token;
 use serde_json::json;
 use std::collections::{HashMap, HashSet};
@@ -46,7 +46,7 @@ impl Store {
         };
         let claimed = {
             let mut tx = pool.begin().await?;
-            let picked: Vec<(i64, i64)> = sqlx::query_as(pg::CLAIM_PICK)
+            let picked: Vec<(i64, i64, i64, Option<i64>, i64)> = sqlx::query_as(pg::CLAIM_PICK)
                 .bind(now)
                 .bind(max as i64)
                 .fetch_all(&mut *tx)
@@ -54,10 +54,15 @@ impl Store {
             let mut deltas = CountDeltas::default();
             let mut rows = Vec::with_capacity(picked.len());
             if !picked.is_empty() {
-                for (_, old) in &picked {
+                let mut expired = Vec::new();
+                for (id, old, attempts, claimed_at, deadline) in &picked {
                     deltas.moved(*old, state::CLAIMED, 1);
+                    if *old == state::CLAIMED {
+                        expired.push((*id, *attempts, claimed_at.unwrap_or(*deadline), *deadline));
+                    }
                 }
-                let ids: Vec<i64> = picked.iter().map(|(id, _)| *id).collect();
+                record_attempts_pg(&mut tx, &expired, outcome::CLAIM_EXPIRED, &[]).await?;
+                let ids: Vec<i64> = picked.iter().map(|p| p.0).collect();
                 let marked: Vec<(i64, i64, i64, i64, i64, String, i64)> = sqlx::query_as(pg::CLAIM_MARK)
                     .bind(now)
                     .bind(deadline)
@@ -76,7 +81,7 @@ impl Store {
                     });
                 }
                 // Oldest deadline first, as picked.
-                let order: HashMap<i64, usize> = picked.iter().enumerate().map(|(i, (id, _))| (*id, i)).collect();
+                let order: HashMap<i64, usize> = picked.iter().enumerate().map(|(i, p)| (p.0, i)).collect();
                 rows.sort_by_key(|r| order.get(&r.id).copied().unwrap_or(usize::MAX));
             }
             // Tasks: from the cache, the rest in one query.
@@ -114,7 +119,17 @@ impl Store {
                     .await?;
                 found.into_iter().collect()
             };
-            let (out, corrupt) = shape(rows, &tasks, &results, now);
+            let claimed_ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+            let checkpoints: HashMap<i64, String> = if claimed_ids.is_empty() {
+                HashMap::new()
+            } else {
+                let found: Vec<(i64, String)> = sqlx::query_as(pg::CHECKPOINTS_BY_ID)
+                    .bind(&claimed_ids)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                found.into_iter().collect()
+            };
+            let (out, corrupt) = shape(rows, &tasks, &results, &checkpoints, now);
             for (id, why) in &corrupt {
                 sqlx::query(pg::MARK_ERROR)
                     .bind(now)
@@ -207,16 +222,19 @@ pub(crate) fn shape(
     rows: Vec<ClaimedRow>,
     tasks: &Tasks,
     results: &HashMap<i64, String>,
+    checkpoints: &HashMap<i64, String>,
     now: i64,
 ) -> (Vec<ClaimedStep>, Vec<(i64, String)>) {
     let mut out = Vec::with_capacity(rows.len());
     let mut corrupt = Vec::new();
     // The events are JSON by construction; the stored results they embed are checked here, once each.
-    let corrupt_results: HashSet<i64> = results
-        .iter()
-        .filter(|(_, text)| serde_json::from_str::<serde::de::IgnoredAny>(text).is_err())
-        .map(|(id, _)| *id)
-        .collect();
+    let not_json = |texts: &HashMap<i64, String>| -> HashSet<i64> {
+        (texts.iter())
+            .filter(|(_, text)| serde_json::from_str::<serde::de::IgnoredAny>(text).is_err())
+            .map(|(id, _)| *id)
+            .collect()
+    };
+    let (corrupt_results, corrupt_checkpoints) = (not_json(results), not_json(checkpoints));
     let now_iso = event::iso8601(now);
     for row in rows {
         let built = match tasks.get(&row.task_id) {
@@ -228,6 +246,8 @@ pub(crate) fn shape(
                         task,
                         results,
                         corrupt_results: &corrupt_results,
+                        checkpoints,
+                        corrupt_checkpoints: &corrupt_checkpoints,
                         event_id,
                         now_iso: &now_iso,
                     },
@@ -257,6 +277,31 @@ pub(crate) fn corrupt_error(why: &str) -> String {
         }
     })
     .to_string()
+}
+
+/// Records attempts `(step id, attempt, claimed at, ended at)` with `outcome` in the history (PostgreSQL), with
+/// each one's result JSON from `results` (pairwise; empty for none).
+pub(crate) async fn record_attempts_pg(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    attempts: &[(i64, i64, i64, i64)],
+    outcome: i64,
+    results: &[Option<&str>],
+) -> Result<(), sqlx::Error> {
+    if attempts.is_empty() {
+        return Ok(());
+    }
+    let column = |f: fn(&(i64, i64, i64, i64)) -> i64| attempts.iter().map(f).collect::<Vec<i64>>();
+    let results: Vec<Option<&str>> = (0..attempts.len()).map(|i| results.get(i).copied().flatten()).collect();
+    sqlx::query(pg::ATTEMPT_INSERT)
+        .bind(column(|a| a.0))
+        .bind(column(|a| a.1))
+        .bind(column(|a| a.2))
+        .bind(column(|a| a.3))
+        .bind(vec![outcome; attempts.len()])
+        .bind(results)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
 /// The public form of a claimed row whose event was built.

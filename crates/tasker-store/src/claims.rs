@@ -2,7 +2,9 @@
 
 use crate::error::{ExtendError, ReleaseError, StatusError};
 use crate::sql::{self, pg};
-use crate::store::{firsts, ms, now_ms, seconds, state, Backend, CountDeltas, HeldClaim, Kind, Store, READY_CHANNEL};
+use crate::store::{
+    firsts, ms, now_ms, outcome, seconds, state, Backend, CountDeltas, HeldClaim, Kind, Store, READY_CHANNEL,
+};
 use crate::token;
 use serde_json::json;
 use sqlx::Row;
@@ -87,15 +89,18 @@ impl Store {
     /// runs inside its claim transaction (`lite::claims::expire_exhausted`).
     pub(crate) async fn expire_exhausted(&self, pool: &sqlx::PgPool, now: i64) -> Result<u64, sqlx::Error> {
         let mut tx = pool.begin().await?;
-        let ids: Vec<i64> = sqlx::query_scalar(pg::EXPIRE_PICK)
-            .bind(now)
-            .fetch_all(&mut *tx)
-            .await?;
-        if ids.is_empty() {
+        let expired: Vec<(i64, i64, Option<i64>, i64)> =
+            sqlx::query_as(pg::EXPIRE_PICK).bind(now).fetch_all(&mut *tx).await?;
+        if expired.is_empty() {
             tx.commit().await?;
             return Ok(0);
         }
-        let n = ids.len() as i64;
+        let n = expired.len() as i64;
+        let ids: Vec<i64> = expired.iter().map(|e| e.0).collect();
+        let history: Vec<_> = (expired.iter())
+            .map(|&(id, attempt, at, deadline)| (id, attempt, at.unwrap_or(deadline), deadline))
+            .collect();
+        crate::claim::record_attempts_pg(&mut tx, &history, outcome::CLAIM_EXPIRED, &[]).await?;
         sqlx::query(pg::ERRORS_MARK_MANY)
             .bind(now)
             .bind(&ids)

@@ -6,7 +6,7 @@
 use crate::error::CompleteError;
 use crate::sql::{self, pg};
 use crate::store::{
-    firsts, ms, now_ms, seconds, state, Backend, CompletionOutcome, CountDeltas, Kind, Store, READY_CHANNEL,
+    firsts, ms, now_ms, outcome, seconds, state, Backend, CompletionOutcome, CountDeltas, Kind, Store, READY_CHANNEL,
 };
 use crate::templates::{template, Template};
 use crate::token;
@@ -271,9 +271,10 @@ impl Store {
             let Some(r) = held else {
                 continue; // Refused
             };
-            let (attempts, max_attempts): (i64, i64) = (r.try_get(0)?, r.try_get(1)?);
+            let (attempts, max_attempts, claimed_at): (i64, i64, Option<i64>) =
+                (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?);
             let text = String::from_utf8_lossy(f.json);
-            if f.retryable && attempts < max_attempts {
+            let ended = if f.retryable && attempts < max_attempts {
                 let backoff = self.backoff(attempts);
                 sqlx::query(pg::FAIL_RETRY)
                     .bind(f.step)
@@ -283,6 +284,7 @@ impl Store {
                     .await?;
                 deltas.moved(state::CLAIMED, state::READY, 1);
                 outcomes[f.item] = CompletionOutcome::RetryScheduled { attempts, backoff };
+                outcome::RETRY_SCHEDULED
             } else {
                 sqlx::query(pg::MARK_ERROR)
                     .bind(now)
@@ -291,12 +293,15 @@ impl Store {
                     .await?;
                 deltas.moved(state::CLAIMED, state::ERROR, 1);
                 outcomes[f.item] = CompletionOutcome::Failed { attempts };
-            }
+                outcome::FAILED
+            };
             sqlx::query(pg::ERROR_UPSERT)
                 .bind(f.step)
                 .bind(text.as_ref())
                 .execute(&mut *tx)
                 .await?;
+            let attempt = [(f.step, attempts, claimed_at.unwrap_or(now), now)];
+            crate::claim::record_attempts_pg(&mut tx, &attempt, ended, &[Some(text.as_ref())]).await?;
         }
         if !deltas.is_zero() {
             add_counts!(tx, sql::of(Kind::Postgres), deltas);

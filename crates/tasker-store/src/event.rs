@@ -109,6 +109,10 @@ pub(crate) struct Shaping<'a> {
     pub results: &'a HashMap<i64, String>,
     /// Steps of `results` whose stored text is not JSON.
     pub corrupt_results: &'a HashSet<i64>,
+    /// The last checkpoint of each claimed step that yielded one (JSON text, checked like `results`).
+    pub checkpoints: &'a HashMap<i64, String>,
+    /// Steps of `checkpoints` whose stored text is not JSON.
+    pub corrupt_checkpoints: &'a HashSet<i64>,
     pub event_id: Uuid,
     /// The claim's time, ISO 8601 (the `updated_at` fields).
     pub now_iso: &'a str,
@@ -220,6 +224,12 @@ pub(crate) fn build(row: &ClaimedRow, s: &Shaping<'_>) -> Result<Box<str>, Strin
     raw(&mut o, "retryable", "true");
     raw(&mut o, "in_process", "true");
     raw(&mut o, "processed", "false");
+    if let Some(checkpoint) = s.checkpoints.get(&row.id) {
+        if s.corrupt_checkpoints.contains(&row.id) {
+            return Err("the step's stored checkpoint is not JSON".into());
+        }
+        raw(&mut o, "checkpoint", checkpoint);
+    }
     kv(&mut o, "created_at", &iso8601(row.created_at));
     o.push_str("\"updated_at\":");
     push_json_str(&mut o, now);

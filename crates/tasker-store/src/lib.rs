@@ -13,6 +13,7 @@ mod complete;
 mod enqueue;
 mod error;
 mod event;
+mod history;
 mod lite;
 mod migrations;
 mod sql;
@@ -24,6 +25,7 @@ mod token;
 mod verify;
 
 pub use error::*;
+pub use history::{AttemptOutcome, AttemptRecord, YieldOutcome};
 pub use store::{
     redact, ClaimedStep, CompletionOutcome, HeldClaim, ReadyListener, Store, StoreOptions, StoreStatus, READY_CHANNEL,
 };

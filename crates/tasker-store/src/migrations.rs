@@ -20,6 +20,11 @@ pub(crate) const SQLITE: Embedded = Embedded(&[
         "integer keys",
         include_str!("../migrations/sqlite/0002_integer_keys.sql"),
     ),
+    (
+        3,
+        "attempts and checkpoints",
+        include_str!("../migrations/sqlite/0003_attempts_checkpoints.sql"),
+    ),
 ]);
 /// PostgreSQL's migrations (`migrations/postgres`).
 pub(crate) const POSTGRES: Embedded = Embedded(&[
@@ -28,6 +33,11 @@ pub(crate) const POSTGRES: Embedded = Embedded(&[
         2,
         "integer keys",
         include_str!("../migrations/postgres/0002_integer_keys.sql"),
+    ),
+    (
+        3,
+        "attempts and checkpoints",
+        include_str!("../migrations/postgres/0003_attempts_checkpoints.sql"),
     ),
 ]);
 

@@ -15,6 +15,9 @@ pub(crate) struct Statements {
     pub enqueue_lock: &'static str,
     pub enqueue_next_ids: &'static str,
     pub held_claims: &'static str,
+    pub history_attempts: &'static str,
+    pub history_result: &'static str,
+    pub history_step: &'static str,
     pub retry_errors: &'static str,
     pub verify_page: &'static str,
 }
@@ -26,6 +29,9 @@ pub(crate) static SQLITE: Statements = Statements {
     enqueue_lock: include_str!("../sql/sqlite/enqueue_lock.sql"),
     enqueue_next_ids: include_str!("../sql/sqlite/enqueue_next_ids.sql"),
     held_claims: include_str!("../sql/sqlite/held_claims.sql"),
+    history_attempts: include_str!("../sql/sqlite/history_attempts.sql"),
+    history_result: include_str!("../sql/sqlite/history_result.sql"),
+    history_step: include_str!("../sql/sqlite/history_step.sql"),
     retry_errors: include_str!("../sql/sqlite/retry_errors.sql"),
     verify_page: include_str!("../sql/sqlite/verify_page.sql"),
 };
@@ -37,6 +43,9 @@ pub(crate) static POSTGRES: Statements = Statements {
     enqueue_lock: include_str!("../sql/postgres/enqueue_lock.sql"),
     enqueue_next_ids: include_str!("../sql/postgres/enqueue_next_ids.sql"),
     held_claims: include_str!("../sql/postgres/held_claims.sql"),
+    history_attempts: include_str!("../sql/postgres/history_attempts.sql"),
+    history_result: include_str!("../sql/postgres/history_result.sql"),
+    history_step: include_str!("../sql/postgres/history_step.sql"),
     retry_errors: include_str!("../sql/postgres/retry_errors.sql"),
     verify_page: include_str!("../sql/postgres/verify_page.sql"),
 };
@@ -51,6 +60,10 @@ pub(crate) fn of(kind: Kind) -> &'static Statements {
 
 /// PostgreSQL's hot path (`sql/postgres`): a batch per statement, bound as one JSON parameter.
 pub(crate) mod pg {
+    pub const ATTEMPT_INSERT: &str = include_str!("../sql/postgres/attempt_insert.sql");
+    pub const CHECKPOINT_HELD: &str = include_str!("../sql/postgres/checkpoint_held.sql");
+    pub const CHECKPOINT_UPSERT: &str = include_str!("../sql/postgres/checkpoint_upsert.sql");
+    pub const CHECKPOINTS_BY_ID: &str = include_str!("../sql/postgres/checkpoints_by_id.sql");
     pub const CHILDREN_PENDING: &str = include_str!("../sql/postgres/children_pending.sql");
     pub const CHILDREN_UPDATE: &str = include_str!("../sql/postgres/children_update.sql");
     pub const CLAIM_MARK: &str = include_str!("../sql/postgres/claim_mark.sql");
@@ -73,6 +86,10 @@ pub(crate) mod pg {
 
 /// SQLite's hot path (`sql/sqlite`): one row per execution, `?N` parameters, prepared once per connection.
 pub(crate) mod lite {
+    pub const ATTEMPT_INSERT: &str = include_str!("../sql/sqlite/attempt_insert.sql");
+    pub const CHECKPOINT_HELD: &str = include_str!("../sql/sqlite/checkpoint_held.sql");
+    pub const CHECKPOINT_OF: &str = include_str!("../sql/sqlite/checkpoint_of.sql");
+    pub const CHECKPOINT_UPSERT: &str = include_str!("../sql/sqlite/checkpoint_upsert.sql");
     pub const CHILDREN_PENDING: &str = include_str!("../sql/sqlite/children_pending.sql");
     pub const CHILDREN_UPDATE: &str = include_str!("../sql/sqlite/children_update.sql");
     pub const CLAIM_MARK: &str = include_str!("../sql/sqlite/claim_mark.sql");

@@ -283,6 +283,14 @@ impl CountDeltas {
     }
 }
 
+/// Outcome codes of the attempt history (`step_attempts.outcome`).
+pub(crate) mod outcome {
+    pub const RETRY_SCHEDULED: i64 = 1;
+    pub const FAILED: i64 = 2;
+    pub const CLAIM_EXPIRED: i64 = 3;
+    pub const CHECKPOINT_YIELDED: i64 = 4;
+}
+
 /// Step state codes (`steps.state`).
 pub(crate) mod state {
     pub const PENDING: i64 = 0;

@@ -45,6 +45,14 @@ async fn pg_a_corrupt_parent_result_fails_only_its_child() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pg_checkpoints_and_history() {
+    let Some((_pg, s)) = store("pg_history").await else {
+        return;
+    };
+    checkpoints_and_attempt_history(&s).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn pg_contexts_round_trip() {
     let Some((_pg, s)) = store("pg_contexts").await else {
         return;

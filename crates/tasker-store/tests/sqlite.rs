@@ -38,6 +38,12 @@ async fn a_corrupt_parent_result_fails_only_its_child() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn checkpoints_and_history() {
+    let (_d, s) = store().await;
+    checkpoints_and_attempt_history(&s).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn contexts_round_trip() {
     let (_d, s) = store().await;
     contexts_round_trip_exactly(&s).await;

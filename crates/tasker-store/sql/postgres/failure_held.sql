@@ -1,2 +1,4 @@
--- Attempts of a step a failure's token still holds (locked). $1 id, $2 token.
-SELECT attempts::bigint, max_attempts::bigint FROM steps WHERE id = $1 AND claim_token = $2 AND state = 2 FOR UPDATE
+-- A step a failure's token still holds, locked: (attempts, max_attempts, claimed_at), or no row. $1 id,
+-- $2 token.
+SELECT attempts::bigint, max_attempts::bigint, claimed_at FROM steps
+WHERE id = $1 AND claim_token = $2 AND state = 2 FOR UPDATE

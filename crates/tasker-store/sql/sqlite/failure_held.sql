@@ -1,2 +1,2 @@
--- Attempts of a step a failure's token still holds. ?1 id, ?2 token. (attempts, max_attempts), or no row.
-SELECT attempts, max_attempts FROM steps WHERE id = ?1 AND claim_token = ?2 AND state = 2
+-- A step a failure's token still holds: (attempts, max_attempts, claimed_at), or no row. ?1 id, ?2 token.
+SELECT attempts, max_attempts, claimed_at FROM steps WHERE id = ?1 AND claim_token = ?2 AND state = 2

@@ -7,7 +7,7 @@ use crate::claim::{cached_tasks, corrupt_error, parent_ids, shape, task_info};
 use crate::error::ClaimError;
 use crate::event::{ClaimedRow, TaskCache};
 use crate::sql::lite as q;
-use crate::store::{state, ClaimedStep, CountDeltas};
+use crate::store::{outcome, state, ClaimedStep, CountDeltas};
 use crate::token;
 use rusqlite::{Connection, OptionalExtension};
 use std::collections::HashMap;
@@ -26,11 +26,24 @@ pub(crate) fn claim(
     // Picked rows first (the marks below change the index the pick walks), then each marked.
     let mut rows = Vec::with_capacity(max);
     let mut old_states = Vec::with_capacity(max);
+    let mut expired = Vec::new();
     {
         let mut pick = tx.prepare_cached(q::CLAIM_PICK)?;
         let mut picked = pick.query((now, i64::try_from(max).unwrap_or(i64::MAX)))?;
         while let Some(r) = picked.next()? {
-            old_states.push(r.get::<_, i64>(1)?);
+            let old_state = r.get::<_, i64>(1)?;
+            old_states.push(old_state);
+            if old_state == state::CLAIMED {
+                // A claim whose deadline passed: its attempt goes into the history before the new one starts.
+                let deadline: i64 = r.get(8)?;
+                let claimed_at: Option<i64> = r.get(7)?;
+                expired.push((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(4)?,
+                    claimed_at.unwrap_or(deadline),
+                    deadline,
+                ));
+            }
             rows.push(ClaimedRow {
                 id: r.get(0)?,
                 task_id: r.get(2)?,
@@ -42,6 +55,7 @@ pub(crate) fn claim(
             });
         }
     }
+    record_expired(&tx, &expired)?;
     {
         let mut mark = tx.prepare_cached(q::CLAIM_MARK)?;
         for (row, old) in rows.iter().zip(&old_states) {
@@ -81,7 +95,16 @@ pub(crate) fn claim(
             }
         }
     }
-    let (out, corrupt) = shape(rows, &tasks, &results, now);
+    let mut checkpoints = HashMap::new();
+    {
+        let mut read = tx.prepare_cached(q::CHECKPOINT_OF)?;
+        for row in &rows {
+            if let Some(text) = read.query_row([row.id], |r| r.get::<_, String>(0)).optional()? {
+                checkpoints.insert(row.id, text);
+            }
+        }
+    }
+    let (out, corrupt) = shape(rows, &tasks, &results, &checkpoints, now);
     if !corrupt.is_empty() {
         let mut mark = tx.prepare_cached(q::MARK_ERROR)?;
         let mut upsert = tx.prepare_cached(q::ERROR_UPSERT)?;
@@ -98,4 +121,16 @@ pub(crate) fn claim(
     add_counts(&tx, &deltas)?;
     tx.commit()?;
     Ok(out)
+}
+
+/// Records expired claims `(step id, attempt, claimed at, deadline)` in the attempt history.
+pub(crate) fn record_expired(tx: &Connection, expired: &[(i64, i64, i64, i64)]) -> Result<(), rusqlite::Error> {
+    if expired.is_empty() {
+        return Ok(());
+    }
+    let mut insert = tx.prepare_cached(q::ATTEMPT_INSERT)?;
+    for (id, attempt, claimed_at, deadline) in expired {
+        insert.execute((id, attempt, claimed_at, deadline, outcome::CLAIM_EXPIRED, None::<&str>))?;
+    }
+    Ok(())
 }

@@ -1,5 +1,6 @@
 //! Claims held, on SQLite's connection thread: extending, giving back, expiring those with no attempts left.
 
+use super::claim::record_expired;
 use super::{add_counts, begin, LiteError};
 use crate::claims::expired_error;
 use crate::sql::lite as q;
@@ -40,19 +41,28 @@ pub(crate) fn release(conn: &mut Connection, pairs: &[(i64, i64)], now: i64) -> 
 /// Moves expired claims with no attempts left to `error` (at most 1000) inside `tx`; returns how many. The
 /// caller adds them to its step-count deltas.
 pub(crate) fn expire_exhausted(tx: &Transaction<'_>, now: i64) -> Result<i64, rusqlite::Error> {
-    let ids: Vec<i64> = tx
+    let expired: Vec<(i64, i64, i64, i64)> = tx
         .prepare_cached(q::EXPIRE_PICK)?
-        .query_map([now], |r| r.get(0))?
+        .query_map([now], |r| {
+            let deadline: i64 = r.get(3)?;
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get::<_, Option<i64>>(2)?.unwrap_or(deadline),
+                deadline,
+            ))
+        })?
         .collect::<Result<_, _>>()?;
-    if ids.is_empty() {
+    if expired.is_empty() {
         return Ok(0);
     }
+    record_expired(tx, &expired)?;
     let err = expired_error();
     let mut mark = tx.prepare_cached(q::MARK_ERROR)?;
     let mut upsert = tx.prepare_cached(q::ERROR_UPSERT)?;
-    for id in &ids {
+    for (id, ..) in &expired {
         mark.execute((now, id))?;
         upsert.execute((id, &err))?;
     }
-    Ok(ids.len() as i64)
+    Ok(expired.len() as i64)
 }

@@ -6,7 +6,7 @@ use crate::complete::{children_of, credit_ready_child, template_named, Checked};
 use crate::error::CompleteError;
 use crate::event::TaskCache;
 use crate::sql::lite as q;
-use crate::store::{ms, state, CompletionOutcome, CountDeltas, StoreOptions};
+use crate::store::{ms, outcome, state, CompletionOutcome, CountDeltas, StoreOptions};
 use crate::templates::Template;
 use rusqlite::{Connection, OptionalExtension, Transaction};
 use std::collections::HashMap;
@@ -75,24 +75,31 @@ pub(crate) fn complete(
         let mut retry = tx.prepare_cached(q::FAIL_RETRY)?;
         let mut mark = tx.prepare_cached(q::MARK_ERROR)?;
         let mut upsert = tx.prepare_cached(q::ERROR_UPSERT)?;
+        let mut history = tx.prepare_cached(q::ATTEMPT_INSERT)?;
         for f in &failures {
             let attempts = held
-                .query_row((f.step, f.token), |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))
+                .query_row((f.step, f.token), |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, Option<i64>>(2)?))
+                })
                 .optional()?;
-            let Some((attempts, max_attempts)) = attempts else {
+            let Some((attempts, max_attempts, claimed_at)) = attempts else {
                 continue; // Refused
             };
-            if f.retryable && attempts < max_attempts {
+            let text = String::from_utf8_lossy(&f.json);
+            let ended = if f.retryable && attempts < max_attempts {
                 let backoff = options.backoff(attempts);
                 retry.execute((f.step, now + ms(backoff), now))?;
                 deltas.moved(state::CLAIMED, state::READY, 1);
                 outcomes[f.item] = CompletionOutcome::RetryScheduled { attempts, backoff };
+                outcome::RETRY_SCHEDULED
             } else {
                 mark.execute((now, f.step))?;
                 deltas.moved(state::CLAIMED, state::ERROR, 1);
                 outcomes[f.item] = CompletionOutcome::Failed { attempts };
-            }
-            upsert.execute((f.step, String::from_utf8_lossy(&f.json).as_ref()))?;
+                outcome::FAILED
+            };
+            upsert.execute((f.step, text.as_ref()))?;
+            history.execute((f.step, attempts, claimed_at.unwrap_or(now), now, ended, text.as_ref()))?;
         }
     }
     add_counts(&tx, &deltas)?;

@@ -575,3 +575,101 @@ pub async fn contexts_round_trip_exactly(store: &Store) {
         assert_eq!(c.event_value()["task_sequence_step"]["task"]["context"], context);
     }
 }
+
+/// Claims until one step is claimed or 3 s pass (a backoff or a deadline may be running out).
+async fn claim_one(store: &Store, visibility: Duration) -> ClaimedStep {
+    let until = Instant::now() + Duration::from_secs(3);
+    loop {
+        let mut claimed = store.claim(1, visibility).await.unwrap();
+        if let Some(c) = claimed.pop() {
+            return c;
+        }
+        assert!(Instant::now() < until, "nothing became claimable");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// A checkpoint yield puts the step back without using an attempt and its next event carries the
+/// checkpoint; the history lists the yield, an expired claim, a retried failure and the final success, in
+/// order, with their results; stale, foreign and malformed yields change nothing.
+pub async fn checkpoints_and_attempt_history(store: &Store) {
+    use tasker_store::{AttemptOutcome, YieldOutcome};
+    let task = store
+        .enqueue("history", "linear", 1, br#"{"even_number": 2}"#)
+        .await
+        .unwrap()[0];
+    let first = claim_one(store, LONG).await;
+    let checkpoint = json!({"cursor": {"page": 3}, "items_processed": 30, "accumulated_results": [1, 2]});
+    let yielded = store
+        .checkpoint_yield(first.claim_token, checkpoint.to_string().as_bytes())
+        .await
+        .unwrap();
+    assert_eq!(yielded, YieldOutcome::Yielded);
+    assert_eq!(
+        store.checkpoint_yield(first.claim_token, b"{}").await.unwrap(),
+        YieldOutcome::Refused,
+        "the yield ended that claim"
+    );
+    let s = store.status().await.unwrap();
+    assert_eq!((s.ready, s.claimed), (1, 0), "{s:?}");
+
+    // Claimed again: same attempt number, the checkpoint in the event; this claim then expires.
+    let second = claim_one(store, Duration::from_millis(1)).await;
+    assert_eq!(second.step_uuid, first.step_uuid);
+    assert_eq!(second.attempts, first.attempts, "a yield does not use an attempt");
+    assert_eq!(
+        second.event_value()["task_sequence_step"]["workflow_step"]["checkpoint"],
+        checkpoint
+    );
+    for bad in [&b"not json"[..], b"[1, 2]"] {
+        assert!(matches!(
+            store.checkpoint_yield(second.claim_token, bad).await.unwrap(),
+            YieldOutcome::Invalid(_)
+        ));
+    }
+    assert_eq!(
+        store.checkpoint_yield(Uuid::new_v4(), b"{}").await.unwrap(),
+        YieldOutcome::Refused,
+        "an id this store never made"
+    );
+    tokio::time::sleep(Duration::from_millis(20)).await;
+
+    // Third attempt fails (retryable), fourth succeeds.
+    let third = claim_one(store, LONG).await;
+    assert_eq!(third.attempts, second.attempts + 1);
+    let step_uuid = third.event_value()["step_uuid"].clone();
+    let out = store
+        .complete_batch(&[(third.claim_token, failure(&step_uuid, true))])
+        .await
+        .unwrap();
+    assert!(matches!(out[0], CompletionOutcome::RetryScheduled { .. }), "{out:?}");
+    let fourth = claim_one(store, LONG).await;
+    let result = reference_result(&fourth.event_value()).unwrap();
+    store
+        .complete_batch(&[(fourth.claim_token, result.to_string())])
+        .await
+        .unwrap();
+
+    let history = store
+        .step_history(task, first.step_uuid)
+        .await
+        .unwrap()
+        .expect("the step exists");
+    let outcomes: Vec<_> = history.iter().map(|a| (a.attempt, a.outcome)).collect();
+    assert_eq!(
+        outcomes,
+        vec![
+            (1, AttemptOutcome::CheckpointYielded),
+            (1, AttemptOutcome::ClaimExpired),
+            (2, AttemptOutcome::RetryScheduled),
+            (3, AttemptOutcome::Succeeded),
+        ]
+    );
+    assert!(history.windows(2).all(|w| w[0].claimed_at_ms <= w[1].claimed_at_ms));
+    let failed: Value = serde_json::from_str(history[2].result.as_deref().unwrap()).unwrap();
+    assert_eq!(failed["error"]["message"], "boom");
+    let succeeded: Value = serde_json::from_str(history[3].result.as_deref().unwrap()).unwrap();
+    assert_eq!(succeeded, result);
+    assert_eq!(store.step_history(task, Uuid::new_v4()).await.unwrap(), None);
+    assert_eq!(store.step_history(Uuid::new_v4(), first.step_uuid).await.unwrap(), None);
+}
