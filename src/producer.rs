@@ -501,7 +501,12 @@ impl<M: RingMemory> Producer<M> {
         let outcome = writer
             .open_fragment()
             .and_then(|()| fill(&mut writer).map_err(|e| writer.classify(e)));
-        let outcome = outcome.and_then(|()| writer.finish());
+        // A write that failed fails the message even when `fill` swallowed the error and returned Ok: the
+        // bytes after the failure are missing, so publishing would hand the reader a truncated message.
+        let outcome = outcome.and_then(|()| match writer.failure.take() {
+            Some(swallowed) => Err(swallowed),
+            None => writer.finish(),
+        });
         if let Err(err) = outcome {
             let partial = writer.producer.head != writer.start;
             drop(writer);

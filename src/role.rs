@@ -58,12 +58,24 @@ pub fn take(line: &PeerLine, ring: &'static str, role: &'static str) -> Result<T
     Ok(found)
 }
 
-/// Gives the role back (on drop of the producer or consumer).
-pub fn release(line: &PeerLine) {
-    // Relaxed: informational; ordered before the identity store below.
+/// Gives the role back (on drop of the producer or consumer) if this process still holds it; returns
+/// whether it did. A line another process has taken over (it judged this one dead) is left alone: a blind
+/// store of 0 would free a role its new holder is using.
+pub fn release(line: &PeerLine) -> bool {
+    let mine = ProcessIdentity::current().word();
+    // Relaxed: only this process ever stores `mine` (no other process has our pid and start time), so a
+    // stale read can only be `mine` itself or a rival's word, and neither changes under us except by the
+    // rival's takeover, which the CAS below sees.
+    if line.identity.load(Ordering::Relaxed) != mine {
+        return false;
+    }
+    // Relaxed: informational; ordered before the identity CAS below.
     line.start_time.store(0, Ordering::Relaxed);
     // Release: pairs with `take`'s AcqRel CAS, publishing this holder's last stores to the next one.
-    line.identity.store(0, Ordering::Release);
+    // Relaxed on failure: nothing was stored, nothing to order.
+    line.identity
+        .compare_exchange(mine, 0, Ordering::Release, Ordering::Relaxed)
+        .is_ok()
 }
 
 /// Stamps a heartbeat (an age for operators; never a liveness verdict).

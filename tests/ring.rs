@@ -3,6 +3,7 @@
 
 mod support_stream;
 
+use std::io::Write as _;
 use std::time::Duration;
 use tasker_ring::{heap_channel, record_type, ReadError, RingLimits, WriteError};
 
@@ -471,3 +472,73 @@ fn an_impossible_consumer_position_is_a_typed_peer_fault() {
     );
     assert!(err.to_string().contains("impossible"), "{err}");
 }
+
+/// A fill function that swallows a write error and returns Ok does not publish the truncated message: the
+/// write fails with the swallowed error, and the reader sees nothing of it (issue 20, minor 1). Also when
+/// the swallowed error comes after fragments were streamed.
+#[test]
+fn a_swallowed_write_error_publishes_nothing() {
+    let limits = RingLimits {
+        max_frame: 256,
+        max_message: 4096,
+    };
+    let (mut producer, mut consumer) = heap_channel(8192, limits, 0);
+    let outcome = producer.try_write_with(record_type::STEP_EVENT, 0, |w| {
+        w.write_all(b"{\"head\":")?;
+        let _ = w.write_all(&[b'x'; 5000]); // too large: the error is dropped on purpose
+        Ok(())
+    });
+    assert!(
+        matches!(outcome, Err(WriteError::MessageTooLarge { .. })),
+        "{outcome:?}"
+    );
+    // Fragments first (more than one frame), then the swallowed failure.
+    let outcome = producer.try_write_with(record_type::STEP_EVENT, 0, |w| {
+        w.write_all(&[b'y'; 1000])?;
+        let _ = w.write_all(&[b'z'; 4000]);
+        Ok(())
+    });
+    assert!(
+        matches!(outcome, Err(WriteError::MessageTooLarge { .. })),
+        "{outcome:?}"
+    );
+    assert!(
+        read_all(&mut consumer).is_empty(),
+        "nothing of either message is readable"
+    );
+    producer.try_write(record_type::STEP_EVENT, b"next").unwrap();
+    assert_eq!(
+        read_all(&mut consumer),
+        vec![(record_type::STEP_EVENT, b"next".to_vec())]
+    );
+}
+
+/// Dropping a producer or consumer whose role another process has since taken over leaves the new
+/// holder's identity in place (a blind store of 0 would free a role in use; issue 20, minor).
+#[test]
+fn dropping_a_role_taken_over_leaves_the_new_holder() {
+    use std::sync::atomic::Ordering;
+    use std::sync::Arc;
+    use tasker_ring::{Consumer, HeapRing, Producer, RingMemory};
+    let ring = Arc::new(HeapRing::new(1024, 0));
+    let producer = Producer::new(Arc::clone(&ring), LIMITS_SMALL, "events").unwrap();
+    let consumer = Consumer::new(Arc::clone(&ring), LIMITS_SMALL, "events").unwrap();
+    // Another holder: pid 1 (always alive) with some start time.
+    let rival = (7u64 << 32) | 1;
+    let control = ring.control();
+    control.producer.identity.store(rival, Ordering::SeqCst);
+    control.consumer.identity.store(rival, Ordering::SeqCst);
+    drop(producer);
+    drop(consumer);
+    assert_eq!(control.producer.identity.load(Ordering::SeqCst), rival);
+    assert_eq!(control.consumer.identity.load(Ordering::SeqCst), rival);
+    // A role still held is released as before.
+    control.producer.identity.store(0, Ordering::SeqCst);
+    drop(Producer::new(Arc::clone(&ring), LIMITS_SMALL, "events").unwrap());
+    assert_eq!(control.producer.identity.load(Ordering::SeqCst), 0);
+}
+
+const LIMITS_SMALL: RingLimits = RingLimits {
+    max_frame: 256,
+    max_message: 4096,
+};
