@@ -109,6 +109,9 @@ pub struct ReadGuard<'c, M: RingMemory> {
     found: Found,
 }
 
+/// Reassembly buffer bytes kept allocated between messages (larger ones are freed once read).
+pub const ASSEMBLY_KEEP: usize = 256 * 1024;
+
 /// A payload view: borrowed from the ring (or a loom-tracked copy), or from the reassembly buffer. It
 /// dereferences to `[u8]` either way ([`ReadGuard::payload`]).
 pub enum Payload<'a, M: RingMemory + 'a> {
@@ -395,6 +398,20 @@ impl<M: RingMemory> Consumer<M> {
         }
     }
 
+    /// Bytes the reassembly buffer holds allocated now (at most [`ASSEMBLY_KEEP`] between messages).
+    pub fn reassembly_capacity(&self) -> usize {
+        self.assembled.capacity()
+    }
+
+    /// Empties the reassembly buffer, keeping at most [`ASSEMBLY_KEEP`] bytes of its allocation: one message
+    /// near the message limit (64 MiB) must not pin that much memory for the consumer's lifetime.
+    fn reset_assembled(&mut self) {
+        self.assembled.clear();
+        if self.assembled.capacity() > ASSEMBLY_KEEP {
+            self.assembled.shrink_to(ASSEMBLY_KEEP);
+        }
+    }
+
     /// Marks `found` consumed locally (the store to shared memory happens in `release`).
     fn consume(&mut self, found: &Found) {
         self.tail = found.end;
@@ -402,7 +419,7 @@ impl<M: RingMemory> Consumer<M> {
         self.frames += found.records;
         self.bytes += found.record_bytes;
         if matches!(found.location, Location::Assembled) {
-            self.assembled.clear();
+            self.reset_assembled();
         }
     }
 
@@ -500,7 +517,7 @@ impl<M: RingMemory> Consumer<M> {
             let frag = header.flags & (flags::BEGIN | flags::END);
             if header.flags & flags::ABORT != 0 {
                 self.assembling = None;
-                self.assembled.clear();
+                self.reset_assembled();
                 self.skip_partial = false;
                 pos = next;
                 continue;
@@ -530,7 +547,7 @@ impl<M: RingMemory> Consumer<M> {
                     self.append(&header, off, pos)?;
                     self.assembling = None;
                     if t >= record_type::SKIPPABLE_FIRST {
-                        self.assembled.clear();
+                        self.reset_assembled();
                     } else {
                         return Ok(Some(Found {
                             record_type: t,

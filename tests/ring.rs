@@ -542,3 +542,39 @@ const LIMITS_SMALL: RingLimits = RingLimits {
     max_frame: 256,
     max_message: 4096,
 };
+
+/// The reassembly buffer grows for a large message and gives the memory back once it is read (issue 20,
+/// minor: it kept its peak, up to 64 MiB, forever).
+#[test]
+fn the_reassembly_buffer_shrinks_after_a_large_message() {
+    let limits = RingLimits {
+        max_frame: 256,
+        max_message: 1 << 20,
+    };
+    let (mut producer, mut consumer) = heap_channel(4096, limits, 0);
+    let big = vec![b'b'; 600 * 1024];
+    let writer = std::thread::spawn(move || {
+        producer
+            .write_blocking(record_type::STEP_EVENT, &big, Duration::from_secs(60))
+            .unwrap();
+        producer
+    });
+    let len = loop {
+        if let Some(m) = consumer.read().unwrap() {
+            break m.payload().len();
+        }
+        std::thread::yield_now();
+    };
+    assert_eq!(len, 600 * 1024);
+    let mut producer = writer.join().unwrap();
+    producer.try_write(record_type::STEP_EVENT, b"small").unwrap();
+    assert_eq!(
+        read_all(&mut consumer),
+        vec![(record_type::STEP_EVENT, b"small".to_vec())]
+    );
+    assert!(
+        consumer.reassembly_capacity() <= tasker_ring::consumer::ASSEMBLY_KEEP,
+        "{} bytes kept",
+        consumer.reassembly_capacity()
+    );
+}
