@@ -1,5 +1,6 @@
-//! loom models of the publish/consume protocol, the wrap with a padding record, fragments, and the
-//! sleep/doorbell handshake. Run with:
+//! loom models of the publish/consume protocol, the wrap with a padding record, fragments, streamed writes
+//! (with relocation at the wrap), the `read()` guard path, role take/release, and the sleep/doorbell
+//! handshake. Run with:
 //! `RUSTFLAGS="--cfg loom" cargo test --release --test loom`
 //!
 //! The heap ring under loom keeps every data byte in a loom cell, so a read of a byte not ordered after
@@ -101,5 +102,79 @@ fn sleep_handshake_never_loses_a_wakeup() {
         } else {
             assert_eq!(c.read_batch(1, |m| assert_eq!(m.payload, [5; 4])).unwrap(), 1);
         }
+    });
+}
+
+/// Reads `n` messages through `read()` (the guard path: the message is released when its guard drops).
+fn receive_guarded(c: &mut tasker_ring::Consumer<std::sync::Arc<tasker_ring::HeapRing>>, n: usize) -> Vec<Vec<u8>> {
+    let mut got = Vec::new();
+    while got.len() < n {
+        match c.read().unwrap() {
+            Some(m) => got.push(m.payload().to_vec()),
+            None => thread::yield_now(),
+        }
+    }
+    got
+}
+
+/// A message larger than the ring, streamed by `write_blocking` fragment by fragment as the consumer frees
+/// space, read through the guard path.
+#[test]
+fn streamed_write_larger_than_the_ring() {
+    loom::model(|| {
+        let (mut p, mut c) = heap_channel(64, LIMITS, 0);
+        // 40 bytes in 16-byte fragments: three frames of up to 32 bytes, more than the 64-byte ring.
+        let big: Vec<u8> = (0..40u8).collect();
+        let sent = big.clone();
+        let writer = thread::spawn(move || {
+            p.write_blocking(record_type::STEP_EVENT, &sent, std::time::Duration::from_secs(3600))
+                .unwrap();
+        });
+        assert_eq!(receive_guarded(&mut c, 1), vec![big]);
+        writer.join().unwrap();
+    });
+}
+
+/// A streamed message whose open fragment meets the ring's end is relocated to its start (a padding record
+/// covers the tail), with the positions about to wrap past u32::MAX.
+#[test]
+fn streamed_write_relocates_at_the_wrap() {
+    loom::model(|| {
+        let (mut p, mut c) = heap_channel(64, LIMITS, u32::MAX - 23);
+        let big: Vec<u8> = (100..140u8).collect();
+        let sent = big.clone();
+        let writer = thread::spawn(move || {
+            p.write_blocking(record_type::STEP_EVENT, &sent, std::time::Duration::from_secs(3600))
+                .unwrap();
+        });
+        assert_eq!(receive_guarded(&mut c, 1), vec![big]);
+        writer.join().unwrap();
+    });
+}
+
+/// Taking the producer role while its holder releases it (the take's CAS against the release's
+/// compare-exchange): the taker finds it held (by this process) or gets it after the release; either way
+/// every holder's release frees the line and it can be taken again.
+#[test]
+fn role_take_races_release() {
+    use tasker_ring::{HeapRing, Producer, RingMemory, RoleError};
+    loom::model(|| {
+        let ring = std::sync::Arc::new(HeapRing::new(64, 0));
+        let first = Producer::new(std::sync::Arc::clone(&ring), LIMITS, "events").unwrap();
+        let ring2 = std::sync::Arc::clone(&ring);
+        let taker = thread::spawn(move || match Producer::new(ring2, LIMITS, "events") {
+            Ok(second) => drop(second),
+            Err(RoleError::Taken { .. }) => {}
+            Err(e) => panic!("unexpected {e:?}"),
+        });
+        drop(first);
+        taker.join().unwrap();
+        let identity = ring
+            .control()
+            .producer
+            .identity
+            .load(std::sync::atomic::Ordering::SeqCst);
+        assert_eq!(identity, 0, "every holder released the role");
+        drop(Producer::new(ring, LIMITS, "events").unwrap());
     });
 }
