@@ -146,6 +146,8 @@ describe('liveness (layout-spec.md section 13)', () => {
   it('a running process is alive; a zombie and a reused pid are dead', { skip: process.platform !== 'linux' }, async () => {
     assert.equal(liveness(0, 0), 'absent');
     assert.equal(liveness(process.pid, processStartTime('self') % 2 ** 32), 'alive');
+    // Outside pid_t's range (a peer line holds 32 unsigned bits): no process, as the Rust inspector says.
+    for (const pid of [2 ** 31, 2 ** 31 + 12345, 2 ** 32 - 1]) assert.equal(liveness(pid, 0), 'dead', String(pid));
     // A short `sleep` runs in the background of a shell that then becomes `sleep 10`, which never reaps it: a
     // zombie once it exits. (A background `true` can exit before the `exec`, and the shell may reap it then:
     // that raced, 5 to 9 times in 10 depending on the runtime.)

@@ -31,6 +31,9 @@ export type Liveness = 'alive' | 'dead' | 'absent';
 /** Section 13: dead when the pid is gone, a zombie (exited, not yet reaped) or reused (start times differ). */
 export function liveness(pid: number, startTimeLow32: number): Liveness {
   if (pid === 0) return 'absent';
+  // Linux's pid_t is a signed 32-bit integer: a pid outside 1..2^31-1 names no process (process.kill would
+  // throw a type error for it, not ESRCH).
+  if (!Number.isInteger(pid) || pid < 0 || pid > 0x7fff_ffff) return 'dead';
   try {
     process.kill(pid, 0);
   } catch (error) {
