@@ -21,10 +21,12 @@ function pair(options: Parameters<typeof buildRegion>[0] = {}) {
   return { views, writer, reader };
 }
 
-function expectRead(reader: RingReader, code: string) {
+/** The read fails with `code` (naming the offending record's `position` when given), and keeps failing. */
+function expectRead(reader: RingReader, code: string, position?: number) {
   assert.throws(
     () => reader.next(),
-    (error: unknown) => error instanceof RingReadError && error.code === code,
+    (error: unknown) =>
+      error instanceof RingReadError && error.code === code && (position === undefined || error.position === position),
   );
   // Sticky: the same error again.
   assert.throws(
@@ -178,19 +180,26 @@ describe('corrupt frames give typed, sticky errors', () => {
     ['UNKNOWN_RECORD_TYPE', (b) => writeRawRecord(b, 0, 24, 0x0100, 3, 0)],
     ['UNKNOWN_FLAGS', (b) => writeRawRecord(b, 0, 24, RecordType.STEP_EVENT, 0x0013, 0)],
     ['FRAGMENT_OUT_OF_ORDER', (b) => writeRawRecord(b, 0, 24, RecordType.STEP_EVENT, Flags.END, 0)],
+    [
+      'FRAGMENT_OUT_OF_ORDER at 24',
+      (b) => writeRawRecord(b, writeRawRecord(b, 0, 24, RecordType.STEP_EVENT, 3, 0), 24, RecordType.STEP_EVENT, Flags.END, 1),
+    ],
     ['FRAGMENT_OUT_OF_ORDER', (b) => writeRawRecord(b, 0, 24, RecordType.NOOP, Flags.ABORT, 0)],
     ['SEQUENCE_GAP', (b) => writeRawRecord(b, 0, 24, RecordType.STEP_EVENT, 3, 7)],
     ['BAD_PADDING', (b) => writeRawRecord(b, 0, 16, RecordType.PADDING, 0, 0)],
     ['MISALIGNED', () => 12],
     ['POSITIONS_CORRUPT', () => 2 ** 31],
   ];
-  for (const [code, corrupt] of cases) {
-    it(code, () => {
+  for (const [name, corrupt] of cases) {
+    it(name, () => {
       const buffer = buildRegion({ eventsCapacity: 4096, completionsCapacity: 4096, maxFrameSize: 1024 });
       const views = attachRegion(buffer);
       const reader = new RingReader(views, views.events);
       publishEvents(buffer, corrupt(buffer));
-      expectRead(reader, code);
+      // `CODE at N`: the error names the offending record's position N (after a good record at 0).
+      const [code = name, at] = name.split(' at ');
+      if (at !== undefined) assert.equal(reader.next()?.sequence, 0);
+      expectRead(reader, code, at === undefined ? undefined : Number(at));
     });
   }
 
@@ -209,9 +218,10 @@ describe('corrupt frames give typed, sticky errors', () => {
     const reader = new RingReader(views, views.events);
     const chunk = new Uint8Array(40);
     let pos = writeRawRecord(buffer, 0, 56, RecordType.STEP_EVENT, Flags.BEGIN, 0, chunk);
+    const second = pos;
     pos = writeRawRecord(buffer, pos, 56, RecordType.STEP_EVENT, Flags.END, 1, chunk);
     publishEvents(buffer, pos);
-    expectRead(reader, 'MESSAGE_TOO_LARGE');
+    expectRead(reader, 'MESSAGE_TOO_LARGE', second); // the fragment that overflows, not the record after it
   });
 });
 

@@ -162,6 +162,7 @@ export class RingReader {
       this.seq = sequence + 1;
       const payloadStart = at + FRAME_HEADER;
       const payloadEnd = at + length;
+      const recordPos = pos; // errors below name this record, not the next
       pos = (pos + footprint) >>> 0;
       this.frames += 1;
       this.bytes += length - FRAME_HEADER;
@@ -184,16 +185,16 @@ export class RingReader {
         this.skipPartial = false;
         this.assembling = type;
         this.assemblyLength = 0;
-        this.append(pos, payloadStart, payloadEnd);
+        this.append(recordPos, pos, payloadStart, payloadEnd);
         continue;
       }
       if ((fragment === 0 || fragment === Flags.END) && this.assembling === 0 && this.skipPartial) continue;
       if (fragment === 0 && this.assembling === type) {
-        this.append(pos, payloadStart, payloadEnd);
+        this.append(recordPos, pos, payloadStart, payloadEnd);
         continue;
       }
       if (fragment === Flags.END && this.assembling === type) {
-        this.append(pos, payloadStart, payloadEnd);
+        this.append(recordPos, pos, payloadStart, payloadEnd);
         this.assembling = 0;
         if (type >= RecordType.SKIPPABLE_FIRST) continue;
         const text = decoder.decode(this.assembly.subarray(0, this.assemblyLength));
@@ -203,7 +204,7 @@ export class RingReader {
       }
       throw this.fail(
         'FRAGMENT_OUT_OF_ORDER',
-        pos,
+        recordPos,
         `flags 0x${flags.toString(16)} for type 0x${type.toString(16)} while assembling 0x${this.assembling.toString(16)}`,
       );
     }
@@ -253,11 +254,12 @@ export class RingReader {
     return this.closed;
   }
 
-  private append(pos: number, from: number, to: number): void {
+  /** Appends the fragment at `recordPos` (payload `from..to`) and releases up to `next`, the record after it. */
+  private append(recordPos: number, next: number, from: number, to: number): void {
     const n = to - from;
     const needed = this.assemblyLength + n;
     if (needed > this.maxMessage) {
-      throw this.fail('MESSAGE_TOO_LARGE', pos, `reassembled message of ${needed} bytes > max_message_size ${this.maxMessage}`);
+      throw this.fail('MESSAGE_TOO_LARGE', recordPos, `reassembled message of ${needed} bytes > max_message_size ${this.maxMessage}`);
     }
     if (needed > this.assembly.length) {
       const grown = new Uint8Array(Math.min(this.maxMessage, Math.max(needed, this.assembly.length * 2, 4096)));
@@ -267,7 +269,7 @@ export class RingReader {
     this.assembly.set(this.u8.subarray(from, to), this.assemblyLength);
     this.assemblyLength = needed;
     // Fragments are copied: release them now so a message larger than the ring streams through.
-    this.release(pos);
+    this.release(next);
   }
 
   /** Section 9.1 step 5: statistics, then the Release store of consumer_position. */
