@@ -25,8 +25,7 @@ function pair(options: Parameters<typeof buildRegion>[0] = {}) {
 function expectRead(reader: RingReader, code: string, position?: number) {
   assert.throws(
     () => reader.next(),
-    (error: unknown) =>
-      error instanceof RingReadError && error.code === code && (position === undefined || error.position === position),
+    (error: unknown) => error instanceof RingReadError && error.code === code && (position === undefined || error.position === position),
   );
   // Sticky: the same error again.
   assert.throws(
@@ -180,10 +179,7 @@ describe('corrupt frames give typed, sticky errors', () => {
     ['UNKNOWN_RECORD_TYPE', (b) => writeRawRecord(b, 0, 24, 0x0100, 3, 0)],
     ['UNKNOWN_FLAGS', (b) => writeRawRecord(b, 0, 24, RecordType.STEP_EVENT, 0x0013, 0)],
     ['FRAGMENT_OUT_OF_ORDER', (b) => writeRawRecord(b, 0, 24, RecordType.STEP_EVENT, Flags.END, 0)],
-    [
-      'FRAGMENT_OUT_OF_ORDER at 24',
-      (b) => writeRawRecord(b, writeRawRecord(b, 0, 24, RecordType.STEP_EVENT, 3, 0), 24, RecordType.STEP_EVENT, Flags.END, 1),
-    ],
+    ['FRAGMENT_OUT_OF_ORDER at 24', (b) => writeRawRecord(b, writeRawRecord(b, 0, 24, RecordType.STEP_EVENT, 3, 0), 24, RecordType.STEP_EVENT, Flags.END, 1)],
     ['FRAGMENT_OUT_OF_ORDER', (b) => writeRawRecord(b, 0, 24, RecordType.NOOP, Flags.ABORT, 0)],
     ['SEQUENCE_GAP', (b) => writeRawRecord(b, 0, 24, RecordType.STEP_EVENT, 3, 7)],
     ['BAD_PADDING', (b) => writeRawRecord(b, 0, 16, RecordType.PADDING, 0, 0)],
