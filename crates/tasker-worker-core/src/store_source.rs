@@ -14,21 +14,35 @@
 //! - Claims carry a deadline of the completion timeout plus a margin. Reading an event extends its claim;
 //!   every held claim is renewed each third of the visibility, so a step waiting unread in the ring is
 //!   never claimed by another worker while this one lives, and comes back to others once it dies.
-//! - On drop: the thread persists what is buffered (bounded by [`SHUTDOWN_FLUSH`]), then releases every
-//!   claim it still holds (never read, or read and not answered) without using an attempt.
+//! - On drop: the thread waits for its calls in flight, persists what is buffered (bounded by
+//!   [`SHUTDOWN_FLUSH`]), then releases every claim it still holds (never read, or read and not answered)
+//!   without using an attempt.
+//!
+//! The thread keeps two database calls in flight at once, in two lanes: the claim lane (claims only) and
+//! the write lane (result batches with the extensions and releases riding along, claim renewals, step
+//! counts). The loop polls both alongside the command channel, so a slow claim never holds results back
+//! past their flush interval, a slow write never holds a claim back, and commands are taken in while both
+//! wait. On PostgreSQL each call has its own pooled connection; on SQLite the store serialises writers,
+//! and the overlap hides the hand-off between them. Claims never run ahead of the rest: none starts while
+//! [`UNREAD_AHEAD`] handed-over steps wait unread or a full batch of results waits to be written.
 
 use crate::event_id::Uuid;
 use crate::result::StepResult;
 use crate::source::{EventPayload, EventSource, SourcedEvent};
 use hdrhistogram::Histogram;
 use serde::Serialize;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
 use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
-use tasker_store::{CompletionOutcome, Store, StoreOptions, StoreStatus};
+use std::time::Duration;
+use tasker_store::{ClaimedStep, CompletionOutcome, Store, StoreOptions, StoreStatus};
 use tokio::sync::mpsc;
+// The tokio clock (the std clock outside tests): the unit tests below run the store thread on paused time.
+use tokio::time::Instant;
 
 /// Completions per `complete_batch` call, and the buffer size that triggers a write at once.
 const FLUSH_BATCH: usize = 256;
@@ -39,6 +53,12 @@ const FLUSH_INTERVAL: Duration = Duration::from_millis(20);
 const EXTEND_INTERVAL: Duration = Duration::from_secs(1);
 /// Extensions waiting that trigger a write at once.
 const EXTEND_BATCH: usize = 4096;
+/// Claims handed to the pump and not yet read (waiting in the events ring or the per-poll queue) at or
+/// above which no claim starts. With claims in flight alongside writes, the store can claim faster than the
+/// handlers read: steps then wait unread in the ring, which adds claim-to-persisted latency (seconds with a
+/// full 4 MiB ring) and no throughput. One full claim batch of the pump keeps the handlers fed while the
+/// next claim is in flight.
+const UNREAD_AHEAD: usize = 1024;
 /// First delay before polling again when nothing was ready; doubles per empty claim.
 const IDLE_CLAIM_MIN: Duration = Duration::from_millis(2);
 /// Longest delay between claims when nothing is ready and nothing notifies us (SQLite).
@@ -95,7 +115,9 @@ pub struct LatencySummary {
 }
 
 /// Where the store thread's time went: milliseconds spent waiting on each kind of database call, and how
-/// many calls (the per-step cost of the store is these divided by the steps).
+/// many calls (the per-step cost of the store is these divided by the steps). A claim and a write may be in
+/// flight at once, so the calls' times may add up to more than the wall time; `in_flight_ms` is the wall
+/// time with at least one call in flight.
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]
 pub struct StoreTime {
     /// `claim` calls that returned steps, and their time.
@@ -116,6 +138,8 @@ pub struct StoreTime {
     pub extend_ms: f64,
     /// Step-count refreshes for `steps`.
     pub status_ms: f64,
+    /// Milliseconds during which at least one database call was in flight (at most the sum of the above).
+    pub in_flight_ms: f64,
 }
 
 /// Step counts of the whole store (every worker's), as of `age_ms` ago.
@@ -282,7 +306,20 @@ impl StoreSource {
                     };
                     lock(&thread_published).metrics.backend = if store.is_postgres() { "postgres" } else { "sqlite" };
                     let _ = ready_tx.send(Ok(()));
+                    let listener = if store.is_postgres() {
+                        match store.listen().await {
+                            Ok(l) => Some(l),
+                            Err(e) => {
+                                tracing::warn!(error = %e, "LISTEN failed; polling the store instead");
+                                None
+                            }
+                        }
+                    } else {
+                        None
+                    };
+                    let store = Rc::new(store);
                     Driver::new(store, settings, command_rx, claimed_tx, thread_gate, thread_published)
+                        .with_listener(listener)
                         .run()
                         .await;
                 });
@@ -441,9 +478,190 @@ impl ErrorBackoff {
     }
 }
 
+/// A failed store call, only logged and counted by the driver.
+type BoxError = Box<dyn std::error::Error>;
+
+/// The calls the store thread makes: [`Store`]'s, behind a trait so the unit tests can drive the
+/// [`Driver`] against an instrumented store (see `tests` below).
+trait StepStore: 'static {
+    async fn claim(&self, max: usize, visibility: Duration) -> Result<Vec<ClaimedStep>, BoxError>;
+    async fn complete_batch(&self, items: &[(tasker_store::Uuid, Vec<u8>)])
+        -> Result<Vec<CompletionOutcome>, BoxError>;
+    async fn extend(&self, tokens: &[tasker_store::Uuid], visibility: Duration) -> Result<u64, BoxError>;
+    async fn release(&self, tokens: &[tasker_store::Uuid]) -> Result<u64, BoxError>;
+    async fn step_counts(&self) -> Result<StoreStatus, BoxError>;
+    async fn close(&self);
+}
+
+impl StepStore for Store {
+    async fn claim(&self, max: usize, visibility: Duration) -> Result<Vec<ClaimedStep>, BoxError> {
+        Ok(Store::claim(self, max, visibility).await?)
+    }
+    async fn complete_batch(
+        &self,
+        items: &[(tasker_store::Uuid, Vec<u8>)],
+    ) -> Result<Vec<CompletionOutcome>, BoxError> {
+        Ok(Store::complete_batch(self, items).await?)
+    }
+    async fn extend(&self, tokens: &[tasker_store::Uuid], visibility: Duration) -> Result<u64, BoxError> {
+        Ok(Store::extend(self, tokens, visibility).await?)
+    }
+    async fn release(&self, tokens: &[tasker_store::Uuid]) -> Result<u64, BoxError> {
+        Ok(Store::release(self, tokens).await?)
+    }
+    async fn step_counts(&self) -> Result<StoreStatus, BoxError> {
+        Ok(Store::step_counts(self).await?)
+    }
+    async fn close(&self) {
+        Store::close(self).await;
+    }
+}
+
+/// A store call in flight. It owns everything it uses (the store by `Rc`, its inputs moved out of the
+/// driver), so the driver's loop can poll it while it mutates its own state between polls.
+type Op<T> = Pin<Box<dyn Future<Output = T>>>;
+
+/// Waits for the call in `slot` to finish and empties the slot; pending forever when the slot is empty.
+/// Cancel-safe: dropped before the call finishes (another branch of the loop's `select!` won), it leaves
+/// the call in its slot, to be polled again on the next turn.
+async fn finished<T>(slot: &mut Option<Op<T>>) -> T {
+    match slot.as_mut() {
+        Some(op) => {
+            let out = op.await;
+            *slot = None;
+            out
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// Adds one call that ran from `started` to `finished` to the counter and milliseconds `pick` selects.
+fn record_time(
+    published: &Mutex<Published>,
+    started: Instant,
+    finished: Instant,
+    pick: impl FnOnce(&mut StoreTime) -> (&mut u64, &mut f64),
+) {
+    let ms = finished.saturating_duration_since(started).as_secs_f64() * 1000.0;
+    let mut p = lock(published);
+    let (calls, total) = pick(&mut p.metrics.time);
+    *calls += 1;
+    *total += ms;
+}
+
+/// A claim call that finished.
+struct ClaimDone {
+    started: Instant,
+    finished: Instant,
+    outcome: Result<Vec<ClaimedStep>, BoxError>,
+}
+
+/// What one write-lane call carries, moved out of the driver when it starts: at most [`FLUSH_BATCH`]
+/// results, the extensions (when due) and the releases waiting then. Whatever it did not do comes back to the driver
+/// in its [`FlushDone`].
+struct Flush {
+    results: Vec<(tasker_store::Uuid, Vec<u8>)>,
+    results_since: Option<Instant>,
+    extend: Vec<tasker_store::Uuid>,
+    extend_since: Option<Instant>,
+    release: Vec<tasker_store::Uuid>,
+}
+
+/// A [`Flush`] that finished: the calls run in order (results, extensions, releases) and stop at the first
+/// failure, which leaves the rest undone.
+struct FlushDone {
+    job: Flush,
+    started: Instant,
+    /// The results' outcomes and when their transaction committed; `None` if not persisted.
+    persisted: Option<(Vec<CompletionOutcome>, Instant)>,
+    extended: bool,
+    /// How many claims were released; `None` if not.
+    released: Option<u64>,
+    error: Option<(&'static str, BoxError)>,
+}
+
+/// A write-lane call that finished.
+enum WriteDone {
+    Flush(FlushDone),
+    Renew {
+        started: Instant,
+        outcome: Result<u64, BoxError>,
+    },
+    Status {
+        outcome: Result<StoreStatus, BoxError>,
+    },
+}
+
+/// Runs one [`Flush`]: `complete_batch`, then `extend`, then `release`, each skipped when it has nothing to
+/// do; stops at the first failure.
+async fn run_flush<S: StepStore>(
+    store: Rc<S>,
+    published: Arc<Mutex<Published>>,
+    visibility: Duration,
+    job: Flush,
+) -> FlushDone {
+    let mut done = FlushDone {
+        job,
+        started: Instant::now(),
+        persisted: None,
+        extended: false,
+        released: None,
+        error: None,
+    };
+    if !done.job.results.is_empty() {
+        let started = Instant::now();
+        let outcome = store.complete_batch(&done.job.results).await;
+        let finished = Instant::now();
+        record_time(&published, started, finished, |t| {
+            (&mut t.completes, &mut t.complete_ms)
+        });
+        match outcome {
+            Ok(outcomes) => done.persisted = Some((outcomes, finished)),
+            Err(e) => {
+                done.error = Some(("persisting results", e));
+                return done;
+            }
+        }
+    }
+    if !done.job.extend.is_empty() {
+        let started = Instant::now();
+        let outcome = store.extend(&done.job.extend, visibility).await;
+        record_time(&published, started, Instant::now(), |t| {
+            (&mut t.extends, &mut t.extend_ms)
+        });
+        match outcome {
+            Ok(_) => done.extended = true,
+            Err(e) => {
+                done.error = Some(("extending claims", e));
+                return done;
+            }
+        }
+    }
+    if !done.job.release.is_empty() {
+        match store.release(&done.job.release).await {
+            Ok(n) => done.released = Some(n),
+            Err(e) => done.error = Some(("releasing claims", e)),
+        }
+    }
+    done
+}
+
 /// The store thread's state.
-struct Driver {
-    store: Store,
+///
+/// Invariants:
+/// - `held` has exactly the claims this worker holds: a claim's token goes in when its call returns, before
+///   its events are handed over (or queued for release), and leaves when its result's outcome is accounted
+///   (after the transaction committed) or its release committed.
+/// - At most one call per lane is in flight (`claim_op`, `write_op`). Whatever a call works on is moved out
+///   of the driver when it starts and accounted, or put back for a retry, when it finishes, so the two lanes
+///   never touch the same data: the claim lane only adds to `held`, the write lane only removes from it.
+/// - `unread` has the claims handed to the pump and not read, answered or released since: every claim ends
+///   in one of those three commands, so it cannot drift (and wedge the claim lane).
+/// - A claim is in flight only while the pump has a request open (`want > 0` when it started); the pump
+///   sends no other request until the batch answering it was handed over, so `want` is not overwritten
+///   under a claim in flight.
+struct Driver<S: StepStore> {
+    store: Rc<S>,
     settings: StoreSourceSettings,
     commands: mpsc::UnboundedReceiver<Command>,
     claimed_tx: std_mpsc::Sender<Vec<SourcedEvent>>,
@@ -453,9 +671,14 @@ struct Driver {
     published: Arc<Mutex<Published>>,
     /// Claims held: token -> when claimed.
     held: HashMap<Uuid, Instant>,
+    /// Claims handed to the pump and not read, answered or released since (a subset of `held`); no claim
+    /// starts while there are [`UNREAD_AHEAD`] of them.
+    unread: HashSet<Uuid>,
     /// Results waiting to be persisted, with when the oldest arrived.
     buffer: Vec<(tasker_store::Uuid, Vec<u8>)>,
     buffered_since: Option<Instant>,
+    /// Results in the write call in flight (counted as buffered until persisted).
+    writing: usize,
     /// Read events whose claims are to be extended, with when the oldest arrived.
     to_extend: Vec<tasker_store::Uuid>,
     extend_since: Option<Instant>,
@@ -465,16 +688,25 @@ struct Driver {
     want: usize,
     next_claim: Instant,
     idle_delay: Duration,
+    /// Something may have become ready after the claim in flight began (its own children, a
+    /// notification): if it finds nothing, claim again at once instead of after the idle delay.
+    claim_again: bool,
     next_renewal: Instant,
     next_status: Option<Instant>,
     write_backoff: ErrorBackoff,
     claim_backoff: ErrorBackoff,
     listener: Option<tasker_store::ReadyListener>,
+    /// The claim lane's call in flight.
+    claim_op: Option<Op<ClaimDone>>,
+    /// The write lane's call in flight.
+    write_op: Option<Op<WriteDone>>,
+    /// Since when some call has been in flight (for `in_flight_ms`).
+    busy_since: Option<Instant>,
 }
 
-impl Driver {
+impl<S: StepStore> Driver<S> {
     fn new(
-        store: Store,
+        store: Rc<S>,
         settings: StoreSourceSettings,
         commands: mpsc::UnboundedReceiver<Command>,
         claimed_tx: std_mpsc::Sender<Vec<SourcedEvent>>,
@@ -493,37 +725,51 @@ impl Driver {
             claiming_stopped: false,
             published,
             held: HashMap::new(),
+            unread: HashSet::new(),
             buffer: Vec::with_capacity(FLUSH_BATCH),
             buffered_since: None,
+            writing: 0,
             to_extend: Vec::new(),
             extend_since: None,
             to_release: Vec::new(),
             want: 0,
             next_claim: now,
             idle_delay: IDLE_CLAIM_MIN,
+            claim_again: false,
             write_backoff: ErrorBackoff::new(),
             claim_backoff: ErrorBackoff::new(),
             listener: None,
+            claim_op: None,
+            write_op: None,
+            busy_since: None,
         }
     }
 
+    /// Wakes the claim lane on the store's ready notifications (PostgreSQL LISTEN).
+    fn with_listener(mut self, listener: Option<tasker_store::ReadyListener>) -> Self {
+        self.listener = listener;
+        self
+    }
+
     async fn run(mut self) {
-        if self.store.is_postgres() {
-            match self.store.listen().await {
-                Ok(l) => self.listener = Some(l),
-                Err(e) => tracing::warn!(error = %e, "LISTEN failed; polling the store instead"),
-            }
-        }
         loop {
-            let wake_at = self.next_wake(Instant::now());
+            let now = Instant::now();
+            self.start_calls(now);
+            self.track_busy(now);
+            self.publish_gauges();
+            let wake_at = self.next_wake(now);
             let notified = async {
                 match self.listener.as_mut() {
                     Some(l) => l.recv().await,
                     None => std::future::pending().await,
                 }
             };
+            // Calls that finished first: each is ready once, so they cannot starve the commands, and a
+            // finished call frees its lane for the next at the top of the loop.
             tokio::select! {
                 biased;
+                done = finished(&mut self.write_op) => self.finish_write(done),
+                done = finished(&mut self.claim_op) => self.finish_claim(done),
                 command = self.commands.recv() => match command {
                     Some(c) => {
                         self.apply(c);
@@ -540,9 +786,8 @@ impl Driver {
                         self.listener = None;
                     }
                 },
-                _ = tokio::time::sleep_until(wake_at.into()) => {}
+                _ = tokio::time::sleep_until(wake_at) => {}
             }
-            self.work(Instant::now()).await;
         }
         self.shut_down().await;
     }
@@ -556,63 +801,348 @@ impl Driver {
                 self.want = 0;
             }
             Command::Complete(id, json) => {
+                self.unread.remove(&id);
                 self.buffered_since.get_or_insert_with(Instant::now);
                 self.buffer.push((to_store_uuid(id), json));
             }
             Command::Read(ids) => {
+                for id in &ids {
+                    self.unread.remove(id);
+                }
                 self.extend_since.get_or_insert_with(Instant::now);
                 self.to_extend.extend(ids.into_iter().map(to_store_uuid));
             }
-            Command::Release(id) => self.to_release.push(to_store_uuid(id)),
+            Command::Release(id) => {
+                self.unread.remove(&id);
+                self.to_release.push(to_store_uuid(id));
+            }
         }
     }
 
     fn claim_soon(&mut self) {
         self.idle_delay = IDLE_CLAIM_MIN;
         self.next_claim = Instant::now();
+        // A claim in flight may have looked before these steps became ready.
+        self.claim_again |= self.claim_op.is_some();
     }
 
-    /// When the loop must run again without a command.
+    /// Whether the write lane has something to write now (backoff aside).
+    fn flush_due(&self, now: Instant) -> bool {
+        self.buffer.len() >= FLUSH_BATCH
+            || self.buffered_since.is_some_and(|t| now >= t + FLUSH_INTERVAL)
+            || self.to_extend.len() >= EXTEND_BATCH
+            || self.extend_since.is_some_and(|t| now >= t + EXTEND_INTERVAL)
+            || !self.to_release.is_empty()
+    }
+
+    /// When the loop must run again without a command or a call finishing. A lane's own deadlines count
+    /// only while it is free: a busy lane's call wakes the loop when it finishes (counting its deadlines
+    /// then would spin the loop until it does).
     fn next_wake(&self, now: Instant) -> Instant {
         let mut at = now + Duration::from_secs(1);
-        if let Some(since) = self.buffered_since {
-            at = at.min((since + FLUSH_INTERVAL).max(self.write_backoff.until.unwrap_or(now)));
+        if self.write_op.is_none() {
+            let mut flush_at: Option<Instant> = None;
+            let mut due = |t: Instant| flush_at = Some(flush_at.map_or(t, |f| f.min(t)));
+            if let Some(since) = self.buffered_since {
+                due(since + FLUSH_INTERVAL);
+            }
+            if let Some(since) = self.extend_since {
+                due(since + EXTEND_INTERVAL);
+            }
+            if !self.to_release.is_empty() {
+                due(now);
+            }
+            if let Some(f) = flush_at {
+                at = at.min(f.max(self.write_backoff.until.unwrap_or(now)));
+            }
+            at = at.min(self.next_renewal);
+            if let Some(s) = self.next_status {
+                at = at.min(s);
+            }
         }
-        if let Some(since) = self.extend_since {
-            at = at.min(since + EXTEND_INTERVAL);
-        }
-        if !self.to_release.is_empty() {
-            at = at.min(now + FLUSH_INTERVAL);
-        }
-        if self.want > 0 {
+        if self.may_claim() {
             at = at.min(self.next_claim.max(self.claim_backoff.until.unwrap_or(now)));
-        }
-        at = at.min(self.next_renewal);
-        if let Some(s) = self.next_status {
-            at = at.min(s);
         }
         at
     }
 
-    async fn work(&mut self, now: Instant) {
-        let flush_due = self.buffer.len() >= FLUSH_BATCH
-            || self.buffered_since.is_some_and(|t| now >= t + FLUSH_INTERVAL)
-            || self.to_extend.len() >= EXTEND_BATCH
-            || self.extend_since.is_some_and(|t| now >= t + EXTEND_INTERVAL)
-            || !self.to_release.is_empty();
-        if flush_due && self.write_backoff.ready(now) {
-            self.write_all().await;
+    /// Whether a claim may start (when its time comes): the lane is free, the pump asked, and neither side
+    /// downstream of the claim is behind: fewer than [`UNREAD_AHEAD`] steps wait unread, and less than a full
+    /// batch of results waits to be written. Claims in flight alongside writes could otherwise outrun both
+    /// (the store's capacity is shared: a claim slows the write beside it), and every step claimed ahead only
+    /// waits, unread or unpersisted, adding latency and no throughput. Either condition ends by a command
+    /// (Read, Complete, Release) or a write finishing, which both wake the loop; `next_wake` ignores the claim
+    /// deadline meanwhile.
+    fn may_claim(&self) -> bool {
+        self.claim_op.is_none() && self.want > 0 && self.unread.len() < UNREAD_AHEAD && self.buffer.len() < FLUSH_BATCH
+    }
+
+    /// Starts what is due on each free lane.
+    fn start_calls(&mut self, now: Instant) {
+        if self.write_op.is_none() {
+            // Renewals and step counts first: each is rare, and would never run under a steady stream of
+            // results otherwise.
+            if now >= self.next_renewal {
+                self.start_renewal();
+            } else if self.next_status.is_some_and(|s| now >= s) {
+                self.start_status(now);
+            } else if self.flush_due(now) && self.write_backoff.ready(now) {
+                let job = self.take_flush(now);
+                let store = Rc::clone(&self.store);
+                let published = Arc::clone(&self.published);
+                let visibility = self.settings.visibility;
+                self.write_op = Some(Box::pin(async move {
+                    WriteDone::Flush(run_flush(store, published, visibility, job).await)
+                }));
+            }
         }
-        if now >= self.next_renewal {
-            self.renew().await;
+        if self.may_claim() && now >= self.next_claim && self.claim_backoff.ready(now) {
+            self.start_claim();
         }
-        if self.want > 0 && now >= self.next_claim && self.claim_backoff.ready(now) {
-            self.claim().await;
+    }
+
+    /// Moves the next results batch, the extensions if due, and the releases out into a [`Flush`].
+    fn take_flush(&mut self, now: Instant) -> Flush {
+        let results = if self.buffer.len() <= FLUSH_BATCH {
+            std::mem::replace(&mut self.buffer, Vec::with_capacity(FLUSH_BATCH))
+        } else {
+            self.buffer.drain(..FLUSH_BATCH).collect()
+        };
+        // Results left behind are younger than the batch's oldest: keeping its time flushes them no later.
+        let results_since = if self.buffer.is_empty() {
+            self.buffered_since.take()
+        } else {
+            self.buffered_since
+        };
+        // Only claims still held need extending, and not those whose results this call persists first:
+        // pruned at every write, so the list keeps only read steps still waiting for their results.
+        if !self.to_extend.is_empty() {
+            let answered: HashSet<_> = results.iter().map(|(t, _)| *t).collect();
+            let held = &self.held;
+            self.to_extend
+                .retain(|t| held.contains_key(&Uuid(t.as_u128())) && !answered.contains(t));
+            if self.to_extend.is_empty() {
+                self.extend_since = None;
+            }
         }
-        if self.next_status.is_some_and(|s| now >= s) {
-            self.refresh_status().await;
+        // Extensions go out only when due: by then most read steps were answered and pruned, so while
+        // results flow they cost (nearly) nothing.
+        let extend_due =
+            self.to_extend.len() >= EXTEND_BATCH || self.extend_since.is_some_and(|t| now >= t + EXTEND_INTERVAL);
+        let (extend, extend_since) = if extend_due {
+            (std::mem::take(&mut self.to_extend), self.extend_since.take())
+        } else {
+            (Vec::new(), None)
+        };
+        self.writing = results.len();
+        Flush {
+            results,
+            results_since,
+            extend,
+            extend_since,
+            release: std::mem::take(&mut self.to_release),
         }
-        self.publish_gauges();
+    }
+
+    /// Accounts a finished [`Flush`]: outcomes of committed results, released claims; puts back what it did
+    /// not do, for the next try after the write backoff. Returns whether it all succeeded.
+    fn finish_flush(&mut self, done: FlushDone) -> bool {
+        let FlushDone {
+            job,
+            started,
+            persisted,
+            extended,
+            released,
+            error,
+        } = done;
+        self.writing = 0;
+        match persisted {
+            Some((outcomes, at)) => self.account(&job.results, &outcomes, at),
+            None if !job.results.is_empty() => {
+                // Not persisted: back at the front, in their order, ahead of what arrived meanwhile.
+                let mut results = job.results;
+                results.append(&mut self.buffer);
+                self.buffer = results;
+                self.buffered_since = earliest(job.results_since, self.buffered_since);
+            }
+            None => {}
+        }
+        if !extended && !job.extend.is_empty() {
+            self.to_extend.extend(job.extend);
+            self.extend_since = earliest(job.extend_since, self.extend_since);
+        }
+        match released {
+            Some(n) => {
+                for t in &job.release {
+                    self.held.remove(&Uuid(t.as_u128()));
+                }
+                lock(&self.published).metrics.released += n;
+            }
+            None => self.to_release.extend(job.release),
+        }
+        match error {
+            Some((what, e)) => {
+                self.record_error(what, &e);
+                self.write_backoff.failed(started);
+                false
+            }
+            None => {
+                self.write_backoff.succeeded();
+                true
+            }
+        }
+    }
+
+    /// Pushes the deadline of every held claim (unread ones waiting in a full ring included).
+    fn start_renewal(&mut self) {
+        let tokens: Vec<_> = self.held.keys().map(|id| to_store_uuid(*id)).collect();
+        let store = Rc::clone(&self.store);
+        let published = Arc::clone(&self.published);
+        let visibility = self.settings.visibility;
+        self.write_op = Some(Box::pin(async move {
+            let started = Instant::now();
+            let outcome = store.extend(&tokens, visibility).await;
+            record_time(&published, started, Instant::now(), |t| {
+                (&mut t.extends, &mut t.extend_ms)
+            });
+            WriteDone::Renew { started, outcome }
+        }));
+    }
+
+    fn start_status(&mut self, now: Instant) {
+        let interval = self.settings.status_interval.unwrap_or(Duration::from_secs(1));
+        self.next_status = Some(now + interval);
+        let store = Rc::clone(&self.store);
+        let published = Arc::clone(&self.published);
+        self.write_op = Some(Box::pin(async move {
+            let started = Instant::now();
+            let outcome = store.step_counts().await;
+            lock(&published).metrics.time.status_ms += started.elapsed().as_secs_f64() * 1000.0;
+            WriteDone::Status { outcome }
+        }));
+    }
+
+    fn finish_write(&mut self, done: WriteDone) {
+        match done {
+            WriteDone::Flush(done) => {
+                self.finish_flush(done);
+            }
+            WriteDone::Renew { started, outcome } => match outcome {
+                Ok(_) => self.next_renewal = started + self.settings.visibility / 3,
+                Err(e) => {
+                    self.record_error("renewing claims", &e);
+                    self.next_renewal = started + ERROR_BACKOFF_MIN;
+                }
+            },
+            WriteDone::Status { outcome } => match outcome {
+                Ok(s) => lock(&self.published).steps_at = Some((s, Instant::now())),
+                Err(e) => self.record_error("counting steps", &e),
+            },
+        }
+    }
+
+    /// Starts claiming `want` steps, unless the worker began draining.
+    fn start_claim(&mut self) {
+        // The gate closes before StopClaiming is sent: checking it here too means no claim starts once the
+        // drain began, even before that command is taken in. (A claim already in flight is answered by
+        // `finish_claim`, which checks the gate again.)
+        if !*lock(&self.gate.0) {
+            self.want = 0;
+            return;
+        }
+        self.claim_again = false;
+        let store = Rc::clone(&self.store);
+        let published = Arc::clone(&self.published);
+        let (want, visibility) = (self.want, self.settings.visibility);
+        self.claim_op = Some(Box::pin(async move {
+            let started = Instant::now();
+            let outcome = store.claim(want, visibility).await;
+            let finished = Instant::now();
+            match &outcome {
+                Ok(steps) if steps.is_empty() => record_time(&published, started, finished, |t| {
+                    (&mut t.empty_claims, &mut t.empty_claim_ms)
+                }),
+                _ => record_time(&published, started, finished, |t| (&mut t.claims, &mut t.claim_ms)),
+            }
+            ClaimDone {
+                started,
+                finished,
+                outcome,
+            }
+        }));
+    }
+
+    /// Takes in a finished claim: its steps become held, then go to the pump, or back to the store if the
+    /// worker began draining meanwhile.
+    fn finish_claim(&mut self, done: ClaimDone) {
+        let ClaimDone {
+            started,
+            finished,
+            outcome,
+        } = done;
+        match outcome {
+            Ok(steps) if steps.is_empty() => {
+                self.claim_backoff.succeeded();
+                if std::mem::take(&mut self.claim_again) {
+                    self.next_claim = finished;
+                    self.idle_delay = IDLE_CLAIM_MIN;
+                } else {
+                    self.next_claim = started + self.idle_delay;
+                    let max = if self.listener.is_some() {
+                        IDLE_CLAIM_MAX_LISTENING
+                    } else {
+                        IDLE_CLAIM_MAX
+                    };
+                    self.idle_delay = (self.idle_delay * 2).min(max);
+                }
+            }
+            Ok(steps) => {
+                self.claim_backoff.succeeded();
+                self.claim_again = false;
+                let mut events = Vec::with_capacity(steps.len());
+                for s in steps {
+                    let event_id = Uuid(s.claim_token.as_u128());
+                    self.held.insert(event_id, finished);
+                    events.push(SourcedEvent {
+                        event_id,
+                        step_uuid: Uuid(s.step_uuid.as_u128()),
+                        payload: EventPayload::Text(s.event),
+                    });
+                }
+                lock(&self.published).metrics.claimed += events.len() as u64;
+                self.want = 0;
+                self.idle_delay = IDLE_CLAIM_MIN;
+                let gate = Arc::clone(&self.gate.0);
+                let open = lock(&gate);
+                if *open {
+                    // The pump lives as long as this thread; a failed send means it is gone, and the
+                    // claims are released at shutdown.
+                    self.unread.extend(events.iter().map(|e| e.event_id));
+                    let _ = self.claimed_tx.send(events);
+                } else {
+                    // Claimed while the worker began draining: never dispatched, so given back at once.
+                    self.to_release.extend(events.iter().map(|e| to_store_uuid(e.event_id)));
+                }
+            }
+            Err(e) => {
+                self.record_error("claiming steps", &e);
+                self.claim_backoff.failed(started);
+            }
+        }
+    }
+
+    /// Adds the time since the first of the calls in flight began to `in_flight_ms` when none is left.
+    fn track_busy(&mut self, now: Instant) {
+        let busy = self.claim_op.is_some() || self.write_op.is_some();
+        match (busy, self.busy_since) {
+            (true, None) => self.busy_since = Some(now),
+            (false, Some(since)) => {
+                self.busy_since = None;
+                lock(&self.published).metrics.time.in_flight_ms +=
+                    now.saturating_duration_since(since).as_secs_f64() * 1000.0;
+            }
+            _ => {}
+        }
     }
 
     fn record_error(&mut self, what: &str, error: &dyn std::fmt::Display) {
@@ -622,78 +1152,10 @@ impl Driver {
         p.metrics.last_error = Some(format!("{what}: {error}"));
     }
 
-    /// Adds one call that started at `started` to the counter and milliseconds `pick` selects.
-    fn timed(&self, started: Instant, pick: impl FnOnce(&mut StoreTime) -> (&mut u64, &mut f64)) {
-        let ms = started.elapsed().as_secs_f64() * 1000.0;
-        let mut p = lock(&self.published);
-        let (calls, total) = pick(&mut p.metrics.time);
-        *calls += 1;
-        *total += ms;
-    }
-
     fn publish_gauges(&self) {
         let mut p = lock(&self.published);
         p.metrics.held = self.held.len() as u64;
-        p.metrics.buffered = self.buffer.len() as u64;
-    }
-
-    /// Persists buffered results, extends read claims and releases given-back claims. Stops at the first
-    /// failure (kept for the next try).
-    async fn write_all(&mut self) {
-        let now = Instant::now();
-        while !self.buffer.is_empty() {
-            let n = self.buffer.len().min(FLUSH_BATCH);
-            let started = Instant::now();
-            let outcome = self.store.complete_batch(&self.buffer[..n]).await;
-            self.timed(started, |t| (&mut t.completes, &mut t.complete_ms));
-            match outcome {
-                Ok(outcomes) => {
-                    let persisted_at = Instant::now();
-                    let items: Vec<_> = self.buffer.drain(..n).collect();
-                    self.account(&items, &outcomes, persisted_at);
-                }
-                Err(e) => {
-                    self.record_error("persisting results", &e);
-                    self.write_backoff.failed(now);
-                    return;
-                }
-            }
-        }
-        self.buffered_since = None;
-        if !self.to_extend.is_empty() {
-            // Only claims still held: a result already persisted needs no extension.
-            self.to_extend.retain(|t| self.held.contains_key(&Uuid(t.as_u128())));
-            let started = Instant::now();
-            let outcome = self.store.extend(&self.to_extend, self.settings.visibility).await;
-            self.timed(started, |t| (&mut t.extends, &mut t.extend_ms));
-            match outcome {
-                Ok(_) => {
-                    self.to_extend.clear();
-                    self.extend_since = None;
-                }
-                Err(e) => {
-                    self.record_error("extending claims", &e);
-                    self.write_backoff.failed(now);
-                    return;
-                }
-            }
-        }
-        if !self.to_release.is_empty() {
-            match self.store.release(&self.to_release).await {
-                Ok(n) => {
-                    for t in self.to_release.drain(..) {
-                        self.held.remove(&Uuid(t.as_u128()));
-                    }
-                    lock(&self.published).metrics.released += n;
-                }
-                Err(e) => {
-                    self.record_error("releasing claims", &e);
-                    self.write_backoff.failed(now);
-                    return;
-                }
-            }
-        }
-        self.write_backoff.succeeded();
+        p.metrics.buffered = (self.buffer.len() + self.writing) as u64;
     }
 
     /// Counts outcomes, records latencies, and claims again at once when children became ready.
@@ -737,91 +1199,38 @@ impl Driver {
         }
     }
 
-    /// Pushes the deadline of every held claim (unread ones waiting in a full ring included).
-    async fn renew(&mut self) {
-        let now = Instant::now();
-        let tokens: Vec<_> = self.held.keys().map(|id| to_store_uuid(*id)).collect();
-        let outcome = self.store.extend(&tokens, self.settings.visibility).await;
-        self.timed(now, |t| (&mut t.extends, &mut t.extend_ms));
-        match outcome {
-            Ok(_) => self.next_renewal = now + self.settings.visibility / 3,
-            Err(e) => {
-                self.record_error("renewing claims", &e);
-                self.next_renewal = now + ERROR_BACKOFF_MIN;
-            }
-        }
-    }
-
-    async fn claim(&mut self) {
-        let now = Instant::now();
-        let outcome = self.store.claim(self.want, self.settings.visibility).await;
-        match &outcome {
-            Ok(steps) if steps.is_empty() => self.timed(now, |t| (&mut t.empty_claims, &mut t.empty_claim_ms)),
-            _ => self.timed(now, |t| (&mut t.claims, &mut t.claim_ms)),
-        }
-        match outcome {
-            Ok(steps) if steps.is_empty() => {
-                self.claim_backoff.succeeded();
-                self.next_claim = now + self.idle_delay;
-                let max = if self.listener.is_some() {
-                    IDLE_CLAIM_MAX_LISTENING
-                } else {
-                    IDLE_CLAIM_MAX
-                };
-                self.idle_delay = (self.idle_delay * 2).min(max);
-            }
-            Ok(steps) => {
-                self.claim_backoff.succeeded();
-                let claimed_at = Instant::now();
-                let mut events = Vec::with_capacity(steps.len());
-                for s in steps {
-                    let event_id = Uuid(s.claim_token.as_u128());
-                    self.held.insert(event_id, claimed_at);
-                    events.push(SourcedEvent {
-                        event_id,
-                        step_uuid: Uuid(s.step_uuid.as_u128()),
-                        payload: EventPayload::Text(s.event),
-                    });
-                }
-                lock(&self.published).metrics.claimed += events.len() as u64;
-                self.want = 0;
-                self.idle_delay = IDLE_CLAIM_MIN;
-                let gate = Arc::clone(&self.gate.0);
-                let open = lock(&gate);
-                if *open {
-                    // The pump lives as long as this thread; a failed send means it is gone, and the
-                    // claims are released at shutdown.
-                    let _ = self.claimed_tx.send(events);
-                } else {
-                    // Claimed while the worker began draining: never dispatched, so given back at once.
-                    self.to_release.extend(events.iter().map(|e| to_store_uuid(e.event_id)));
-                }
-            }
-            Err(e) => {
-                self.record_error("claiming steps", &e);
-                self.claim_backoff.failed(now);
-            }
-        }
-    }
-
-    async fn refresh_status(&mut self) {
-        let now = Instant::now();
-        let interval = self.settings.status_interval.unwrap_or(Duration::from_secs(1));
-        self.next_status = Some(now + interval);
-        let outcome = self.store.step_counts().await;
-        lock(&self.published).metrics.time.status_ms += now.elapsed().as_secs_f64() * 1000.0;
-        match outcome {
-            Ok(s) => lock(&self.published).steps_at = Some((s, Instant::now())),
-            Err(e) => self.record_error("counting steps", &e),
-        }
-    }
-
-    /// Persists what is buffered and releases every claim still held, retrying failures until
-    /// [`SHUTDOWN_FLUSH`] has passed.
+    /// Waits for the calls in flight and takes in their outcomes, then persists what is buffered and
+    /// releases every claim still held and not answered, retrying failures until [`SHUTDOWN_FLUSH`] has
+    /// passed.
     async fn shut_down(&mut self) {
+        // Both at once (the wait is the longer call, not the sum). A claim's steps become held and are
+        // released below (or queued for release at once if the gate had closed); a flush's results are
+        // accounted, or back in the buffer to be retried below.
+        let (write, claim) = (self.write_op.take(), self.claim_op.take());
+        let (write, claim) = tokio::join!(
+            async move {
+                match write {
+                    Some(op) => Some(op.await),
+                    None => None,
+                }
+            },
+            async move {
+                match claim {
+                    Some(op) => Some(op.await),
+                    None => None,
+                }
+            }
+        );
+        if let Some(done) = write {
+            self.finish_write(done);
+        }
+        if let Some(done) = claim {
+            self.finish_claim(done);
+        }
+        self.track_busy(Instant::now());
         let deadline = Instant::now() + SHUTDOWN_FLUSH;
         loop {
-            let answered: std::collections::HashSet<_> = self.buffer.iter().map(|(t, _)| *t).collect();
+            let answered: HashSet<_> = self.buffer.iter().map(|(t, _)| *t).collect();
             self.to_release.extend(
                 self.held
                     .keys()
@@ -831,10 +1240,20 @@ impl Driver {
             self.to_release.sort_unstable();
             self.to_release.dedup();
             self.to_extend.clear();
-            self.write_backoff.succeeded();
-            self.write_all().await;
+            self.extend_since = None;
             if self.buffer.is_empty() && self.to_release.is_empty() {
                 break;
+            }
+            let job = self.take_flush(Instant::now());
+            let done = run_flush(
+                Rc::clone(&self.store),
+                Arc::clone(&self.published),
+                self.settings.visibility,
+                job,
+            )
+            .await;
+            if self.finish_flush(done) {
+                continue;
             }
             if Instant::now() >= deadline {
                 tracing::error!(
@@ -848,5 +1267,413 @@ impl Driver {
         }
         self.publish_gauges();
         self.store.close().await;
+    }
+}
+
+/// The earlier of two optional instants.
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// The store thread against an instrumented store, on paused tokio time (no wall-clock waits): calls that
+/// wait for each other prove the two lanes overlap, since serialised calls would never finish (the test's
+/// virtual-time limit then fails it); the drain and shutdown invariants with a claim in flight.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::{Cell, RefCell};
+    use tokio::sync::{watch, Semaphore};
+
+    /// A store whose calls can be made to wait for each other or for the test.
+    struct Fake {
+        /// A claim waits until a `complete_batch` starts after it did.
+        claims_wait_for_a_write: Cell<bool>,
+        /// A `complete_batch` waits until a claim starts after it did.
+        writes_wait_for_a_claim: Cell<bool>,
+        /// A claim waits for a permit from the test.
+        claims_wait_for_permits: Cell<bool>,
+        permits: Semaphore,
+        /// A `complete_batch` waits for a permit from the test.
+        writes_wait_for_permits: Cell<bool>,
+        write_permits: Semaphore,
+        claims_started: watch::Sender<u64>,
+        writes_started: watch::Sender<u64>,
+        in_flight: Cell<u32>,
+        max_in_flight: Cell<u32>,
+        /// Steps left to claim.
+        ready: Cell<usize>,
+        tokens: Cell<u128>,
+        completed: RefCell<Vec<tasker_store::Uuid>>,
+        released: RefCell<Vec<tasker_store::Uuid>>,
+    }
+
+    impl Fake {
+        fn new(ready: usize) -> Rc<Self> {
+            Rc::new(Self {
+                claims_wait_for_a_write: Cell::new(false),
+                writes_wait_for_a_claim: Cell::new(false),
+                claims_wait_for_permits: Cell::new(false),
+                permits: Semaphore::new(0),
+                writes_wait_for_permits: Cell::new(false),
+                write_permits: Semaphore::new(0),
+                claims_started: watch::Sender::new(0),
+                writes_started: watch::Sender::new(0),
+                in_flight: Cell::new(0),
+                max_in_flight: Cell::new(0),
+                ready: Cell::new(ready),
+                tokens: Cell::new(0),
+                completed: RefCell::default(),
+                released: RefCell::default(),
+            })
+        }
+
+        /// Counts a call in flight until the guard drops.
+        fn enter(&self) -> impl Drop + '_ {
+            struct Guard<'a>(&'a Cell<u32>);
+            impl Drop for Guard<'_> {
+                fn drop(&mut self) {
+                    self.0.set(self.0.get() - 1);
+                }
+            }
+            self.in_flight.set(self.in_flight.get() + 1);
+            self.max_in_flight
+                .set(self.max_in_flight.get().max(self.in_flight.get()));
+            Guard(&self.in_flight)
+        }
+
+        fn step(&self) -> ClaimedStep {
+            let n = self.tokens.get() + 1;
+            self.tokens.set(n);
+            let token = tasker_store::Uuid::from_u128(n);
+            ClaimedStep {
+                claim_token: token,
+                step_uuid: tasker_store::Uuid::from_u128(n << 64),
+                task_uuid: tasker_store::Uuid::from_u128(1),
+                step_name: "step".into(),
+                attempts: 1,
+                event: serde_json::value::RawValue::from_string(format!(r#"{{"event_id":"{token}"}}"#)).unwrap(),
+            }
+        }
+    }
+
+    impl StepStore for Fake {
+        async fn claim(&self, max: usize, _visibility: Duration) -> Result<Vec<ClaimedStep>, BoxError> {
+            let _call = self.enter();
+            let mut writes = self.writes_started.subscribe();
+            self.claims_started.send_modify(|n| *n += 1);
+            if self.claims_wait_for_a_write.get() {
+                writes.changed().await.unwrap();
+            }
+            if self.claims_wait_for_permits.get() {
+                self.permits.acquire().await.unwrap().forget();
+            }
+            let n = max.min(self.ready.get());
+            self.ready.set(self.ready.get() - n);
+            Ok((0..n).map(|_| self.step()).collect())
+        }
+
+        async fn complete_batch(
+            &self,
+            items: &[(tasker_store::Uuid, Vec<u8>)],
+        ) -> Result<Vec<CompletionOutcome>, BoxError> {
+            let _call = self.enter();
+            let mut claims = self.claims_started.subscribe();
+            self.writes_started.send_modify(|n| *n += 1);
+            if self.writes_wait_for_a_claim.get() {
+                claims.changed().await.unwrap();
+            }
+            if self.writes_wait_for_permits.get() {
+                self.write_permits.acquire().await.unwrap().forget();
+            }
+            self.completed.borrow_mut().extend(items.iter().map(|(t, _)| *t));
+            Ok(vec![CompletionOutcome::Completed { ready_children: 0 }; items.len()])
+        }
+
+        async fn extend(&self, tokens: &[tasker_store::Uuid], _visibility: Duration) -> Result<u64, BoxError> {
+            let _call = self.enter();
+            Ok(tokens.len() as u64)
+        }
+
+        async fn release(&self, tokens: &[tasker_store::Uuid]) -> Result<u64, BoxError> {
+            let _call = self.enter();
+            self.released.borrow_mut().extend_from_slice(tokens);
+            Ok(tokens.len() as u64)
+        }
+
+        async fn step_counts(&self) -> Result<StoreStatus, BoxError> {
+            Ok(StoreStatus::default())
+        }
+
+        async fn close(&self) {}
+    }
+
+    /// The pump's side of a driver.
+    struct Pump {
+        commands: mpsc::UnboundedSender<Command>,
+        claimed: std_mpsc::Receiver<Vec<SourcedEvent>>,
+        gate: ClaimGate,
+        published: Arc<Mutex<Published>>,
+    }
+
+    impl Pump {
+        fn send(&self, command: Command) {
+            self.commands.send(command).unwrap();
+        }
+
+        /// The next batch handed over; fails after a minute of (virtual) time.
+        async fn next_batch(&self) -> Vec<SourcedEvent> {
+            within("a claimed batch", async {
+                loop {
+                    if let Ok(batch) = self.claimed.try_recv() {
+                        return batch;
+                    }
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            })
+            .await
+        }
+
+        fn metrics(&self) -> StoreMetrics {
+            lock(&self.published).metrics.clone()
+        }
+    }
+
+    fn driver(fake: &Rc<Fake>) -> (Driver<Fake>, Pump) {
+        let (commands, command_rx) = mpsc::unbounded_channel();
+        let (claimed_tx, claimed) = std_mpsc::channel();
+        let gate = ClaimGate::open();
+        let published = Arc::new(Mutex::new(Published {
+            metrics: StoreMetrics::default(),
+            latency_us: Histogram::new_with_bounds(1, 3_600_000_000, 3).unwrap(),
+            steps_at: None,
+        }));
+        let settings = StoreSourceSettings {
+            url: "fake".into(),
+            visibility: Duration::from_secs(40),
+            connect_timeout: Duration::from_secs(1),
+            status_interval: None,
+        };
+        let driver = Driver::new(
+            Rc::clone(fake),
+            settings,
+            command_rx,
+            claimed_tx,
+            gate.clone(),
+            Arc::clone(&published),
+        );
+        (
+            driver,
+            Pump {
+                commands,
+                claimed,
+                gate,
+                published,
+            },
+        )
+    }
+
+    /// Runs `f` on a current-thread runtime whose clock is paused: it jumps to the next timer whenever
+    /// every task waits, so the timeouts below cost no wall-clock time and cannot fire early.
+    fn paused<F: Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .start_paused(true)
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    /// `f`, failing the test if it takes more than a minute of virtual time.
+    async fn within<T>(what: &str, f: impl Future<Output = T>) -> T {
+        tokio::time::timeout(Duration::from_secs(60), f)
+            .await
+            .unwrap_or_else(|_| panic!("{what}: not done in a minute (calls serialised?)"))
+    }
+
+    /// Waits until `done` holds, polling each virtual millisecond (for at most a minute).
+    async fn until(what: &str, mut done: impl FnMut() -> bool) {
+        within(what, async {
+            while !done() {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        })
+        .await;
+    }
+
+    fn result_for(event: &SourcedEvent) -> Command {
+        Command::Complete(event.event_id, br#"{"success":true}"#.to_vec())
+    }
+
+    #[test]
+    fn a_claim_in_flight_does_not_hold_back_results() {
+        let fake = Fake::new(100);
+        let (driver, pump) = driver(&fake);
+        paused(async {
+            let side = async {
+                pump.send(Command::Claim(4));
+                let batch = pump.next_batch().await;
+                assert_eq!(batch.len(), 4);
+                // The next claim returns only once a results batch was written after it began: with the
+                // two calls one after the other, neither would ever finish.
+                fake.claims_wait_for_a_write.set(true);
+                pump.send(Command::Claim(4));
+                until("the second claim began", || *fake.claims_started.borrow() == 2).await;
+                for e in &batch {
+                    pump.send(result_for(e));
+                }
+                let second = pump.next_batch().await;
+                assert_eq!(second.len(), 4);
+                until("the results persisted", || fake.completed.borrow().len() == 4).await;
+                let m = pump.metrics();
+                assert_eq!((m.claimed, m.completed, m.held), (8, 4, 4), "{m:?}");
+                assert_eq!(lock(&pump.published).latency_us.len(), 4);
+                drop(pump);
+            };
+            tokio::join!(driver.run(), side);
+        });
+        assert_eq!(fake.max_in_flight.get(), 2, "a claim and a write in flight at once");
+        assert_eq!(
+            fake.released.borrow().len(),
+            4,
+            "the unanswered claims released at shutdown"
+        );
+    }
+
+    #[test]
+    fn a_write_in_flight_does_not_hold_back_claims() {
+        let fake = Fake::new(100);
+        let (driver, pump) = driver(&fake);
+        paused(async {
+            let side = async {
+                pump.send(Command::Claim(2));
+                let batch = pump.next_batch().await;
+                // The results batch returns only once a claim began after it: with the two calls one after
+                // the other, neither would ever finish.
+                fake.writes_wait_for_a_claim.set(true);
+                for e in &batch {
+                    pump.send(result_for(e));
+                }
+                until("the write began", || *fake.writes_started.borrow() == 1).await;
+                pump.send(Command::Claim(3));
+                assert_eq!(pump.next_batch().await.len(), 3);
+                until("the results persisted", || fake.completed.borrow().len() == 2).await;
+                let m = pump.metrics();
+                assert_eq!((m.claimed, m.completed, m.held, m.buffered), (5, 2, 3, 0), "{m:?}");
+                drop(pump);
+            };
+            tokio::join!(driver.run(), side);
+        });
+        assert_eq!(fake.max_in_flight.get(), 2, "a claim and a write in flight at once");
+    }
+
+    #[test]
+    fn a_claim_that_returns_after_the_drain_began_is_released_not_dispatched() {
+        let fake = Fake::new(100);
+        fake.claims_wait_for_permits.set(true);
+        let (driver, pump) = driver(&fake);
+        paused(async {
+            let side = async {
+                pump.send(Command::Claim(5));
+                until("the claim began", || *fake.claims_started.borrow() == 1).await;
+                // What `StoreSource::stop_claiming` does: close the gate, then tell the thread.
+                *lock(&pump.gate.0) = false;
+                pump.send(Command::StopClaiming);
+                pump.send(Command::Claim(5));
+                fake.permits.add_permits(1);
+                until("the late claim released", || fake.released.borrow().len() == 5).await;
+                assert!(
+                    pump.claimed.try_recv().is_err(),
+                    "nothing handed over after the drain began"
+                );
+                // Idle for a while: no claim starts again.
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                assert_eq!(*fake.claims_started.borrow(), 1);
+                let m = pump.metrics();
+                assert_eq!((m.claimed, m.released, m.held), (5, 5, 0), "{m:?}");
+                drop(pump);
+            };
+            tokio::join!(driver.run(), side);
+        });
+    }
+
+    #[test]
+    fn shutdown_waits_for_the_claim_in_flight_then_releases_it_and_persists_results() {
+        let fake = Fake::new(100);
+        let (driver, pump) = driver(&fake);
+        paused(async {
+            let side = async {
+                pump.send(Command::Claim(2));
+                let batch = pump.next_batch().await;
+                fake.claims_wait_for_permits.set(true);
+                pump.send(Command::Claim(3));
+                until("the second claim began", || *fake.claims_started.borrow() == 2).await;
+                for e in &batch {
+                    pump.send(result_for(e));
+                }
+                let published = Arc::clone(&pump.published);
+                // The worker stops (the command channel closes) with the claim still in flight.
+                drop(pump);
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                assert!(
+                    fake.released.borrow().is_empty(),
+                    "nothing to release before the claim returns"
+                );
+                fake.permits.add_permits(1);
+                published
+            };
+            let ((), published) = tokio::join!(driver.run(), side);
+            let m = lock(&published).metrics.clone();
+            assert_eq!(
+                (m.claimed, m.completed, m.released, m.held, m.buffered),
+                (5, 2, 3, 0, 0),
+                "{m:?}"
+            );
+        });
+        assert_eq!(fake.completed.borrow().len(), 2);
+        let released: HashSet<_> = fake.released.borrow().iter().map(|t| t.as_u128()).collect();
+        assert_eq!(released, HashSet::from([3, 4, 5]), "the late claim's steps given back");
+    }
+
+    #[test]
+    fn claims_wait_while_handed_over_steps_are_unread_or_results_back_up() {
+        let fake = Fake::new(100_000);
+        let (driver, pump) = driver(&fake);
+        paused(async {
+            let side = async {
+                let claims = || *fake.claims_started.borrow();
+                // The handlers are UNREAD_AHEAD steps behind: no claim starts until they read.
+                pump.send(Command::Claim(UNREAD_AHEAD));
+                let batch = pump.next_batch().await;
+                pump.send(Command::Claim(8));
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                assert_eq!(claims(), 1, "no claim while {UNREAD_AHEAD} steps wait unread");
+                pump.send(Command::Read(batch.iter().map(|e| e.event_id).collect()));
+                assert_eq!(pump.next_batch().await.len(), 8);
+                // A write in flight (held by the test) and a full batch of results waiting behind it: persisting
+                // is behind, so the claim waits until that batch went out.
+                fake.writes_wait_for_permits.set(true);
+                pump.send(result_for(&batch[0]));
+                until("the first write began", || *fake.writes_started.borrow() == 1).await;
+                for e in &batch[1..=FLUSH_BATCH] {
+                    pump.send(result_for(e));
+                }
+                pump.send(Command::Claim(8));
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                assert_eq!(claims(), 2, "no claim while a full batch of results waits");
+                fake.write_permits.add_permits(2);
+                assert_eq!(pump.next_batch().await.len(), 8);
+                assert!(*fake.writes_started.borrow() >= 2, "the waiting batch went out first");
+                fake.write_permits.add_permits(100);
+                until("every result persisted", || {
+                    fake.completed.borrow().len() == FLUSH_BATCH + 1
+                })
+                .await;
+                drop(pump);
+            };
+            tokio::join!(driver.run(), side);
+        });
     }
 }

@@ -141,7 +141,8 @@ export interface StoreSourceMetrics {
   last_error: string | null;
   /** Claim to persisted result. */
   latency: { count: number; p50_ms: number; p99_ms: number; max_ms: number };
-  /** Time the store thread spent waiting on each kind of database call, and the number of calls. */
+  /** Time the store thread spent waiting on each kind of database call, and the number of calls. A claim and a
+   * write may be in flight at once: `in_flight_ms` is the wall time with at least one call out. */
   time: {
     claims: number;
     claim_ms: number;
@@ -152,6 +153,7 @@ export interface StoreSourceMetrics {
     extends: number;
     extend_ms: number;
     status_ms: number;
+    in_flight_ms: number;
   };
   /** Step counts of the whole store (every worker's). */
   steps: { pending: number; ready: number; claimed: number; complete: number; error: number; age_ms: number } | null;
