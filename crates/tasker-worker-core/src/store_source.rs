@@ -1354,7 +1354,7 @@ mod tests {
                 task_uuid: tasker_store::Uuid::from_u128(1),
                 step_name: "step".into(),
                 attempts: 1,
-                event: serde_json::value::RawValue::from_string(format!(r#"{{"event_id":"{token}"}}"#)).unwrap(),
+                event: format!(r#"{{"event_id":"{token}"}}"#).into_boxed_str(),
             }
         }
     }
