@@ -24,7 +24,7 @@ import type { NativeFfiAdapter } from '../src/ffi/native-adapter.ts';
 import type { FfiStepEvent } from '../src/ffi/types.ts';
 import { Flags, RecordType } from '../src/ring/layout.ts';
 import type { RingReader } from '../src/ring/reader.ts';
-import { type RingTransport, RingTransport as RingTransportClass } from '../src/ring/transport.ts';
+import { type RingTransport, RingTransport as RingTransportClass, transportInternals } from '../src/ring/transport.ts';
 import { buildRegion, publishEvents, writeRawRecord } from '../tests/support/region-builder.ts';
 import { LeanReader } from './lean-reader.ts';
 import { type CaseResult, type PairedResult, type RuntimeReport, summarize } from './stats.ts';
@@ -80,11 +80,11 @@ const MITATA_CPU_NS = QUICK ? 100e6 : 400e6;
 // ---- plumbing --------------------------------------------------------------------------------------
 
 function ringOfTransport(ring: RingTransport): RingReader {
-  return (ring as unknown as { reader: RingReader }).reader;
+  return transportInternals(ring).reader;
 }
 
 function leanOf(transport: RingTransport): LeanReader {
-  const views = transport.views;
+  const views = transportInternals(transport).views;
   // The transport's own reader holds the consumer role and has read nothing: the lean one reads instead.
   return new LeanReader(views, views.events);
 }

@@ -6,8 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { createFfiAdapter } from '../src/ffi/factory.ts';
-import type { NativeLibrary } from '../src/ffi/native.ts';
-import type { NativeFfiAdapter } from '../src/ffi/native-adapter.ts';
+import { adapterInternals, type NativeFfiAdapter } from '../src/ffi/native-adapter.ts';
 import { detectRuntime } from '../src/ffi/runtime.ts';
 import type { BootstrapConfig, FfiStepEvent, Transport } from '../src/ffi/types.ts';
 import type { RingTransport } from '../src/ring/transport.ts';
@@ -66,14 +65,9 @@ export async function waitUntil(what: string, check: () => boolean, timeoutMs = 
 
 // ---- the worker --------------------------------------------------------------------------------------
 
-interface AdapterInternals {
-  ring: RingTransport | null;
-  native: NativeLibrary;
-}
-
-/** The adapter's ring transport, or null on the ffi transport. */
+/** The adapter's ring transport, or null on the ffi transport (through the repository-only accessor). */
 export function ringTransportOf(adapter: NativeFfiAdapter): RingTransport | null {
-  return (adapter as unknown as AdapterInternals).ring;
+  return adapterInternals(adapter).ring;
 }
 
 /** A worker with nothing to produce (synthetic source, count 0): every poll comes back null. */
@@ -143,7 +137,7 @@ export async function settle(adapter: NativeFfiAdapter, what: string): Promise<v
 
 /** Wraps every function of the native library with a counter; returns the count and an undo. */
 function countFfiCalls(adapter: NativeFfiAdapter): { calls: () => number; restore: () => void } {
-  const native = (adapter as unknown as AdapterInternals).native as unknown as Record<string, unknown>;
+  const native = adapterInternals(adapter).native as unknown as Record<string, unknown>;
   const saved: [string, unknown][] = [];
   let calls = 0;
   for (const key of Object.keys(native)) {

@@ -1,15 +1,18 @@
 /**
  * A program written against the seed's (TAS-101) API only: construct the runtime's adapter, bootstrap with
  * the seed's config, run `new EventPoller(adapter, 10, 100, 1000)` and answer with `completeStepEvent`.
- * It runs unchanged on the ring transport (the default). Run it:
+ * It runs unchanged on the ring transport (the default), fed by the step store: `database_url` when given
+ * (the top level of the seed's config), else `TASKER_DATABASE_URL`, else `./tasker.db`. Fill a store and run
+ * it (it stops after 10 000 steps):
+ *   ../target/release/tasker-ring store enqueue --count 2500
  *   node --import tsx examples/seed-program.ts | bun examples/seed-program.ts | deno run -A examples/seed-program.ts
  */
 import { BunFfiAdapter, DenoFfiAdapter, detectRuntime, EventPoller, type FfiAdapter, type FfiStepEvent, NodeFfiAdapter } from '../src/index.ts';
 
-export async function runSeedProgram(events = 10_000): Promise<{ handled: number; transport: string | undefined }> {
+export async function runSeedProgram(events = 10_000, databaseUrl?: string): Promise<{ handled: number; transport: string | undefined }> {
   const runtime = detectRuntime();
   const adapter: FfiAdapter = runtime === 'bun' ? new BunFfiAdapter() : runtime === 'deno' ? new DenoFfiAdapter() : new NodeFfiAdapter();
-  const result = adapter.bootstrapWorker({ namespace: 'linear_workflow_ts', log_level: 'warn' });
+  const result = adapter.bootstrapWorker({ namespace: 'linear_workflow_ts', log_level: 'warn', ...(databaseUrl ? { database_url: databaseUrl } : {}) });
   const poller = new EventPoller(adapter, 10, 100, 1000);
   let handled = 0;
   const done = new Promise<void>((resolve, reject) => {

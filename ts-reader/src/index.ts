@@ -11,12 +11,17 @@ export type { FfiAdapter } from './ffi/adapter.ts';
 export { BunFfiAdapter } from './ffi/bun.ts';
 export { DenoFfiAdapter } from './ffi/deno.ts';
 export {
+  DoorbellError,
+  type DoorbellErrorCode,
   EventDecodeError,
   FfiCallError,
   type FfiCallErrorCode,
   FfiError,
   FfiLibraryError,
   type FfiLibraryErrorCode,
+  isFatalError,
+  OptionsError,
+  type OptionsErrorCode,
   RingAttachError,
   type RingAttachErrorCode,
   RingPeerError,
@@ -25,6 +30,7 @@ export {
   type RingReadErrorCode,
   RingWriteError,
   type RingWriteErrorCode,
+  WorkerFaultError,
 } from './ffi/errors.ts';
 export { type CreateAdapterOptions, createFfiAdapter } from './ffi/factory.ts';
 export { libraryCandidates, libraryFileName } from './ffi/library-path.ts';

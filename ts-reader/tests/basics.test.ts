@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import process from 'node:process';
 import { describe, it } from 'node:test';
+import { closestKey } from '../src/ffi/options.ts';
 import * as pkg from '../src/index.ts';
 import { liveness, processStartTime } from '../src/ring/role.ts';
 
@@ -168,5 +169,37 @@ describe('liveness (layout-spec.md section 13)', () => {
     } finally {
       child.kill('SIGKILL');
     }
+  });
+});
+
+describe('typos are caught', () => {
+  // These lines are checked by `tsc --noEmit` (npm run typecheck): were a line accepted, its
+  // `@ts-expect-error` would be unused, which is an error of its own.
+  it('a misspelt or mistyped bootstrap key fails tsc; the right ones pass', () => {
+    // @ts-expect-error `namespcae` is not a key of BootstrapConfig
+    const typo: pkg.BootstrapConfig = { namespcae: 'payments' };
+    // @ts-expect-error log_level is one of the five levels
+    const loud: pkg.BootstrapConfig = { log_level: 'loud' };
+    // @ts-expect-error a synthetic source names no database
+    const mixed: pkg.BootstrapConfig = { source: { kind: 'synthetic', database_url: 'sqlite:x.db' } };
+    // @ts-expect-error `concurency` is not an option of TaskerWorker
+    const options: pkg.TaskerWorkerOptions = { concurency: 5 };
+    const right: pkg.BootstrapConfig = {
+      namespace: 'payments',
+      log_level: 'warn',
+      database_url: 'sqlite:x.db',
+      source: { kind: 'store', visibility_margin_ms: 1 },
+    };
+    assert.ok(typo && loud && mixed && options && right);
+  });
+
+  it('closestKey suggests what a typo most likely meant, and nothing for a stranger', () => {
+    const keys = ['maxInFlight', 'maxEventsPerPoll', 'metricsInterval', 'handlerTimeoutMs', 'concurrency'];
+    assert.equal(closestKey('maxInflight', keys), 'maxInFlight');
+    assert.equal(closestKey('max_in_flight', keys), 'maxInFlight');
+    assert.equal(closestKey('concurency', keys), 'concurrency');
+    assert.equal(closestKey('handlerTimoutMs', keys), 'handlerTimeoutMs');
+    assert.equal(closestKey('zebra', keys), null);
+    assert.equal(closestKey('', keys), null);
   });
 });

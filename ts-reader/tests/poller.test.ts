@@ -3,9 +3,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { EventPoller } from '../src/events/event-poller.ts';
 import type { FfiAdapter } from '../src/ffi/adapter.ts';
-import { EventDecodeError, RingPeerError } from '../src/ffi/errors.ts';
+import { EventDecodeError, OptionsError, RingPeerError, RingReadError, WorkerFaultError } from '../src/ffi/errors.ts';
 import type { RingAwareAdapter } from '../src/ffi/native-adapter.ts';
-import type { FfiDispatchMetrics, FfiStepEvent, WorkerLogRecord } from '../src/ffi/types.ts';
+import type { CompletionRefusal, FfiDispatchMetrics, FfiStepEvent, WorkerLogRecord } from '../src/ffi/types.ts';
 
 function event(i: number): FfiStepEvent {
   return { event_id: `id-${i}`, task_uuid: 't', step_uuid: `s-${i}`, task_sequence_step: {} as never };
@@ -28,7 +28,7 @@ class SeedAdapter implements FfiAdapter {
     this.calls.poll += 1;
     return this.queue.shift() ?? null;
   }
-  completeStepEvent() {
+  completeStepEvent(): void {
     this.calls.complete += 1;
   }
   bootstrapWorker() {
@@ -78,10 +78,11 @@ class RingishAdapter extends SeedAdapter implements RingAwareAdapter {
     if (e) this.inFlight += 1;
     return e;
   }
-  override completeStepEvent() {
+  override completeStepEvent(): boolean {
     super.completeStepEvent();
     this.inFlight -= 1;
     this.onCompletion?.();
+    return true;
   }
   inFlightCount() {
     return this.inFlight;
@@ -106,6 +107,19 @@ class RingishAdapter extends SeedAdapter implements RingAwareAdapter {
     const l = this.logs;
     this.logs = [];
     return l;
+  }
+  /** The worker core's fault, once it has one (checkWorker throws it). */
+  fault: WorkerFaultError | null = null;
+  workerChecks = 0;
+  checkWorker() {
+    this.workerChecks += 1;
+    if (this.fault) throw this.fault;
+  }
+  refusals: CompletionRefusal[] = [];
+  pollCompletionRefusals() {
+    const refusals = this.refusals;
+    this.refusals = [];
+    return { refusals, dropped: 0 };
   }
 }
 
@@ -295,6 +309,97 @@ describe('EventPoller cadence (counted ticks)', () => {
     for (const bad of [0, 2.5]) {
       assert.throws(() => new EventPoller(adapter, 10, 100, 1000, { ringMaintenanceInterval: bad }), RangeError, `ringMaintenanceInterval ${bad}`);
     }
+  });
+
+  it('a fatal error stops the poller before it is reported: the callback sees it stopped, once', () => {
+    const adapter = new RingishAdapter();
+    const t = manualTimers();
+    const poller = new EventPoller(adapter, 10, 100, 1000, { timers: t.timers });
+    const seen: Array<{ error: Error; active: boolean; failure: Error | null }> = [];
+    poller.onError((error) => seen.push({ error, active: poller.isActive(), failure: poller.failure }));
+    poller.start();
+    adapter.throwOnce = new RingReadError('MISALIGNED', 12, 'consumer 0 or producer 12 is not a multiple of 8');
+    t.runSoon();
+    assert.equal(seen.length, 1);
+    assert.ok(seen[0]?.error instanceof RingReadError);
+    assert.equal(seen[0]?.active, false, 'stopped before the report');
+    assert.equal(seen[0]?.failure, seen[0]?.error);
+    assert.equal(t.state.cleared, true);
+  });
+
+  it('a worker core that stopped on its own is a fatal WorkerFaultError, found on a maintenance tick', () => {
+    const adapter = new RingishAdapter();
+    const t = manualTimers();
+    const poller = new EventPoller(adapter, 10, 100, 1000, { timers: t.timers });
+    const errors: Error[] = [];
+    poller.onError((e) => errors.push(e));
+    poller.start();
+    for (let i = 0; i < 10; i++) t.state.tick?.();
+    assert.equal(adapter.workerChecks, 1, 'checked with the ring maintenance (every 10 ticks)');
+    adapter.fault = new WorkerFaultError('running', 'the completions ring is corrupt');
+    for (let i = 0; i < 10; i++) t.state.tick?.();
+    assert.equal(errors.length, 1);
+    assert.ok(errors[0] instanceof WorkerFaultError && errors[0].code === 'WORKER_FAULT' && errors[0].reason === 'the completions ring is corrupt');
+    assert.equal(poller.isActive(), false);
+    assert.equal(poller.failure, errors[0]);
+  });
+
+  it('metrics that carry worker_error stop the poller with a WorkerFaultError', () => {
+    const adapter = new RingishAdapter();
+    adapter.getFfiDispatchMetrics = () => ({ ...metrics, worker_error: { phase: 'running', reason: 'the pump panicked' } });
+    const t = manualTimers();
+    const poller = new EventPoller(adapter, 10, 100, 1000, { timers: t.timers, metricsInterval: 1 });
+    const errors: Error[] = [];
+    poller.onError((e) => errors.push(e));
+    poller.onMetrics(() => {});
+    poller.start();
+    t.state.tick?.();
+    assert.ok(errors[0] instanceof WorkerFaultError && errors[0].reason === 'the pump panicked', String(errors[0]));
+    assert.equal(poller.isActive(), false);
+  });
+
+  it('refusals read with the metrics reach onRefusal, and stop() reads the last ones', () => {
+    const adapter = new RingishAdapter();
+    const t = manualTimers();
+    const poller = new EventPoller(adapter, 10, 100, 1000, { timers: t.timers, metricsInterval: 5 });
+    const got: CompletionRefusal[] = [];
+    poller.onRefusal((r) => got.push(r));
+    poller.start();
+    const refusal = (id: string): CompletionRefusal => ({ event_id: id, kind: 'claim_lost', message: 'moved on', at_unix_ms: 1 });
+    adapter.refusals = [refusal('a'), refusal('b')];
+    for (let i = 0; i < 4; i++) t.state.tick?.();
+    assert.equal(got.length, 0, 'not before the metrics tick');
+    t.state.tick?.();
+    assert.deepEqual(
+      got.map((r) => r.event_id),
+      ['a', 'b'],
+    );
+    adapter.refusals = [refusal('c')];
+    poller.stop();
+    assert.deepEqual(
+      got.map((r) => r.event_id),
+      ['a', 'b', 'c'],
+    );
+    assert.equal(poller.stats().refusals, 3);
+  });
+
+  it('[Symbol.dispose] and [Symbol.asyncDispose] stop the poller', async () => {
+    const t = manualTimers();
+    const poller = new EventPoller(new RingishAdapter(), 10, 100, 1000, { timers: t.timers });
+    poller.start();
+    poller[Symbol.dispose]();
+    assert.equal(poller.isActive(), false);
+    poller.start();
+    await poller[Symbol.asyncDispose]();
+    assert.equal(poller.isActive(), false);
+  });
+
+  it('an unknown option names the one meant', () => {
+    assert.throws(
+      () => new EventPoller(new SeedAdapter(), 10, 100, 1000, { maxInflight: 5 } as never),
+      (e: unknown) =>
+        e instanceof OptionsError && e.code === 'UNKNOWN_OPTION' && e.suggestion === 'maxInFlight' && /did you mean 'maxInFlight'/.test(e.message),
+    );
   });
 
   it('events() is an async iterable that ends when the signal aborts', async () => {

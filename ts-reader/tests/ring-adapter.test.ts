@@ -3,18 +3,22 @@
  * the boundary, oversized results, and memory that is freed.
  */
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import process from 'node:process';
 import { describe, it } from 'node:test';
 import { EventPoller } from '../src/events/event-poller.ts';
 import { BunFfiAdapter } from '../src/ffi/bun.ts';
 import { DenoFfiAdapter } from '../src/ffi/deno.ts';
 import { FfiCallError, FfiLibraryError } from '../src/ffi/errors.ts';
+import { pendingExitRemovals } from '../src/ffi/exit-cleanup.ts';
 import { createFfiAdapter } from '../src/ffi/factory.ts';
 import type { NativeFfiAdapter } from '../src/ffi/native-adapter.ts';
 import { NodeFfiAdapter } from '../src/ffi/node.ts';
 import { detectRuntime } from '../src/ffi/runtime.ts';
-import type { FfiStepEvent } from '../src/ffi/types.ts';
+import type { CompletionRefusal, FfiStepEvent } from '../src/ffi/types.ts';
+import { RingTransport } from '../src/ring/transport.ts';
 import { openAdapter, successResult, waitFor } from './support/adapter.ts';
+import { buildRegion } from './support/region-builder.ts';
 
 async function withAdapter(body: (adapter: NativeFfiAdapter) => Promise<void> | void): Promise<void> {
   const adapter = openAdapter();
@@ -102,6 +106,96 @@ describe('adapters on the real library', () => {
         'uppercase is not canonical',
       );
     }));
+
+  it('completeStepEvent answers at once from the in-flight set: false for never read, completed, timed out', () =>
+    withAdapter(async (adapter) => {
+      adapter.bootstrapWorker({ log_stderr: false, completion_timeout_ms: 300, source: { kind: 'synthetic', count: 2 } });
+      const never = '0190f3a2-7c1e-7b3a-9d2e-00000000dead';
+      assert.equal(adapter.completeStepEvent(never, successResult(never)), false, 'never read');
+      const first = await oneEvent(adapter);
+      const second = await oneEvent(adapter);
+      assert.equal(adapter.completeStepEvent(first.event_id, successResult(first.step_uuid)), true, 'in flight');
+      assert.equal(adapter.completeStepEvent(first.event_id, successResult(first.step_uuid)), false, 'already completed');
+      // The worker core times the second one out after 300 ms; once it has, this adapter says so too.
+      await waitFor('the timeout', () => adapter.getFfiDispatchMetrics().timed_out_count === 1, 10_000);
+      assert.equal(adapter.completeStepEvent(second.event_id, successResult(second.step_uuid)), false, 'timed out');
+      assert.equal(adapter.completionStats().refused, 3);
+      assert.equal(adapter.inFlightCount(), 0);
+      const m = adapter.getFfiDispatchMetrics();
+      assert.equal(m.completed_count, 1);
+      assert.equal(m.refused_completions, 0, 'nothing refused was sent: the worker core never saw them');
+    }));
+
+  it('a refusal decided later by the worker core is reported with its event id (pollCompletionRefusals, onRefusal)', () =>
+    withAdapter(async (adapter) => {
+      adapter.bootstrapWorker({ log_stderr: false, source: { kind: 'synthetic', count: 1 } });
+      const e = await oneEvent(adapter);
+      // Not a step result: the adapter cannot know, so it is sent (true); the worker core refuses it.
+      assert.equal(adapter.completeStepEvent(e.event_id, '{"not":"a step result"}'), true);
+      const poller = new EventPoller(adapter, 1, 100, 1000, { metricsInterval: 2 });
+      const refusals: CompletionRefusal[] = [];
+      poller.onRefusal((r) => refusals.push(r));
+      poller.start();
+      await waitFor('the refusal', () => refusals.length > 0, 10_000);
+      poller.stop();
+      assert.equal(refusals.length, 1);
+      assert.equal(refusals[0]?.event_id, e.event_id);
+      assert.equal(refusals[0]?.kind, 'invalid_result');
+      assert.match(refusals[0]?.message ?? '', /invalid result/);
+      assert.equal(adapter.getFfiDispatchMetrics().refused_completions, 1, 'and counted in the metrics');
+      assert.deepEqual(adapter.pollCompletionRefusals(), { refusals: [], dropped: 0 }, 'each refusal is reported once');
+    }));
+
+  it('no view of shared memory is reachable: the transport, the native handle and the views are #private', () =>
+    withAdapter((adapter) => {
+      adapter.bootstrapWorker({ log_stderr: false, source: { kind: 'synthetic', count: 0 } });
+      const reachable = (o: object) => Object.getOwnPropertyNames(o).map((k) => (o as Record<string, unknown>)[k]);
+      for (const value of reachable(adapter)) {
+        assert.ok(!(value instanceof RingTransport), 'no RingTransport in a property');
+        assert.ok(!ArrayBuffer.isView(value) && !(value instanceof ArrayBuffer), 'no view in a property');
+      }
+      for (const key of ['ring', 'native', 'mapping', 'views']) assert.equal((adapter as unknown as Record<string, unknown>)[key], undefined, key);
+      const transport = new RingTransport(buildRegion());
+      for (const value of reachable(transport)) assert.ok(!ArrayBuffer.isView(value) && !(value instanceof ArrayBuffer), 'no view on a transport either');
+      assert.equal((transport as unknown as Record<string, unknown>).views, undefined);
+      transport.close();
+      adapter.stopWorker();
+      adapter.close();
+      assert.throws(
+        () => adapter.pollStepEvents(),
+        (e: unknown) => e instanceof FfiCallError && e.code === 'CLOSED',
+      );
+    }));
+
+  it('close() stops the worker it started: never a running worker behind isWorkerRunning() === false', () => {
+    const adapter = openAdapter();
+    const boot = adapter.bootstrapWorker({ log_stderr: false, source: { kind: 'synthetic', count: 0 } });
+    assert.ok(pendingExitRemovals().includes(boot.region_path as string), 'the region is removed at exit unless stopped');
+    adapter.close();
+    assert.equal(adapter.isWorkerRunning(), false);
+    const other = openAdapter();
+    try {
+      assert.equal(other.isWorkerRunning(), false, 'the library agrees: no worker runs');
+      assert.equal(existsSync(boot.region_path as string), false, 'stopped: the region file is gone');
+      assert.ok(!pendingExitRemovals().includes(boot.region_path as string));
+    } finally {
+      other.close();
+    }
+  });
+
+  it('[Symbol.dispose] and [Symbol.asyncDispose] close the adapter (and stop its worker)', async () => {
+    const sync = openAdapter();
+    sync.bootstrapWorker({ log_stderr: false, source: { kind: 'synthetic', count: 0 } });
+    sync[Symbol.dispose]();
+    assert.throws(
+      () => sync.getWorkerStatus(),
+      (e: unknown) => e instanceof FfiCallError && e.code === 'CLOSED',
+    );
+    const viaAsync = openAdapter();
+    viaAsync.bootstrapWorker({ log_stderr: false, source: { kind: 'synthetic', count: 0 } });
+    await viaAsync[Symbol.asyncDispose]();
+    assert.equal(viaAsync.isWorkerRunning(), false);
+  });
 
   it('a result larger than max_message_size becomes a failure result, never a hang or a drop', () =>
     withAdapter(async (adapter) => {

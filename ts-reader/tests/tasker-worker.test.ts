@@ -6,15 +6,16 @@ import assert from 'node:assert/strict';
 import process from 'node:process';
 import { describe, it } from 'node:test';
 import { EventNames } from '../src/events/event-names.ts';
-import type { FfiDispatchMetrics } from '../src/ffi/types.ts';
+import { OptionsError } from '../src/ffi/errors.ts';
+import type { BootstrapConfig, CompletionRefusal, FfiDispatchMetrics } from '../src/ffi/types.ts';
 import { PermanentError } from '../src/worker/errors.ts';
 import { TaskerWorker } from '../src/worker/worker.ts';
 import { openAdapter, sleep, waitFor } from './support/adapter.ts';
 
 const HANDLER = 'LinearWorkflow.StepHandlers.LinearStep2Handler';
 
-function bootstrap(count: number, extra: Record<string, unknown> = {}) {
-  return { namespace: 'ts_worker', log_level: 'warn', transport: 'ring' as const, source: { kind: 'synthetic' as const, count }, ...extra };
+function bootstrap(count: number, extra: BootstrapConfig = {}): BootstrapConfig {
+  return { namespace: 'ts_worker', log_level: 'warn', transport: 'ring', source: { kind: 'synthetic', count }, ...extra };
 }
 
 /** Runs `body`; whatever happens, the worker is stopped and the adapter closed (one worker per process). */
@@ -153,5 +154,59 @@ describe('TaskerWorker', () => {
       assert.equal(adapter.isWorkerRunning(), false);
       adapter.close();
     });
+  });
+
+  it('a result for a step the worker core already timed out is refused at once: step.completion.refused', async () => {
+    const adapter = openAdapter();
+    // The handler outlives the completion timeout (its own timeout is longer): its result comes too late.
+    const worker = new TaskerWorker({ adapter, bootstrap: bootstrap(1, { completion_timeout_ms: 200 }), handlerTimeoutMs: 60_000, handleSignals: false });
+    worker.register(HANDLER, async () => {
+      await waitFor('the worker core to time the step out', () => adapter.getFfiDispatchMetrics().timed_out_count === 1, 30_000);
+      return { late: true };
+    });
+    const refusals: CompletionRefusal[] = [];
+    worker.emitter.subscribe(EventNames.STEP_COMPLETION_REFUSED, (r: CompletionRefusal) => refusals.push(r));
+    let sent = 0;
+    worker.emitter.subscribe(EventNames.STEP_COMPLETION_SENT, () => {
+      sent += 1;
+    });
+    await withWorker(worker, adapter, async () => {
+      await worker.start();
+      await waitFor('the refusal', () => refusals.length === 1, 30_000);
+      assert.equal(refusals[0]?.kind, 'not_in_flight');
+      assert.equal(worker.stats().refused, 1);
+      assert.equal(sent, 0, 'not reported as sent');
+      await worker.stop();
+    });
+  });
+
+  it('done resolves after stop(); it is created when first read', async () => {
+    const adapter = openAdapter();
+    const worker = new TaskerWorker({ adapter, bootstrap: bootstrap(0), handleSignals: false });
+    await withWorker(worker, adapter, async () => {
+      await worker.start();
+      let settled = false;
+      const done = worker.done.then(() => {
+        settled = true;
+      });
+      assert.equal(worker.done, worker.done, 'one promise');
+      await sleep(20);
+      assert.equal(settled, false, 'pending while the worker runs');
+      await worker.stop();
+      await done;
+      assert.equal(settled, true);
+      await worker.done; // read after the end: already resolved
+    });
+  });
+
+  it('an unknown option names the one meant', () => {
+    assert.throws(
+      () => new TaskerWorker({ handlerTimeoutMS: 5 } as never),
+      (e: unknown) => e instanceof OptionsError && e.code === 'UNKNOWN_OPTION' && e.key === 'handlerTimeoutMS' && e.suggestion === 'handlerTimeoutMs',
+    );
+    assert.throws(
+      () => new TaskerWorker({ concurency: 5 } as never),
+      (e: unknown) => e instanceof OptionsError && e.suggestion === 'concurrency',
+    );
   });
 });

@@ -139,15 +139,23 @@ describe('libtasker_worker end to end', () => {
 
   it('Rust-side logs reach JS through the poller', async () => {
     const adapter = openAdapter();
-    adapter.bootstrapWorker({ transport: 'ring', log_level: 'warn', log_stderr: false, source: { kind: 'synthetic', count: 0 } });
+    adapter.bootstrapWorker({ transport: 'ring', log_level: 'warn', log_stderr: false, source: { kind: 'synthetic', count: 1 } });
     const poller = new EventPoller(adapter, 1, 100, 1000, { metricsInterval: 5 });
     const records: WorkerLogRecord[] = [];
     poller.onLog((r) => records.push(r));
+    let event: FfiStepEvent | null = null;
+    poller.onStepEvent((e) => {
+      event = e;
+    });
     poller.start();
-    // A completion for an event that was never delivered: the worker refuses it and logs a warning.
-    adapter.completeStepEvent('0190f3a2-7c1e-7b3a-9d2e-00000000dead', successResult('0190f3a2-7c1e-7b3a-9d2e-00000000beef'));
-    await waitFor('the refusal warning', () => records.some((r) => r.level === 'warn' && /refused/.test(r.message)), 10_000);
-    poller.stop();
+    try {
+      await waitFor('the event', () => event !== null, 10_000);
+      // Not a step result: sent (the event is in flight), then refused by the worker core, which logs a warning.
+      assert.equal(adapter.completeStepEvent((event as unknown as FfiStepEvent).event_id, '{"not":"a result"}'), true);
+      await waitFor('the refusal warning', () => records.some((r) => r.level === 'warn' && /refused/.test(r.message)), 10_000);
+    } finally {
+      poller.stop();
+    }
     assert.equal(adapter.getFfiDispatchMetrics().refused_completions, 1);
     adapter.stopWorker();
     adapter.close();

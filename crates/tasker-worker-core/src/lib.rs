@@ -6,15 +6,17 @@ pub mod config;
 pub mod dispatch;
 pub mod doorbell;
 pub mod event_id;
+pub mod refusals;
 pub mod result;
 pub mod source;
 pub mod store_source;
 pub mod synthetic;
 pub mod worker;
 
-pub use config::{SourceConfig, Transport, WorkerConfig};
+pub use config::{ConfigSection, SourceConfig, Transport, WorkerConfig, WorkerConfigError};
 pub use dispatch::{DispatchMetrics, Refusal};
 pub use event_id::Uuid;
+pub use refusals::{CompletionRefusal, RefusalBatch, RefusalKind};
 pub use result::StepResult;
 pub use source::{EventPayload, EventSource, SourcedEvent, SyntheticSource, SyntheticStats};
 pub use store_source::{StoreMetrics, StoreSource, StoreSourceError, StoreSourceSettings};

@@ -4,6 +4,7 @@
 //! (backpressure before the claim), and hands every result (a handler's, or a timeout's) back to it.
 
 use crate::event_id::Uuid;
+use crate::refusals::RefusalBatch;
 use crate::result::StepResult;
 use crate::synthetic::StepEventGenerator;
 use std::collections::HashSet;
@@ -87,6 +88,9 @@ pub trait EventSource: Send + 'static {
     fn metrics(&self) -> Option<serde_json::Value> {
         None
     }
+    /// Moves the results the source refused since the last call (a store: claims that expired and moved
+    /// on) into `batch`.
+    fn drain_refusals(&mut self, _batch: &mut RefusalBatch) {}
     /// When the next event becomes claimable, if the source knows it (a rate-limited source): an idle pump
     /// wakes then instead of sleeping past it. None: unknown, or nothing scheduled.
     fn next_due(&self) -> Option<Instant> {

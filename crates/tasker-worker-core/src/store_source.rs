@@ -27,6 +27,7 @@
 //! [`UNREAD_AHEAD`] handed-over steps wait unread or a full batch of results waits to be written.
 
 use crate::event_id::Uuid;
+use crate::refusals::{CompletionRefusal, RefusalBatch, RefusalKind, RefusalLog};
 use crate::result::StepResult;
 use crate::source::{EventPayload, EventSource, SourcedEvent};
 use hdrhistogram::Histogram;
@@ -199,6 +200,8 @@ pub struct StoreMetrics {
 /// State the store thread publishes for `metrics`.
 struct Published {
     metrics: StoreMetrics,
+    /// Results the store refused, with their event ids, until the worker drains them.
+    refusals: RefusalLog,
     latency_us: Histogram<u64>,
     steps_at: Option<(StoreStatus, Instant)>,
 }
@@ -275,6 +278,7 @@ impl StoreSource {
                 database: tasker_store::redact(&settings.url),
                 ..StoreMetrics::default()
             },
+            refusals: RefusalLog::default(),
             // Constant bounds that satisfy `new_with_bounds` (low >= 1, high >= 2 * low, sigfig <= 5).
             latency_us: Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid histogram bounds"),
             steps_at: None,
@@ -435,6 +439,10 @@ impl EventSource for StoreSource {
         });
         drop(p);
         serde_json::to_value(m).ok()
+    }
+
+    fn drain_refusals(&mut self, batch: &mut RefusalBatch) {
+        lock(&self.published).refusals.drain_into(batch);
     }
 }
 
@@ -1180,11 +1188,21 @@ impl<S: StepStore> Driver<S> {
                 CompletionOutcome::Refused => {
                     m.refused += 1;
                     tracing::warn!(event_id = %token, "result refused: the claim expired and the step moved on");
+                    p.refusals.push(CompletionRefusal::now(
+                        token.to_string(),
+                        RefusalKind::ClaimLost,
+                        "the claim expired and the step moved on to another worker; the result was not persisted",
+                    ));
                     continue;
                 }
                 CompletionOutcome::Invalid(why) => {
                     m.invalid += 1;
                     tracing::warn!(event_id = %token, why, "result refused by the store");
+                    p.refusals.push(CompletionRefusal::now(
+                        token.to_string(),
+                        RefusalKind::StoreInvalid,
+                        format!("the store refused the result: {why}"),
+                    ));
                     continue;
                 }
             }

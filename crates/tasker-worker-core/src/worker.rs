@@ -2,10 +2,11 @@
 //! stop. No call here ever waits on JS: stop and shutdown change state and return; draining happens while
 //! JS keeps polling and completing.
 
-use crate::config::{SourceConfig, Transport, WorkerConfig};
+use crate::config::{SourceConfig, Transport, WorkerConfig, WorkerConfigError};
 use crate::dispatch::{Dispatch, DispatchMetrics, Refusal};
 use crate::doorbell::Doorbell;
 use crate::event_id::Uuid;
+use crate::refusals::{CompletionRefusal, RefusalBatch, RefusalKind, RefusalLog};
 use crate::result::StepResult;
 use crate::source::{EventPayload, EventSource, SourcedEvent, SyntheticSource, SyntheticStats};
 use crate::store_source::{StoreSource, StoreSourceError, StoreSourceSettings};
@@ -63,13 +64,14 @@ pub struct WorkerFault {
     pub reason: String,
 }
 
-/// Why bootstrap failed. Every variant but [`Config`](Self::Config) wraps the error that stopped it, which
-/// [`source`](std::error::Error::source) returns; `Display` keeps the one-line text the TS side shows
-/// (`worker setup failed: ...`, `step store: ...`).
+/// Why bootstrap failed. Every variant wraps the error that stopped it; `Display` keeps the one-line text the
+/// TS side shows (the configuration's own message, `worker setup failed: ...`, `step store: ...`) and
+/// [`source`](std::error::Error::source) returns the error under it (none for a configuration refused on
+/// its own terms).
 #[derive(Debug)]
 pub enum BootstrapError {
-    /// The configuration was refused ([`WorkerConfig::validate`]'s message).
-    Config(String),
+    /// The configuration was refused ([`WorkerConfig::validate`]).
+    Config(WorkerConfigError),
     /// The worker id does not make a valid region name.
     RegionName(tasker_ring::RegionNameError),
     /// The region could not be created.
@@ -106,7 +108,7 @@ impl std::fmt::Display for BootstrapError {
 impl std::error::Error for BootstrapError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Self::Config(_) => None,
+            Self::Config(e) => e.source(),
             Self::RegionName(e) => Some(e),
             Self::Region(e) => Some(e),
             Self::Doorbell { source, .. } => Some(source),
@@ -161,6 +163,8 @@ struct Shared {
     completions_fill: AtomicU64,
     /// Set once, by [`Shared::fail`].
     fault: Mutex<Option<WorkerFault>>,
+    /// Completions the ring pump refused, until drained (`Worker::drain_refusals`).
+    refusals: Mutex<RefusalLog>,
 }
 
 impl Shared {
@@ -196,6 +200,10 @@ impl Shared {
     fn fault(&self) -> Option<WorkerFault> {
         self.fault.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
+
+    fn refusals(&self) -> MutexGuard<'_, RefusalLog> {
+        self.refusals.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 /// A running (or stopped) worker.
@@ -224,6 +232,12 @@ impl Worker {
                 event_bytes_max,
                 stamp_enqueued_at,
             } => {
+                tracing::warn!(
+                    count = ?count,
+                    rate_per_sec = ?rate_per_sec,
+                    "step events are synthetic (source.kind \"synthetic\"): fabricated by the worker for tests \
+                     and benchmarks; no step store is read or written"
+                );
                 let seed = std::process::id() as u64 ^ n;
                 let mut s = SyntheticSource::new(*count, *rate_per_sec, *event_bytes, seed)
                     .with_enqueued_at_stamp(*stamp_enqueued_at);
@@ -239,8 +253,19 @@ impl Worker {
                 connect_timeout_ms,
                 status_interval_ms,
             } => {
+                if let (Some(top), Some(inner)) = (&config.database_url, database_url) {
+                    if top != inner {
+                        tracing::warn!(
+                            database_url = %tasker_store::redact(top),
+                            ignored = %tasker_store::redact(inner),
+                            "both database_url and source.database_url are set; the top-level one is used"
+                        );
+                    }
+                }
+                let url = config.store_url().unwrap_or_else(|| tasker_store::resolve_url(None));
+                tracing::info!(database_url = %tasker_store::redact(&url), "step events come from the step store");
                 let settings = StoreSourceSettings {
-                    url: tasker_store::resolve_url(database_url.as_deref()),
+                    url,
                     visibility: Duration::from_millis(
                         config.completion_timeout_ms + visibility_margin_ms.unwrap_or(DEFAULT_VISIBILITY_MARGIN_MS),
                     ),
@@ -282,6 +307,7 @@ impl Worker {
             events_fill: AtomicU64::new(0),
             completions_fill: AtomicU64::new(0),
             fault: Mutex::new(None),
+            refusals: Mutex::new(RefusalLog::default()),
         });
         let (region, doorbell_path, pump) = match config.transport {
             Transport::Ring => {
@@ -384,6 +410,16 @@ impl Worker {
         m.events_ring_fill = f64::from_bits(self.shared.events_fill.load(Ordering::Relaxed));
         m.completions_ring_fill = f64::from_bits(self.shared.completions_fill.load(Ordering::Relaxed));
         m
+    }
+
+    /// The completions refused after they were sent (ring transport: by the dispatch, as the pump reads
+    /// them; any transport: by the source, such as a store whose claim expired) since the last call, oldest
+    /// first. A per-poll completion's refusal is its call's return value and is not repeated here.
+    pub fn drain_refusals(&self) -> RefusalBatch {
+        let mut batch = RefusalBatch::default();
+        self.shared.refusals().drain_into(&mut batch);
+        self.shared.lock().source.drain_refusals(&mut batch);
+        batch
     }
 
     /// Fails events in flight past the completion timeout now; returns how many.
@@ -746,7 +782,19 @@ impl RingPump {
             let (id, json) = m.payload.split_at(Uuid::TEXT_LEN);
             match core.dispatch.complete(id, json) {
                 Ok((id, result)) => core.source.complete(id, &result),
-                Err(refusal) => tracing::warn!(%refusal, "completion refused"),
+                Err(refusal) => {
+                    tracing::warn!(%refusal, "completion refused");
+                    let kind = match refusal {
+                        Refusal::NotInFlight(_) => RefusalKind::NotInFlight,
+                        Refusal::InvalidResult(_) => RefusalKind::InvalidResult,
+                        Refusal::InvalidEventId(_) => RefusalKind::InvalidEventId,
+                        Refusal::Stopped(_) => RefusalKind::Stopped,
+                    };
+                    let id = String::from_utf8_lossy(id);
+                    self.shared
+                        .refusals()
+                        .push(CompletionRefusal::now(id, kind, refusal.to_string()));
+                }
             }
         });
         match outcome {

@@ -232,6 +232,17 @@ fn unanswered_events_time_out_as_ffi_timeout_and_late_completions_are_refused() 
     wait_until("the late completion refused", Duration::from_secs(10), || {
         worker.metrics().refused_completions == 1
     });
+    // The refusal is kept with its event id for the caller, once.
+    let batch = worker.drain_refusals();
+    assert_eq!(batch.dropped, 0);
+    assert_eq!(batch.refusals.len(), 1, "{batch:?}");
+    assert_eq!(batch.refusals[0].kind, tasker_worker_core::RefusalKind::NotInFlight);
+    assert_eq!(
+        batch.refusals[0].event_id,
+        seen[0]["event_id"].as_str().unwrap(),
+        "{batch:?}"
+    );
+    assert!(worker.drain_refusals().refusals.is_empty());
     assert_eq!(
         stats.unexpected.load(Ordering::Acquire),
         0,

@@ -159,6 +159,20 @@ uint32_t tasker_worker_abi_version(void);
 // its own global tracing subscriber before the first bootstrap.
 char *poll_worker_logs(void);
 
+// Completions refused after they were sent, since the last call, as JSON
+// `{"refusals":[{"event_id","kind","message","at_unix_ms"}, ...],"dropped":N}` (oldest first), or NULL when
+// there are none (or no worker). Free with `free_rust_string`.
+//
+// On the ring transport a completion is written into shared memory and the worker decides on it later:
+// `kind` is `not_in_flight` (never delivered, already completed or timed out), `invalid_result`,
+// `invalid_event_id` or `stopped`. On either transport a step store may refuse a result later:
+// `claim_lost` (the claim expired and the step went to another worker) or `store_invalid`. A per-poll
+// `complete_step_event`'s own refusal is its return value and is not repeated here. Every refusal is also
+// counted in the metrics (`refused_completions`, `source.refused`). At most 1024 are kept between two
+// calls; older ones are dropped and counted in `dropped`. The worker that was replaced by a new bootstrap
+// takes its undrained refusals with it.
+char *poll_completion_refusals(void);
+
 #ifdef __cplusplus
 }  // extern "C"
 #endif  // __cplusplus

@@ -200,7 +200,7 @@ pub unsafe extern "C" fn bootstrap_worker(config_json: *const c_char) -> *mut c_
         };
         let config = match WorkerConfig::from_json(text) {
             Ok(config) => config,
-            Err(why) => return error_json(why),
+            Err(why) => return error_json(why.to_string()),
         };
         let mut slot = lock_worker();
         if let Some(running) = slot.as_ref().filter(|w| w.is_running()) {
@@ -525,6 +525,38 @@ pub extern "C" fn poll_worker_logs() -> *mut c_char {
     guard("poll_worker_logs", null_mut(), || match logs::drain_global() {
         Some(json) => into_c_string(json),
         None => null_mut(),
+    })
+}
+
+/// Completions refused after they were sent, since the last call, as JSON
+/// `{"refusals":[{"event_id","kind","message","at_unix_ms"}, ...],"dropped":N}` (oldest first), or NULL when
+/// there are none (or no worker). Free with `free_rust_string`.
+///
+/// On the ring transport a completion is written into shared memory and the worker decides on it later:
+/// `kind` is `not_in_flight` (never delivered, already completed or timed out), `invalid_result`,
+/// `invalid_event_id` or `stopped`. On either transport a step store may refuse a result later:
+/// `claim_lost` (the claim expired and the step went to another worker) or `store_invalid`. A per-poll
+/// `complete_step_event`'s own refusal is its return value and is not repeated here. Every refusal is also
+/// counted in the metrics (`refused_completions`, `source.refused`). At most 1024 are kept between two
+/// calls; older ones are dropped and counted in `dropped`. The worker that was replaced by a new bootstrap
+/// takes its undrained refusals with it.
+#[no_mangle]
+pub extern "C" fn poll_completion_refusals() -> *mut c_char {
+    guard("poll_completion_refusals", null_mut(), || {
+        let batch = match lock_worker().as_ref() {
+            Some(worker) => worker.drain_refusals(),
+            None => return null_mut(),
+        };
+        if batch.refusals.is_empty() && batch.dropped == 0 {
+            return null_mut();
+        }
+        match serde_json::to_string(&batch) {
+            Ok(json) => into_c_string(json),
+            Err(e) => {
+                tracing::error!(error = %e, "poll_completion_refusals: serialising failed");
+                null_mut()
+            }
+        }
     })
 }
 

@@ -174,11 +174,15 @@ fn bad_input_is_refused_clearly_and_nothing_is_lost() {
     error(api.bootstrap_raw(Some(b"\xff\xfe\0")), "not valid UTF-8");
     error(api.bootstrap("{"), "invalid bootstrap config");
     error(api.bootstrap("[1,2]"), "invalid bootstrap config");
-    error(api.bootstrap(r#"{"namespcae":"x"}"#), "unknown field `namespcae`");
+    error(
+        api.bootstrap(r#"{"namespcae":"x"}"#),
+        "unknown field `namespcae`; did you mean `namespace`?",
+    );
     error(
         api.bootstrap(r#"{"source":{"kind":"synthetic","cuont":1}}"#),
-        "unknown field `cuont`",
+        "unknown field `cuont` in `source` (kind `synthetic`); did you mean `count`?",
     );
+    error(api.bootstrap(r#"{"source":{"kind":"stroe"}}"#), "did you mean `store`?");
     error(api.bootstrap(r#"{"transport":"pigeon"}"#), "pigeon");
     error(api.bootstrap(r#"{"log_level":"loud"}"#), "log_level");
     error(api.bootstrap(r#"{"events_capacity":1000}"#), "ring settings");
@@ -303,7 +307,11 @@ fn bad_input_is_refused_clearly_and_nothing_is_lost() {
 fn bootstrap_defaults_replacement_and_setup_errors() {
     let _serial = serial();
     let api = api();
-    // NULL and "" mean the defaults: the ring transport under the default directory.
+    // NULL and "" mean the defaults: the ring transport under the default directory, fed by the step store
+    // TASKER_DATABASE_URL names (this binary's tests run one at a time, so the variable is theirs).
+    let dir = TempDir::new("defaults");
+    let db = dir.0.join("default.db");
+    std::env::set_var("TASKER_DATABASE_URL", format!("sqlite:{}", db.display()));
     for config in [None, Some(&b"\0"[..])] {
         let boot = api.bootstrap_raw(config);
         let worker_id = started(&boot).to_owned();
@@ -312,13 +320,37 @@ fn bootstrap_defaults_replacement_and_setup_errors() {
         assert!(region.starts_with(tasker_ring::default_dir()), "{boot}");
         assert!(region.exists());
         assert_eq!(api.status()["namespace"], "default");
+        let m = api.metrics();
+        assert_eq!(m["source"]["backend"], "sqlite", "the store is the default source: {m}");
+        assert!(m["source"]["database"].as_str().unwrap().ends_with("default.db"), "{m}");
+        assert!(db.exists(), "the store named by TASKER_DATABASE_URL was created");
         assert_eq!(api.stop()["worker_id"], worker_id.as_str());
         assert!(!region.exists());
     }
-    // A stopped worker is replaced; a failed set-up changes nothing.
-    let first = started(&api.bootstrap(r#"{"transport":"ffi","log_level":"warn","namespace":"a"}"#)).to_owned();
+    std::env::remove_var("TASKER_DATABASE_URL");
+    // The top-level database_url (a seed-style config) wins over the environment and source.database_url.
+    std::env::set_var(
+        "TASKER_DATABASE_URL",
+        format!("sqlite:{}", dir.0.join("env.db").display()),
+    );
+    started(&api.bootstrap(&format!(
+        r#"{{"log_level":"warn","transport":"ffi","database_url":"sqlite:{}","source":{{"kind":"store","database_url":"sqlite:{}"}}}}"#,
+        dir.0.join("top.db").display(),
+        dir.0.join("inner.db").display()
+    )));
+    let m = api.metrics();
+    std::env::remove_var("TASKER_DATABASE_URL");
+    assert!(m["source"]["database"].as_str().unwrap().ends_with("top.db"), "{m}");
     api.stop();
-    let v = api.bootstrap(r#"{"transport":"ring","region_dir":"/nonexistent/tasker-ffi-test"}"#);
+    assert!(!dir.0.join("env.db").exists() && !dir.0.join("inner.db").exists());
+    // A stopped worker is replaced; a failed set-up changes nothing.
+    let first = started(&api.bootstrap(
+        r#"{"transport":"ffi","log_level":"warn","namespace":"a","source":{"kind":"synthetic","count":0}}"#,
+    ))
+    .to_owned();
+    api.stop();
+    let v = api
+        .bootstrap(r#"{"transport":"ring","region_dir":"/nonexistent/tasker-ffi-test","source":{"kind":"synthetic"}}"#);
     assert_eq!(v["status"], "error", "{v}");
     assert!(v["message"].as_str().unwrap().contains("worker setup failed"), "{v}");
     assert_eq!(
@@ -326,7 +358,10 @@ fn bootstrap_defaults_replacement_and_setup_errors() {
         first.as_str(),
         "the stopped worker is still the one reported"
     );
-    let second = started(&api.bootstrap(r#"{"transport":"ffi","log_level":"warn","namespace":"b"}"#)).to_owned();
+    let second = started(&api.bootstrap(
+        r#"{"transport":"ffi","log_level":"warn","namespace":"b","source":{"kind":"synthetic","count":0}}"#,
+    ))
+    .to_owned();
     assert_ne!(first, second);
     let status = api.status();
     assert_eq!(
@@ -459,7 +494,7 @@ fn a_mapping_outlives_its_worker_until_released() {
     let api = api();
     let dir = TempDir::new("map");
     let config = format!(
-        r#"{{"transport":"ring","log_level":"warn","region_dir":{}}}"#,
+        r#"{{"transport":"ring","log_level":"warn","region_dir":{},"source":{{"kind":"synthetic","count":0}}}}"#,
         dir.json()
     );
     started(&api.bootstrap(&config));
@@ -491,4 +526,44 @@ fn a_mapping_outlives_its_worker_until_released() {
     // SAFETY: `c` is still mapped (its worker stopped, but the map is outstanding).
     assert_eq!(unsafe { std::slice::from_raw_parts(c, 8) }, b"TSKRRING");
     assert_eq!(api.release(c), 1);
+}
+
+#[test]
+fn ring_refusals_are_kept_with_their_event_ids_until_drained() {
+    let _serial = serial();
+    let api = api();
+    let dir = TempDir::new("refusals");
+    let boot = api.bootstrap(&format!(
+        r#"{{"transport":"ring","log_level":"error","region_dir":{},"source":{{"kind":"synthetic","count":0}}}}"#,
+        dir.json()
+    ));
+    started(&boot);
+    assert_eq!(api.refusals(), None, "nothing refused yet");
+    let region = tasker_ring::Region::attach(std::path::Path::new(boot["region_path"].as_str().unwrap())).unwrap();
+    let mut completions = region.producer(tasker_ring::RingId::Completions).unwrap();
+    // Written into shared memory like any completion; the worker decides later.
+    let never_read = "0190f3a2-7c1e-7b3a-9d2e-00000000dead";
+    let result = r#"{"step_uuid":"0190f3a2-7c1e-7b3a-9d2e-00000000beef","success":true}"#;
+    completions
+        .try_write(
+            tasker_ring::record_type::COMPLETION,
+            format!("{never_read}{result}").as_bytes(),
+        )
+        .unwrap();
+    api.wait_metrics(GENEROUS, |m| u(m, "refused_completions") == 1);
+    let batch = api.refusals().expect("the refusal, with its id");
+    assert_eq!(batch["dropped"], 0, "{batch}");
+    let refusals = batch["refusals"].as_array().unwrap();
+    assert_eq!(refusals.len(), 1, "{batch}");
+    assert_eq!(refusals[0]["event_id"], never_read);
+    assert_eq!(refusals[0]["kind"], "not_in_flight");
+    assert!(
+        refusals[0]["message"].as_str().unwrap().contains("not in flight"),
+        "{batch}"
+    );
+    assert!(u(&refusals[0], "at_unix_ms") > 1_700_000_000_000);
+    assert_eq!(api.refusals(), None, "drained: each refusal is returned once");
+    drop(completions);
+    drop(region);
+    api.stop();
 }

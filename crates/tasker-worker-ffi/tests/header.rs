@@ -58,7 +58,7 @@ fn header_declares_exactly_the_exported_functions() {
     assert_eq!(declared, expected);
 }
 
-/// The 15 functions of the C ABI.
+/// The 16 functions of the C ABI.
 fn tasker_worker_exports() -> Vec<&'static str> {
     vec![
         "bootstrap_worker",
@@ -76,6 +76,7 @@ fn tasker_worker_exports() -> Vec<&'static str> {
         "release_ring_region",
         "tasker_worker_abi_version",
         "poll_worker_logs",
+        "poll_completion_refusals",
     ]
 }
 

@@ -1,10 +1,10 @@
-//! The cdylib exports exactly the C ABI: `nm -D --defined-only` lists the 15 functions and nothing else.
+//! The cdylib exports exactly the C ABI: `nm -D --defined-only` lists the 16 functions and nothing else.
 //! (Rust cdylibs get a linker version script that exports only `#[no_mangle]` items; on this toolchain no
 //! other symbol appears. Should a toolchain add its own, filter it here with a comment saying why.)
 
 use tasker_test_support::ffi as support;
 
-const EXPORTS: [&str; 15] = [
+const EXPORTS: [&str; 16] = [
     "bootstrap_worker",
     "check_starvation_warnings",
     "cleanup_timeouts",
@@ -14,6 +14,7 @@ const EXPORTS: [&str; 15] = [
     "get_worker_status",
     "is_worker_running",
     "map_ring_region",
+    "poll_completion_refusals",
     "poll_step_events",
     "poll_worker_logs",
     "release_ring_region",

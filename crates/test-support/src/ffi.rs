@@ -16,7 +16,7 @@ use tasker_ring::{record_type, Region, RingId};
 
 pub use crate::library_path::library_path;
 
-/// The 15 exported functions, as raw C function pointers.
+/// The 16 exported functions, as raw C function pointers.
 pub struct Api {
     pub path: PathBuf,
     pub bootstrap_worker: unsafe extern "C" fn(*const c_char) -> *mut c_char,
@@ -34,6 +34,7 @@ pub struct Api {
     pub release_ring_region: unsafe extern "C" fn(*const u8) -> i32,
     pub tasker_worker_abi_version: unsafe extern "C" fn() -> u32,
     pub poll_worker_logs: unsafe extern "C" fn() -> *mut c_char,
+    pub poll_completion_refusals: unsafe extern "C" fn() -> *mut c_char,
     _lib: libloading::Library,
 }
 
@@ -74,6 +75,7 @@ pub fn api() -> &'static Api {
             release_ring_region: sym!(release_ring_region),
             tasker_worker_abi_version: sym!(tasker_worker_abi_version),
             poll_worker_logs: sym!(poll_worker_logs),
+            poll_completion_refusals: sym!(poll_completion_refusals),
             _lib: lib,
         }
     })
@@ -181,6 +183,13 @@ impl Api {
             Value::Array(records) => Some(records),
             other => panic!("poll_worker_logs returned a non-array: {other}"),
         }
+    }
+
+    /// `poll_completion_refusals`: the refusals since the last call, or None when there are none.
+    pub fn refusals(&self) -> Option<Value> {
+        // SAFETY: no arguments.
+        let p = unsafe { (self.poll_completion_refusals)() };
+        (!p.is_null()).then(|| self.take_json(p))
     }
 
     pub fn release(&self, base: *const u8) -> i32 {

@@ -25,8 +25,10 @@ export const EventNames = {
   POLLER_STARVATION_DETECTED: 'poller.starvation.detected',
   METRICS_UPDATED: 'metrics.updated',
   METRICS_ERROR: 'metrics.error',
-  // This package's: a log record of the Rust worker core.
+  // This package's: a log record of the Rust worker core, and a completion that was not taken (a
+  // `CompletionRefusal`: at once when the event was not in flight, or later from the worker core).
   WORKER_LOG: 'worker.log',
+  STEP_COMPLETION_REFUSED: 'step.completion.refused',
 } as const;
 
 export type EventName = (typeof EventNames)[keyof typeof EventNames];

@@ -8,10 +8,11 @@
  * heartbeats) every `ringMaintenanceInterval`.
  */
 import type { FfiAdapter } from '../ffi/adapter.ts';
-import { EventDecodeError, type FfiError, RingPeerError, RingReadError } from '../ffi/errors.ts';
+import { DoorbellError, EventDecodeError, type FfiError, isFatalError, WorkerFaultError } from '../ffi/errors.ts';
 import { isRingAwareAdapter, type RingAwareAdapter } from '../ffi/native-adapter.ts';
-import type { FfiDispatchMetrics, FfiStepEvent, WorkerLogRecord } from '../ffi/types.ts';
-import { DoorbellClient } from '../ring/doorbell.ts';
+import { checkOptionKeys } from '../ffi/options.ts';
+import type { CompletionRefusal, FfiDispatchMetrics, FfiStepEvent, WorkerLogRecord } from '../ffi/types.ts';
+import { DoorbellClient, doorbellError } from '../ring/doorbell.ts';
 
 /** Timer functions (a seam for tests; the defaults are the runtime's). */
 export interface PollerTimers {
@@ -45,6 +46,15 @@ export interface EventPollerOptions {
   timers?: Partial<PollerTimers>;
 }
 
+const OPTION_KEYS: readonly (keyof EventPollerOptions)[] = [
+  'maxInFlight',
+  'maxEventsPerPoll',
+  'metricsInterval',
+  'ringMaintenanceInterval',
+  'doorbell',
+  'timers',
+];
+
 const defaultTimers: PollerTimers = {
   setInterval: (fn, ms) => setInterval(fn, ms),
   clearInterval: (handle) => clearInterval(handle as ReturnType<typeof setInterval>),
@@ -65,6 +75,10 @@ export interface PollerStats {
   /** Polls that stopped reading because `maxInFlight` events were in flight. */
   backpressured: number;
   errors: number;
+  /** Completions the worker core refused after they were sent, as read by `onRefusal`. */
+  refusals: number;
+  /** Such refusals dropped unread (more than 1024 piled up between two reads). */
+  refusalsDropped: number;
 }
 
 export class EventPoller {
@@ -85,7 +99,17 @@ export class EventPoller {
   private readonly ringMaintenanceInterval: number;
   private readonly useDoorbell: boolean;
   private delivered = 0;
-  private readonly statsCounters: PollerStats = { ticks: 0, extraPolls: 0, events: 0, doorbellWakes: 0, sleeps: 0, backpressured: 0, errors: 0 };
+  private readonly statsCounters: PollerStats = {
+    ticks: 0,
+    extraPolls: 0,
+    events: 0,
+    doorbellWakes: 0,
+    sleeps: 0,
+    backpressured: 0,
+    errors: 0,
+    refusals: 0,
+    refusalsDropped: 0,
+  };
 
   private onEventCallback: ((event: FfiStepEvent) => void) | null = null;
   private onErrorCallback: ((error: Error) => void) | null = null;
@@ -93,6 +117,7 @@ export class EventPoller {
   private onLogCallback: ((record: WorkerLogRecord) => void) | null = null;
   private onStarvationCallback: ((metrics: FfiDispatchMetrics) => void) | null = null;
   private onCycleCallback: ((events: number) => void) | null = null;
+  private onRefusalCallback: ((refusal: CompletionRefusal) => void) | null = null;
 
   constructor(
     private readonly ffiAdapter: FfiAdapter,
@@ -108,6 +133,7 @@ export class EventPoller {
     ] as const) {
       if (!Number.isFinite(value) || value <= 0) throw new RangeError(`EventPoller: ${name} must be a positive number, got ${value}`);
     }
+    checkOptionKeys('EventPoller', options, OPTION_KEYS);
     this.ring = isRingAwareAdapter(ffiAdapter) ? ffiAdapter : null;
     this.timers = { ...defaultTimers, ...options.timers };
     this.maxInFlight = options.maxInFlight ?? 1000;
@@ -132,7 +158,12 @@ export class EventPoller {
     this.onEventCallback = callback;
   }
 
-  /** Register callback for errors (typed `FfiError`s; a ring error also stops the poller). */
+  /**
+   * Register callback for errors (typed `FfiError`s). A fatal one (a corrupt ring, a dead producer, a
+   * truncated region, a worker core that stopped on its own) stops the poller first, so `isActive()` is
+   * already false and `failure` is the error when the callback runs; others (a bad event, a throwing
+   * callback, a doorbell that cannot be used) are reported and polling goes on.
+   */
   onError(callback: (error: Error) => void): void {
     this.onErrorCallback = callback;
   }
@@ -157,6 +188,20 @@ export class EventPoller {
     this.onCycleCallback = callback;
   }
 
+  /**
+   * Called for each completion the worker core (or its step store) refused after `completeStepEvent` had
+   * returned true (ring transport: an event it no longer has in flight, an invalid result; a store: a claim
+   * that expired and moved on). Read with the metrics, every `metricsInterval` ticks, and at `stop()`.
+   */
+  onRefusal(callback: (refusal: CompletionRefusal) => void): void {
+    this.onRefusalCallback = callback;
+  }
+
+  /** The fatal error that stopped the poller, if one did (cleared by `start()`). */
+  get failure(): FfiError | null {
+    return this.failed;
+  }
+
   start(): void {
     if (this.active) return;
     this.active = true;
@@ -165,10 +210,11 @@ export class EventPoller {
       this.ring.onCompletion = () => this.onCompletion();
       const path = this.ring.doorbellPath;
       if (this.useDoorbell && path) {
+        const fallBack = (error: unknown) => this.report(doorbellError(path, error, this.pollingIntervalMs));
         try {
-          this.doorbell = new DoorbellClient(path, () => this.onDoorbell());
+          this.doorbell = new DoorbellClient(path, () => this.onDoorbell(), fallBack);
         } catch (error) {
-          this.report(error as Error);
+          fallBack(error);
         }
       }
     }
@@ -198,6 +244,17 @@ export class EventPoller {
     this.doorbell?.close();
     this.doorbell = null;
     this.drainLogs();
+    this.drainRefusals();
+  }
+
+  /** `stop()`, for `using poller = new EventPoller(...)`. */
+  [Symbol.dispose](): void {
+    this.stop();
+  }
+
+  /** `stop()`, for `await using`. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.stop();
   }
 
   isActive(): boolean {
@@ -347,7 +404,10 @@ export class EventPoller {
   private maintain(): void {
     const n = this.pollCount;
     try {
-      if (n % this.ringMaintenanceInterval === 0) this.ring?.maintainRing();
+      if (n % this.ringMaintenanceInterval === 0) {
+        this.ring?.maintainRing();
+        this.ring?.checkWorker();
+      }
       if (n % this.starvationCheckInterval === 0) this.ffiAdapter.checkStarvationWarnings();
       if (n % this.cleanupInterval === 0) this.ffiAdapter.cleanupTimeouts();
       if (n % this.metricsInterval === 0) {
@@ -355,12 +415,25 @@ export class EventPoller {
           const metrics = this.ffiAdapter.getFfiDispatchMetrics();
           this.onMetricsCallback?.(metrics);
           if (metrics.starvation_detected) this.onStarvationCallback?.(metrics);
+          if (metrics.worker_error) throw new WorkerFaultError(metrics.worker_error.phase, metrics.worker_error.reason);
         }
         this.drainLogs();
+        this.drainRefusals();
       }
     } catch (error) {
-      if (error instanceof RingPeerError) this.fail(error);
-      else this.report(error as Error);
+      this.fail(error as Error);
+    }
+  }
+
+  private drainRefusals(): void {
+    if (!this.ring || !this.onRefusalCallback) return;
+    try {
+      const batch = this.ring.pollCompletionRefusals();
+      this.statsCounters.refusals += batch.refusals.length;
+      this.statsCounters.refusalsDropped += batch.dropped;
+      for (const refusal of batch.refusals) this.onRefusalCallback(refusal);
+    } catch (error) {
+      this.report(error as Error);
     }
   }
 
@@ -404,12 +477,16 @@ export class EventPoller {
     if (!this.backpressured && !this.sleeping && this.ring?.hasPendingEvents() && this.ring.transport === 'ring') this.scheduleExtra();
   }
 
-  /** A ring that cannot be read (corrupt, closed, dead peer) stops the poller after one report. */
+  /**
+   * A ring that cannot be read (corrupt, closed, dead peer) or a worker core that stopped on its own stops
+   * the poller, then is reported once: listeners see a stopped poller and `failure` set.
+   */
   private fail(error: Error): void {
-    if (error instanceof RingReadError || error instanceof RingPeerError) {
+    if (isFatalError(error)) {
+      if (this.failed) return;
       this.failed = error;
-      this.report(error);
       this.stop();
+      this.report(error);
       return;
     }
     this.report(error);
@@ -418,6 +495,7 @@ export class EventPoller {
   private report(error: Error): void {
     this.statsCounters.errors += 1;
     if (this.onErrorCallback) this.onErrorCallback(error);
+    else if (error instanceof DoorbellError) console.warn(`EventPoller: ${error.message}`);
     else console.error('EventPoller error:', error);
   }
 }

@@ -8,7 +8,11 @@ export { FfiCallError, FfiError, FfiLibraryError } from './errors.ts';
 export interface FfiAdapter {
   /** The next step event, or null if none is pending. On the ring transport: no FFI call. */
   pollStepEvents(): FfiStepEvent | null;
-  /** Sends a step's result. On the ring transport: no FFI call; never blocks, never drops. */
+  /**
+   * Sends a step's result. On the ring transport: no FFI call; never blocks, never drops. The seed's
+   * signature; this package's adapters (`RingAwareAdapter`) return true when the result was taken and false
+   * at once when the event is not in flight (never read, already completed, timed out).
+   */
   completeStepEvent(eventId: string, resultJson: string): void;
   /** Starts the worker (and maps its region on the ring transport). */
   bootstrapWorker(config: BootstrapConfig): BootstrapResult;

@@ -123,3 +123,65 @@ export class EventDecodeError extends FfiError {
     this.excerpt = excerpt;
   }
 }
+
+/**
+ * The Rust worker core stopped on its own (a pump panic, a corrupt completions ring, a truncated region):
+ * nothing moves any more. Fatal: the poller stops and a `TaskerWorker` stops with it.
+ */
+export class WorkerFaultError extends FfiError {
+  declare readonly code: 'WORKER_FAULT';
+  /** The phase the worker core was in. */
+  readonly phase: string;
+  /** What happened, as the worker core reported it. */
+  readonly reason: string;
+
+  constructor(phase: string, reason: string) {
+    super(`the worker core stopped on its own (while ${phase}): ${reason}`, undefined, 'WORKER_FAULT');
+    this.name = 'WorkerFaultError';
+    this.phase = phase;
+    this.reason = reason;
+  }
+}
+
+export type DoorbellErrorCode = 'DOORBELL_NOT_PERMITTED' | 'DOORBELL_UNAVAILABLE';
+
+/**
+ * The doorbell socket cannot be used. Not fatal: polling goes on at the regular tick, so an event that
+ * arrives while the poller is idle waits up to one `pollingIntervalMs`. `DOORBELL_NOT_PERMITTED`: the
+ * runtime refused the connection (Deno without `--allow-write`).
+ */
+export class DoorbellError extends FfiError {
+  declare readonly code: DoorbellErrorCode;
+  /** The socket's path. */
+  readonly path: string;
+
+  constructor(code: DoorbellErrorCode, path: string, message: string, cause?: unknown) {
+    super(message, cause, code);
+    this.name = 'DoorbellError';
+    this.path = path;
+  }
+}
+
+export type OptionsErrorCode = 'UNKNOWN_OPTION';
+
+/** An options object of this package holds a key it does not know (a typo, most likely). */
+export class OptionsError extends FfiError {
+  declare readonly code: OptionsErrorCode;
+  /** The key as written. */
+  readonly key: string;
+  /** The existing key it most likely meant, if one is close. */
+  readonly suggestion: string | null;
+
+  constructor(what: string, key: string, known: readonly string[], suggestion: string | null) {
+    const guess = suggestion === null ? '' : `; did you mean '${suggestion}'?`;
+    super(`${what}: unknown option '${key}'${guess} (the options: ${known.join(', ')})`, undefined, 'UNKNOWN_OPTION');
+    this.name = 'OptionsError';
+    this.key = key;
+    this.suggestion = suggestion;
+  }
+}
+
+/** The errors that stop a poller (and a worker): the ring or the worker core cannot be used any more. */
+export function isFatalError(error: unknown): error is RingReadError | RingPeerError | WorkerFaultError {
+  return error instanceof RingReadError || error instanceof RingPeerError || error instanceof WorkerFaultError;
+}

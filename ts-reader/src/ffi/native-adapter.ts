@@ -2,20 +2,28 @@
  * The adapter logic shared by Node, Bun and Deno: everything above the raw C calls. On the ring transport,
  * `pollStepEvents` and `completeStepEvent` touch shared memory only; FFI is crossed for set-up, control,
  * metrics and logs.
+ *
+ * The native handle, the ring transport (and through it every view of shared memory) and the mapping live
+ * in `#private` fields: no code outside this class can reach a view, so none can read one after `close()`
+ * released the mapping (a SIGSEGV in every runtime).
  */
 import { LAYOUT_MAJOR } from '../ring/layout.ts';
 import { RingTransport } from '../ring/transport.ts';
+import { isCanonicalEventId } from '../ring/writer.ts';
 import type { FfiAdapter } from './adapter.ts';
-import { FfiCallError, FfiError, FfiLibraryError, RingWriteError } from './errors.ts';
+import { FfiCallError, FfiError, FfiLibraryError, RingWriteError, WorkerFaultError } from './errors.ts';
+import { removeAtExit } from './exit-cleanup.ts';
 import type { NativeLibrary, RegionMapping } from './native.ts';
 import type { RuntimeType } from './runtime.ts';
-import type { BootstrapConfig, BootstrapResult, FfiDispatchMetrics, FfiStepEvent, Transport, WorkerLogRecord, WorkerStatus } from './types.ts';
+import type { BootstrapConfig, BootstrapResult, FfiDispatchMetrics, FfiStepEvent, RefusalBatch, Transport, WorkerLogRecord, WorkerStatus } from './types.ts';
 
 /** The C ABI major this package was written against (`tasker_worker_abi_version() >> 16`). */
 export const TASKER_WORKER_ABI_MAJOR = 1;
 
 /** What the poller needs beyond the seed's interface; every adapter of this package provides it. */
 export interface RingAwareAdapter extends FfiAdapter {
+  /** True when taken; false at once when the event is not in flight here (see `NativeFfiAdapter`). */
+  completeStepEvent(eventId: string, resultJson: string): boolean;
   readonly runtime: RuntimeType;
   readonly transport: Transport | null;
   readonly doorbellPath: string | null;
@@ -30,8 +38,18 @@ export interface RingAwareAdapter extends FfiAdapter {
   flushCompletions(): number;
   /** Heartbeats, region size, producer liveness (maintenance ticks only). */
   maintainRing(): void;
+  /**
+   * Throws `WorkerFaultError` when the worker core this adapter started has stopped on its own (one FFI
+   * call while it runs; maintenance ticks only).
+   */
+  checkWorker(): void;
   /** Buffered log records of the Rust worker core (FFI; maintenance ticks only). */
   pollWorkerLogs(): WorkerLogRecord[];
+  /**
+   * Completions the worker core (or its step store) refused after `completeStepEvent` had returned true,
+   * since the last call (FFI; maintenance ticks only).
+   */
+  pollCompletionRefusals(): RefusalBatch;
   /** Called after every completion (the poller uses it to refill capacity at once). */
   onCompletion: (() => void) | null;
 }
@@ -59,29 +77,46 @@ function call<T>(what: string, f: () => T): T {
   }
 }
 
+/**
+ * The adapter's internals, for this repository's benchmarks only (they time the layers under the adapter).
+ * Not exported by the package.
+ */
+export let adapterInternals: (adapter: NativeFfiAdapter) => { ring: RingTransport | null; native: NativeLibrary };
+
 export abstract class NativeFfiAdapter implements RingAwareAdapter {
   readonly runtime: RuntimeType;
   /** The library file that was loaded. */
   readonly libraryPath: string;
   onCompletion: (() => void) | null = null;
-  protected readonly native: NativeLibrary;
-  private ring: RingTransport | null = null;
-  private mapping: RegionMapping | null = null;
-  private workerTransport: Transport | null = null;
-  private doorbell: string | null = null;
-  private completionTimeoutMs = 30_000;
-  /** Events delivered and not completed, with their (coarse) delivery time. */
-  private readonly inFlight = new Map<string, number>();
-  private clock = 0;
-  private clockUses = 0;
-  private clockStale = true;
-  private refused = 0;
-  private oversized = 0;
-  private closed = false;
+  readonly #native: NativeLibrary;
+  #ring: RingTransport | null = null;
+  #mapping: RegionMapping | null = null;
+  #transport: Transport | null = null;
+  #doorbell: string | null = null;
+  #completionTimeoutMs = 30_000;
+  /** Events delivered and not completed, with their (coarse) delivery time, oldest first. */
+  readonly #inFlight = new Map<string, number>();
+  #clock = 0;
+  #clockUses = 0;
+  #clockStale = true;
+  #refused = 0;
+  #oversized = 0;
+  #closed = false;
+  #unloaded = false;
+  /** A worker this adapter bootstrapped (or attached to) and has not stopped: `close()` stops it. */
+  #ownsWorker = false;
+  /** The worker was seen stopped without a fault (a finished graceful shutdown): no more checks. */
+  #workerEnded = false;
+  /** Cancels the unlink-at-exit of the attached region and doorbell files. */
+  #cancelExitRemoval: (() => void) | null = null;
+
+  static {
+    adapterInternals = (adapter) => ({ ring: adapter.#ring, native: adapter.#native });
+  }
 
   protected constructor(runtime: RuntimeType, native: NativeLibrary) {
     this.runtime = runtime;
-    this.native = native;
+    this.#native = native;
     this.libraryPath = native.path;
     const abi = native.abiVersion();
     const fail = (why: string) => {
@@ -100,218 +135,287 @@ export abstract class NativeFfiAdapter implements RingAwareAdapter {
   }
 
   get transport(): Transport | null {
-    return this.workerTransport;
+    return this.#transport;
   }
 
   get doorbellPath(): string | null {
-    return this.doorbell;
+    return this.#doorbell;
   }
 
   pollStepEvents(): FfiStepEvent | null {
-    const ring = this.ring;
+    const ring = this.#ring;
     let event: FfiStepEvent | null;
     if (ring !== null) {
       // The empty poll: one Atomics.load of the producer position, no FFI call.
       if (!ring.hasPending()) {
-        this.clockStale = true;
+        this.#clockStale = true;
         return null;
       }
       event = ring.nextEvent();
     } else {
-      this.assertOpen();
-      const text = call('poll_step_events', () => this.native.callJson('poll_step_events'));
+      this.#assertOpen();
+      const text = call('poll_step_events', () => this.#native.callJson('poll_step_events'));
       if (text === null) return null;
       event = parseJson<FfiStepEvent>(text, 'poll_step_events');
     }
     if (event === null) {
-      this.clockStale = true;
+      this.#clockStale = true;
       return null;
     }
-    // A coarse delivery clock (it only ages entries out after the completion timeout): read after an idle
-    // poll and every 256 events, not per event.
-    if (this.clockStale || ++this.clockUses >= 256) {
-      this.clock = Date.now();
-      this.clockUses = 0;
-      this.clockStale = false;
+    // A coarse delivery clock, read after an idle poll and every 256 events, not per event. It is never
+    // later than the real delivery, so an entry ages out here no later than the worker core times it out.
+    if (this.#clockStale || ++this.#clockUses >= 256) {
+      this.#clock = Date.now();
+      this.#clockUses = 0;
+      this.#clockStale = false;
     }
-    this.inFlight.set(event.event_id, this.clock);
+    this.#inFlight.set(event.event_id, this.#clock);
     return event;
   }
 
-  completeStepEvent(eventId: string, resultJson: string): void {
-    this.assertOpen();
-    this.inFlight.delete(eventId);
-    const ring = this.ring;
+  /**
+   * Sends a step's result. Returns false at once, sending nothing, when the event is not in flight here:
+   * never read through this adapter, already completed, or read longer ago than `completion_timeout_ms`
+   * (the worker core has failed it as a timeout, or is about to). On the ring transport true means written
+   * (or queued in memory for room); a refusal the worker core decides later (a claim its step store gave to
+   * another worker) is counted in the metrics and reported by `pollCompletionRefusals`. On the ffi
+   * transport the library answers at once. A malformed event id throws `FfiCallError('INVALID_ARGUMENT')`.
+   */
+  completeStepEvent(eventId: string, resultJson: string): boolean {
+    this.#assertOpen();
+    const ring = this.#ring;
     if (ring !== null) {
+      const readAt = this.#inFlight.get(eventId);
+      if (readAt === undefined) {
+        if (!isCanonicalEventId(eventId)) {
+          throw new FfiCallError(`event id '${eventId}' is not a canonical lowercase UUID`, undefined, 'INVALID_ARGUMENT');
+        }
+        this.#refused += 1;
+        return false;
+      }
+      this.#inFlight.delete(eventId);
+      if (Date.now() - readAt >= this.#completionTimeoutMs) {
+        this.#refused += 1;
+        this.onCompletion?.();
+        return false;
+      }
       try {
         ring.complete(eventId, resultJson);
       } catch (error) {
         if (!(error instanceof RingWriteError) || error.code !== 'MESSAGE_TOO_LARGE') throw error;
         // A result over max_message_size can never be written: send a failure for the step instead.
-        this.oversized += 1;
+        this.#oversized += 1;
         ring.complete(eventId, oversizedFailure(resultJson, error.message));
       }
-    } else {
-      const accepted = call('complete_step_event', () => this.native.completeStepEvent(eventId, resultJson));
-      if (accepted !== 1) this.refused += 1;
+      this.onCompletion?.();
+      return true;
     }
+    this.#inFlight.delete(eventId);
+    const accepted = call('complete_step_event', () => this.#native.completeStepEvent(eventId, resultJson)) === 1;
+    if (!accepted) this.#refused += 1;
     this.onCompletion?.();
+    return accepted;
   }
 
   bootstrapWorker(config: BootstrapConfig): BootstrapResult {
-    this.assertOpen();
-    const text = call('bootstrap_worker', () => this.native.bootstrapWorker(JSON.stringify(config ?? {})));
+    this.#assertOpen();
+    const text = call('bootstrap_worker', () => this.#native.bootstrapWorker(JSON.stringify(config ?? {})));
     const result = parseJson<BootstrapResult & { status: string; message?: string }>(text, 'bootstrap_worker');
     if (result.status !== 'started' && result.status !== 'already_running') {
       throw new FfiCallError(`bootstrap_worker failed: ${result.message ?? text}`, result, 'BOOTSTRAP_FAILED');
     }
-    if (typeof config?.completion_timeout_ms === 'number') this.completionTimeoutMs = config.completion_timeout_ms;
+    if (typeof config?.completion_timeout_ms === 'number') this.#completionTimeoutMs = config.completion_timeout_ms;
+    this.#ownsWorker = true;
+    this.#workerEnded = false;
     const status = result.status === 'started' ? result : { ...this.getWorkerStatus(), ...result };
-    this.attach(status.transport ?? 'ring', status.region_path ?? null, status.doorbell_path ?? null, result.layout_major);
+    this.#attach(status.transport ?? 'ring', status.region_path ?? null, status.doorbell_path ?? null, result.layout_major);
     return result;
   }
 
   getWorkerStatus(): WorkerStatus {
-    this.assertOpen();
+    this.#assertOpen();
     return parseJson<WorkerStatus>(
-      call('get_worker_status', () => this.native.callJson('get_worker_status')),
+      call('get_worker_status', () => this.#native.callJson('get_worker_status')),
       'get_worker_status',
     );
   }
 
   stopWorker(): string {
-    this.assertOpen();
-    const text = call('stop_worker', () => this.native.callJson('stop_worker'));
-    this.detach();
+    this.#assertOpen();
+    const text = call('stop_worker', () => this.#native.callJson('stop_worker'));
+    this.#ownsWorker = false;
+    this.#detach();
     return text ?? 'Worker stopped';
   }
 
   transitionToGracefulShutdown(): string {
-    this.assertOpen();
-    return call('transition_to_graceful_shutdown', () => this.native.callJson('transition_to_graceful_shutdown')) ?? 'Transitioning to graceful shutdown';
+    this.#assertOpen();
+    return call('transition_to_graceful_shutdown', () => this.#native.callJson('transition_to_graceful_shutdown')) ?? 'Transitioning to graceful shutdown';
   }
 
+  /** Whether the process's worker core runs (or drains). After `close()` too: the library is asked while it is loaded. */
   isWorkerRunning(): boolean {
-    if (this.closed) return false;
-    return call('is_worker_running', () => this.native.isWorkerRunning());
+    if (this.#unloaded) return false;
+    return call('is_worker_running', () => this.#native.isWorkerRunning());
   }
 
   getFfiDispatchMetrics(): FfiDispatchMetrics {
-    this.assertOpen();
+    this.#assertOpen();
     const metrics = parseJson<FfiDispatchMetrics>(
-      call('get_ffi_dispatch_metrics', () => this.native.callJson('get_ffi_dispatch_metrics')),
+      call('get_ffi_dispatch_metrics', () => this.#native.callJson('get_ffi_dispatch_metrics')),
       'get_ffi_dispatch_metrics',
     );
-    if (this.ring !== null && !this.ring.isClosed) metrics.ring = this.ring.metrics();
+    if (this.#ring !== null && !this.#ring.isClosed) metrics.ring = this.#ring.metrics();
     return metrics;
   }
 
   checkStarvationWarnings(): void {
-    this.assertOpen();
-    call('check_starvation_warnings', () => this.native.checkStarvationWarnings());
+    this.#assertOpen();
+    call('check_starvation_warnings', () => this.#native.checkStarvationWarnings());
   }
 
   cleanupTimeouts(): void {
-    this.assertOpen();
-    call('cleanup_timeouts', () => this.native.cleanupTimeouts());
+    this.#assertOpen();
+    call('cleanup_timeouts', () => this.#native.cleanupTimeouts());
     // Events the worker has failed as timeouts are no longer in flight here either.
-    const expired = Date.now() - this.completionTimeoutMs;
-    for (const [id, at] of this.inFlight) {
+    const expired = Date.now() - this.#completionTimeoutMs;
+    for (const [id, at] of this.#inFlight) {
       if (at > expired) break; // insertion order is delivery order
-      this.inFlight.delete(id);
+      this.#inFlight.delete(id);
     }
   }
 
   inFlightCount(): number {
-    return this.inFlight.size;
-  }
-
-  /** Completions refused by the library (ffi transport) and results replaced because they were too large. */
-  completionStats(): { refused: number; oversized: number; queued: number } {
-    return { refused: this.refused, oversized: this.oversized, queued: this.ring?.queuedCount() ?? 0 };
-  }
-
-  hasPendingEvents(): boolean {
-    return this.ring !== null ? this.ring.hasPending() : this.workerTransport === 'ffi';
-  }
-
-  prepareSleep(): boolean {
-    return this.ring !== null ? this.ring.prepareSleep() : false;
-  }
-
-  wake(): void {
-    this.ring?.wake();
-  }
-
-  flushCompletions(): number {
-    return this.ring !== null ? this.ring.flush() : 0;
-  }
-
-  maintainRing(): void {
-    this.ring?.maintain();
-  }
-
-  pollWorkerLogs(): WorkerLogRecord[] {
-    if (this.closed || !this.native.hasLogs) return [];
-    const text = call('poll_worker_logs', () => this.native.callJson('poll_worker_logs'));
-    return text === null ? [] : parseJson<WorkerLogRecord[]>(text, 'poll_worker_logs');
+    return this.#inFlight.size;
   }
 
   /**
-   * Closes the ring reader, then releases the mapping, then the library handle. The library stays loaded
-   * while its worker runs (its threads execute its code): stop the worker first to unload it. Idempotent.
+   * `refused`: completions answered false (not in flight here, or refused by the library on the ffi
+   * transport); `oversized`: results replaced by a failure because they were too large; `queued`:
+   * completions waiting in memory for room in the completions ring.
    */
-  close(): void {
-    if (this.closed) return;
-    this.detach();
-    this.closed = true;
-    let running = true;
-    try {
-      running = this.native.isWorkerRunning();
-    } catch {
-      running = true;
-    }
-    if (!running) this.native.unload();
+  completionStats(): { refused: number; oversized: number; queued: number } {
+    return { refused: this.#refused, oversized: this.#oversized, queued: this.#ring?.queuedCount() ?? 0 };
   }
 
-  private attach(transport: Transport, regionPath: string | null, doorbellPath: string | null, layoutMajor?: number): void {
-    this.workerTransport = transport;
-    this.doorbell = transport === 'ring' ? doorbellPath : null;
+  hasPendingEvents(): boolean {
+    return this.#ring !== null ? this.#ring.hasPending() : this.#transport === 'ffi';
+  }
+
+  prepareSleep(): boolean {
+    return this.#ring !== null ? this.#ring.prepareSleep() : false;
+  }
+
+  wake(): void {
+    this.#ring?.wake();
+  }
+
+  flushCompletions(): number {
+    return this.#ring !== null ? this.#ring.flush() : 0;
+  }
+
+  maintainRing(): void {
+    this.#ring?.maintain();
+  }
+
+  checkWorker(): void {
+    if (this.#closed || !this.#ownsWorker || this.#workerEnded) return;
+    if (call('is_worker_running', () => this.#native.isWorkerRunning())) return;
+    const status = this.getWorkerStatus();
+    if (status.error) throw new WorkerFaultError(status.error.phase, status.error.reason);
+    this.#workerEnded = true;
+  }
+
+  pollWorkerLogs(): WorkerLogRecord[] {
+    if (this.#closed || !this.#native.hasLogs) return [];
+    const text = call('poll_worker_logs', () => this.#native.callJson('poll_worker_logs'));
+    return text === null ? [] : parseJson<WorkerLogRecord[]>(text, 'poll_worker_logs');
+  }
+
+  pollCompletionRefusals(): RefusalBatch {
+    if (this.#closed || !this.#native.hasRefusals) return { refusals: [], dropped: 0 };
+    const text = call('poll_completion_refusals', () => this.#native.callJson('poll_completion_refusals'));
+    return text === null ? { refusals: [], dropped: 0 } : parseJson<RefusalBatch>(text, 'poll_completion_refusals');
+  }
+
+  /**
+   * Stops the worker core this adapter started (if it still runs: `close()` never leaves one running
+   * unseen), closes the ring reader, releases the mapping, then unloads the library unless another
+   * adapter's worker still runs in it (its threads execute the library's code). Idempotent.
+   */
+  close(): void {
+    if (this.#closed) return;
+    let running: boolean;
+    try {
+      running = this.#native.isWorkerRunning();
+      if (running && this.#ownsWorker) {
+        this.#native.callJson('stop_worker');
+        running = this.#native.isWorkerRunning();
+      }
+    } catch {
+      running = true; // cannot tell: keep the library loaded
+    }
+    this.#ownsWorker = false;
+    this.#detach();
+    this.#closed = true;
+    if (!running) {
+      this.#native.unload();
+      this.#unloaded = true;
+    }
+  }
+
+  /** `close()`, for `using adapter = createFfiAdapter()`. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  /** `close()`, for `await using`. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+  }
+
+  #attach(transport: Transport, regionPath: string | null, doorbellPath: string | null, layoutMajor?: number): void {
+    this.#transport = transport;
+    this.#doorbell = transport === 'ring' ? doorbellPath : null;
     if (transport !== 'ring') {
-      this.detach();
-      this.workerTransport = transport;
+      this.#detach();
+      this.#transport = transport;
       return;
     }
-    if (this.ring !== null && !this.ring.isClosed) return; // already reading this worker's region
+    if (this.#ring !== null && !this.#ring.isClosed) return; // already reading this worker's region
     if (layoutMajor !== undefined && layoutMajor !== LAYOUT_MAJOR) {
       throw new FfiCallError(`worker region layout ${layoutMajor}.x is not ${LAYOUT_MAJOR}.x`, undefined, 'RING_UNAVAILABLE');
     }
-    const mapping = call('map_ring_region', () => this.native.mapRingRegion());
+    const mapping = call('map_ring_region', () => this.#native.mapRingRegion());
     if (mapping === null) throw new FfiCallError('map_ring_region returned NULL: no running ring worker', undefined, 'RING_UNAVAILABLE');
     try {
-      this.ring = new RingTransport(mapping.buffer, { regionPath });
-      this.mapping = mapping;
+      this.#ring = new RingTransport(mapping.buffer, { regionPath });
+      this.#mapping = mapping;
     } catch (error) {
-      this.native.releaseRingRegion(mapping.base);
+      this.#native.releaseRingRegion(mapping.base);
       throw error;
     }
+    // A process that exits without stop() must not leave its region behind (the files only: see exit-cleanup.ts).
+    this.#cancelExitRemoval = removeAtExit([regionPath ?? '', doorbellPath ?? '']);
   }
 
   /** Reader first, mapping second: no view is used after its release. */
-  private detach(): void {
-    if (this.ring !== null) {
-      this.ring.close();
-      this.ring = null;
+  #detach(): void {
+    if (this.#ring !== null) {
+      this.#ring.close();
+      this.#ring = null;
     }
-    if (this.mapping !== null) {
-      this.native.releaseRingRegion(this.mapping.base);
-      this.mapping = null;
+    if (this.#mapping !== null) {
+      this.#native.releaseRingRegion(this.#mapping.base);
+      this.#mapping = null;
     }
-    this.doorbell = null;
+    this.#cancelExitRemoval?.();
+    this.#cancelExitRemoval = null;
+    this.#doorbell = null;
   }
 
-  private assertOpen(): void {
-    if (this.closed) throw new FfiCallError('the adapter is closed', undefined, 'CLOSED');
+  #assertOpen(): void {
+    if (this.#closed) throw new FfiCallError('the adapter is closed', undefined, 'CLOSED');
   }
 }
 

@@ -45,6 +45,7 @@ export function openBunLibrary(path: string): NativeLibrary {
   };
   const abiLib = optional({ tasker_worker_abi_version: { args: [], returns: FFIType.u32 } });
   const logsLib = optional({ poll_worker_logs: { args: [], returns: p } });
+  const refusalsLib = optional({ poll_completion_refusals: { args: [], returns: p } });
   const s = lib.symbols;
   const take = (ptr: RawPointer): string | null => {
     if (ptr === null || ptr === 0 || ptr === 0n) return null;
@@ -61,11 +62,13 @@ export function openBunLibrary(path: string): NativeLibrary {
     get_ffi_dispatch_metrics: s.get_ffi_dispatch_metrics,
     poll_step_events: s.poll_step_events,
     poll_worker_logs: logsLib ? logsLib.symbols.poll_worker_logs : null,
+    poll_completion_refusals: refusalsLib ? refusalsLib.symbols.poll_completion_refusals : null,
   };
   const lenOut = new BigUint64Array(1);
   return {
     path,
     hasLogs: logsLib !== null,
+    hasRefusals: refusalsLib !== null,
     callJson(symbol) {
       const fn = json[symbol];
       return fn ? take(fn()) : null;
@@ -87,6 +90,7 @@ export function openBunLibrary(path: string): NativeLibrary {
     unload() {
       abiLib?.close();
       logsLib?.close();
+      refusalsLib?.close();
       lib.close();
     },
   };

@@ -37,6 +37,7 @@ export function openDenoLibrary(path: string): NativeLibrary {
       map_ring_region: { parameters: ['buffer'], result: 'pointer' },
       release_ring_region: { parameters: ['pointer'], result: 'i32' },
       poll_worker_logs: { parameters: [], result: 'pointer', optional: true },
+      poll_completion_refusals: { parameters: [], result: 'pointer', optional: true },
       tasker_worker_abi_version: { parameters: [], result: 'u32', optional: true },
     });
   } catch (error) {
@@ -68,9 +69,11 @@ export function openDenoLibrary(path: string): NativeLibrary {
   const lenOut = new BigUint64Array(1);
   const abi = lib.symbols.tasker_worker_abi_version ?? null;
   const logs = lib.symbols.poll_worker_logs ?? null;
+  const refusals = lib.symbols.poll_completion_refusals ?? null;
   return {
     path,
     hasLogs: logs !== null,
+    hasRefusals: refusals !== null,
     callJson(symbol: JsonReturningSymbol) {
       const fn = s[symbol] as (() => unknown) | null | undefined;
       return fn ? take(fn()) : null;

@@ -32,6 +32,7 @@ export function openKoffiLibrary(path: string): NativeLibrary {
     get_ffi_dispatch_metrics: bind('void *get_ffi_dispatch_metrics(void)'),
     poll_step_events: bind('void *poll_step_events(void)'),
     poll_worker_logs: optional('void *poll_worker_logs(void)'),
+    poll_completion_refusals: optional('void *poll_completion_refusals(void)'),
   };
   const bootstrap = bind('void *bootstrap_worker(const char *config_json)');
   const complete = bind('int32_t complete_step_event(const char *event_id, const char *result_json)');
@@ -53,6 +54,7 @@ export function openKoffiLibrary(path: string): NativeLibrary {
   return {
     path,
     hasLogs: json.poll_worker_logs !== null,
+    hasRefusals: json.poll_completion_refusals !== null,
     callJson(symbol) {
       const fn = json[symbol];
       return fn ? take(fn()) : null;

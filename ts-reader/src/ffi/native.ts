@@ -11,7 +11,8 @@ export type JsonReturningSymbol =
   | 'transition_to_graceful_shutdown'
   | 'get_ffi_dispatch_metrics'
   | 'poll_step_events'
-  | 'poll_worker_logs';
+  | 'poll_worker_logs'
+  | 'poll_completion_refusals';
 
 /** A mapping handed out by `map_ring_region`: release it with `releaseRingRegion(base)` exactly once. */
 export interface RegionMapping {
@@ -35,6 +36,8 @@ export interface NativeLibrary {
   abiVersion(): number | null;
   /** Whether the library exports `poll_worker_logs`. */
   readonly hasLogs: boolean;
+  /** Whether the library exports `poll_completion_refusals` (libraries before it: refusals in metrics only). */
+  readonly hasRefusals: boolean;
   mapRingRegion(): RegionMapping | null;
   /** 1 released, 0 refused. */
   releaseRingRegion(base: unknown): number;

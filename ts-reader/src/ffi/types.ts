@@ -70,13 +70,18 @@ export interface HandlerConfig {
 /** Which way step events reach JS. */
 export type Transport = 'ring' | 'ffi';
 
+/** The worker core's log levels. */
+export type LogLevel = 'error' | 'warn' | 'info' | 'debug' | 'trace';
+
 /**
- * Bootstrap configuration: the seed's two fields plus the worker core's (all optional; unknown keys are
- * refused by the library).
+ * Bootstrap configuration: the seed's two fields plus the worker core's, all optional. The type is exact
+ * (no index signature), so a misspelt key in an object literal fails `tsc`; the library refuses unknown keys
+ * too, naming the closest existing one. Step events come from the step store unless `source` asks for the
+ * synthetic source.
  */
 export interface BootstrapConfig {
   namespace?: string;
-  log_level?: 'error' | 'warn' | 'info' | 'debug' | 'trace' | string;
+  log_level?: LogLevel;
   /** `ring` (default): events read from shared memory; `ffi`: the seed's per-poll call. */
   transport?: Transport;
   /** Print the worker core's logs on stderr too (default true; a worker that forwards logs passes false). */
@@ -90,11 +95,20 @@ export interface BootstrapConfig {
   completion_timeout_ms?: number;
   starvation_threshold_ms?: number;
   shutdown_timeout_ms?: number;
+  /**
+   * The step store's URL (`sqlite:PATH`, a file path, or `postgres://...`). It wins over
+   * `source.database_url`; without either, `TASKER_DATABASE_URL`, else `./tasker.db`. Refused with the
+   * synthetic source.
+   */
+  database_url?: string;
+  /** Where step events come from (default: the step store). */
   source?: SyntheticSourceConfig | StoreSourceConfig;
-  [extra: string]: unknown;
 }
 
-/** Tasker-shaped events made by the worker core itself, without a database (tests, benchmarks). */
+/**
+ * Tasker-shaped events made by the worker core itself, without a database (tests, benchmarks). Only when
+ * asked for: the bootstrap logs at `warn` that the events are synthetic.
+ */
 export interface SyntheticSourceConfig {
   kind: 'synthetic';
   count?: number;
@@ -112,7 +126,10 @@ export interface SyntheticSourceConfig {
 /** Ready steps of the step store: SQLite (embedded default) or PostgreSQL (many workers share the work). */
 export interface StoreSourceConfig {
   kind: 'store';
-  /** `sqlite:path`, a file path, or `postgres://...` (default: `TASKER_DATABASE_URL`, else `./tasker.db`). */
+  /**
+   * `sqlite:path`, a file path, or `postgres://...` (a top-level `database_url` wins over this; without
+   * either: `TASKER_DATABASE_URL`, else `./tasker.db`).
+   */
   database_url?: string;
   /** A claim's deadline is `completion_timeout_ms` plus this (default 10 000). */
   visibility_margin_ms?: number;
@@ -183,6 +200,46 @@ export interface WorkerStatus {
   region_path?: string | null;
   doorbell_path?: string | null;
   namespace?: string;
+  /** Why the worker core stopped on its own (a pump panic, a corrupt completions ring, a truncated region). */
+  error?: WorkerFault;
+}
+
+/** The worker core stopped on its own: nothing moves any more. */
+export interface WorkerFault {
+  /** The phase it was in. */
+  phase: 'running' | 'draining' | 'stopped';
+  /** What happened, one line. */
+  reason: string;
+}
+
+/** Why a completion was refused after it was sent (`RefusalEvent.kind`). */
+export type RefusalKind =
+  /** Never delivered, already completed, or timed out. */
+  | 'not_in_flight'
+  /** Not a step result (`step_uuid`, `success`); the event stays in flight in the worker core. */
+  | 'invalid_result'
+  | 'invalid_event_id'
+  /** The worker core had stopped. */
+  | 'stopped'
+  /** The step store's claim had expired and the step moved on to another worker. */
+  | 'claim_lost'
+  /** The step store refused the result as invalid for the step. */
+  | 'store_invalid';
+
+/** A completion the worker core (or its step store) refused after `completeStepEvent` had returned true. */
+export interface CompletionRefusal {
+  event_id: string;
+  kind: RefusalKind;
+  message: string;
+  at_unix_ms: number;
+}
+
+/** What one read of the worker core's refusals returns. */
+export interface RefusalBatch {
+  /** Oldest first. */
+  refusals: CompletionRefusal[];
+  /** Refusals dropped because more than 1024 piled up between two reads. */
+  dropped: number;
 }
 
 /** Dispatch metrics (the seed's six fields, then the worker core's). */
@@ -206,6 +263,8 @@ export interface FfiDispatchMetrics {
   source?: StoreSourceMetrics;
   /** Read from the region header by this package (ring transport only), no FFI call. */
   ring?: RingMetrics;
+  /** Why the worker core stopped on its own, if it did. */
+  worker_error?: WorkerFault;
 }
 
 /** Ring statistics read from the header (layout-spec.md section 4). */

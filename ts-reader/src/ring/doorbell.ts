@@ -2,8 +2,42 @@
  * The doorbell (layout-spec.md section 10): a Unix stream socket owned by the Rust worker. The Rust side
  * writes one byte per wake-up only while the consumer's sleeping flag is set; JS reads and discards the
  * bytes and polls. Unreferenced: it never keeps the process alive.
+ *
+ * A socket that cannot be used is not fatal (the poller's regular tick still polls), but it is reported
+ * once, as a typed `DoorbellError`: Deno refuses the connection (`NotCapable`) without `--allow-write`
+ * (and `--allow-read`, `--allow-net`), and for a socket under /dev (the default /dev/shm) without `-A`.
  */
 import { connect, type Socket } from 'node:net';
+import { DoorbellError } from '../ffi/errors.ts';
+
+/** Deno's refusal of a permission it was not given (`Deno.errors.NotCapable`, `PermissionDenied` before Deno 2). */
+function isPermissionRefusal(error: unknown): boolean {
+  const e = error as { name?: unknown; message?: unknown } | null;
+  return e !== null && (e.name === 'NotCapable' || e.name === 'PermissionDenied' || /requires (write|read) access/i.test(String(e.message)));
+}
+
+/** What Deno needs to open the socket at `path`, from its refusal. */
+function denoHint(path: string, message: string): string {
+  if (/all access/i.test(message) || path.startsWith('/dev/')) {
+    return 'Deno 2 asks for all permissions (-A) for anything under /dev, where the socket is; or give the worker a region_dir outside /dev and allow --allow-read, --allow-write and --allow-net';
+  }
+  return 'a Unix socket needs --allow-read, --allow-write and --allow-net in Deno (or -A)';
+}
+
+/** The typed form of a doorbell failure; `fallbackMs` is the tick the poller falls back to. */
+export function doorbellError(path: string, error: unknown, fallbackMs: number): DoorbellError {
+  const fallback = `polling falls back to the ${fallbackMs} ms tick, so an event that arrives while the poller is idle waits up to ${fallbackMs} ms`;
+  const why = (error as Error)?.message ?? String(error);
+  if (isPermissionRefusal(error)) {
+    return new DoorbellError(
+      'DOORBELL_NOT_PERMITTED',
+      path,
+      `the doorbell socket ${path} may not be opened (${why}): ${denoHint(path, why)}; ${fallback}`,
+      error,
+    );
+  }
+  return new DoorbellError('DOORBELL_UNAVAILABLE', path, `the doorbell socket ${path} cannot be used (${why}); ${fallback}`, error);
+}
 
 export class DoorbellClient {
   private socket: Socket | null;
@@ -12,15 +46,25 @@ export class DoorbellClient {
   error: Error | null = null;
   rings = 0;
 
-  constructor(path: string, onRing: () => void) {
+  /**
+   * `onError` is called once, when the socket cannot be connected (never after `close()`). A connection the
+   * worker closes later (it stopped) is not reported: the poller learns that from the worker itself.
+   */
+  constructor(path: string, onRing: () => void, onError: (error: unknown) => void = () => {}) {
     const socket = connect(path);
+    let opened = false;
     socket.unref();
+    socket.on('connect', () => {
+      opened = true;
+    });
     socket.on('data', () => {
       this.rings += 1;
       onRing();
     });
     socket.on('error', (error) => {
+      const first = this.error === null;
       this.error = error;
+      if (first && !opened && !this.closed) onError(error);
     });
     socket.on('close', () => {
       this.socket = null;

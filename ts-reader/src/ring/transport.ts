@@ -15,31 +15,42 @@ export interface RingTransportOptions {
   regionPath?: string | null;
 }
 
+/**
+ * The transport's internals, for this repository's benchmarks only (they time the reader alone). Not
+ * exported by the package.
+ */
+export let transportInternals: (transport: RingTransport) => { views: RegionViews; reader: RingReader };
+
 export class RingTransport {
-  readonly views: RegionViews;
-  private readonly reader: RingReader;
-  private readonly writer: RingWriter;
-  private readonly regionPath: string | null;
+  /** Every view of shared memory: private, so none outlives the mapping in user code. */
+  readonly #views: RegionViews;
+  readonly #reader: RingReader;
+  readonly #writer: RingWriter;
+  readonly #regionPath: string | null;
   /** Completions waiting for room, oldest first (a fragmented one may be partly written). */
-  private readonly queued: OutgoingMessage[] = [];
-  private queueHead = 0;
-  private closed = false;
+  readonly #queued: OutgoingMessage[] = [];
+  #queueHead = 0;
+  #closed = false;
+
+  static {
+    transportInternals = (transport) => ({ views: transport.#views, reader: transport.#reader });
+  }
 
   constructor(buffer: ArrayBuffer, options: RingTransportOptions = {}) {
-    this.views = attachRegion(buffer);
-    this.reader = new RingReader(this.views, this.views.events, 'events');
+    this.#views = attachRegion(buffer);
+    this.#reader = new RingReader(this.#views, this.#views.events, 'events');
     try {
-      this.writer = new RingWriter(this.views, this.views.completions, 'completions');
+      this.#writer = new RingWriter(this.#views, this.#views.completions, 'completions');
     } catch (error) {
-      this.reader.close();
+      this.#reader.close();
       throw error;
     }
-    this.regionPath = options.regionPath ?? null;
+    this.#regionPath = options.regionPath ?? null;
   }
 
   /** One `Atomics.load`: whether the events ring holds unread bytes. */
   hasPending(): boolean {
-    return this.reader.hasPending();
+    return this.#reader.hasPending();
   }
 
   /**
@@ -47,7 +58,7 @@ export class RingTransport {
    * step event's JSON throws `EventDecodeError` and is consumed (the ring itself is fine).
    */
   nextEvent(): FfiStepEvent | null {
-    const message = this.reader.next();
+    const message = this.#reader.next();
     if (message === null) return null;
     if (message.type !== RecordType.STEP_EVENT) {
       throw new EventDecodeError(`events ring delivered a record of type 0x${message.type.toString(16)}, not a step event`, message.text.slice(0, 120));
@@ -69,43 +80,43 @@ export class RingTransport {
    * what does not fit waits here for `flush()` (the poller calls it every tick).
    */
   complete(eventId: string, resultJson: string): void {
-    if (this.closed) throw new RingPeerError('CLOSED', 'the ring transport is closed; the completion was not sent');
+    if (this.#closed) throw new RingPeerError('CLOSED', 'the ring transport is closed; the completion was not sent');
     if (!isCanonicalEventId(eventId)) {
       throw new FfiCallError(`event id '${eventId}' is not a canonical lowercase UUID`, undefined, 'INVALID_ARGUMENT');
     }
-    const message = this.writer.prepare(RecordType.COMPLETION, eventId, resultJson);
-    if (this.queuedCount() === 0 && this.writer.offer(message)) return;
-    this.queued.push(message);
+    const message = this.#writer.prepare(RecordType.COMPLETION, eventId, resultJson);
+    if (this.queuedCount() === 0 && this.#writer.offer(message)) return;
+    this.#queued.push(message);
   }
 
   /** Writes queued completions until the ring is full. Returns how many are still queued. */
   flush(): number {
-    while (this.queueHead < this.queued.length) {
-      const message = this.queued[this.queueHead] as OutgoingMessage;
-      if (!this.writer.offer(message)) break;
-      this.queueHead += 1;
+    while (this.#queueHead < this.#queued.length) {
+      const message = this.#queued[this.#queueHead] as OutgoingMessage;
+      if (!this.#writer.offer(message)) break;
+      this.#queueHead += 1;
     }
-    if (this.queueHead === this.queued.length) {
-      this.queued.length = 0;
-      this.queueHead = 0;
-    } else if (this.queueHead > 1024 && this.queueHead * 2 > this.queued.length) {
-      this.queued.splice(0, this.queueHead);
-      this.queueHead = 0;
+    if (this.#queueHead === this.#queued.length) {
+      this.#queued.length = 0;
+      this.#queueHead = 0;
+    } else if (this.#queueHead > 1024 && this.#queueHead * 2 > this.#queued.length) {
+      this.#queued.splice(0, this.#queueHead);
+      this.#queueHead = 0;
     }
     return this.queuedCount();
   }
 
   queuedCount(): number {
-    return this.queued.length - this.queueHead;
+    return this.#queued.length - this.#queueHead;
   }
 
   /** Asks for a doorbell before sleeping (false: events arrived meanwhile, read them). */
   prepareSleep(): boolean {
-    return this.reader.prepareSleep();
+    return this.#reader.prepareSleep();
   }
 
   wake(): void {
-    this.reader.wake();
+    this.#reader.wake();
   }
 
   /**
@@ -113,24 +124,24 @@ export class RingTransport {
    * next read), and the producer's liveness. Throws `RingPeerError` when the ring cannot be used.
    */
   maintain(): void {
-    if (this.closed) return;
-    this.reader.heartbeat();
-    this.writer.heartbeat();
-    if (this.regionPath) {
+    if (this.#closed) return;
+    this.#reader.heartbeat();
+    this.#writer.heartbeat();
+    if (this.#regionPath) {
       let size: number | null = null;
       try {
-        size = statSync(this.regionPath).size;
+        size = statSync(this.#regionPath).size;
       } catch {
         size = null; // unlinked at stop: the mapping stays valid
       }
-      if (size !== null && size < this.views.regionSize) {
+      if (size !== null && size < this.#views.regionSize) {
         throw new RingPeerError(
           'REGION_TRUNCATED',
-          `region file ${this.regionPath} shrank to ${size} bytes (< ${this.views.regionSize}); reading it would crash the process`,
+          `region file ${this.#regionPath} shrank to ${size} bytes (< ${this.#views.regionSize}); reading it would crash the process`,
         );
       }
     }
-    const producer = this.reader.producerLiveness();
+    const producer = this.#reader.producerLiveness();
     if (producer.state === 'dead') {
       throw new RingPeerError('PEER_DEAD', `the events ring's producer (pid ${producer.pid}) is dead`);
     }
@@ -138,7 +149,7 @@ export class RingTransport {
 
   /** Statistics from the header; no FFI call. */
   metrics(): RingMetrics {
-    const { dv, i32, events, completions } = this.views;
+    const { dv, i32, events, completions } = this.#views;
     const used = (ctl: number) => (Atomics.load(i32, (ctl + Control.PRODUCER_POSITION) >> 2) - Atomics.load(i32, (ctl + Control.CONSUMER_POSITION) >> 2)) >>> 0;
     const hb = readU64(dv, events.control + Control.PRODUCER_PEER + Control.PEER_HEARTBEAT);
     return {
@@ -157,16 +168,16 @@ export class RingTransport {
   }
 
   get isClosed(): boolean {
-    return this.closed;
+    return this.#closed;
   }
 
   /** Gives both roles back. Idempotent. Queued completions are flushed once more first. */
   close(): number {
-    if (this.closed) return 0;
+    if (this.#closed) return 0;
     const left = this.flush();
-    this.closed = true;
-    this.reader.close();
-    this.writer.close();
+    this.#closed = true;
+    this.#reader.close();
+    this.#writer.close();
     return left;
   }
 }

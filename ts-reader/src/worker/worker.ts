@@ -9,10 +9,22 @@ import process from 'node:process';
 import { TaskerEventEmitter } from '../events/event-emitter.ts';
 import { EventNames } from '../events/event-names.ts';
 import { EventPoller } from '../events/event-poller.ts';
+import { DoorbellError, FfiError } from '../ffi/errors.ts';
 import { createFfiAdapter } from '../ffi/factory.ts';
 import { isRingAwareAdapter, type RingAwareAdapter } from '../ffi/native-adapter.ts';
+import { checkOptionKeys } from '../ffi/options.ts';
 import { detectRuntime } from '../ffi/runtime.ts';
-import type { BootstrapConfig, BootstrapResult, DependencyResults, FfiStepEvent, StepDefinition, Task, WorkerLogRecord, WorkflowStep } from '../ffi/types.ts';
+import type {
+  BootstrapConfig,
+  BootstrapResult,
+  CompletionRefusal,
+  DependencyResults,
+  FfiStepEvent,
+  StepDefinition,
+  Task,
+  WorkerLogRecord,
+  WorkflowStep,
+} from '../ffi/types.ts';
 import { describeThrown, failureResult, handlerName, type OutcomeMetadata, successResult } from './results.ts';
 
 /** What a handler receives besides the event. */
@@ -33,7 +45,11 @@ export interface TaskerWorkerOptions {
   /** An adapter to use (default: the runtime's, from `createFfiAdapter`). */
   adapter?: RingAwareAdapter;
   libraryPath?: string;
-  /** Passed to `bootstrapWorker` (`log_stderr` defaults to false here: logs are forwarded to `logger`). */
+  /**
+   * Passed to `bootstrapWorker` (`log_stderr` defaults to false here: logs are forwarded to `logger`).
+   * Step events come from the step store (`database_url`, else `TASKER_DATABASE_URL`, else `./tasker.db`)
+   * unless `source` asks for the synthetic source.
+   */
   bootstrap?: BootstrapConfig;
   /** Handlers running at once, at most (= the poller's maxInFlight). Default 100. */
   concurrency?: number;
@@ -44,7 +60,10 @@ export interface TaskerWorkerOptions {
   pollingIntervalMs?: number;
   /** Stop gracefully on SIGTERM and SIGINT (default true). */
   handleSignals?: boolean;
-  /** Receives the Rust worker core's log records (default: console, by level). */
+  /**
+   * Receives the Rust worker core's log records and this worker's own (target `@tasker-systems/worker`:
+   * fatal errors, doorbell fallbacks). Default: the console, by level.
+   */
   logger?: (record: WorkerLogRecord) => void;
   /** The emitter for lifecycle and step events (default: a new one). */
   emitter?: TaskerEventEmitter;
@@ -58,8 +77,28 @@ export interface TaskerWorkerStats {
   missingHandler: number;
   /** Outcomes that arrived after their step was already completed (timeout or shutdown): ignored. */
   lateOutcomes: number;
+  /** Completions not taken (`step.completion.refused`): at once, or later by the worker core or its store. */
+  refused: number;
+  /** Handlers still running when a fatal error stopped the worker: aborted, their steps left to the store. */
+  abandoned: number;
   running: number;
 }
+
+const OPTION_KEYS: readonly (keyof TaskerWorkerOptions)[] = [
+  'adapter',
+  'libraryPath',
+  'bootstrap',
+  'concurrency',
+  'handlerTimeoutMs',
+  'shutdownTimeoutMs',
+  'pollingIntervalMs',
+  'handleSignals',
+  'logger',
+  'emitter',
+];
+
+/** The `target` of this package's own log records. */
+const LOG_TARGET = '@tasker-systems/worker';
 
 function defaultLogger(record: WorkerLogRecord): void {
   const fields = Object.keys(record.fields).length > 0 ? ` ${JSON.stringify(record.fields)}` : '';
@@ -77,6 +116,22 @@ interface Running {
   done: boolean;
 }
 
+interface Deferred {
+  readonly promise: Promise<void>;
+  resolve(): void;
+  reject(error: unknown): void;
+}
+
+function deferred(): Deferred {
+  let resolve!: () => void;
+  let reject!: (error: unknown) => void;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
 export class TaskerWorker {
   readonly emitter: TaskerEventEmitter;
   private readonly handlers = new Map<string, StepHandler>();
@@ -89,15 +144,33 @@ export class TaskerWorker {
   private adapter: RingAwareAdapter | null = null;
   private poller: EventPoller | null = null;
   private readonly running = new Map<string, Running>();
-  private readonly counters: Omit<TaskerWorkerStats, 'running'> = { received: 0, succeeded: 0, failed: 0, timedOut: 0, missingHandler: 0, lateOutcomes: 0 };
+  private readonly counters: Omit<TaskerWorkerStats, 'running'> = {
+    received: 0,
+    succeeded: 0,
+    failed: 0,
+    timedOut: 0,
+    missingHandler: 0,
+    lateOutcomes: 0,
+    refused: 0,
+    abandoned: 0,
+  };
   private state: 'idle' | 'running' | 'stopping' | 'stopped' = 'idle';
   private stopping: Promise<void> | null = null;
+  private readonly logger: (record: WorkerLogRecord) => void;
+  /** The fatal error that stopped the worker, if one did. */
+  private fatal: Error | null = null;
+  /** How the worker ended, once it has: `done` settles from it. */
+  private ended: { error: Error | null } | null = null;
+  /** Created the first time `done` is read: an unread one never becomes an unhandled rejection. */
+  private doneDeferred: Deferred | null = null;
   private readonly signalHandler = () => {
     void this.stop();
   };
 
   constructor(options: TaskerWorkerOptions = {}) {
+    checkOptionKeys('TaskerWorker', options, OPTION_KEYS);
     this.options = options;
+    this.logger = options.logger ?? defaultLogger;
     this.emitter = options.emitter ?? new TaskerEventEmitter();
     // Active from construction: listeners see handler registration and every lifecycle event.
     this.emitter.start();
@@ -131,12 +204,14 @@ export class TaskerWorker {
     }
     const poller = new EventPoller(adapter, this.options.pollingIntervalMs ?? 10, 100, 1000, { maxInFlight: this.concurrency });
     this.poller = poller;
-    const logger = this.options.logger ?? defaultLogger;
+    const logger = this.logger;
     poller.onStepEvent((event) => this.dispatch(event));
     poller.onError((error) => {
       this.emitter.publish(EventNames.POLLER_ERROR, error);
-      if (!poller.isActive()) this.emitter.publish(EventNames.WORKER_ERROR, error);
+      if (poller.failure === error) this.fail(error);
+      else this.log(error instanceof DoorbellError ? 'warn' : 'error', error);
     });
+    poller.onRefusal((refusal) => this.refused(refusal));
     poller.onMetrics((metrics) => {
       this.emitter.publish(EventNames.POLLER_METRICS, metrics);
       this.emitter.publish(EventNames.METRICS_UPDATED, metrics);
@@ -173,6 +248,21 @@ export class TaskerWorker {
     await this.stop();
   }
 
+  /**
+   * Settles when the worker has stopped: resolved after `stop()`, rejected with the error when a fatal one
+   * (a corrupt ring, a dead producer, a truncated region, a worker core that stopped on its own) stopped it.
+   * Created the first time it is read, so a worker whose `done` nobody reads never leaves an unhandled
+   * rejection; such a worker with no `worker.error` listener sets `process.exitCode = 1` on a fatal error
+   * instead, as an EventEmitter's unheard `'error'` would.
+   */
+  get done(): Promise<void> {
+    if (this.doneDeferred === null) {
+      this.doneDeferred = deferred();
+      if (this.ended !== null) this.settleDone();
+    }
+    return this.doneDeferred.promise;
+  }
+
   stats(): TaskerWorkerStats {
     return { ...this.counters, running: this.running.size };
   }
@@ -181,42 +271,113 @@ export class TaskerWorker {
     return this.state === 'running';
   }
 
+  /**
+   * A fatal error: logged through the logger, published as `worker.error`, then the worker stops without
+   * waiting (the transport cannot carry completions any more): running handlers are aborted and their steps
+   * left to the source (a store hands them out again after their claim's deadline), the worker core is
+   * stopped and the adapter closed. `done` rejects with the error.
+   */
+  private fail(error: Error): void {
+    if (this.fatal !== null || this.state === 'idle' || this.state === 'stopped') return;
+    this.fatal = error;
+    this.log('error', error, 'fatal: the worker stops');
+    const heard = this.emitter.listenerCount(EventNames.WORKER_ERROR) > 0 || this.doneDeferred !== null;
+    this.emitter.publish(EventNames.WORKER_ERROR, error);
+    if (!heard) process.exitCode = 1;
+    for (const [, run] of this.running) {
+      run.done = true;
+      clearTimeout(run.timer);
+      run.controller.abort(error);
+      this.counters.abandoned += 1;
+    }
+    this.running.clear();
+    if (this.state === 'stopping') return; // shutdown() finishes the stop and settles `done`
+    this.stopping = Promise.resolve();
+    this.state = 'stopping';
+    this.teardown();
+  }
+
+  /** The end of every stop: poller, signal handlers, worker core, adapter, events, `done`. */
+  private teardown(): void {
+    process.off('SIGTERM', this.signalHandler);
+    process.off('SIGINT', this.signalHandler);
+    const adapter = this.adapter as RingAwareAdapter;
+    const poller = this.poller as EventPoller;
+    poller.stop();
+    this.emitter.publish(EventNames.POLLER_STOPPED, poller.stats());
+    try {
+      adapter.stopWorker();
+    } catch (error) {
+      this.log('error', error as Error, 'stopping the worker core failed');
+    } finally {
+      if (!this.options.adapter) adapter.close();
+    }
+    this.state = 'stopped';
+    this.emitter.publish(EventNames.WORKER_STOPPED, this.stats());
+    this.ended = { error: this.fatal };
+    this.settleDone();
+  }
+
+  private settleDone(): void {
+    const d = this.doneDeferred;
+    if (d === null || this.ended === null) return;
+    if (this.ended.error) d.reject(this.ended.error);
+    else d.resolve();
+  }
+
+  /** A completion that was not taken: counted and published as `step.completion.refused`. */
+  private refused(refusal: CompletionRefusal): void {
+    this.counters.refused += 1;
+    this.emitter.publish(EventNames.STEP_COMPLETION_REFUSED, refusal);
+  }
+
+  /** One of this package's own log records, through the logger. */
+  private log(level: WorkerLogRecord['level'], error: Error, what?: string): void {
+    const code = error instanceof FfiError ? error.code : error.name;
+    try {
+      this.logger({
+        ts_unix_ms: Date.now(),
+        level,
+        target: LOG_TARGET,
+        message: what ? `${what}: ${error.message}` : error.message,
+        fields: { code, error: error.name },
+      });
+    } catch {
+      // A throwing logger must not hide the error from the other channels.
+    }
+  }
+
   private async shutdown(): Promise<void> {
     if (this.state !== 'running') {
-      this.state = 'stopped';
+      if (this.state === 'idle') {
+        this.state = 'stopped';
+        this.ended = { error: null };
+        this.settleDone();
+      }
       return;
     }
     this.state = 'stopping';
     process.off('SIGTERM', this.signalHandler);
     process.off('SIGINT', this.signalHandler);
     const adapter = this.adapter as RingAwareAdapter;
-    const poller = this.poller as EventPoller;
     this.emitter.publish(EventNames.WORKER_SHUTDOWN_STARTED, {});
     try {
       adapter.transitionToGracefulShutdown();
       const deadline = Date.now() + this.shutdownTimeoutMs;
       // The worker core stops by itself once nothing is pending or in flight (or at its own deadline).
-      while (Date.now() < deadline && adapter.getWorkerStatus().worker_core_status === 'draining') {
+      while (this.fatal === null && Date.now() < deadline && adapter.getWorkerStatus().worker_core_status === 'draining') {
         await new Promise((resolve) => setTimeout(resolve, 10));
       }
       for (const [, run] of this.running) run.controller.abort(new Error('worker shutting down'));
       // Aborted handlers complete as failures synchronously in their abort path; flush what is queued.
       const flushDeadline = Date.now() + 2000;
-      while (adapter.flushCompletions() > 0 && Date.now() < flushDeadline) {
+      while (this.fatal === null && adapter.flushCompletions() > 0 && Date.now() < flushDeadline) {
         await new Promise((resolve) => setTimeout(resolve, 5));
       }
     } catch (error) {
       this.emitter.publish(EventNames.WORKER_ERROR, error);
     } finally {
-      poller.stop();
-      this.emitter.publish(EventNames.POLLER_STOPPED, poller.stats());
-      try {
-        adapter.stopWorker();
-      } finally {
-        if (!this.options.adapter) adapter.close();
-      }
-      this.state = 'stopped';
-      this.emitter.publish(EventNames.WORKER_STOPPED, this.stats());
+      this.teardown();
     }
   }
 
@@ -326,7 +487,15 @@ export class TaskerWorker {
     }
     this.counters[kind] += 1;
     try {
-      (this.adapter as RingAwareAdapter).completeStepEvent(event.event_id, json);
+      if (!(this.adapter as RingAwareAdapter).completeStepEvent(event.event_id, json)) {
+        this.refused({
+          event_id: event.event_id,
+          kind: 'not_in_flight',
+          message: 'the event is no longer in flight (read longer ago than completion_timeout_ms: the worker core has failed it as a timeout)',
+          at_unix_ms: Date.now(),
+        });
+        return;
+      }
       this.emitter.publish(EventNames.STEP_COMPLETION_SENT, { event_id: event.event_id, success: kind === 'succeeded' });
       this.emitter.publish(kind === 'succeeded' ? EventNames.STEP_EXECUTION_COMPLETED : EventNames.STEP_EXECUTION_FAILED, { event, result });
     } catch (error) {
