@@ -1465,6 +1465,7 @@ mod tests {
         let gate = ClaimGate::open();
         let published = Arc::new(Mutex::new(Published {
             metrics: StoreMetrics::default(),
+            refusals: RefusalLog::default(),
             latency_us: Histogram::new_with_bounds(1, 3_600_000_000, 3).unwrap(),
             steps_at: None,
         }));
