@@ -117,39 +117,33 @@ fn receive_guarded(c: &mut tasker_ring::Consumer<std::sync::Arc<tasker_ring::Hea
     got
 }
 
-/// A message larger than the ring, streamed by `write_blocking` fragment by fragment as the consumer frees
-/// space, read through the guard path.
-#[test]
-fn streamed_write_larger_than_the_ring() {
-    loom::model(|| {
-        let (mut p, mut c) = heap_channel(64, LIMITS, 0);
-        // 40 bytes in 16-byte fragments: three frames of up to 32 bytes, more than the 64-byte ring.
-        let big: Vec<u8> = (0..40u8).collect();
+/// Streams `big` (larger than a 64-byte ring) with `write_blocking` from `start`, fragment by fragment as
+/// the consumer frees space, and reads it through the guard path.
+fn stream(start: u32, big: Vec<u8>) {
+    loom::model(move || {
+        let (mut p, mut c) = heap_channel(64, LIMITS, start);
         let sent = big.clone();
         let writer = thread::spawn(move || {
             p.write_blocking(record_type::STEP_EVENT, &sent, std::time::Duration::from_secs(3600))
                 .unwrap();
         });
-        assert_eq!(receive_guarded(&mut c, 1), vec![big]);
+        assert_eq!(receive_guarded(&mut c, 1), vec![big.clone()]);
         writer.join().unwrap();
     });
+}
+
+/// A message larger than the ring, streamed by `write_blocking` fragment by fragment as the consumer frees
+/// space, read through the guard path: 40 bytes in 16-byte fragments, three frames of up to 32 bytes.
+#[test]
+fn streamed_write_larger_than_the_ring() {
+    stream(0, (0..40u8).collect());
 }
 
 /// A streamed message whose open fragment meets the ring's end is relocated to its start (a padding record
 /// covers the tail), with the positions about to wrap past u32::MAX.
 #[test]
 fn streamed_write_relocates_at_the_wrap() {
-    loom::model(|| {
-        let (mut p, mut c) = heap_channel(64, LIMITS, u32::MAX - 23);
-        let big: Vec<u8> = (100..140u8).collect();
-        let sent = big.clone();
-        let writer = thread::spawn(move || {
-            p.write_blocking(record_type::STEP_EVENT, &sent, std::time::Duration::from_secs(3600))
-                .unwrap();
-        });
-        assert_eq!(receive_guarded(&mut c, 1), vec![big]);
-        writer.join().unwrap();
-    });
+    stream(u32::MAX - 23, (100..140u8).collect());
 }
 
 /// Taking the producer role while its holder releases it (the take's CAS against the release's

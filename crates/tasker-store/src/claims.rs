@@ -2,9 +2,7 @@
 
 use crate::error::{ExtendError, ReleaseError, StatusError};
 use crate::sql::{self, pg};
-use crate::store::{
-    firsts, ms, now_ms, outcome, seconds, state, Backend, CountDeltas, HeldClaim, Kind, Store, READY_CHANNEL,
-};
+use crate::store::{firsts, ms, now_ms, outcome, seconds, state, Backend, CountDeltas, HeldClaim, Kind, Store};
 use crate::token;
 use serde_json::json;
 use sqlx::Row;
@@ -76,10 +74,7 @@ impl Store {
             let mut deltas = CountDeltas::default();
             deltas.moved(state::CLAIMED, state::READY, n as i64);
             add_counts!(tx, sql::of(Kind::Postgres), deltas);
-            sqlx::query("SELECT pg_notify($1, '')")
-                .bind(READY_CHANNEL)
-                .execute(&mut *tx)
-                .await?;
+            notify_ready!(tx);
         }
         tx.commit().await?;
         Ok(n)

@@ -5,9 +5,7 @@
 
 use crate::error::CompleteError;
 use crate::sql::{self, pg};
-use crate::store::{
-    firsts, ms, now_ms, outcome, seconds, state, Backend, CompletionOutcome, CountDeltas, Kind, Store, READY_CHANNEL,
-};
+use crate::store::{firsts, ms, now_ms, outcome, seconds, state, Backend, CompletionOutcome, CountDeltas, Kind, Store};
 use crate::templates::{template, Template};
 use crate::token;
 use serde_json::Value;
@@ -307,10 +305,7 @@ impl Store {
             add_counts!(tx, sql::of(Kind::Postgres), deltas);
         }
         if children_ready > 0 {
-            sqlx::query("SELECT pg_notify($1, '')")
-                .bind(READY_CHANNEL)
-                .execute(&mut *tx)
-                .await?;
+            notify_ready!(tx);
         }
         tx.commit().await?;
         Ok(outcomes)

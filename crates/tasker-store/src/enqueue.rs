@@ -2,7 +2,7 @@
 
 use crate::error::EnqueueError;
 use crate::sql;
-use crate::store::{now_ms, state, Backend, CountDeltas, Kind, Store, READY_CHANNEL};
+use crate::store::{now_ms, state, Backend, CountDeltas, Kind, Store};
 use crate::templates::{template, Template};
 use crate::token::MAX_STEP_ID;
 use serde_json::Value;
@@ -169,10 +169,7 @@ impl Store {
         deltas.0[state::READY as usize] = n * b.roots;
         deltas.0[state::PENDING as usize] = n * (b.k - b.roots);
         add_counts!(tx, q, deltas);
-        sqlx::query("SELECT pg_notify($1, '')")
-            .bind(READY_CHANNEL)
-            .execute(&mut *tx)
-            .await?;
+        notify_ready!(tx);
         tx.commit().await?;
         Ok(())
     }

@@ -5,7 +5,7 @@
 use crate::error::{CompleteError, StatusError};
 use crate::lite::{add_counts, begin};
 use crate::sql::{self, lite, pg};
-use crate::store::{now_ms, outcome, state, Backend, CountDeltas, Kind, Store, READY_CHANNEL};
+use crate::store::{now_ms, outcome, state, Backend, CountDeltas, Kind, Store};
 use crate::token;
 use rusqlite::OptionalExtension;
 use serde_json::Value;
@@ -127,10 +127,7 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
                 add_counts!(tx, sql::of(Kind::Postgres), deltas);
-                sqlx::query("SELECT pg_notify($1, '')")
-                    .bind(READY_CHANNEL)
-                    .execute(&mut *tx)
-                    .await?;
+                notify_ready!(tx);
                 tx.commit().await?;
                 Ok(YieldOutcome::Yielded)
             }

@@ -2,7 +2,7 @@
 
 use crate::error::{RetryError, StatusError};
 use crate::sql;
-use crate::store::{now_ms, state, CountDeltas, Kind, Store, StoreStatus, READY_CHANNEL};
+use crate::store::{now_ms, state, CountDeltas, Kind, Store, StoreStatus};
 use sqlx::Row;
 use std::time::Duration;
 
@@ -57,7 +57,7 @@ impl Store {
                 deltas.moved(state::ERROR, state::READY, n as i64);
                 add_counts!(tx, q, deltas);
                 if kind == Kind::Postgres {
-                    sqlx::query("SELECT pg_notify($1, '')").bind(READY_CHANNEL).execute(&mut *tx).await?;
+                    notify_ready!(tx);
                 }
             }
             tx.commit().await?;

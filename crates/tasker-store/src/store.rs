@@ -255,6 +255,16 @@ pub(crate) fn seconds(pairs: &[(i64, i64)]) -> Vec<i64> {
     pairs.iter().map(|p| p.1).collect()
 }
 
+/// Wakes PostgreSQL listeners of [`READY_CHANNEL`] when `$tx` commits (steps became ready).
+macro_rules! notify_ready {
+    ($tx:ident) => {
+        sqlx::query("SELECT pg_notify($1, '')")
+            .bind($crate::store::READY_CHANNEL)
+            .execute(&mut *$tx)
+            .await?
+    };
+}
+
 /// A step-count slot for this transaction's deltas (see the `step_counts` table): random, so concurrent
 /// writers rarely update the same row.
 pub(crate) fn count_slot() -> i64 {

@@ -48,7 +48,7 @@ pub(crate) fn claim(
                 id: r.get(0)?,
                 task_id: r.get(2)?,
                 idx: r.get(3)?,
-                attempts: r.get::<_, i64>(4)? + 1,
+                attempts: r.get::<_, i64>(4)?.saturating_add(1),
                 token: token::fresh(),
                 step_uuid: r.get(5)?,
                 created_at: r.get(6)?,

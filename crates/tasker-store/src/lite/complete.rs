@@ -61,7 +61,7 @@ pub(crate) fn complete(
             let Some(before) = pending.query_row([child], |r| r.get::<_, i64>(0)).optional()? else {
                 continue; // not pending (a concurrent retry_errors, a corrupt row): nothing to count down
             };
-            let left = (before - n).max(0);
+            let left = before.saturating_sub(n).max(0); // a corrupt count must not overflow
             update.execute((child, left, now))?;
             if left == 0 {
                 ready += 1;
