@@ -148,7 +148,11 @@ fn control_note(f: &[u8], ctl: usize, at: usize) -> String {
     let (pp, cp) = (control::PRODUCER_PEER, control::CONSUMER_PEER);
     match at - ctl {
         control::PRODUCER_POSITION => format!("line 0: producer_position {:#010x}", u32_at(0)),
-        control::CONSUMER_POSITION => format!("line 1: consumer_position {:#010x}", u32_at(128)),
+        control::CONSUMER_POSITION => format!(
+            "line 1: consumer_position {:#010x}, consumer_claim {:#010x} (1.1)",
+            u32_at(128),
+            u32_at(control::CONSUMER_CLAIM)
+        ),
         control::CONSUMER_SLEEPING => format!("line 2: consumer_sleeping {}", u32_at(256)),
         r if r == ps => format!(
             "line 3: cached_consumer_position {:#010x}, open_message {}, next_sequence {}",
@@ -175,7 +179,12 @@ fn control_note(f: &[u8], ctl: usize, at: usize) -> String {
             u32_at(r + 4),
             u64_at(r + 8)
         ),
-        r if r == pp + 16 || r == cp + 16 => format!("heartbeat_unix_ms {}", u64_at(r)),
+        r if r == pp + 16 => format!("heartbeat_unix_ms {}", u64_at(r)),
+        r if r == cp + 16 => format!(
+            "heartbeat_unix_ms {}, claiming_identity: pid {} (1.1)",
+            u64_at(r),
+            u32_at(control::CLAIMING_IDENTITY)
+        ),
         _ => String::new(),
     }
 }

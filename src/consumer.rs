@@ -11,7 +11,8 @@
 
 use crate::error::{ReadError, RoleError};
 use crate::frame::{check_prefix, check_span, FrameHeader, RecordContext};
-use crate::layout::{flags, record_type, FRAME_ALIGN, FRAME_HEADER};
+use crate::layout::{flags, record_type, CLAIM_SEALED, FRAME_ALIGN, FRAME_HEADER};
+use crate::liveness::ProcessIdentity;
 use crate::memory::RingMemory;
 use crate::producer::RingLimits;
 use crate::role::{self, Takeover};
@@ -46,6 +47,10 @@ pub struct Consumer<M: RingMemory> {
     resync_seq: bool,
     /// Local mirror of the shared `open_message` flag.
     open_message: bool,
+    /// Layout 1.1 (a region of minor >= 1): claim messages before delivering them, so a seal is honoured.
+    claims: bool,
+    /// The last value this consumer stored to the claim word (a position; never the seal bit).
+    claimed: u32,
     poisoned: Option<ReadError>,
     frames: u64,
     bytes: u64,
@@ -169,6 +174,12 @@ impl<M: RingMemory> Consumer<M> {
             stats.sleeps.load(Ordering::Relaxed),
         );
         let capacity = mem.capacity();
+        let claims = mem.layout_minor() >= 1;
+        let (claimed, poisoned) = if claims {
+            declare_claiming(&mem, tail)
+        } else {
+            (tail, None)
+        };
         Ok(Self {
             mem,
             capacity,
@@ -182,7 +193,9 @@ impl<M: RingMemory> Consumer<M> {
             skip_partial: open_message || dead_predecessor,
             resync_seq: dead_predecessor,
             open_message,
-            poisoned: None,
+            claims,
+            claimed,
+            poisoned,
             frames,
             bytes,
             sleeps,
@@ -237,7 +250,10 @@ impl<M: RingMemory> Consumer<M> {
     /// position; the consumer is poisoned and returns the same error from then on.
     pub fn read(&mut self) -> Result<Option<ReadGuard<'_, M>>, ReadError> {
         match self.next()? {
-            Some(found) => Ok(Some(ReadGuard { consumer: self, found })),
+            Some(found) => {
+                self.claim_or_drop(&found)?;
+                Ok(Some(ReadGuard { consumer: self, found }))
+            }
             None => {
                 self.release();
                 Ok(None)
@@ -277,6 +293,9 @@ impl<M: RingMemory> Consumer<M> {
             }
             match self.next() {
                 Ok(Some(found)) => {
+                    if let Err(e) = self.claim_or_drop(&found) {
+                        break Err(e);
+                    }
                     {
                         let payload = self.payload(&found);
                         f(Message {
@@ -398,6 +417,13 @@ impl<M: RingMemory> Consumer<M> {
         }
     }
 
+    /// Whether the producer sealed the ring (layout 1.1, spec 9.5): how an idle consumer, with nothing to
+    /// claim, learns of it on its maintenance ticks. Always false on a region of minor 0.
+    pub fn is_sealed(&self) -> bool {
+        // Relaxed: informational; the claim CAS decides what is delivered.
+        self.claims && self.mem.control().consumer_position.claim.load(Ordering::Relaxed) & CLAIM_SEALED != 0
+    }
+
     /// Bytes the reassembly buffer holds allocated now (at most [`ASSEMBLY_KEEP`] between messages).
     pub fn reassembly_capacity(&self) -> usize {
         self.assembled.capacity()
@@ -423,10 +449,46 @@ impl<M: RingMemory> Consumer<M> {
         }
     }
 
+    /// Claims `found` before it is delivered (layout 1.1, spec 9.5). When the producer sealed first, the
+    /// message is dropped undelivered (consumed, released) and the consumer stays sealed.
+    fn claim_or_drop(&mut self, found: &Found) -> Result<(), ReadError> {
+        if let Err(e) = self.claim(found.end) {
+            self.consume(found);
+            self.release();
+            self.poisoned = Some(e.clone());
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Moves the claim word from `claimed` to `end` (a no-op without claims or when already there).
+    fn claim(&mut self, end: u32) -> Result<(), ReadError> {
+        if !self.claims || end == self.claimed {
+            return Ok(());
+        }
+        let claim = &self.mem.control().consumer_position.claim;
+        // AcqRel: pairs with the producer's SeqCst `fetch_or` in `Producer::seal`; exactly one of the two
+        // wins the word. Acquire on failure: the seal bit is all we read.
+        match claim.compare_exchange(self.claimed, end, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => {
+                self.claimed = end;
+                Ok(())
+            }
+            Err(found) => Err(claim_failure(self.claimed, found)),
+        }
+    }
+
     /// Stores the consumer position if it moved, handing the space back to the producer.
     fn release(&mut self) {
         if self.released == self.tail {
             return;
+        }
+        // The position never runs ahead of the claim (spec 9.5): padding and skipped records past the last
+        // delivered message are claimed with it. A seal found here loses nothing (nothing was delivered).
+        if self.poisoned.is_none() {
+            if let Err(e) = self.claim(self.tail) {
+                self.poisoned = Some(e);
+            }
         }
         let control = self.mem.control();
         let stats = &control.consumer_stats;
@@ -523,7 +585,7 @@ impl<M: RingMemory> Consumer<M> {
                 continue;
             }
             match (frag, self.assembling) {
-                (flags::UNFRAGMENTED, None) if header.record_type >= record_type::SKIPPABLE_FIRST => {}
+                (flags::UNFRAGMENTED, None) if !record_type::is_delivered(header.record_type) => {}
                 (flags::UNFRAGMENTED, None) => {
                     self.skip_partial = false;
                     return Ok(Some(Found {
@@ -546,7 +608,7 @@ impl<M: RingMemory> Consumer<M> {
                 (flags::END, Some(t)) if t == header.record_type => {
                     self.append(&header, off, pos)?;
                     self.assembling = None;
-                    if t >= record_type::SKIPPABLE_FIRST {
+                    if !record_type::is_delivered(t) {
                         self.reset_assembled();
                     } else {
                         return Ok(Some(Found {
@@ -591,7 +653,59 @@ impl<M: RingMemory> Consumer<M> {
 impl<M: RingMemory> Drop for Consumer<M> {
     fn drop(&mut self) {
         self.release();
-        role::release(&self.mem.control().consumer);
+        let line = &self.mem.control().consumer;
+        if self.claims {
+            let mine = ProcessIdentity::current().word();
+            // Relaxed: rides on the identity's Release in `role::release` below. A CAS, not a store: a
+            // rival that took the role over (judging us dead) declared its own word, which must stay.
+            let _ = line
+                .claiming_identity
+                .compare_exchange(mine, 0, Ordering::Relaxed, Ordering::Relaxed);
+        }
+        role::release(line);
+    }
+}
+
+/// Declares this consumer as claiming (spec 9.5, at role take) and resets the claim to the position `tail`.
+/// Returns the claim and, for a sealed ring or a corrupt claim word, the sticky error.
+fn declare_claiming<M: RingMemory>(mem: &M, tail: u32) -> (u32, Option<ReadError>) {
+    let control = mem.control();
+    // SeqCst: pairs with the producer's SeqCst loads after its seal (Dekker): either the load below sees
+    // the seal, or the producer sees this consumer claiming.
+    control
+        .consumer
+        .claiming_identity
+        .store(ProcessIdentity::current().word(), Ordering::SeqCst);
+    // SeqCst: the second half of the pair above.
+    let found = control.consumer_position.claim.load(Ordering::SeqCst);
+    if found & CLAIM_SEALED != 0 {
+        return (
+            found & !CLAIM_SEALED,
+            Some(ReadError::Sealed {
+                claimed: found & !CLAIM_SEALED,
+            }),
+        );
+    }
+    // A dead predecessor may have claimed past its released position: what it claimed and did not run is
+    // read again, as any unreleased read is. AcqRel/Acquire: pairs with the producer's seal, as in `claim`.
+    match control
+        .consumer_position
+        .claim
+        .compare_exchange(found, tail, Ordering::AcqRel, Ordering::Acquire)
+    {
+        Ok(_) => (tail, None),
+        Err(now) => (tail, Some(claim_failure(tail, now))),
+    }
+}
+
+/// The error for a claim word that did not hold this consumer's last claim.
+fn claim_failure(expected: u32, found: u32) -> ReadError {
+    if found & CLAIM_SEALED != 0 {
+        ReadError::Sealed {
+            claimed: found & !CLAIM_SEALED,
+        }
+    } else {
+        ReadError::ClaimCorrupt { expected, found }
     }
 }
 

@@ -328,6 +328,8 @@ pub enum WriteError {
         /// The consumer position as loaded.
         consumer: u32,
     },
+    /// The producer sealed the ring (layout 1.1, [`crate::Producer::seal`]): it publishes nothing more.
+    Sealed,
 }
 
 /// Why a read failed. Every variant names the position of the offending record; the consumer stays
@@ -429,6 +431,19 @@ pub enum ReadError {
         size: u64,
         /// The limit.
         max: u64,
+    },
+    /// The producer sealed the ring (layout 1.1): the messages after `claimed` were handed elsewhere and are
+    /// never delivered. Not corruption: the producer's orderly end. Sticky, like every read error.
+    Sealed {
+        /// The position up to which this consumer had claimed (and delivered).
+        claimed: u32,
+    },
+    /// The claim word holds a value neither this consumer nor a seal wrote: a faulty peer or a corrupt region.
+    ClaimCorrupt {
+        /// The claim this consumer last stored.
+        expected: u32,
+        /// The value found.
+        found: u32,
     },
 }
 
@@ -586,6 +601,7 @@ impl fmt::Display for WriteError {
             Self::PeerDead { pid } => write!(f, "consumer process {pid} is gone"),
             Self::Serialize(why) => write!(f, "serialising the message failed: {why}"),
             Self::InvalidRecordType(t) => write!(f, "record type {t:#06x} cannot be written"),
+            Self::Sealed => write!(f, "the ring is sealed: its producer publishes nothing more"),
             Self::ConsumerPositionCorrupt { producer, consumer } => write!(
                 f,
                 "the consumer position {consumer:#010x} is impossible for the producer position {producer:#010x} \
@@ -673,6 +689,15 @@ impl fmt::Display for ReadError {
                     "record at {position}: reassembled message of {size} bytes exceeds the {max}-byte limit"
                 )
             }
+            Self::Sealed { claimed } => write!(
+                f,
+                "the producer sealed the ring; messages after position {claimed:#010x} went elsewhere"
+            ),
+            Self::ClaimCorrupt { expected, found } => write!(
+                f,
+                "the claim word holds {found:#010x}, neither this consumer's claim {expected:#010x} nor a seal \
+                 (a faulty peer or a corrupt region)"
+            ),
         }
     }
 }

@@ -13,7 +13,7 @@ pub const MAGIC: [u8; 8] = *b"TSKRRING";
 /// Layout major version: readers refuse any other major.
 pub const LAYOUT_MAJOR: u16 = 1;
 /// Layout minor version: readers of an older minor read only the fields they know.
-pub const LAYOUT_MINOR: u16 = 0;
+pub const LAYOUT_MINOR: u16 = 1;
 /// Value of the ready word once the creator has finished initialising the region (`"RDY!"`).
 pub const READY_VALUE: u32 = u32::from_le_bytes(*b"RDY!");
 /// Size of the header page; ring data starts at or after it.
@@ -109,6 +109,22 @@ pub struct PositionLine {
     pub value: AtomicU32,
 }
 
+/// Line 1: the consumer's position and (layout 1.1) its claim.
+#[repr(C, align(128))]
+#[derive(Debug)]
+pub struct ConsumerLine {
+    /// The consumer position, stored by the consumer with Release once it finished reading the bytes before it.
+    pub value: AtomicU32,
+    /// Layout 1.1: the position up to which the consumer took responsibility for the messages (it claims them
+    /// by CAS before delivering), plus bit 0, [`CLAIM_SEALED`], which the producer sets once to seal the ring.
+    /// Reserved (zero, untouched) on a region of minor 0.
+    pub claim: AtomicU32,
+}
+
+/// Bit 0 of [`ConsumerLine::claim`]: the producer sealed the ring (positions are multiples of 8, so the bit
+/// is free). Set once, never cleared.
+pub const CLAIM_SEALED: u32 = 1;
+
 /// Statistics written only by the ring's producer (one line).
 #[repr(C, align(128))]
 #[derive(Debug)]
@@ -162,6 +178,10 @@ pub struct PeerLine {
     pub start_time: AtomicU64,
     /// Last heartbeat, milliseconds since the Unix epoch (reported as an age; never proof of death).
     pub heartbeat_unix_ms: AtomicU64,
+    /// Consumer line only, layout 1.1: the identity word of the consumer that claims before delivering (so
+    /// honours a seal); the producer trusts the claim only while this equals `identity`. 0 otherwise, and
+    /// always 0 (reserved) in the producer line.
+    pub claiming_identity: AtomicU64,
 }
 
 /// Control block of one ring: 1024 bytes, eight 128-byte lines.
@@ -170,8 +190,8 @@ pub struct PeerLine {
 pub struct RingControl {
     /// Line 0: producer position, stored by the producer with Release.
     pub producer_position: PositionLine,
-    /// Line 1: consumer position, stored by the consumer with Release.
-    pub consumer_position: PositionLine,
+    /// Line 1: consumer position, stored by the consumer with Release, and the 1.1 claim word.
+    pub consumer_position: ConsumerLine,
     /// Line 2: 1 while the consumer sleeps and wants a doorbell, else 0.
     pub consumer_sleeping: PositionLine,
     /// Line 3: producer-written statistics.
@@ -206,10 +226,14 @@ impl RingControl {
             identity: AtomicU64::new(0),
             start_time: AtomicU64::new(0),
             heartbeat_unix_ms: AtomicU64::new(0),
+            claiming_identity: AtomicU64::new(0),
         };
         Self {
             producer_position: line(initial_position),
-            consumer_position: line(initial_position),
+            consumer_position: ConsumerLine {
+                value: AtomicU32::new(initial_position),
+                claim: AtomicU32::new(initial_position),
+            },
             consumer_sleeping: line(0),
             producer_stats: ProducerStats {
                 cached_consumer_position: AtomicU32::new(initial_position),
@@ -247,6 +271,9 @@ impl RingControl {
         self.consumer_position
             .value
             .store(initial_position, crate::sync::Ordering::Relaxed);
+        self.consumer_position
+            .claim
+            .store(initial_position, crate::sync::Ordering::Relaxed);
         self.producer_stats
             .cached_consumer_position
             .store(initial_position, crate::sync::Ordering::Relaxed);
@@ -262,6 +289,8 @@ pub mod control {
     pub const PRODUCER_POSITION: usize = 0;
     /// Consumer position (u32).
     pub const CONSUMER_POSITION: usize = 128;
+    /// Layout 1.1: the consumer's claim, bit 0 the producer's seal (u32).
+    pub const CONSUMER_CLAIM: usize = 132;
     /// Consumer sleeping flag (u32).
     pub const CONSUMER_SLEEPING: usize = 256;
     /// Producer statistics line.
@@ -272,6 +301,8 @@ pub mod control {
     pub const PRODUCER_PEER: usize = 640;
     /// Consumer identity line.
     pub const CONSUMER_PEER: usize = 768;
+    /// Layout 1.1: the identity of the consumer that claims before delivering (u64).
+    pub const CLAIMING_IDENTITY: usize = 792;
     /// Size of a control block.
     pub const SIZE: usize = 1024;
 }
@@ -300,6 +331,8 @@ const _: () = {
     assert!(offset_of!(ProducerStats, doorbells) == 48);
     assert!(offset_of!(PeerLine, start_time) == 8);
     assert!(offset_of!(PeerLine, heartbeat_unix_ms) == 16);
+    assert!(control::CONSUMER_POSITION + offset_of!(ConsumerLine, claim) == control::CONSUMER_CLAIM);
+    assert!(control::CONSUMER_PEER + offset_of!(PeerLine, claiming_identity) == control::CLAIMING_IDENTITY);
 };
 
 /// Record type codes (frame header bytes 4..6).
@@ -318,6 +351,23 @@ pub mod record_type {
     pub const SKIPPABLE_FIRST: u16 = 0x8000;
     /// A skippable no-op; carries the END|ABORT marker a producer writes to abandon a partial message.
     pub const NOOP: u16 = 0x8000;
+    /// Layout 1.1, completions ring: one or more 36-byte event ids of step events the consumer read and will
+    /// not run (given back to the source without using an attempt).
+    pub const GIVE_BACK: u16 = 0x8012;
+    /// Layout 1.1, completions ring: a 36-byte event id, then the JSON object of the step's checkpoint.
+    pub const CHECKPOINT: u16 = 0x8013;
+
+    /// Whether a reader of this version delivers messages of type `t` (the rest it skips or refuses).
+    ///
+    /// ```
+    /// use tasker_ring::record_type::{is_delivered, CHECKPOINT, NOOP, STEP_EVENT};
+    ///
+    /// assert!(is_delivered(STEP_EVENT) && is_delivered(CHECKPOINT));
+    /// assert!(!is_delivered(NOOP) && !is_delivered(0x8001));
+    /// ```
+    pub const fn is_delivered(t: u16) -> bool {
+        matches!(t, STEP_EVENT | COMPLETION | GIVE_BACK | CHECKPOINT)
+    }
 
     /// Whether a writer may publish messages of type `t` (anything a reader accepts except padding).
     ///

@@ -49,7 +49,7 @@ pub use consumer::{Consumer, Message, Payload, ReadGuard};
 pub use error::{AttachError, ConfigError, CreateError, HeaderError, PeerDead, ReadError, RoleError, WriteError};
 pub use layout::{flags, record_type};
 pub use memory::{HeapRing, RingMemory};
-pub use producer::{MessageWriter, Producer, RingLimits};
+pub use producer::{MessageWriter, Producer, RingLimits, SealOutcome};
 #[cfg(not(loom))]
 pub use region::{
     default_dir, region_path, Layout, MappedRing, PeerSnapshot, Region, RegionConfig, RegionNameError, RegionView,

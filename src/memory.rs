@@ -44,6 +44,12 @@ pub unsafe trait RingMemory: Send + Sync {
     /// Data area size in bytes (a power of two).
     fn capacity(&self) -> usize;
 
+    /// The layout minor version of the region the ring lives in (the 1.1 claim and seal words are used only
+    /// from minor 1 on; section 16 of layout-spec.md). Memory outside a region speaks this crate's minor.
+    fn layout_minor(&self) -> u16 {
+        crate::layout::LAYOUT_MINOR
+    }
+
     /// Reads `len` bytes at data offset `off`.
     ///
     /// # Safety
@@ -72,6 +78,10 @@ unsafe impl<T: RingMemory> RingMemory for Arc<T> {
 
     fn capacity(&self) -> usize {
         (**self).capacity()
+    }
+
+    fn layout_minor(&self) -> u16 {
+        (**self).layout_minor()
     }
 
     unsafe fn read(&self, off: usize, len: usize) -> Self::Bytes<'_> {

@@ -20,6 +20,9 @@ use crossbeam_utils::Backoff;
 use std::io;
 use std::time::{Duration, Instant};
 
+mod seal;
+pub use seal::SealOutcome;
+
 /// How often a waiting writer checks that the consumer process still exists.
 const LIVENESS_CHECK_EVERY: Duration = Duration::from_millis(100);
 
@@ -92,6 +95,8 @@ pub struct Producer<M: RingMemory> {
     /// Reused buffer for moving a fragment from the ring's tail end to its start (grows to the largest
     /// fragment once, so a write allocates nothing in steady state).
     relocate_scratch: Vec<u8>,
+    /// [`Self::seal`]'s verdict once it ran: nothing is published any more.
+    seal: Option<SealOutcome>,
 }
 
 /// How a message writer behaves when the ring has no room.
@@ -200,6 +205,7 @@ impl<M: RingMemory> Producer<M> {
             abort_pending: open_message || matches!(takeover, Takeover::FromDead(_)),
             open_message,
             relocate_scratch: Vec::new(),
+            seal: None,
         })
     }
 
@@ -307,6 +313,7 @@ impl<M: RingMemory> Producer<M> {
         if len > self.limits.max_payload()
             || len as u64 > self.limits.max_message
             || self.abort_pending
+            || self.seal.is_some()
             || !record_type::is_writable(record_type)
         {
             return false;
@@ -485,6 +492,9 @@ impl<M: RingMemory> Producer<M> {
     where
         F: FnOnce(&mut MessageWriter<'_, M>) -> io::Result<()>,
     {
+        if self.seal.is_some() {
+            return Err(WriteError::Sealed);
+        }
         if !record_type::is_writable(record_type) {
             return Err(WriteError::InvalidRecordType(record_type));
         }

@@ -308,6 +308,7 @@ pub struct MappedRing {
     control: NonNull<RingControl>,
     data: NonNull<u8>,
     capacity: usize,
+    layout_minor: u16,
 }
 
 // SAFETY: the pointers target a shared mapping kept alive by `_map`; all cross-thread access goes through
@@ -329,6 +330,10 @@ unsafe impl RingMemory for MappedRing {
 
     fn capacity(&self) -> usize {
         self.capacity
+    }
+
+    fn layout_minor(&self) -> u16 {
+        self.layout_minor
     }
 
     unsafe fn read(&self, off: usize, len: usize) -> &[u8] {
@@ -583,6 +588,7 @@ impl Region {
             control,
             data,
             capacity: d.capacity as usize,
+            layout_minor: self.layout.header.layout_minor,
         }
     }
 
@@ -923,6 +929,10 @@ pub struct RingSnapshot {
     pub consumer_position: u32,
     /// 1 while the consumer sleeps and wants a doorbell.
     pub consumer_sleeping: u32,
+    /// Layout 1.1: the claim word (a position, bit 0 the seal); reserved (0) on a region of minor 0.
+    pub claim: u32,
+    /// Layout 1.1: the pid in the consumer's `claiming_identity` (0 when no consumer declared claiming).
+    pub claiming_pid: u32,
     /// Non-padding records published.
     pub frames: u64,
     /// Payload bytes published.
@@ -964,6 +974,10 @@ impl RingSnapshot {
             producer_position: c.producer_position.value.load(Ordering::Acquire),
             consumer_position,
             consumer_sleeping: c.consumer_sleeping.value.load(Ordering::Relaxed),
+            // Relaxed: informational (the inspector shows the claim and the seal; it orders nothing by them).
+            claim: c.consumer_position.claim.load(Ordering::Relaxed),
+            // Relaxed: informational; the low half of the identity word is the pid.
+            claiming_pid: c.consumer.claiming_identity.load(Ordering::Relaxed) as u32,
             frames: ps.frames.load(Ordering::Relaxed),
             bytes: ps.bytes.load(Ordering::Relaxed),
             pads: ps.pads.load(Ordering::Relaxed),

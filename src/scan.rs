@@ -460,7 +460,7 @@ impl<'a> Scanner<'a> {
             self.pos = next;
             return Ok(());
         }
-        let skippable = header.record_type >= record_type::SKIPPABLE_FIRST;
+        let skippable = !record_type::is_delivered(header.record_type);
         match (
             header.flags & flags::UNFRAGMENTED,
             self.assembling.as_ref().map(|a| a.record_type),

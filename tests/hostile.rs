@@ -72,7 +72,7 @@ fn build_base() -> Vec<u8> {
     for ring in 0..2 {
         let control = u64_at(&img, 128 + 32 * ring) as usize;
         img[control + 640..control + 664].fill(0); // producer identity, start time, heartbeat
-        img[control + 768..control + 792].fill(0); // consumer identity, start time, heartbeat
+        img[control + 768..control + 800].fill(0); // consumer identity, start time, heartbeat, claiming identity
     }
     img
 }

@@ -171,3 +171,74 @@ fn role_take_races_release() {
         drop(Producer::new(ring, LIMITS, "events").unwrap());
     });
 }
+
+/// Layout 1.1: the producer seals while the consumer claims and delivers. Exactly one of the two wins each
+/// claim, so the consumer delivers exactly the messages ending at or before the sealed claim (none is both
+/// delivered and handed elsewhere, none is lost between them).
+#[test]
+fn seal_races_claim() {
+    use tasker_ring::{ReadError, SealOutcome};
+    loom::model(|| {
+        let (mut p, mut c) = heap_channel(128, LIMITS, 0);
+        for n in 0..2u8 {
+            p.try_write(record_type::STEP_EVENT, &[n; 8]).unwrap();
+        }
+        let reader = thread::spawn(move || {
+            let mut got = Vec::new();
+            loop {
+                // The consumer is returned, so it holds its role until after the seal.
+                match c.read_batch(1, |m| got.push(m.payload[0])) {
+                    Ok(0) => return (got, c), // both read: nothing more will come
+                    Ok(_) if got.len() == 2 => return (got, c),
+                    Ok(_) => {}
+                    Err(ReadError::Sealed { .. }) => return (got, c),
+                    Err(e) => panic!("unexpected {e:?}"),
+                }
+            }
+        });
+        let outcome = p.seal();
+        let (got, _consumer) = reader.join().unwrap();
+        let SealOutcome::Claimed { up_to } = outcome else {
+            panic!("the consumer declared claiming at take: {outcome:?}");
+        };
+        // Each 8-byte message occupies 24 bytes from position 0.
+        assert_eq!(up_to as usize, 24 * got.len(), "delivered {got:?}");
+        assert_eq!(got, (0..got.len() as u8).collect::<Vec<_>>());
+    });
+}
+
+/// Layout 1.1: a consumer takes the role while the producer seals (the Dekker pair of `claiming_identity`
+/// and the claim word). Whatever the interleaving, the producer's verdict and the consumer's deliveries
+/// agree: when the producer saw no claiming consumer (so it counts the message unread), the consumer
+/// delivers nothing.
+#[test]
+fn consumer_take_races_seal() {
+    use tasker_ring::{Consumer, HeapRing, Producer, ReadError, SealOutcome};
+    loom::model(|| {
+        let ring = std::sync::Arc::new(HeapRing::new(128, 0));
+        let mut p = Producer::new(std::sync::Arc::clone(&ring), LIMITS, "events").unwrap();
+        p.try_write(record_type::STEP_EVENT, &[7; 8]).unwrap();
+        let ring2 = std::sync::Arc::clone(&ring);
+        let reader = thread::spawn(move || {
+            let mut c = Consumer::new(ring2, LIMITS, "events").unwrap();
+            let mut got = Vec::new();
+            match c.read_batch(1, |m| got.push(m.payload[0])) {
+                Ok(_) | Err(ReadError::Sealed { .. }) => (got, c),
+                Err(e) => panic!("unexpected {e:?}"),
+            }
+        });
+        let outcome = p.seal();
+        let (got, _consumer) = reader.join().unwrap();
+        match outcome {
+            SealOutcome::Unclaimed { consumer_position } => {
+                assert_eq!(consumer_position, 0);
+                assert!(
+                    got.is_empty(),
+                    "the producer counts the message unread; it was delivered"
+                );
+            }
+            SealOutcome::Claimed { up_to } => assert_eq!(up_to as usize, 24 * got.len()),
+            other => panic!("{other:?}"),
+        }
+    });
+}

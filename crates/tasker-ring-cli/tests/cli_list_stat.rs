@@ -99,6 +99,13 @@ fn stat_and_list_show_what_the_threads_wrote_and_read() {
     assert_eq!(v.pointer(&format!("{e}/positions_valid")), Some(&Value::Bool(true)));
     assert_eq!(v.pointer(&format!("{e}/consumer_sleeping")), Some(&Value::Bool(false)));
     assert_eq!(v.pointer(&format!("{e}/rates")), Some(&Value::Null));
+    // Layout 1.1: the consumer declared it claims, and claimed what it read; nothing is sealed.
+    assert_eq!(v.pointer(&format!("{e}/sealed")), Some(&Value::Bool(false)));
+    assert_eq!(u(&v, &format!("{e}/claiming_pid")), me);
+    assert_eq!(
+        u(&v, &format!("{e}/claimed_position")),
+        u(&v, &format!("{e}/consumer_position"))
+    );
     for role in ["producer", "consumer"] {
         assert_eq!(u(&v, &format!("{e}/{role}/pid")), me);
         assert_eq!(s(&v, &format!("{e}/{role}/state")), "alive");
@@ -116,7 +123,7 @@ fn stat_and_list_show_what_the_threads_wrote_and_read() {
     assert_eq!(s(&v, "/path"), path.display().to_string());
     assert_eq!(s(&v, "/name"), "w1");
     assert_eq!(u(&v, "/layout_major"), 1);
-    assert_eq!(u(&v, "/layout_minor"), 0);
+    assert_eq!(u(&v, "/layout_minor"), 1);
     assert_eq!(u(&v, "/feature_bits"), 0);
     assert_eq!(u(&v, "/region_size"), fs::metadata(&path).unwrap().len());
     assert_eq!(u(&v, "/region_size"), 4096 + 4096 + 4096);

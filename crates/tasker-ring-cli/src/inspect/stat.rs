@@ -10,7 +10,7 @@ use super::{human_age_ms, human_bytes, open, InspectError};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use tasker_ring::layout::READY_VALUE;
+use tasker_ring::layout::{CLAIM_SEALED, READY_VALUE};
 use tasker_ring::liveness::{now_unix_ms, pid_exists, Liveness, ProcessIdentity};
 use tasker_ring::{AttachError, PeerSnapshot, RegionView, RingId, RingSnapshot};
 
@@ -180,6 +180,12 @@ pub struct RingStat {
     pub lag_payload_bytes: u64,
     /// True while the consumer sleeps and wants a doorbell.
     pub consumer_sleeping: bool,
+    /// Layout 1.1: the position up to which the consumer claimed messages (null on a region of minor 0).
+    pub claimed_position: Option<u32>,
+    /// Layout 1.1: the producer sealed the ring (its orderly end: it publishes nothing more).
+    pub sealed: bool,
+    /// Layout 1.1: pid of the consumer that declared it claims (0: none; a 1.0 consumer never declares).
+    pub claiming_pid: u32,
     /// The process holding the producer role.
     pub producer: PeerStat,
     /// The process holding the consumer role.
@@ -425,6 +431,13 @@ fn ring_stat(
         lag_frames: s.frames.saturating_sub(s.frames_read),
         lag_payload_bytes: s.bytes.saturating_sub(s.bytes_read),
         consumer_sleeping: s.consumer_sleeping != 0,
+        claimed_position: (view.layout().header.layout_minor >= 1).then_some(s.claim & !CLAIM_SEALED),
+        sealed: view.layout().header.layout_minor >= 1 && s.claim & CLAIM_SEALED != 0,
+        claiming_pid: if view.layout().header.layout_minor >= 1 {
+            s.claiming_pid
+        } else {
+            0
+        },
         producer: peer_stat(&s.producer, now_ms),
         consumer: peer_stat(&s.consumer, now_ms),
         counters: counters(s),
@@ -607,6 +620,22 @@ pub fn render(s: &RegionStat) -> String {
             peer_text(&r.consumer),
             if r.consumer_sleeping { "sleeping" } else { "awake" }
         );
+        if let Some(claimed) = r.claimed_position {
+            let _ = writeln!(
+                o,
+                "  claim       {claimed:#010x}{}{}",
+                if r.claiming_pid != 0 {
+                    format!(", declared by pid {}", r.claiming_pid)
+                } else {
+                    ", no claiming consumer".to_string()
+                },
+                if r.sealed {
+                    "; SEALED (the producer's orderly end)"
+                } else {
+                    ""
+                }
+            );
+        }
         let c = &r.counters;
         let _ = writeln!(
             o,

@@ -363,6 +363,8 @@ pub(super) mod fixtures {
             producer_position,
             consumer_position,
             consumer_sleeping: 0,
+            claim: consumer_position,
+            claiming_pid: 0,
             frames,
             bytes: frames * 100,
             pads: 0,
