@@ -162,7 +162,7 @@ fn stat_and_list_show_what_the_threads_wrote_and_read() {
     let t = &text.stdout;
     for needle in [
         format!("region      {}", path.display()),
-        "layout      1.0, feature bits 0x0, ready".to_string(),
+        "layout      1.1, feature bits 0x0, ready".to_string(),
         format!("creator     pid {me} ("),
         format!("producer {head2:#010x}, consumer {tail:#010x} (initial {INITIAL:#010x})"),
         format!(
@@ -174,6 +174,7 @@ fn stat_and_list_show_what_the_threads_wrote_and_read() {
             first[..4].iter().sum::<usize>()
         ),
         format!("lag         {} B in 11 frames", head2.wrapping_sub(tail)),
+        format!("claim       {tail:#010x}, declared by pid {me}"),
         "completions (TS -> Rust): capacity 1.0 KiB (1024 B)".to_string(),
         "published   4 frames, 160 B payload".to_string(),
     ] {
@@ -243,7 +244,7 @@ fn stat_and_list_show_what_the_threads_wrote_and_read() {
     assert_eq!(cols[0], "w1");
     assert_eq!(cols[1], me.to_string());
     assert_eq!(cols[3], "alive");
-    assert!(lines[1].contains(" 1.0 "), "{}", lines[1]);
+    assert!(lines[1].contains(" 1.1 "), "{}", lines[1]);
     assert!(lines[1].contains("12.0 KiB"), "{}", lines[1]);
     let events_fill = format!("{:.1}%", head2.wrapping_sub(tail) as f64 * 100.0 / 4096.0);
     assert!(lines[1].contains(&events_fill), "{events_fill} in {}", lines[1]);

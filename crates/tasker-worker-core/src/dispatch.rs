@@ -61,6 +61,11 @@ pub struct DispatchMetrics {
     /// Events never read, given back to the source at the end of a graceful shutdown (a store re-offers
     /// them without using an attempt).
     pub released_count: u64,
+    /// Events TS read and gave back unrun (layout 1.1 GIVE_BACK: an `events()` loop that ended, an abort);
+    /// the source re-offers them without using an attempt.
+    pub given_back_count: u64,
+    /// Events whose step yielded with a checkpoint (layout 1.1 CHECKPOINT); dispatched again later.
+    pub checkpoint_count: u64,
     /// Events ring fill, 0.0-1.0 (ring transport; 0 on ffi).
     pub events_ring_fill: f64,
     /// Completions ring fill, 0.0-1.0 (ring transport; 0 on ffi).
@@ -104,6 +109,8 @@ pub struct Dispatch {
     refused: u64,
     timed_out: u64,
     released: u64,
+    given_back: u64,
+    checkpoints: u64,
     last_starving: u64,
 }
 
@@ -121,6 +128,8 @@ impl Dispatch {
             refused: 0,
             timed_out: 0,
             released: 0,
+            given_back: 0,
+            checkpoints: 0,
             last_starving: 0,
         }
     }
@@ -181,6 +190,80 @@ impl Dispatch {
             Err(_) => self.refused += 1,
         }
         outcome
+    }
+
+    /// TS gives back an event it read and will not run (layout 1.1 GIVE_BACK, or the per-poll call): it leaves
+    /// flight, and the caller releases `(event_id, step_uuid)` to the source. Refused (and counted) like a
+    /// completion when the id is not canonical or the event is not in flight.
+    pub fn give_back(&mut self, event_id: &[u8]) -> Result<(Uuid, Uuid), Refusal> {
+        let outcome = Uuid::parse(event_id)
+            .map_err(|e| Refusal::InvalidEventId(e.to_string()))
+            .and_then(|id| {
+                self.take_read(id)
+                    .map(|step| (id, step))
+                    .ok_or(Refusal::NotInFlight(id))
+            });
+        match outcome {
+            Ok(_) => self.given_back += 1,
+            Err(_) => self.refused += 1,
+        }
+        outcome
+    }
+
+    /// The step of a read event yields with `checkpoint` (layout 1.1 CHECKPOINT): it leaves flight and the
+    /// caller hands it to the source. Refused (and counted): a bad id, an event not in flight, a checkpoint
+    /// that is not a JSON object or names another `step_uuid`, or a source that keeps no checkpoints (`kept`
+    /// false); the event then stays in flight.
+    pub fn checkpoint(&mut self, event_id: &[u8], checkpoint: &[u8], kept: bool) -> Result<(Uuid, Uuid), Refusal> {
+        let outcome = self.check_checkpoint(event_id, checkpoint, kept);
+        match outcome {
+            Ok(_) => self.checkpoints += 1,
+            Err(_) => self.refused += 1,
+        }
+        outcome
+    }
+
+    fn check_checkpoint(&mut self, event_id: &[u8], checkpoint: &[u8], kept: bool) -> Result<(Uuid, Uuid), Refusal> {
+        #[derive(serde::Deserialize)]
+        struct Named<'a> {
+            #[serde(borrow)]
+            step_uuid: Option<std::borrow::Cow<'a, str>>,
+        }
+        let id = Uuid::parse(event_id).map_err(|e| Refusal::InvalidEventId(e.to_string()))?;
+        let named: Named<'_> = serde_json::from_slice(checkpoint)
+            .map_err(|e| Refusal::InvalidResult(format!("the checkpoint is not a JSON object: {e}")))?;
+        let step = self.read_step(id).ok_or(Refusal::NotInFlight(id))?;
+        if !kept {
+            return Err(Refusal::InvalidResult(
+                "the event source keeps no checkpoints (the synthetic source); complete the event instead".into(),
+            ));
+        }
+        if let Some(named) = named.step_uuid {
+            if Uuid::parse(named.as_bytes()).ok() != Some(step) {
+                return Err(Refusal::InvalidResult(format!(
+                    "the checkpoint names step {named}, but event {id} runs step {step}"
+                )));
+            }
+        }
+        self.take_read(id);
+        Ok((id, step))
+    }
+
+    /// The step of an event TS has read (in flight, or answered before the consumer position passed it).
+    fn read_step(&self, id: Uuid) -> Option<Uuid> {
+        self.in_flight
+            .get(&id)
+            .map(|f| f.step_uuid)
+            .or_else(|| self.unread.iter().find(|u| u.event_id == id).map(|u| u.step_uuid))
+    }
+
+    /// Removes an event TS has read from the state; returns its step.
+    fn take_read(&mut self, id: Uuid) -> Option<Uuid> {
+        if let Some(f) = self.in_flight.remove(&id) {
+            return Some(f.step_uuid);
+        }
+        let at = self.unread.iter().position(|u| u.event_id == id)?;
+        self.unread.remove(at).map(|u| u.step_uuid)
     }
 
     /// Counts a completion that arrived after the worker stopped and says why it was refused.
@@ -317,6 +400,8 @@ impl Dispatch {
             refused_completions: self.refused,
             timed_out_count: self.timed_out,
             released_count: self.released,
+            given_back_count: self.given_back,
+            checkpoint_count: self.checkpoints,
             events_ring_fill: 0.0,
             completions_ring_fill: 0.0,
             source: None,

@@ -77,6 +77,18 @@ pub trait EventSource: Send + 'static {
     fn release(&mut self, event_id: Uuid, step_uuid: Uuid) {
         self.complete(event_id, &StepResult::released(step_uuid));
     }
+    /// Whether [`Self::checkpoint`] keeps checkpoints (a store does; the synthetic source does not, and the
+    /// worker then refuses a checkpoint visibly, leaving the event in flight for a completion).
+    fn keeps_checkpoints(&self) -> bool {
+        false
+    }
+    /// The step of a read event yields with `checkpoint` (a JSON object; layout 1.1 CHECKPOINT): a store
+    /// persists it, does not count the attempt, and dispatches the step again with
+    /// `workflow_step.checkpoint` set. Called only when [`Self::keeps_checkpoints`]; the default gives the
+    /// event back.
+    fn checkpoint(&mut self, event_id: Uuid, step_uuid: Uuid, _checkpoint: &[u8]) {
+        self.release(event_id, step_uuid);
+    }
     /// The worker began draining: no claim follows. A source with a claim request open withdraws it, and
     /// gives back at once the steps claimed for it that the worker has not taken (never dispatched, they
     /// would otherwise stay invisible to other workers until the drain ends).

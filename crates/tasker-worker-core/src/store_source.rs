@@ -40,7 +40,7 @@ use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
-use tasker_store::{ClaimedStep, CompletionOutcome, Store, StoreOptions, StoreStatus};
+use tasker_store::{ClaimedStep, CompletionOutcome, Store, StoreOptions, StoreStatus, YieldOutcome};
 use tokio::sync::mpsc;
 // The tokio clock (the std clock outside tests): the unit tests below run the store thread on paused time.
 use tokio::time::Instant;
@@ -98,6 +98,8 @@ enum Command {
     Read(Vec<Uuid>),
     /// Give this claim back.
     Release(Uuid),
+    /// The step yields with this checkpoint (layout 1.1 CHECKPOINT): persist it, the attempt not counted.
+    Checkpoint(Uuid, Vec<u8>),
     /// The worker is draining: withdraw the open claim request and never claim again.
     StopClaiming,
 }
@@ -181,6 +183,10 @@ pub struct StoreMetrics {
     pub invalid: u64,
     /// Claims given back unread.
     pub released: u64,
+    /// Checkpoints persisted (the step yielded and is ready again, its attempt not counted).
+    pub checkpoints: u64,
+    /// Checkpoints the store refused (the claim had expired and moved on) or found invalid.
+    pub checkpoints_refused: u64,
     /// Claims this worker holds (claimed, result not persisted yet).
     pub held: u64,
     /// Results waiting to be written.
@@ -378,6 +384,14 @@ impl EventSource for StoreSource {
         self.send(Command::Complete(event_id, result.json.to_vec()));
     }
 
+    fn keeps_checkpoints(&self) -> bool {
+        true
+    }
+
+    fn checkpoint(&mut self, event_id: Uuid, _step_uuid: Uuid, checkpoint: &[u8]) {
+        self.send(Command::Checkpoint(event_id, checkpoint.to_vec()));
+    }
+
     fn is_exhausted(&self) -> bool {
         false
     }
@@ -497,6 +511,9 @@ trait StepStore: 'static {
         -> Result<Vec<CompletionOutcome>, BoxError>;
     async fn extend(&self, tokens: &[tasker_store::Uuid], visibility: Duration) -> Result<u64, BoxError>;
     async fn release(&self, tokens: &[tasker_store::Uuid]) -> Result<u64, BoxError>;
+    async fn checkpoint_yield(&self, _token: tasker_store::Uuid, _checkpoint: &[u8]) -> Result<YieldOutcome, BoxError> {
+        Err("this store keeps no checkpoints".into())
+    }
     async fn step_counts(&self) -> Result<StoreStatus, BoxError>;
     async fn close(&self);
 }
@@ -516,6 +533,9 @@ impl StepStore for Store {
     }
     async fn release(&self, tokens: &[tasker_store::Uuid]) -> Result<u64, BoxError> {
         Ok(Store::release(self, tokens).await?)
+    }
+    async fn checkpoint_yield(&self, token: tasker_store::Uuid, checkpoint: &[u8]) -> Result<YieldOutcome, BoxError> {
+        Ok(Store::checkpoint_yield(self, token, checkpoint).await?)
     }
     async fn step_counts(&self) -> Result<StoreStatus, BoxError> {
         Ok(Store::step_counts(self).await?)
@@ -573,6 +593,7 @@ struct Flush {
     extend: Vec<tasker_store::Uuid>,
     extend_since: Option<Instant>,
     release: Vec<tasker_store::Uuid>,
+    checkpoints: Vec<(tasker_store::Uuid, Vec<u8>)>,
 }
 
 /// A [`Flush`] that finished: the calls run in order (results, extensions, releases) and stop at the first
@@ -585,6 +606,8 @@ struct FlushDone {
     extended: bool,
     /// How many claims were released; `None` if not.
     released: Option<u64>,
+    /// The checkpoints' outcomes, in order; `None` if they were not (all) written.
+    checkpointed: Option<Vec<YieldOutcome>>,
     error: Option<(&'static str, BoxError)>,
 }
 
@@ -614,6 +637,7 @@ async fn run_flush<S: StepStore>(
         persisted: None,
         extended: false,
         released: None,
+        checkpointed: None,
         error: None,
     };
     if !done.job.results.is_empty() {
@@ -630,6 +654,19 @@ async fn run_flush<S: StepStore>(
                 return done;
             }
         }
+    }
+    if !done.job.checkpoints.is_empty() {
+        let mut outcomes = Vec::with_capacity(done.job.checkpoints.len());
+        for (token, checkpoint) in &done.job.checkpoints {
+            match store.checkpoint_yield(*token, checkpoint).await {
+                Ok(outcome) => outcomes.push(outcome),
+                Err(e) => {
+                    done.error = Some(("persisting checkpoints", e));
+                    return done;
+                }
+            }
+        }
+        done.checkpointed = Some(outcomes);
     }
     if !done.job.extend.is_empty() {
         let started = Instant::now();
@@ -692,6 +729,8 @@ struct Driver<S: StepStore> {
     extend_since: Option<Instant>,
     /// Claims to give back.
     to_release: Vec<tasker_store::Uuid>,
+    /// Checkpoints to persist (their claims stay held until they are).
+    to_checkpoint: Vec<(tasker_store::Uuid, Vec<u8>)>,
     /// Steps asked for by the pump and not yet delivered.
     want: usize,
     next_claim: Instant,
@@ -740,6 +779,7 @@ impl<S: StepStore> Driver<S> {
             to_extend: Vec::new(),
             extend_since: None,
             to_release: Vec::new(),
+            to_checkpoint: Vec::new(),
             want: 0,
             next_claim: now,
             idle_delay: IDLE_CLAIM_MIN,
@@ -824,6 +864,10 @@ impl<S: StepStore> Driver<S> {
                 self.unread.remove(&id);
                 self.to_release.push(to_store_uuid(id));
             }
+            Command::Checkpoint(id, checkpoint) => {
+                self.unread.remove(&id);
+                self.to_checkpoint.push((to_store_uuid(id), checkpoint));
+            }
         }
     }
 
@@ -841,6 +885,7 @@ impl<S: StepStore> Driver<S> {
             || self.to_extend.len() >= EXTEND_BATCH
             || self.extend_since.is_some_and(|t| now >= t + EXTEND_INTERVAL)
             || !self.to_release.is_empty()
+            || !self.to_checkpoint.is_empty()
     }
 
     /// When the loop must run again without a command or a call finishing. A lane's own deadlines count
@@ -857,7 +902,7 @@ impl<S: StepStore> Driver<S> {
             if let Some(since) = self.extend_since {
                 due(since + EXTEND_INTERVAL);
             }
-            if !self.to_release.is_empty() {
+            if !self.to_release.is_empty() || !self.to_checkpoint.is_empty() {
                 due(now);
             }
             if let Some(f) = flush_at {
@@ -949,6 +994,7 @@ impl<S: StepStore> Driver<S> {
             extend,
             extend_since,
             release: std::mem::take(&mut self.to_release),
+            checkpoints: std::mem::take(&mut self.to_checkpoint),
         }
     }
 
@@ -961,6 +1007,7 @@ impl<S: StepStore> Driver<S> {
             persisted,
             extended,
             released,
+            checkpointed,
             error,
         } = done;
         self.writing = 0;
@@ -987,6 +1034,10 @@ impl<S: StepStore> Driver<S> {
                 lock(&self.published).metrics.released += n;
             }
             None => self.to_release.extend(job.release),
+        }
+        match checkpointed {
+            Some(outcomes) => self.account_checkpoints(job.checkpoints, outcomes),
+            None => self.to_checkpoint.extend(job.checkpoints),
         }
         match error {
             Some((what, e)) => {
@@ -1046,6 +1097,30 @@ impl<S: StepStore> Driver<S> {
                 Ok(s) => lock(&self.published).steps_at = Some((s, Instant::now())),
                 Err(e) => self.record_error("counting steps", &e),
             },
+        }
+    }
+
+    /// Takes in persisted checkpoints: a yielded step is ready again in the store (its claim is gone); a
+    /// refused one had lost its claim already; an invalid one is given back, so the step runs again soon.
+    fn account_checkpoints(&mut self, job: Vec<(tasker_store::Uuid, Vec<u8>)>, outcomes: Vec<YieldOutcome>) {
+        let mut p = lock(&self.published);
+        for ((token, _), outcome) in job.into_iter().zip(outcomes) {
+            match outcome {
+                YieldOutcome::Yielded => {
+                    self.held.remove(&Uuid(token.as_u128()));
+                    p.metrics.checkpoints += 1;
+                }
+                YieldOutcome::Refused => {
+                    self.held.remove(&Uuid(token.as_u128()));
+                    p.metrics.checkpoints_refused += 1;
+                    tracing::warn!(event_id = %token, "checkpoint refused: the claim had expired and moved on");
+                }
+                YieldOutcome::Invalid(why) => {
+                    p.metrics.checkpoints_refused += 1;
+                    tracing::warn!(event_id = %token, %why, "checkpoint invalid; the step is given back");
+                    self.to_release.push(token);
+                }
+            }
         }
     }
 
@@ -1248,7 +1323,8 @@ impl<S: StepStore> Driver<S> {
         self.track_busy(Instant::now());
         let deadline = Instant::now() + SHUTDOWN_FLUSH;
         loop {
-            let answered: HashSet<_> = self.buffer.iter().map(|(t, _)| *t).collect();
+            // Checkpoints waiting to be written answer their claims too: they are written below, not released.
+            let answered: HashSet<_> = self.buffer.iter().chain(&self.to_checkpoint).map(|(t, _)| *t).collect();
             self.to_release.extend(
                 self.held
                     .keys()
@@ -1259,7 +1335,7 @@ impl<S: StepStore> Driver<S> {
             self.to_release.dedup();
             self.to_extend.clear();
             self.extend_since = None;
-            if self.buffer.is_empty() && self.to_release.is_empty() {
+            if self.buffer.is_empty() && self.to_release.is_empty() && self.to_checkpoint.is_empty() {
                 break;
             }
             let job = self.take_flush(Instant::now());

@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-use tasker_ring::{record_type, Consumer, MappedRing, Producer, Region, RingId, WriteError};
+use tasker_ring::{record_type, Consumer, MappedRing, Producer, Region, RingId, SealOutcome, WriteError};
 
 /// How often the pump runs timeouts, starvation, heartbeats and the region size check.
 const MAINTENANCE_EVERY: Duration = Duration::from_millis(100);
@@ -496,6 +496,40 @@ impl Worker {
     }
 }
 
+impl Worker {
+    /// Per-poll transport (layout 1.1's GIVE_BACK on the ring): gives back an event TS read and will not run;
+    /// the source re-offers it without using an attempt. Refused like a completion (not in flight, bad id,
+    /// stopped).
+    pub fn give_back(&self, event_id: &[u8]) -> Result<(), Refusal> {
+        let mut core = self.shared.lock();
+        let core = &mut *core;
+        if self.phase() == Phase::Stopped {
+            return Err(core.dispatch.refuse_stopped(event_id));
+        }
+        let (id, step_uuid) = core.dispatch.give_back(event_id)?;
+        core.ffi_in_flight.remove(&id);
+        core.source.release(id, step_uuid);
+        Ok(())
+    }
+
+    /// Per-poll transport (layout 1.1's CHECKPOINT on the ring): the step yields with `checkpoint` (a JSON
+    /// object); the store persists it and dispatches the step again later, its attempt not counted.
+    /// Refused: not in flight, bad id, stopped, not a JSON object, another `step_uuid`, or a source that keeps
+    /// no checkpoints (the event then stays in flight).
+    pub fn checkpoint_yield(&self, event_id: &[u8], checkpoint: &[u8]) -> Result<(), Refusal> {
+        let mut core = self.shared.lock();
+        let core = &mut *core;
+        if self.phase() == Phase::Stopped {
+            return Err(core.dispatch.refuse_stopped(event_id));
+        }
+        let kept = core.source.keeps_checkpoints();
+        let (id, step_uuid) = core.dispatch.checkpoint(event_id, checkpoint, kept)?;
+        core.ffi_in_flight.remove(&id);
+        core.source.checkpoint(id, step_uuid, checkpoint);
+        Ok(())
+    }
+}
+
 impl Drop for Worker {
     fn drop(&mut self) {
         self.stop();
@@ -535,8 +569,9 @@ fn fail_expired(core: &mut Core, now: Instant) -> usize {
     failed.len()
 }
 
-/// Ends a graceful shutdown when nothing is outstanding or the deadline passed; true when stopped.
-fn finish_draining(shared: &Shared, core: &mut Core, now: Instant) -> bool {
+/// Ends a graceful shutdown when nothing is outstanding or the deadline passed; true when stopped. `seal`
+/// runs first: the ring transport seals its events ring there, so nothing released below can still be read.
+fn finish_draining(shared: &Shared, core: &mut Core, now: Instant, seal: impl FnOnce(&mut Core)) -> bool {
     if shared.phase() != Phase::Draining {
         return false;
     }
@@ -544,6 +579,7 @@ fn finish_draining(shared: &Shared, core: &mut Core, now: Instant) -> bool {
     if core.dispatch.outstanding() > 0 && !deadline_passed {
         return false;
     }
+    seal(core);
     release_unread(core);
     for (id, result) in core.dispatch.fail_all(now) {
         core.ffi_in_flight.remove(&id);
@@ -552,6 +588,64 @@ fn finish_draining(shared: &Shared, core: &mut Core, now: Instant) -> bool {
     shared.set_phase(Phase::Stopped);
     tracing::info!("graceful shutdown finished");
     true
+}
+
+/// Applies one record of the completions ring: a COMPLETION, or (layout 1.1) a GIVE_BACK or a CHECKPOINT.
+/// Anything refused is logged and kept in the refusal log for TS to see.
+fn apply_record(shared: &Shared, core: &mut Core, kind: u16, payload: &[u8]) {
+    let refused = |id: &[u8], refusal: Refusal| {
+        tracing::warn!(%refusal, record_type = kind, "completion record refused");
+        let kind = match refusal {
+            Refusal::NotInFlight(_) => RefusalKind::NotInFlight,
+            Refusal::InvalidResult(_) => RefusalKind::InvalidResult,
+            Refusal::InvalidEventId(_) => RefusalKind::InvalidEventId,
+            Refusal::Stopped(_) => RefusalKind::Stopped,
+        };
+        let id = String::from_utf8_lossy(id);
+        shared
+            .refusals()
+            .push(CompletionRefusal::now(id, kind, refusal.to_string()));
+    };
+    match kind {
+        record_type::COMPLETION if payload.len() >= Uuid::TEXT_LEN => {
+            let (id, json) = payload.split_at(Uuid::TEXT_LEN);
+            match core.dispatch.complete(id, json) {
+                Ok((id, result)) => core.source.complete(id, &result),
+                Err(refusal) => refused(id, refusal),
+            }
+        }
+        record_type::GIVE_BACK if !payload.is_empty() && payload.len() % Uuid::TEXT_LEN == 0 => {
+            for id in payload.chunks_exact(Uuid::TEXT_LEN) {
+                match core.dispatch.give_back(id) {
+                    Ok((id, step_uuid)) => core.source.release(id, step_uuid),
+                    Err(refusal) => refused(id, refusal),
+                }
+            }
+        }
+        record_type::CHECKPOINT if payload.len() >= Uuid::TEXT_LEN => {
+            let (id, json) = payload.split_at(Uuid::TEXT_LEN);
+            let kept = core.source.keeps_checkpoints();
+            match core.dispatch.checkpoint(id, json, kept) {
+                Ok((id, step_uuid)) => core.source.checkpoint(id, step_uuid, json),
+                Err(refusal) => refused(id, refusal),
+            }
+        }
+        _ => {
+            tracing::warn!(
+                record_type = kind,
+                len = payload.len(),
+                "malformed completions-ring record; ignored"
+            );
+            let id = &payload[..payload.len().min(Uuid::TEXT_LEN)];
+            refused(
+                id,
+                Refusal::InvalidResult(format!(
+                    "a record of type {kind:#06x} with a {}-byte payload is not a valid completion, give-back or checkpoint",
+                    payload.len()
+                )),
+            );
+        }
+    }
 }
 
 /// Gives every event no handler has read back to the source (a store re-offers them without using an
@@ -667,7 +761,7 @@ fn run_ffi_pump(shared: &Shared) {
                 fail_expired(core, now);
                 core.dispatch.check_starvation(now);
             }
-            if finish_draining(shared, core, now) {
+            if finish_draining(shared, core, now, |_| {}) {
                 return;
             }
             next_due = due_while_running(shared, core);
@@ -743,7 +837,7 @@ impl RingPump {
                 last_maintenance = now;
                 self.maintain(&mut core, now);
             }
-            if finish_draining(&shared, &mut core, now) {
+            if finish_draining(&shared, &mut core, now, |core| self.seal_events(core)) {
                 self.release_carry(&mut core);
                 // The mapping lives on in every Arc (the TS reader's included); only the name goes.
                 let _ = self.region.unlink();
@@ -759,7 +853,47 @@ impl RingPump {
             }
         }
         let shared = Arc::clone(&self.shared);
-        self.release_carry(&mut shared.lock());
+        let mut core = shared.lock();
+        // Stopped: the source gives back what it holds on close, so no unread event may stay readable.
+        self.seal_events(&mut core);
+        self.release_carry(&mut core);
+    }
+
+    /// Seals the events ring (layout 1.1): from here on the TS reader delivers nothing it had not claimed,
+    /// so the events after its claim can go back to the source without being run twice. What it claimed
+    /// counts as read (in flight). Idempotent.
+    fn seal_events(&mut self, core: &mut Core) {
+        let read_up_to = match self.events.seal() {
+            SealOutcome::Claimed { up_to } => up_to,
+            SealOutcome::Unclaimed { consumer_position } => {
+                if self.events.consumer_liveness().0 != 0 {
+                    tracing::warn!(
+                        "the events ring's consumer does not claim (layout 1.0): events after its position go back \
+                         to the source, and it may still deliver some of them"
+                    );
+                }
+                consumer_position
+            }
+            SealOutcome::ClaimFault {
+                claim,
+                consumer_position,
+                producer_position,
+            } => {
+                tracing::error!(
+                    claim,
+                    consumer_position,
+                    producer_position,
+                    "the events ring's claim word is impossible; every published event counts as read"
+                );
+                producer_position
+            }
+        };
+        core.dispatch
+            .consumer_at(read_up_to, Instant::now(), &mut self.newly_read);
+        if !self.newly_read.is_empty() {
+            core.source.read(&self.newly_read);
+            self.newly_read.clear();
+        }
     }
 
     /// Gives claimed events that never reached the ring back to the source.
@@ -770,32 +904,9 @@ impl RingPump {
     }
 
     fn drain_completions(&mut self, core: &mut Core) -> bool {
+        let shared = &self.shared;
         let outcome = self.completions.read_batch(COMPLETION_BATCH, |m| {
-            if m.record_type != record_type::COMPLETION || m.payload.len() < Uuid::TEXT_LEN {
-                tracing::warn!(
-                    record_type = m.record_type,
-                    len = m.payload.len(),
-                    "not a completion record; ignored"
-                );
-                return;
-            }
-            let (id, json) = m.payload.split_at(Uuid::TEXT_LEN);
-            match core.dispatch.complete(id, json) {
-                Ok((id, result)) => core.source.complete(id, &result),
-                Err(refusal) => {
-                    tracing::warn!(%refusal, "completion refused");
-                    let kind = match refusal {
-                        Refusal::NotInFlight(_) => RefusalKind::NotInFlight,
-                        Refusal::InvalidResult(_) => RefusalKind::InvalidResult,
-                        Refusal::InvalidEventId(_) => RefusalKind::InvalidEventId,
-                        Refusal::Stopped(_) => RefusalKind::Stopped,
-                    };
-                    let id = String::from_utf8_lossy(id);
-                    self.shared
-                        .refusals()
-                        .push(CompletionRefusal::now(id, kind, refusal.to_string()));
-                }
-            }
+            apply_record(shared, core, m.record_type, m.payload)
         });
         match outcome {
             Ok(n) => n > 0,

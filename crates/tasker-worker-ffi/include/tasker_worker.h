@@ -116,6 +116,28 @@ char *poll_step_events(void);
 // Each argument is NULL or a NUL-terminated string valid for the call.
 int32_t complete_step_event(const char *event_id, const char *result_json);
 
+// The per-poll transport (layout 1.1's GIVE_BACK record on the ring): gives back the event `event_id`,
+// read by a handler loop that will not run it (an `events()` loop that ended, an abort). The source
+// re-offers it without using an attempt. Returns 1 when given back, 0 when refused: NULL or non-UTF-8
+// argument, no worker, a stopped worker, or an event not in flight (never read, completed, given back,
+// timed out). Refusals are logged (warn) and counted in `refused_completions`.
+//
+// # Safety
+// `event_id` is NULL or a NUL-terminated string valid for the call.
+int32_t give_back_step_event(const char *event_id);
+
+// The per-poll transport (layout 1.1's CHECKPOINT record on the ring): the step of event `event_id`
+// yields with `checkpoint_json` (a JSON object: `step_uuid`, `cursor`, `items_processed`, optionally
+// `accumulated_results`). The store persists it and dispatches the step again with
+// `workflow_step.checkpoint` set; the attempt is not counted. Returns 1 when accepted, 0 when refused: NULL
+// or non-UTF-8 argument, no worker, a stopped worker, an event not in flight, a checkpoint that is not a
+// JSON object or names another step, or a source that keeps no checkpoints (the synthetic source; the event
+// then stays in flight). Refusals are logged (warn) and counted in `refused_completions`.
+//
+// # Safety
+// Each argument is NULL or a NUL-terminated string valid for the call.
+int32_t checkpoint_yield_step_event(const char *event_id, const char *checkpoint_json);
+
 // The ring transport's set-up: the base address of the running worker's region mapping (the header
 // page, then the events and completions rings; layout-spec.md), with its length in bytes written to
 // `*len_out`. Returns NULL when `len_out` is NULL; returns NULL and writes 0 to `*len_out` when no worker

@@ -397,20 +397,90 @@ pub extern "C" fn poll_step_events() -> *mut c_char {
 /// Each argument is NULL or a NUL-terminated string valid for the call.
 #[no_mangle]
 pub unsafe extern "C" fn complete_step_event(event_id: *const c_char, result_json: *const c_char) -> i32 {
-    guard("complete_step_event", 0, || {
-        // NULL and non-UTF-8 arguments go to the worker as bytes, which refuses and counts them like any
-        // other bad completion (`refused_completions`).
+    // SAFETY: the caller guarantees NULL or a NUL-terminated string valid for the call, for each argument.
+    unsafe {
+        answer_event(
+            "complete_step_event",
+            "completion",
+            event_id,
+            result_json,
+            Worker::complete_bytes,
+        )
+    }
+}
+
+/// The per-poll transport (layout 1.1's GIVE_BACK record on the ring): gives back the event `event_id`,
+/// read by a handler loop that will not run it (an `events()` loop that ended, an abort). The source
+/// re-offers it without using an attempt. Returns 1 when given back, 0 when refused: NULL or non-UTF-8
+/// argument, no worker, a stopped worker, or an event not in flight (never read, completed, given back,
+/// timed out). Refusals are logged (warn) and counted in `refused_completions`.
+///
+/// # Safety
+/// `event_id` is NULL or a NUL-terminated string valid for the call.
+#[no_mangle]
+pub unsafe extern "C" fn give_back_step_event(event_id: *const c_char) -> i32 {
+    // SAFETY: the caller guarantees NULL or a NUL-terminated string valid for the call; the second
+    // argument is a static empty C string.
+    unsafe {
+        answer_event(
+            "give_back_step_event",
+            "give-back",
+            event_id,
+            c"".as_ptr(),
+            |w, id, _| w.give_back(id),
+        )
+    }
+}
+
+/// The per-poll transport (layout 1.1's CHECKPOINT record on the ring): the step of event `event_id`
+/// yields with `checkpoint_json` (a JSON object: `step_uuid`, `cursor`, `items_processed`, optionally
+/// `accumulated_results`). The store persists it and dispatches the step again with
+/// `workflow_step.checkpoint` set; the attempt is not counted. Returns 1 when accepted, 0 when refused: NULL
+/// or non-UTF-8 argument, no worker, a stopped worker, an event not in flight, a checkpoint that is not a
+/// JSON object or names another step, or a source that keeps no checkpoints (the synthetic source; the event
+/// then stays in flight). Refusals are logged (warn) and counted in `refused_completions`.
+///
+/// # Safety
+/// Each argument is NULL or a NUL-terminated string valid for the call.
+#[no_mangle]
+pub unsafe extern "C" fn checkpoint_yield_step_event(event_id: *const c_char, checkpoint_json: *const c_char) -> i32 {
+    // SAFETY: the caller guarantees NULL or a NUL-terminated string valid for the call, for each argument.
+    unsafe {
+        answer_event(
+            "checkpoint_yield_step_event",
+            "checkpoint",
+            event_id,
+            checkpoint_json,
+            Worker::checkpoint_yield,
+        )
+    }
+}
+
+/// The per-poll answers to an event (complete, give back, checkpoint): borrows both C strings as bytes,
+/// hands them to the running worker, and returns 1 when it took them, 0 when refused (logged). NULL and
+/// non-UTF-8 arguments go to the worker as bytes, which refuses and counts them like any bad answer.
+///
+/// # Safety
+/// `event_id` and `json` are NULL or NUL-terminated strings valid for the call.
+unsafe fn answer_event(
+    call: &'static str,
+    what: &'static str,
+    event_id: *const c_char,
+    json: *const c_char,
+    apply: impl FnOnce(&Worker, &[u8], &[u8]) -> Result<(), tasker_worker_core::dispatch::Refusal>,
+) -> i32 {
+    guard(call, 0, || {
         // SAFETY: the caller guarantees NULL or a NUL-terminated string valid for the call.
-        let (id, json) = unsafe { (bytes_arg(event_id), bytes_arg(result_json)) };
+        let (id, json) = unsafe { (bytes_arg(event_id), bytes_arg(json)) };
         let slot = lock_worker();
         let Some(worker) = slot.as_ref() else {
-            tracing::warn!(event_id = %String::from_utf8_lossy(id), "completion refused: no worker");
+            tracing::warn!(event_id = %String::from_utf8_lossy(id), "{what} refused: no worker");
             return 0;
         };
-        match worker.complete_bytes(id, json) {
+        match apply(worker, id, json) {
             Ok(()) => 1,
             Err(refusal) => {
-                tracing::warn!(%refusal, "completion refused");
+                tracing::warn!(%refusal, "{what} refused");
                 0
             }
         }

@@ -58,7 +58,7 @@ fn header_declares_exactly_the_exported_functions() {
     assert_eq!(declared, expected);
 }
 
-/// The 16 functions of the C ABI.
+/// The 18 functions of the C ABI.
 fn tasker_worker_exports() -> Vec<&'static str> {
     vec![
         "bootstrap_worker",
@@ -72,6 +72,8 @@ fn tasker_worker_exports() -> Vec<&'static str> {
         "free_rust_string",
         "poll_step_events",
         "complete_step_event",
+        "give_back_step_event",
+        "checkpoint_yield_step_event",
         "map_ring_region",
         "release_ring_region",
         "tasker_worker_abi_version",

@@ -1,17 +1,19 @@
-//! The cdylib exports exactly the C ABI: `nm -D --defined-only` lists the 16 functions and nothing else.
+//! The cdylib exports exactly the C ABI: `nm -D --defined-only` lists the 18 functions and nothing else.
 //! (Rust cdylibs get a linker version script that exports only `#[no_mangle]` items; on this toolchain no
 //! other symbol appears. Should a toolchain add its own, filter it here with a comment saying why.)
 
 use tasker_test_support::ffi as support;
 
-const EXPORTS: [&str; 16] = [
+const EXPORTS: [&str; 18] = [
     "bootstrap_worker",
     "check_starvation_warnings",
+    "checkpoint_yield_step_event",
     "cleanup_timeouts",
     "complete_step_event",
     "free_rust_string",
     "get_ffi_dispatch_metrics",
     "get_worker_status",
+    "give_back_step_event",
     "is_worker_running",
     "map_ring_region",
     "poll_completion_refusals",

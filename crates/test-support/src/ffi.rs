@@ -30,6 +30,8 @@ pub struct Api {
     pub free_rust_string: unsafe extern "C" fn(*mut c_char),
     pub poll_step_events: unsafe extern "C" fn() -> *mut c_char,
     pub complete_step_event: unsafe extern "C" fn(*const c_char, *const c_char) -> i32,
+    pub give_back_step_event: unsafe extern "C" fn(*const c_char) -> i32,
+    pub checkpoint_yield_step_event: unsafe extern "C" fn(*const c_char, *const c_char) -> i32,
     pub map_ring_region: unsafe extern "C" fn(*mut usize) -> *mut u8,
     pub release_ring_region: unsafe extern "C" fn(*const u8) -> i32,
     pub tasker_worker_abi_version: unsafe extern "C" fn() -> u32,
@@ -71,6 +73,8 @@ pub fn api() -> &'static Api {
             free_rust_string: sym!(free_rust_string),
             poll_step_events: sym!(poll_step_events),
             complete_step_event: sym!(complete_step_event),
+            give_back_step_event: sym!(give_back_step_event),
+            checkpoint_yield_step_event: sym!(checkpoint_yield_step_event),
             map_ring_region: sym!(map_ring_region),
             release_ring_region: sym!(release_ring_region),
             tasker_worker_abi_version: sym!(tasker_worker_abi_version),
@@ -151,6 +155,20 @@ impl Api {
         let (id, json) = (CString::new(event_id).unwrap(), CString::new(result_json).unwrap());
         // SAFETY: valid C strings for the call.
         unsafe { (self.complete_step_event)(id.as_ptr(), json.as_ptr()) }
+    }
+
+    /// `give_back_step_event`: 1 given back, 0 refused.
+    pub fn give_back(&self, event_id: &str) -> i32 {
+        let id = CString::new(event_id).unwrap();
+        // SAFETY: a valid C string for the call.
+        unsafe { (self.give_back_step_event)(id.as_ptr()) }
+    }
+
+    /// `checkpoint_yield_step_event`: 1 accepted, 0 refused.
+    pub fn checkpoint_yield(&self, event_id: &str, checkpoint_json: &str) -> i32 {
+        let (id, json) = (CString::new(event_id).unwrap(), CString::new(checkpoint_json).unwrap());
+        // SAFETY: valid C strings for the call.
+        unsafe { (self.checkpoint_yield_step_event)(id.as_ptr(), json.as_ptr()) }
     }
 
     /// `complete_step_event` with raw pointers (NULL or NUL-terminated bytes).
