@@ -117,7 +117,7 @@ fn live_region_three_frames_with_rates_and_capacities() {
         let first = frame.lines().next().unwrap();
         assert_eq!(first, format!("tasker-ring watch  {}", path.display()));
         assert!(frame.contains(&format!("creator pid {me} alive")), "{frame}");
-        assert!(frame.contains("layout 1.0"), "{frame}");
+        assert!(frame.contains("layout 1.1"), "{frame}");
         assert!(
             frame.ends_with(&format!(
                 "refresh {}, every 100 ms | read-only, one frame per refresh",
