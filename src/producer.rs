@@ -516,7 +516,8 @@ impl<M: RingMemory> Producer<M> {
             .compare_exchange(1, 0, Ordering::Relaxed, Ordering::Relaxed)
             .is_ok();
         if woke {
-            self.doorbells += 1;
+            // Wrapping, as every statistic: counting continues from the value in shared memory (issue 20).
+            self.doorbells = self.doorbells.wrapping_add(1);
             // Relaxed: statistics only.
             control
                 .producer_stats
@@ -576,7 +577,7 @@ impl<M: RingMemory> Producer<M> {
                 let _ = self.write_abort();
             }
             if matches!(err, WriteError::Full { .. }) {
-                self.full_stalls += 1;
+                self.full_stalls = self.full_stalls.wrapping_add(1);
                 // Relaxed: statistics only.
                 self.mem
                     .control()
@@ -644,9 +645,11 @@ impl<M: RingMemory> Producer<M> {
                 .open_message
                 .store(open as u32, Ordering::Relaxed);
         }
-        self.tally.frames += tally.frames;
-        self.tally.bytes += tally.bytes;
-        self.tally.pads += tally.pads;
+        // Wrapping: the statistics continue from the values in shared memory, which a peer may have set
+        // anywhere (issue 20, the boundary-value cases); they are counters, never sizes.
+        self.tally.frames = self.tally.frames.wrapping_add(tally.frames);
+        self.tally.bytes = self.tally.bytes.wrapping_add(tally.bytes);
+        self.tally.pads = self.tally.pads.wrapping_add(tally.pads);
         let stats = &control.producer_stats;
         // Relaxed: these ride on the Release store of `producer_position` below.
         stats.next_sequence.store(seq, Ordering::Relaxed);
