@@ -342,7 +342,8 @@ impl<M: RingMemory> Consumer<M> {
             self.wake();
             return false;
         }
-        self.sleeps += 1;
+        // Wrapping, as every statistic: counting continues from the value in shared memory (issue 20).
+        self.sleeps = self.sleeps.wrapping_add(1);
         // Relaxed: statistics only.
         self.mem
             .control()
@@ -442,8 +443,10 @@ impl<M: RingMemory> Consumer<M> {
     fn consume(&mut self, found: &Found) {
         self.tail = found.end;
         self.next_seq = found.next_seq;
-        self.frames += found.records;
-        self.bytes += found.record_bytes;
+        // Wrapping: the statistics continue from the values in shared memory, which a peer may have set
+        // anywhere (issue 20, the boundary-value cases); they are counters, never sizes.
+        self.frames = self.frames.wrapping_add(found.records);
+        self.bytes = self.bytes.wrapping_add(found.record_bytes);
         if matches!(found.location, Location::Assembled) {
             self.reset_assembled();
         }
@@ -538,8 +541,8 @@ impl<M: RingMemory> Consumer<M> {
                     // Padding, skipped records and fragments before `pos` are consumed.
                     self.tail = pos;
                     self.next_seq = seq;
-                    self.frames += records;
-                    self.bytes += record_bytes;
+                    self.frames = self.frames.wrapping_add(records);
+                    self.bytes = self.bytes.wrapping_add(record_bytes);
                     return Ok(None);
                 }
             }

@@ -47,6 +47,71 @@ impl RingLimits {
     pub fn max_payload(&self) -> usize {
         self.max_frame as usize - FRAME_HEADER
     }
+
+    /// Bytes a message of `len` payload bytes occupies in a ring, without padding: its full frames and its
+    /// last one, aligned.
+    ///
+    /// ```
+    /// use tasker_ring::RingLimits;
+    ///
+    /// let limits = RingLimits { max_frame: 64, max_message: 4096 };
+    /// assert_eq!(limits.message_footprint(2734), 57 * 64); // 56 full frames of 48 bytes, then 46
+    /// ```
+    pub fn message_footprint(&self, len: usize) -> u64 {
+        let per = self.max_payload();
+        let frames = len.div_ceil(per).max(1);
+        let last = len - (frames - 1) * per;
+        // Saturating: a length near 2^64 (a hostile size) must not wrap into a small footprint.
+        ((frames - 1) as u64)
+            .saturating_mul(u64::from(self.max_frame))
+            .saturating_add(align_frame(FRAME_HEADER + last) as u64)
+    }
+
+    /// Worst-case bytes a message of `len` payload bytes occupies: its frames plus the padding that may
+    /// precede the first one (less than that frame's footprint). An all-or-nothing write
+    /// ([`Producer::try_write`], [`Producer::try_write_with`]) of it fits an empty ring of `capacity` bytes
+    /// whenever this is at most `capacity`.
+    ///
+    /// ```
+    /// use tasker_ring::RingLimits;
+    ///
+    /// let limits = RingLimits { max_frame: 64, max_message: 4096 };
+    /// assert_eq!(limits.worst_case_footprint(2734), 3704); // fits a 4 KiB ring
+    /// assert_eq!(limits.worst_case_footprint(4096), 5528); // does not
+    /// ```
+    pub fn worst_case_footprint(&self, len: usize) -> u64 {
+        let first = align_frame(FRAME_HEADER + len.min(self.max_payload()));
+        self.message_footprint(len).saturating_add((first - FRAME_ALIGN) as u64)
+    }
+
+    /// The largest message an all-or-nothing write always fits into a ring of `capacity` bytes (the largest
+    /// length whose [worst-case footprint](Self::worst_case_footprint) is at most `capacity`), at most
+    /// `max_message`; 0 when not even an empty message fits.
+    ///
+    /// ```
+    /// use tasker_ring::RingLimits;
+    ///
+    /// let limits = RingLimits { max_frame: 64, max_message: 1 << 20 };
+    /// assert_eq!(limits.largest_message_in(4096), 3024); // 63 full frames, then up to 56 bytes of padding
+    /// assert_eq!(RingLimits { max_message: 2000, ..limits }.largest_message_in(4096), 2000);
+    /// ```
+    pub fn largest_message_in(&self, capacity: u64) -> u64 {
+        let fits = |len: u64| usize::try_from(len).is_ok_and(|len| self.worst_case_footprint(len) <= capacity);
+        if !fits(0) {
+            return 0;
+        }
+        // The footprint grows with the length: the largest fitting length by bisection, `lo` always fits.
+        let (mut lo, mut hi) = (0u64, self.max_message);
+        while lo < hi {
+            let mid = lo + (hi - lo).div_ceil(2);
+            if fits(mid) {
+                lo = mid;
+            } else {
+                hi = mid - 1;
+            }
+        }
+        lo
+    }
 }
 
 /// Counters the producer mirrors into its statistics line on publish.
@@ -458,7 +523,8 @@ impl<M: RingMemory> Producer<M> {
             .compare_exchange(1, 0, Ordering::Relaxed, Ordering::Relaxed)
             .is_ok();
         if woke {
-            self.doorbells += 1;
+            // Wrapping, as every statistic: counting continues from the value in shared memory (issue 20).
+            self.doorbells = self.doorbells.wrapping_add(1);
             // Relaxed: statistics only.
             control
                 .producer_stats
@@ -473,19 +539,14 @@ impl<M: RingMemory> Producer<M> {
         role::heartbeat(&self.mem.control().producer);
     }
 
-    /// Bytes a message of `len` payload bytes occupies without padding.
+    /// Bytes a message of `len` payload bytes occupies without padding ([`RingLimits::message_footprint`]).
     fn exact_footprint(&self, len: usize) -> u64 {
-        let per = self.limits.max_payload();
-        let frames = len.div_ceil(per).max(1);
-        let last = len - (frames - 1) * per;
-        ((frames - 1) * self.limits.max_frame as usize + align_frame(FRAME_HEADER + last)) as u64
+        self.limits.message_footprint(len)
     }
 
-    /// Worst-case bytes a message of `len` payload bytes occupies: its frames plus the padding that may
-    /// precede the first one (less than that frame's footprint).
+    /// Worst-case bytes a message of `len` payload bytes occupies ([`RingLimits::worst_case_footprint`]).
     fn worst_case_footprint(&self, len: usize) -> u64 {
-        let first = align_frame(FRAME_HEADER + len.min(self.limits.max_payload()));
-        self.exact_footprint(len) + (first - FRAME_ALIGN) as u64
+        self.limits.worst_case_footprint(len)
     }
 
     fn write_message<F>(&mut self, record_type: u16, hint: usize, mode: Mode, fill: F) -> Result<(), WriteError>
@@ -526,7 +587,7 @@ impl<M: RingMemory> Producer<M> {
                 let _ = self.write_abort();
             }
             if matches!(err, WriteError::Full { .. }) {
-                self.full_stalls += 1;
+                self.full_stalls = self.full_stalls.wrapping_add(1);
                 // Relaxed: statistics only.
                 self.mem
                     .control()
@@ -594,9 +655,11 @@ impl<M: RingMemory> Producer<M> {
                 .open_message
                 .store(open as u32, Ordering::Relaxed);
         }
-        self.tally.frames += tally.frames;
-        self.tally.bytes += tally.bytes;
-        self.tally.pads += tally.pads;
+        // Wrapping: the statistics continue from the values in shared memory, which a peer may have set
+        // anywhere (issue 20, the boundary-value cases); they are counters, never sizes.
+        self.tally.frames = self.tally.frames.wrapping_add(tally.frames);
+        self.tally.bytes = self.tally.bytes.wrapping_add(tally.bytes);
+        self.tally.pads = self.tally.pads.wrapping_add(tally.pads);
         let stats = &control.producer_stats;
         // Relaxed: these ride on the Release store of `producer_position` below.
         stats.next_sequence.store(seq, Ordering::Relaxed);

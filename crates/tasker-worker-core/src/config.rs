@@ -468,6 +468,19 @@ impl WorkerConfig {
         }
     }
 
+    /// The largest step event the ring transport can hand to TS (`None` on the ffi transport). The events
+    /// ring takes each event whole, so this is the largest message whose worst-case footprint (its frames
+    /// plus the padding before the first, [`tasker_ring::RingLimits::worst_case_footprint`]) fits the events
+    /// ring, at most `max_message_size`. A larger event fails permanently (`dispatch_error`); bootstrap warns
+    /// when this is below `max_message_size`.
+    pub fn max_event_bytes(&self) -> Option<u64> {
+        let limits = tasker_ring::RingLimits {
+            max_frame: self.max_frame_size,
+            max_message: self.max_message_size,
+        };
+        (self.transport == Transport::Ring).then(|| limits.largest_message_in(u64::from(self.events_capacity)))
+    }
+
     /// The region sizes this configuration asks for.
     pub fn region_config(&self) -> tasker_ring::RegionConfig {
         tasker_ring::RegionConfig {

@@ -278,7 +278,9 @@ impl Dispatch {
     fn check_completion<'j>(&mut self, event_id: &[u8], json: &'j [u8]) -> Result<(Uuid, StepResult<'j>), Refusal> {
         let id = Uuid::parse(event_id).map_err(|e| Refusal::InvalidEventId(e.to_string()))?;
         let result = StepResult::parse(json).map_err(Refusal::InvalidResult)?;
-        if self.in_flight.remove(&id).is_some() {
+        if let Some(flight) = self.in_flight.get(&id) {
+            check_step(id, flight.step_uuid, &result)?;
+            self.in_flight.remove(&id);
             return Ok((id, result));
         }
         // Completed before the consumer position passed it (TS may answer inside a batch it has not
@@ -288,6 +290,7 @@ impl Dispatch {
             .iter()
             .position(|u| u.event_id == id)
             .ok_or(Refusal::NotInFlight(id))?;
+        check_step(id, self.unread[unread].step_uuid, &result)?;
         self.unread.remove(unread);
         Ok((id, result))
     }
@@ -410,6 +413,18 @@ impl Dispatch {
     }
 }
 
+/// A result must name the step of the event it completes: one naming another step would be persisted as
+/// that step's result. Refused as an invalid result; the event stays in flight.
+fn check_step(event_id: Uuid, step_uuid: Uuid, result: &StepResult<'_>) -> Result<(), Refusal> {
+    if result.step_uuid == step_uuid {
+        return Ok(());
+    }
+    Err(Refusal::InvalidResult(format!(
+        "result `step_uuid` {} is not the step of event {event_id} ({step_uuid})",
+        result.step_uuid
+    )))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -482,6 +497,31 @@ mod tests {
             ),
             (1, 1, 3, 0)
         );
+    }
+
+    /// Issue 20: a result naming another step than its event's was taken (and persisted as that step's).
+    #[test]
+    fn a_result_for_another_step_is_refused_and_the_event_stays_in_flight() {
+        let mut d = d();
+        let now = Instant::now();
+        let other = br#"{"step_uuid":"00000000-0000-0000-0000-000000000007","success":true}"#;
+        d.polled(Uuid(1), Uuid(2), now);
+        match d.complete(E1, other) {
+            Err(Refusal::InvalidResult(why)) => assert!(why.contains("is not the step of event"), "{why}"),
+            other => panic!("a result for step 7 completing step 2's event: {other:?}"),
+        }
+        assert_eq!(d.metrics(now).in_flight_count, 1, "the event stays in flight");
+        // The same before the consumer position passed the event (answered inside an unreleased batch).
+        d.written(64, Uuid(9), Uuid(2));
+        let e9 = Uuid(9).to_string();
+        assert!(matches!(
+            d.complete(e9.as_bytes(), other),
+            Err(Refusal::InvalidResult(_))
+        ));
+        assert_eq!(d.metrics(now).pending_count, 1, "still unread, still outstanding");
+        assert!(d.complete(E1, OK).is_ok() && d.complete(e9.as_bytes(), OK).is_ok());
+        let m = d.metrics(now);
+        assert_eq!((m.completed_count, m.refused_completions, m.in_flight_count), (2, 2, 0));
     }
 
     #[test]

@@ -43,6 +43,14 @@ impl EventPayload {
         }
     }
 
+    /// The JSON's length in bytes when known without serialising it (text).
+    pub fn text_len(&self) -> Option<usize> {
+        match self {
+            Self::Tree(_) => None,
+            Self::Text(t) => Some(t.len()),
+        }
+    }
+
     /// The JSON as a fresh string (the per-poll transport's C string).
     pub fn to_json_string(&self) -> String {
         match self {

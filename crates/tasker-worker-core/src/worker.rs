@@ -139,6 +139,14 @@ pub struct WorkerStatus {
     /// Why the worker stopped on its own, if it did (absent otherwise).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<WorkerFault>,
+    /// The largest step event the events ring carries (ring transport; [`WorkerConfig::max_event_bytes`]):
+    /// a larger one fails permanently as a `dispatch_error`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_event_bytes: Option<u64>,
+    /// Stopped, and still closing its source (a step store persisting buffered results and releasing held
+    /// claims, at most about 10 s when the store is unreachable); absent otherwise.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub closing: bool,
 }
 
 /// State shared by the pump and the control calls, behind one mutex (held per pump step, never per event
@@ -213,7 +221,63 @@ pub struct Worker {
     region: Option<Arc<Region>>,
     doorbell_path: Option<PathBuf>,
     pump: Option<JoinHandle<()>>,
+    /// The thread that joins the pump and closes the source after [`Worker::begin_stop`].
+    closer: Option<JoinHandle<()>>,
+    closed: Arc<Closed>,
     synthetic: Option<Arc<SyntheticStats>>,
+}
+
+/// Set once a stopping worker's pump has exited and its source is closed (a store: buffered results
+/// persisted, held claims released, or given up after its flush bound).
+#[derive(Debug, Default)]
+pub struct Closed {
+    done: Mutex<bool>,
+    changed: std::sync::Condvar,
+}
+
+impl Closed {
+    fn set(&self) {
+        *self.done.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        self.changed.notify_all();
+    }
+
+    /// Whether the source is closed.
+    pub fn is_set(&self) -> bool {
+        *self.done.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Waits until the source is closed, at most `timeout` (`None`: without bound); true when it is.
+    pub fn wait(&self, timeout: Option<Duration>) -> bool {
+        let done = self.done.lock().unwrap_or_else(|p| p.into_inner());
+        let done = match timeout {
+            None => self
+                .changed
+                .wait_while(done, |done| !*done)
+                .unwrap_or_else(|p| p.into_inner()),
+            Some(limit) => {
+                self.changed
+                    .wait_timeout_while(done, limit, |done| !*done)
+                    .unwrap_or_else(|p| p.into_inner())
+                    .0
+            }
+        };
+        *done
+    }
+}
+
+/// What a stopping worker does off the caller's thread: wait for the pump to exit, then close the source.
+struct CloseJob {
+    pump: JoinHandle<()>,
+    shared: Arc<Shared>,
+    closed: Arc<Closed>,
+}
+
+impl CloseJob {
+    fn run(self) {
+        let _ = self.pump.join();
+        self.shared.lock().source.close();
+        self.closed.set();
+    }
 }
 
 static NEXT_WORKER: AtomicU64 = AtomicU64::new(1);
@@ -311,6 +375,7 @@ impl Worker {
         });
         let (region, doorbell_path, pump) = match config.transport {
             Transport::Ring => {
+                warn_of_undeliverable_events(&config);
                 let dir = config.region_dir.clone().unwrap_or_else(tasker_ring::default_dir);
                 sweep_stale_regions(&dir);
                 let path = tasker_ring::region_path(&dir, &worker_id).map_err(BootstrapError::RegionName)?;
@@ -353,6 +418,8 @@ impl Worker {
             region,
             doorbell_path,
             pump: Some(pump),
+            closer: None,
+            closed: Arc::new(Closed::default()),
             synthetic,
         })
     }
@@ -397,6 +464,8 @@ impl Worker {
             doorbell_path: self.doorbell_path.clone(),
             namespace: self.shared.config.namespace.clone(),
             error: self.shared.fault(),
+            max_event_bytes: self.shared.config.max_event_bytes(),
+            closing: self.is_closing(),
         }
     }
 
@@ -446,18 +515,79 @@ impl Worker {
         self.phase()
     }
 
-    /// Stops now: the pump exits within a step; nothing waits on JS. Safe to call twice.
+    /// Stops now and waits until the source is closed (a step store: buffered results persisted and held
+    /// claims released, or given up after [`crate::store_source::SHUTDOWN_FLUSH`] when the store is
+    /// unreachable). Nothing waits on JS. Safe to call twice. [`Self::begin_stop`] is the same without the
+    /// wait.
     pub fn stop(&mut self) {
+        self.begin_stop();
+        self.wait_closed(None);
+    }
+
+    /// Stops now and returns at once: the phase is `Stopped`, nothing is claimed, completed or handed out
+    /// any more, and the region's name is unlinked; a thread of its own waits for the pump (it exits within
+    /// a step) and then closes the source. [`Self::is_closing`] tells whether that is still under way,
+    /// [`Self::wait_closed`] waits for it. Safe to call twice.
+    pub fn begin_stop(&mut self) {
         self.shared.stop.store(true, Ordering::Release);
         self.shared.set_phase(Phase::Stopped);
-        if let Some(pump) = self.pump.take() {
-            let _ = pump.join();
-            self.shared.lock().source.close();
-        }
         if let Some(region) = &self.region {
             // The mapping lives on in every Arc (the TS reader's included); only the name goes.
             let _ = region.unlink();
         }
+        let Some(pump) = self.pump.take() else {
+            return;
+        };
+        // The job goes to the thread through this slot, so that it is still here to run inline if the thread
+        // cannot be spawned.
+        let job = Arc::new(Mutex::new(Some(CloseJob {
+            pump,
+            shared: Arc::clone(&self.shared),
+            closed: Arc::clone(&self.closed),
+        })));
+        let take = |job: &Mutex<Option<CloseJob>>| job.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let for_thread = Arc::clone(&job);
+        let spawned = std::thread::Builder::new()
+            .name("tasker-worker-stop".into())
+            .spawn(move || {
+                if let Some(job) = take(&for_thread) {
+                    job.run();
+                }
+            });
+        match spawned {
+            Ok(closer) => self.closer = Some(closer),
+            Err(e) => {
+                tracing::warn!(error = %e, "no thread for closing the source; closing it on the caller's");
+                if let Some(job) = take(&job) {
+                    job.run();
+                }
+            }
+        }
+    }
+
+    /// Whether a stop is still closing the source (see [`Self::begin_stop`]).
+    pub fn is_closing(&self) -> bool {
+        self.closer.is_some() && !self.closed.is_set()
+    }
+
+    /// The signal set once a stop has closed the source: waiting on it needs no access to the worker (a
+    /// caller can wait without holding the lock it keeps the worker under).
+    pub fn closed_signal(&self) -> Arc<Closed> {
+        Arc::clone(&self.closed)
+    }
+
+    /// Waits until a stop has closed the source, at most `timeout` (`None`: without bound); true when it has
+    /// (or no stop is closing anything).
+    pub fn wait_closed(&mut self, timeout: Option<Duration>) -> bool {
+        let Some(closer) = self.closer.take() else {
+            return true;
+        };
+        if !self.closed.wait(timeout) {
+            self.closer = Some(closer);
+            return false;
+        }
+        let _ = closer.join();
+        true
     }
 
     /// Per-poll transport: the next event as JSON, if any. Takes the global mutex, clones the event into
@@ -557,6 +687,34 @@ fn sweep_stale_regions(dir: &std::path::Path) {
             (tasker_ring::stale::Verdict::Keep(_), _) => {}
         }
     }
+}
+
+/// Says at bootstrap when the events ring cannot carry every event the message limit allows: such an event
+/// is failed permanently when it comes (issue 20), so the operator learns it now, with the sizes to change.
+fn warn_of_undeliverable_events(config: &WorkerConfig) {
+    let Some(max_event) = config.max_event_bytes() else {
+        return;
+    };
+    if max_event < config.max_message_size {
+        tracing::warn!(
+            max_event_bytes = max_event,
+            max_message_size = config.max_message_size,
+            events_capacity = config.events_capacity,
+            max_frame_size = config.max_frame_size,
+            "{}",
+            undeliverable_text(config, max_event)
+        );
+    }
+}
+
+/// The sentence naming the events ring's limit, for the bootstrap warning and each event failed by it.
+fn undeliverable_text(config: &WorkerConfig, max_event: u64) -> String {
+    format!(
+        "the events ring ({} bytes, frames of at most {} bytes) carries step events of at most {max_event} bytes \
+         (max_message_size is {}): a larger event fails permanently as a dispatch_error; raise events_capacity \
+         to carry larger ones",
+        config.events_capacity, config.max_frame_size, config.max_message_size
+    )
 }
 
 /// Fails expired in-flight events into the source; returns how many.
@@ -790,6 +948,8 @@ struct RingPump {
     average_event: usize,
     /// Ids of events the consumer passed in this step (reused buffer).
     newly_read: Vec<Uuid>,
+    /// The largest event the events ring carries ([`WorkerConfig::max_event_bytes`]).
+    max_event: usize,
 }
 
 impl RingPump {
@@ -800,6 +960,8 @@ impl RingPump {
         completions: Consumer<MappedRing>,
         doorbell: Doorbell,
     ) -> Self {
+        let max_event =
+            (shared.config.max_event_bytes()).map_or(usize::MAX, |n| usize::try_from(n).unwrap_or(usize::MAX));
         Self {
             shared,
             region,
@@ -810,6 +972,7 @@ impl RingPump {
             batch: Vec::with_capacity(CLAIM_BATCH),
             average_event: 4096,
             newly_read: Vec::with_capacity(CLAIM_BATCH),
+            max_event,
         }
     }
 
@@ -905,8 +1068,14 @@ impl RingPump {
 
     fn drain_completions(&mut self, core: &mut Core) -> bool {
         let shared = &self.shared;
+        // Each payload is copied out of shared memory once, and only the copy is validated and handed on: the
+        // peer can still write the ring's bytes, so a result checked in place could differ from the one the
+        // source persists (issue 20). Allocated on the first record, reused for the rest of the batch.
+        let mut copy = Vec::new();
         let outcome = self.completions.read_batch(COMPLETION_BATCH, |m| {
-            apply_record(shared, core, m.record_type, m.payload)
+            copy.clear();
+            copy.extend_from_slice(m.payload);
+            apply_record(shared, core, m.record_type, &copy)
         });
         match outcome {
             Ok(n) => n > 0,
@@ -929,11 +1098,16 @@ impl RingPump {
         let mut wrote = false;
         while let Some(event) = self.carry.front() {
             let start = self.events.position();
+            // The hint is also the size the ring checks for "never fits": the event's own length when known,
+            // otherwise the running average, never past what the ring can carry (issue 20: the first events,
+            // at the 4 KiB starting average, were refused by a 4 KiB ring whatever their size).
+            let hint = event
+                .payload
+                .text_len()
+                .unwrap_or_else(|| self.average_event.min(self.max_event));
             let written = self
                 .events
-                .try_write_with(record_type::STEP_EVENT, self.average_event, |w| {
-                    event.payload.write_to(w)
-                });
+                .try_write_with(record_type::STEP_EVENT, hint, |w| event.payload.write_to(w));
             match written {
                 Ok(()) => {
                     let end = self.events.position();
@@ -953,7 +1127,16 @@ impl RingPump {
                     // This event can never be written (larger than the message limit): fail it, keep going.
                     let event = self.carry.pop_front().expect("front exists");
                     tracing::error!(event_id = %event.event_id, error = %e, "step event cannot be dispatched");
-                    let result = StepResult::undeliverable(event.step_uuid, &e.to_string());
+                    let why = match e {
+                        WriteError::NeverFits { .. } => {
+                            format!(
+                                "{e}: {}",
+                                undeliverable_text(&self.shared.config, self.max_event as u64)
+                            )
+                        }
+                        _ => e.to_string(),
+                    };
+                    let result = StepResult::undeliverable(event.step_uuid, &why);
                     core.dispatch.queued(1);
                     core.dispatch.polled(event.event_id, event.step_uuid, Instant::now());
                     let _ = core

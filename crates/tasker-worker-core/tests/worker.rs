@@ -496,3 +496,249 @@ fn results_after_stop_are_refused_visibly() {
     let m = worker.metrics();
     assert_eq!((m.completed_count, m.refused_completions), (1, 1), "{m:?}");
 }
+
+/// The worker with a source standing in for the step store, over the ring: one event, taken by `ts`.
+fn one_event_worker(tag: &str, source: Box<dyn tasker_worker_core::EventSource>) -> (TempDir, Worker) {
+    let dir = TempDir::new(tag);
+    let worker = Worker::with_source(config(&dir.0, Transport::Ring, 0), tag.to_string(), source, None).unwrap();
+    (dir, worker)
+}
+
+/// What [`TamperingSource`] was handed.
+#[derive(Default)]
+struct Handed {
+    json: Option<Vec<u8>>,
+}
+
+/// One synthetic event; when its result arrives, overwrites the completion's bytes in the region file (as a
+/// peer writing the ring would) before looking at the result it was handed.
+struct TamperingSource {
+    inner: tasker_worker_core::SyntheticSource,
+    region: std::sync::Arc<std::sync::Mutex<Option<PathBuf>>>,
+    handed: std::sync::Arc<std::sync::Mutex<Handed>>,
+}
+
+const VALIDATED: &[u8] = br#""success":true,"result":{"marker":"ORIGINAL"#;
+const TAMPERED: &[u8] = br#""success":null,"result":{"marker":"TAMPERED"#;
+
+impl tasker_worker_core::EventSource for TamperingSource {
+    fn claim(&mut self, max: usize, out: &mut Vec<tasker_worker_core::SourcedEvent>) -> usize {
+        self.inner.claim(max, out)
+    }
+    fn complete(&mut self, event_id: tasker_worker_core::Uuid, result: &tasker_worker_core::StepResult<'_>) {
+        use std::os::unix::fs::FileExt;
+        let path = self
+            .region
+            .lock()
+            .unwrap()
+            .clone()
+            .expect("the region path is set before any completion");
+        let bytes = std::fs::read(&path).unwrap();
+        let at = bytes
+            .windows(VALIDATED.len())
+            .position(|w| w == VALIDATED)
+            .expect("the completion in the completions ring");
+        let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        file.write_at(TAMPERED, at as u64).unwrap();
+        self.handed.lock().unwrap().json = Some(result.json.to_vec());
+        self.inner.complete(event_id, result);
+    }
+    fn is_exhausted(&self) -> bool {
+        self.inner.is_exhausted()
+    }
+}
+
+/// Issue 20: a completion was validated in shared memory and handed to the source as a view of it, so bytes
+/// the peer wrote after the check reached the source (here a `success` that is no longer a boolean). The
+/// worker now copies the payload once and validates and hands on only the copy.
+#[test]
+fn a_completion_is_validated_and_handed_on_as_one_private_copy() {
+    let region = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let handed = std::sync::Arc::new(std::sync::Mutex::new(Handed::default()));
+    let source = TamperingSource {
+        inner: tasker_worker_core::SyntheticSource::new(Some(1), None, None, 3),
+        region: std::sync::Arc::clone(&region),
+        handed: std::sync::Arc::clone(&handed),
+    };
+    let (_dir, mut worker) = one_event_worker("tamper", Box::new(source));
+    let path = worker.status().region_path.unwrap();
+    *region.lock().unwrap() = Some(path.clone());
+    let attached = Region::attach(&path).unwrap();
+    let mut events = attached.consumer(RingId::Events).unwrap();
+    let mut completions = attached.producer(RingId::Completions).unwrap();
+    let event = read_events(&mut events, 1).remove(0);
+    let mut payload = event["event_id"].as_str().unwrap().as_bytes().to_vec();
+    payload.extend_from_slice(format!(r#"{{"step_uuid":"{}","#, event["step_uuid"].as_str().unwrap()).as_bytes());
+    payload.extend_from_slice(VALIDATED);
+    payload.extend_from_slice(br#"-MARKER"}}"#);
+    completions.try_write(record_type::COMPLETION, &payload).unwrap();
+    wait_until("the result", Duration::from_secs(10), || {
+        handed.lock().unwrap().json.is_some()
+    });
+    let json = handed.lock().unwrap().json.take().unwrap();
+    assert_eq!(
+        json,
+        payload[36..],
+        "the source got the bytes that were validated, not the ring's later ones: {}",
+        String::from_utf8_lossy(&json)
+    );
+    let result = tasker_worker_core::StepResult::parse(&json).expect("still a valid result");
+    assert!(result.success);
+    assert_eq!(worker.metrics().completed_count, 1);
+    worker.stop();
+}
+
+/// Issue 20: a result whose `step_uuid` named another step than its event's was taken (a store persists it
+/// under the event's claim). It is refused visibly as an invalid result; the event stays in flight and its
+/// right result is still taken.
+#[test]
+fn a_result_naming_another_step_is_refused_as_invalid() {
+    let source = tasker_worker_core::SyntheticSource::new(Some(1), None, None, 5);
+    let (_dir, mut worker) = one_event_worker("wrong-step", Box::new(source));
+    let attached = Region::attach(&worker.status().region_path.unwrap()).unwrap();
+    let mut events = attached.consumer(RingId::Events).unwrap();
+    let mut completions = attached.producer(RingId::Completions).unwrap();
+    let event = read_events(&mut events, 1).remove(0);
+    let mut wrong = event.clone();
+    wrong["step_uuid"] = "0190f3a2-7c1e-7b3a-9d2e-00000000beef".into();
+    completions
+        .try_write(record_type::COMPLETION, &completion_for(&wrong))
+        .unwrap();
+    wait_until("the refusal", Duration::from_secs(10), || {
+        worker.metrics().refused_completions == 1
+    });
+    let batch = worker.drain_refusals();
+    assert_eq!(batch.refusals.len(), 1, "{batch:?}");
+    let refusal = &batch.refusals[0];
+    assert_eq!(refusal.kind, tasker_worker_core::RefusalKind::InvalidResult);
+    assert_eq!(refusal.event_id, event["event_id"].as_str().unwrap());
+    assert!(
+        refusal.message.contains("is not the step of event"),
+        "{}",
+        refusal.message
+    );
+    let m = worker.metrics();
+    assert_eq!((m.completed_count, m.in_flight_count), (0, 1), "{m:?}");
+    completions
+        .try_write(record_type::COMPLETION, &completion_for(&event))
+        .unwrap();
+    wait_until("the right result", Duration::from_secs(10), || {
+        worker.metrics().completed_count == 1
+    });
+    worker.stop();
+}
+
+/// The results a [`SizedSource`] got: (event size, result JSON).
+type SizedResults = std::sync::Arc<std::sync::Mutex<Vec<(usize, Vec<u8>)>>>;
+
+/// Step events of exact sizes (JSON text padded to the byte), and the results they got.
+struct SizedSource {
+    queue: std::collections::VecDeque<tasker_worker_core::SourcedEvent>,
+    results: SizedResults,
+    sizes: std::collections::HashMap<tasker_worker_core::Uuid, usize>,
+}
+
+impl SizedSource {
+    fn new(sizes: &[usize], results: SizedResults) -> Self {
+        let mut queue = std::collections::VecDeque::new();
+        let mut by_id = std::collections::HashMap::new();
+        for (n, &size) in sizes.iter().enumerate() {
+            let event_id = tasker_worker_core::Uuid(0x0190_0000_0000_7000_8000_0000_0000_0000 + n as u128);
+            let step_uuid = tasker_worker_core::Uuid(0x0190_0000_0000_7000_9000_0000_0000_0000 + n as u128);
+            let head = format!(r#"{{"event_id":"{event_id}","step_uuid":"{step_uuid}","pad":""#);
+            let text = format!("{head}{}\"}}", "x".repeat(size - head.len() - 2));
+            assert_eq!(text.len(), size);
+            by_id.insert(event_id, size);
+            queue.push_back(tasker_worker_core::SourcedEvent {
+                event_id,
+                step_uuid,
+                payload: tasker_worker_core::EventPayload::Text(text.into()),
+            });
+        }
+        Self {
+            queue,
+            results,
+            sizes: by_id,
+        }
+    }
+}
+
+impl tasker_worker_core::EventSource for SizedSource {
+    fn claim(&mut self, max: usize, out: &mut Vec<tasker_worker_core::SourcedEvent>) -> usize {
+        let n = max.min(self.queue.len());
+        out.extend(self.queue.drain(..n));
+        n
+    }
+    fn complete(&mut self, event_id: tasker_worker_core::Uuid, result: &tasker_worker_core::StepResult<'_>) {
+        let size = self.sizes[&event_id];
+        self.results.lock().unwrap().push((size, result.json.to_vec()));
+    }
+    fn is_exhausted(&self) -> bool {
+        self.queue.is_empty()
+    }
+}
+
+/// Issue 20 (spec-only implementation): a 2 734-byte event was refused by a 4 KiB events ring with 64-byte
+/// frames ("needs 5528 bytes", the worst case of a 4 096-byte message: the pump's starting size estimate)
+/// although its own worst-case footprint, 3 704 bytes, fits. And an event larger than the ring but within
+/// the message limit is failed permanently: the status says the limit from bootstrap on, and the failure
+/// names it.
+#[test]
+fn events_up_to_the_rings_real_limit_are_delivered_and_larger_ones_fail_naming_it() {
+    let dir = TempDir::new("event-limit");
+    let results = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let source = SizedSource::new(&[2734, 3024, 3025], std::sync::Arc::clone(&results));
+    let config = WorkerConfig {
+        events_capacity: 4096,
+        max_frame_size: 64,
+        ..config(&dir.0, Transport::Ring, 0)
+    };
+    assert_eq!(
+        config.max_event_bytes(),
+        Some(3024),
+        "63 frames of 48 bytes and 56 of padding"
+    );
+    let mut worker = Worker::with_source(config, "event-limit".into(), Box::new(source), None).unwrap();
+    let status = worker.status();
+    assert_eq!(
+        status.max_event_bytes,
+        Some(3024),
+        "bootstrap says what the events ring carries"
+    );
+    let attached = Region::attach(&status.region_path.unwrap()).unwrap();
+    let mut events = attached.consumer(RingId::Events).unwrap();
+    let mut completions = attached.producer(RingId::Completions).unwrap();
+    for _ in 0..2 {
+        let event = read_events(&mut events, 1).remove(0);
+        completions
+            .write_blocking(
+                record_type::COMPLETION,
+                &completion_for(&event),
+                Duration::from_secs(10),
+            )
+            .unwrap();
+    }
+    wait_until("three results", Duration::from_secs(10), || {
+        results.lock().unwrap().len() == 3
+    });
+    let mut results = results.lock().unwrap().clone();
+    results.sort();
+    let sizes: Vec<usize> = results.iter().map(|(size, _)| *size).collect();
+    assert_eq!(sizes, [2734, 3024, 3025]);
+    for (size, json) in &results[..2] {
+        let v: serde_json::Value = serde_json::from_slice(json).unwrap();
+        assert_eq!(
+            v["success"], true,
+            "the {size}-byte event was delivered and answered: {v}"
+        );
+    }
+    let failed: serde_json::Value = serde_json::from_slice(&results[2].1).unwrap();
+    assert_eq!(failed["error"]["error_type"], "dispatch_error", "{failed}");
+    assert_eq!(failed["error"]["retryable"], false, "{failed}");
+    let message = failed["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("at most 3024 bytes") && message.contains("events_capacity"),
+        "{message}"
+    );
+    worker.stop();
+}

@@ -65,6 +65,12 @@ char *get_worker_status(void);
 // doorbell files; mappings handed out stay valid until released. Safe to call twice. Returns
 // `{"status":"stopped","worker_id"}`, or `{"status":"not_running"}` when no worker is running. Free
 // with `free_rust_string`.
+//
+// The worker's source is closed after the stop (a step store persists buffered results and releases
+// held claims). This call waits for that at most one second, without holding the library's lock; when
+// the store is unreachable the closing goes on in the background (at most about 10 s more):
+// `get_worker_status` shows `"closing":true` and `is_worker_running` stays true until it ends, and the
+// library must stay loaded meanwhile.
 char *stop_worker(void);
 
 // Begins a graceful shutdown and returns at once: no new events are claimed; events already handed out
@@ -75,7 +81,8 @@ char *stop_worker(void);
 // Free with `free_rust_string`.
 char *transition_to_graceful_shutdown(void);
 
-// Whether a worker is running or draining.
+// Whether a worker is running or draining, or a stopped one is still closing its source (after
+// `stop_worker`, see there): while true, the library's threads run and it must stay loaded.
 bool is_worker_running(void);
 
 // The dispatch metrics as JSON (`pending_count`, `in_flight_count`, `completed_count`, `failed_count`,
@@ -140,22 +147,45 @@ int32_t checkpoint_yield_step_event(const char *event_id, const char *checkpoint
 
 // The ring transport's set-up: the base address of the running worker's region mapping (the header
 // page, then the events and completions rings; layout-spec.md), with its length in bytes written to
-// `*len_out`. Returns NULL when `len_out` is NULL; returns NULL and writes 0 to `*len_out` when no worker
-// is running or it uses the ffi transport.
+// `*len_out` and a handle for [`release_ring_region_handle`] to `*handle_out`. Returns NULL when either
+// pointer is NULL; returns NULL and writes 0 to both when no worker is running or it uses the ffi
+// transport.
 //
-// The mapping stays valid until `release_ring_region(base)` is called once for every successful
-// `map_ring_region`, even if the worker stops or a new one is bootstrapped meanwhile. Repeated calls
-// return the same base and are counted. No view into the mapping may be used after the last release:
-// reading it then is a SIGSEGV in every runtime. Close every reader first, then release.
+// The mapping stays valid until `release_ring_region_handle(handle)`, even if the worker stops or a new
+// one is bootstrapped meanwhile. Each call returns a new handle (the base is the same while the mapping
+// lives); handles are never reused, so releasing one twice, or one of an earlier mapping, is refused and
+// never releases a newer mapping, even one the system placed at the same address. No view into the
+// mapping may be used after its last release: reading it then is a SIGSEGV in every runtime. Close every
+// reader first, then release.
+//
+// # Safety
+// `len_out` and `handle_out` are NULL or point to a writable `size_t` and `uint64_t`.
+uint8_t *map_ring_region_handle(size_t *len_out, uint64_t *handle_out);
+
+// Releases the mapping handed out with `handle` by [`map_ring_region_handle`]. Returns 1 when released,
+// 0 for a handle that is not outstanding (0, never handed out, or released already); a newer mapping is
+// never released by an older handle. After the last release of a mapping the library may unmap it at any
+// time (at once if its worker was already replaced): no view into it may be used after this call
+// (SIGSEGV).
+int32_t release_ring_region_handle(uint64_t handle);
+
+// The first ABI text's form of [`map_ring_region_handle`], kept for programs written to it: the same
+// mapping, released by address with [`release_ring_region`]. Returns NULL when `len_out` is NULL;
+// returns NULL and writes 0 to `*len_out` when no worker is running or it uses the ffi transport.
+// Repeated calls return the same base and are counted.
+//
+// Prefer the handle form: an address can name a newer mapping once an older one at the same address is
+// gone, so a stale second release by address would unmap memory another holder still reads.
 //
 // # Safety
 // `len_out` is NULL or points to a writable `size_t`.
 uint8_t *map_ring_region(size_t *len_out);
 
-// Releases one `map_ring_region` of the mapping at `base`. Returns 1 when released, 0 for NULL or a
-// pointer this library did not hand out (or already released as often as mapped). After the last
-// release the library may unmap the memory at any time (at once if its worker was already replaced):
-// no view into it may be used after this call (SIGSEGV).
+// Releases one [`map_ring_region`] of the mapping at `base`. Returns 1 when released, 0 for NULL or an
+// address with no outstanding `map_ring_region` (mappings taken with [`map_ring_region_handle`] are
+// released only by their handle, so a stale address never releases one of those). After the last
+// release the library may unmap the memory at any time (at once if its worker was already replaced): no
+// view into it may be used after this call (SIGSEGV).
 int32_t release_ring_region(const uint8_t *base);
 
 // The version of this library's C ABI and of the region layout it writes, packed in one number:

@@ -7,8 +7,9 @@
 //!
 //! Ownership: every `char*` returned here is owned by the caller and must be freed with
 //! [`free_rust_string`] (once). Strings passed in are borrowed for the call only. A pointer from
-//! [`map_ring_region`] stays valid until the matching [`release_ring_region`], whatever happens to the
-//! worker; no view into the mapping may be used after that release.
+//! [`map_ring_region_handle`] stays valid until its handle is given to [`release_ring_region_handle`] (from
+//! [`map_ring_region`], until the matching [`release_ring_region`]), whatever happens to the worker; no view
+//! into the mapping may be used after that release.
 //!
 //! Logging: one tracing subscriber, installed by the first bootstrap at its `log_level`, prints to stderr
 //! (unless `log_stderr` is false) and buffers every record for [`poll_worker_logs`] (`logs.rs`).
@@ -23,6 +24,7 @@ use std::ffi::{c_char, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr::null_mut;
 use std::sync::{Arc, Mutex, MutexGuard, Once};
+use std::time::Duration;
 use tasker_ring::layout::{LAYOUT_MAJOR, LAYOUT_MINOR};
 use tasker_ring::Region;
 use tasker_worker_core::{DispatchMetrics, Phase, Worker, WorkerConfig};
@@ -44,17 +46,68 @@ const ABI_VERSION: u32 = (TASKER_WORKER_ABI_MAJOR << 16) | ((LAYOUT_MAJOR as u32
 /// status and metrics stay readable) until a new bootstrap replaces it.
 static WORKER: Mutex<Option<Worker>> = Mutex::new(None);
 
-/// Outstanding `map_ring_region` calls, by base address. Each entry keeps its region mapped until
-/// released as many times as it was mapped, even after the worker that created it is gone.
-static MAPPINGS: Mutex<BTreeMap<usize, Mapping>> = Mutex::new(BTreeMap::new());
+/// Stopped workers a bootstrap replaced while their source was still closing (a store flushing to an
+/// unreachable database): kept until closed, so that neither the bootstrap nor the drop waits for it.
+static CLOSING: Mutex<Vec<Worker>> = Mutex::new(Vec::new());
+
+/// How long `stop_worker` waits, off the global lock, for the source to close before it returns anyway
+/// (the closing goes on in the background; `is_worker_running` stays true until it ends).
+const STOP_WAIT: Duration = Duration::from_secs(1);
+
+/// Outstanding mappings handed out, each keeping its region mapped until released, even after the worker
+/// that created it is gone.
+static MAPPINGS: Mutex<Mappings<Arc<Region>>> = Mutex::new(Mappings::new());
 
 /// The tracing subscriber (level from the first bootstrap's `log_level`; stderr if its `log_stderr`; the
 /// buffer of `poll_worker_logs`) is installed once.
 static LOGGING: Once = Once::new();
 
-struct Mapping {
-    region: Arc<Region>,
-    count: usize,
+/// The mappings handed out: by handle ([`map_ring_region_handle`]: one handle per call, never reused, so a
+/// stale handle can only ever name its own, released mapping) and, for callers of the first ABI text, by
+/// base address ([`map_ring_region`]: counted per address). `R` keeps a mapping alive (the region's `Arc`).
+struct Mappings<R> {
+    by_handle: BTreeMap<u64, R>,
+    by_base: BTreeMap<usize, (R, usize)>,
+    last_handle: u64,
+}
+
+impl<R> Mappings<R> {
+    const fn new() -> Self {
+        Self {
+            by_handle: BTreeMap::new(),
+            by_base: BTreeMap::new(),
+            last_handle: 0,
+        }
+    }
+
+    /// One more holder of the mapping `region`, released by the handle returned (never 0).
+    fn map_handle(&mut self, region: R) -> u64 {
+        self.last_handle += 1;
+        self.by_handle.insert(self.last_handle, region);
+        self.last_handle
+    }
+
+    /// Releases the holder `handle`; `None` when no outstanding mapping has it (never handed out, or
+    /// released already): a newer mapping, even at the same address, is never touched.
+    fn release_handle(&mut self, handle: u64) -> Option<R> {
+        self.by_handle.remove(&handle)
+    }
+
+    /// One more holder of the mapping `region` at `base`, counted by address (the first ABI text).
+    fn map_base(&mut self, base: usize, region: R) {
+        self.by_base.entry(base).or_insert((region, 0)).1 += 1;
+    }
+
+    /// Releases one address-counted holder at `base`: `Err` when there is none (mappings taken by handle
+    /// are released only by their handle). `Ok(Some)` when it was the last one.
+    fn release_base(&mut self, base: usize) -> Result<Option<R>, ()> {
+        let (_, count) = self.by_base.get_mut(&base).ok_or(())?;
+        *count -= 1;
+        if *count > 0 {
+            return Ok(None);
+        }
+        Ok(self.by_base.remove(&base).map(|(region, _)| region))
+    }
 }
 
 fn lock_worker() -> MutexGuard<'static, Option<Worker>> {
@@ -62,8 +115,27 @@ fn lock_worker() -> MutexGuard<'static, Option<Worker>> {
     WORKER.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn lock_mappings() -> MutexGuard<'static, BTreeMap<usize, Mapping>> {
+fn lock_mappings() -> MutexGuard<'static, Mappings<Arc<Region>>> {
     MAPPINGS.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn lock_closing() -> MutexGuard<'static, Vec<Worker>> {
+    CLOSING.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Keeps a replaced worker until its source is closed (dropping it now would wait for that); drops those
+/// that have finished.
+fn retire(worker: Option<Worker>) {
+    let mut closing = lock_closing();
+    closing.extend(worker);
+    let finished: Vec<Worker> = {
+        let (still, done) = std::mem::take(&mut *closing).into_iter().partition(Worker::is_closing);
+        *closing = still;
+        done
+    };
+    drop(closing);
+    // Closed already: dropping joins threads that have ended.
+    drop(finished);
 }
 
 /// Installs the process's subscriber once: a registry with one level filter (the first bootstrap's
@@ -233,9 +305,12 @@ pub unsafe extern "C" fn bootstrap_worker(config_json: *const c_char) -> *mut c_
             "doorbell_path": status.doorbell_path,
             "layout_major": LAYOUT_MAJOR,
             "layout_minor": LAYOUT_MINOR,
+            "max_event_bytes": status.max_event_bytes,
         });
-        // The stopped predecessor (if any) is dropped here; its pump has already exited.
-        drop(slot.replace(worker));
+        // The stopped predecessor (if any) is dropped once its source is closed; its pump has exited.
+        let predecessor = slot.replace(worker);
+        drop(slot);
+        retire(predecessor);
         result
     })
 }
@@ -255,23 +330,43 @@ pub extern "C" fn get_worker_status() -> *mut c_char {
 /// doorbell files; mappings handed out stay valid until released. Safe to call twice. Returns
 /// `{"status":"stopped","worker_id"}`, or `{"status":"not_running"}` when no worker is running. Free
 /// with `free_rust_string`.
+///
+/// The worker's source is closed after the stop (a step store persists buffered results and releases
+/// held claims). This call waits for that at most one second, without holding the library's lock; when
+/// the store is unreachable the closing goes on in the background (at most about 10 s more):
+/// `get_worker_status` shows `"closing":true` and `is_worker_running` stays true until it ends, and the
+/// library must stay loaded meanwhile.
 #[no_mangle]
 pub extern "C" fn stop_worker() -> *mut c_char {
     guard_json("stop_worker", || {
-        let mut slot = lock_worker();
-        match slot.as_mut() {
-            Some(worker) => {
-                let was_running = worker.is_running();
-                // Also for a worker that finished a graceful shutdown by itself: unlinks its region file.
-                worker.stop();
-                if was_running {
-                    json!({ "status": "stopped", "worker_id": worker.worker_id() })
-                } else {
-                    json!({ "status": "not_running" })
+        let (result, closed) = {
+            let mut slot = lock_worker();
+            match slot.as_mut() {
+                Some(worker) => {
+                    let was_running = worker.is_running();
+                    // Also for a worker that finished a graceful shutdown by itself: unlinks its region file.
+                    worker.begin_stop();
+                    let result = if was_running {
+                        json!({ "status": "stopped", "worker_id": worker.worker_id() })
+                    } else {
+                        json!({ "status": "not_running" })
+                    };
+                    (result, Some(worker.closed_signal()))
                 }
+                None => (json!({ "status": "not_running" }), None),
             }
-            None => json!({ "status": "not_running" }),
+        };
+        // Off the lock: status, metrics and logs stay answerable while a store flush is slow.
+        if let Some(closed) = closed {
+            if !closed.wait(Some(STOP_WAIT)) {
+                tracing::warn!(
+                    "stop_worker: the step store did not take the last results and claim releases within {} ms; \
+                     it goes on trying in the background",
+                    STOP_WAIT.as_millis()
+                );
+            }
         }
+        result
     })
 }
 
@@ -303,11 +398,13 @@ pub extern "C" fn transition_to_graceful_shutdown() -> *mut c_char {
     })
 }
 
-/// Whether a worker is running or draining.
+/// Whether a worker is running or draining, or a stopped one is still closing its source (after
+/// `stop_worker`, see there): while true, the library's threads run and it must stay loaded.
 #[no_mangle]
 pub extern "C" fn is_worker_running() -> bool {
     guard("is_worker_running", false, || {
-        lock_worker().as_ref().is_some_and(|w| w.is_running())
+        lock_worker().as_ref().is_some_and(|w| w.is_running() || w.is_closing())
+            || lock_closing().iter().any(Worker::is_closing)
     })
 }
 
@@ -487,15 +584,83 @@ unsafe fn answer_event(
     })
 }
 
+/// The running worker's region, if it has one.
+fn running_region() -> Option<Arc<Region>> {
+    let slot = lock_worker();
+    slot.as_ref()
+        .filter(|w| w.is_running())
+        .and_then(|w| w.region())
+        .cloned()
+}
+
 /// The ring transport's set-up: the base address of the running worker's region mapping (the header
 /// page, then the events and completions rings; layout-spec.md), with its length in bytes written to
-/// `*len_out`. Returns NULL when `len_out` is NULL; returns NULL and writes 0 to `*len_out` when no worker
-/// is running or it uses the ffi transport.
+/// `*len_out` and a handle for [`release_ring_region_handle`] to `*handle_out`. Returns NULL when either
+/// pointer is NULL; returns NULL and writes 0 to both when no worker is running or it uses the ffi
+/// transport.
 ///
-/// The mapping stays valid until `release_ring_region(base)` is called once for every successful
-/// `map_ring_region`, even if the worker stops or a new one is bootstrapped meanwhile. Repeated calls
-/// return the same base and are counted. No view into the mapping may be used after the last release:
-/// reading it then is a SIGSEGV in every runtime. Close every reader first, then release.
+/// The mapping stays valid until `release_ring_region_handle(handle)`, even if the worker stops or a new
+/// one is bootstrapped meanwhile. Each call returns a new handle (the base is the same while the mapping
+/// lives); handles are never reused, so releasing one twice, or one of an earlier mapping, is refused and
+/// never releases a newer mapping, even one the system placed at the same address. No view into the
+/// mapping may be used after its last release: reading it then is a SIGSEGV in every runtime. Close every
+/// reader first, then release.
+///
+/// # Safety
+/// `len_out` and `handle_out` are NULL or point to a writable `size_t` and `uint64_t`.
+#[no_mangle]
+pub unsafe extern "C" fn map_ring_region_handle(len_out: *mut usize, handle_out: *mut u64) -> *mut u8 {
+    guard("map_ring_region_handle", null_mut(), || {
+        if len_out.is_null() || handle_out.is_null() {
+            tracing::warn!("map_ring_region_handle: len_out or handle_out is NULL");
+            return null_mut();
+        }
+        let (base, len, handle) = match running_region() {
+            Some(region) => {
+                let (base, len) = (region.base_ptr(), region.mapped_len());
+                (base, len, lock_mappings().map_handle(region))
+            }
+            None => (null_mut(), 0, 0),
+        };
+        // SAFETY: both are non-null and the caller guarantees they point to a writable size_t and uint64_t.
+        unsafe {
+            len_out.write(len);
+            handle_out.write(handle);
+        }
+        base
+    })
+}
+
+/// Releases the mapping handed out with `handle` by [`map_ring_region_handle`]. Returns 1 when released,
+/// 0 for a handle that is not outstanding (0, never handed out, or released already); a newer mapping is
+/// never released by an older handle. After the last release of a mapping the library may unmap it at any
+/// time (at once if its worker was already replaced): no view into it may be used after this call
+/// (SIGSEGV).
+#[no_mangle]
+pub extern "C" fn release_ring_region_handle(handle: u64) -> i32 {
+    guard("release_ring_region_handle", 0, || {
+        let released = lock_mappings().release_handle(handle);
+        match released {
+            // Unmapped (when this was the last owner) outside the lock.
+            Some(region) => {
+                drop(region);
+                1
+            }
+            None => {
+                tracing::warn!(handle, "release_ring_region_handle: not an outstanding mapping handle");
+                0
+            }
+        }
+    })
+}
+
+/// The first ABI text's form of [`map_ring_region_handle`], kept for programs written to it: the same
+/// mapping, released by address with [`release_ring_region`]. Returns NULL when `len_out` is NULL;
+/// returns NULL and writes 0 to `*len_out` when no worker is running or it uses the ffi transport.
+/// Repeated calls return the same base and are counted.
+///
+/// Prefer the handle form: an address can name a newer mapping once an older one at the same address is
+/// gone, so a stale second release by address would unmap memory another holder still reads.
 ///
 /// # Safety
 /// `len_out` is NULL or points to a writable `size_t`.
@@ -506,37 +671,24 @@ pub unsafe extern "C" fn map_ring_region(len_out: *mut usize) -> *mut u8 {
             tracing::warn!("map_ring_region: len_out is NULL");
             return null_mut();
         }
-        let region = {
-            let slot = lock_worker();
-            slot.as_ref()
-                .filter(|w| w.is_running())
-                .and_then(|w| w.region())
-                .cloned()
-        };
-        let Some(region) = region else {
+        let Some(region) = running_region() else {
             // SAFETY: `len_out` is non-null and the caller guarantees it points to a writable size_t.
             unsafe { len_out.write(0) };
             return null_mut();
         };
         let (base, len) = (region.base_ptr(), region.mapped_len());
-        lock_mappings()
-            .entry(base as usize)
-            .and_modify(|m| {
-                // Two live mappings cannot share an address, so an entry here is this region's.
-                debug_assert!(Arc::ptr_eq(&m.region, &region));
-                m.count += 1;
-            })
-            .or_insert(Mapping { region, count: 1 });
+        lock_mappings().map_base(base as usize, region);
         // SAFETY: as above, `len_out` is non-null and writable.
         unsafe { len_out.write(len) };
         base
     })
 }
 
-/// Releases one `map_ring_region` of the mapping at `base`. Returns 1 when released, 0 for NULL or a
-/// pointer this library did not hand out (or already released as often as mapped). After the last
-/// release the library may unmap the memory at any time (at once if its worker was already replaced):
-/// no view into it may be used after this call (SIGSEGV).
+/// Releases one [`map_ring_region`] of the mapping at `base`. Returns 1 when released, 0 for NULL or an
+/// address with no outstanding `map_ring_region` (mappings taken with [`map_ring_region_handle`] are
+/// released only by their handle, so a stale address never releases one of those). After the last
+/// release the library may unmap the memory at any time (at once if its worker was already replaced): no
+/// view into it may be used after this call (SIGSEGV).
 #[no_mangle]
 pub extern "C" fn release_ring_region(base: *const u8) -> i32 {
     guard("release_ring_region", 0, || {
@@ -544,25 +696,21 @@ pub extern "C" fn release_ring_region(base: *const u8) -> i32 {
             return 0;
         }
         let key = base as usize;
-        let released = {
-            let mut maps = lock_mappings();
-            let Some(mapping) = maps.get_mut(&key) else {
+        let released = lock_mappings().release_base(key);
+        match released {
+            // Unmapped (when this was the last owner) outside the lock.
+            Ok(last) => {
+                drop(last);
+                1
+            }
+            Err(()) => {
                 tracing::warn!(
                     base = key,
                     "release_ring_region: not a mapping handed out by map_ring_region"
                 );
-                return 0;
-            };
-            mapping.count -= 1;
-            if mapping.count == 0 {
-                maps.remove(&key)
-            } else {
-                None
+                0
             }
-        };
-        // Unmapped (when this was the last owner) outside the lock.
-        drop(released);
-        1
+        }
     })
 }
 
@@ -656,6 +804,38 @@ mod tests {
             (v >> 16, (v >> 8) & 0xff, v & 0xff),
             (1, u32::from(LAYOUT_MAJOR), u32::from(LAYOUT_MINOR))
         );
+    }
+
+    /// Issue 20: releases were keyed by address alone, so once a mapping was released and another was
+    /// placed at the same address, a stale second release of the old one unmapped the new one under its
+    /// holder. Handles are never reused, and an address releases only address-counted holders.
+    #[test]
+    fn a_stale_release_never_releases_a_newer_mapping_at_the_same_address() {
+        let mut maps = Mappings::new();
+        let (old, new) = (Arc::new("old region"), Arc::new("new region"));
+        let base = 0x7f00_0000_0000;
+        let h_old = maps.map_handle(Arc::clone(&old));
+        maps.map_base(base, Arc::clone(&old));
+        assert!(maps.release_handle(h_old).is_some());
+        assert!(
+            matches!(maps.release_base(base), Ok(Some(_))),
+            "the old mapping's last holder"
+        );
+        drop(old);
+        // The system places the next mapping at the same address; its holder takes it by handle.
+        let h_new = maps.map_handle(Arc::clone(&new));
+        assert_ne!(h_new, h_old, "handles are never reused");
+        assert!(maps.release_handle(h_old).is_none(), "a stale handle is refused");
+        assert!(maps.release_base(base).is_err(), "a stale address is refused");
+        assert_eq!(Arc::strong_count(&new), 2, "the new mapping is still held");
+        assert!(maps.release_handle(h_new).is_some());
+        assert_eq!(Arc::strong_count(&new), 1);
+        // Address-counted holders keep working as before: counted per call.
+        maps.map_base(base, Arc::clone(&new));
+        maps.map_base(base, Arc::clone(&new));
+        assert!(matches!(maps.release_base(base), Ok(None)));
+        assert!(matches!(maps.release_base(base), Ok(Some(_))));
+        assert!(maps.release_base(base).is_err());
     }
 
     #[test]

@@ -567,3 +567,51 @@ fn ring_refusals_are_kept_with_their_event_ids_until_drained() {
     drop(region);
     api.stop();
 }
+
+/// Issue 20: `release_ring_region` was keyed by the address alone, so once a mapping had been released and
+/// the system placed a newer one at the same address, a stale release of the old address released the newer
+/// mapping under its holder. A mapping taken with `map_ring_region_handle` is released only by its own
+/// handle: neither a stale handle nor an address releases it.
+#[test]
+fn a_mapping_handle_releases_only_its_own_mapping() {
+    let _serial = serial();
+    let api = api();
+    let dir = TempDir::new("map-handle");
+    let config = format!(
+        r#"{{"transport":"ring","log_level":"error","region_dir":{},"source":{{"kind":"synthetic","count":0}}}}"#,
+        dir.json()
+    );
+    started(&api.bootstrap(&config));
+    let (a, len, h1) = api.map_handle();
+    assert!(!a.is_null() && len > 0 && h1 != 0);
+    let (a2, _, h2) = api.map_handle();
+    assert_eq!(a2, a, "the same mapping");
+    assert_ne!(h2, h1, "a handle per call");
+    assert_eq!(api.release_handle(h1), 1);
+    assert_eq!(api.release_handle(h1), 0, "a handle releases once");
+    assert_eq!(api.release(a), 0, "an address never releases a mapping taken by handle");
+    assert_eq!(api.release_handle(h2), 1);
+    api.stop();
+    // The old region is unmapped when the next bootstrap replaces its worker; the new one may well land
+    // at the same address.
+    started(&api.bootstrap(&config));
+    let (c, _, h3) = api.map_handle();
+    assert!(!c.is_null());
+    eprintln!("the new mapping reused the old address: {}", c == a);
+    assert_eq!(api.release_handle(h1), 0, "stale handle");
+    assert_eq!(api.release_handle(h2), 0, "stale handle");
+    assert_eq!(api.release(a), 0, "stale address");
+    api.stop();
+    started(&api.bootstrap(&config));
+    // SAFETY: `c` is still mapped: its handle is outstanding, whatever the stale releases above tried.
+    assert_eq!(unsafe { std::slice::from_raw_parts(c, 8) }, b"TSKRRING");
+    assert_eq!(api.release_handle(h3), 1);
+    let (none, len, handle) = {
+        api.stop();
+        api.map_handle()
+    };
+    assert!(
+        none.is_null() && len == 0 && handle == 0,
+        "no running ring worker: NULL, 0, 0"
+    );
+}

@@ -58,7 +58,7 @@ fn header_declares_exactly_the_exported_functions() {
     assert_eq!(declared, expected);
 }
 
-/// The 18 functions of the C ABI.
+/// The 20 functions of the C ABI.
 fn tasker_worker_exports() -> Vec<&'static str> {
     vec![
         "bootstrap_worker",
@@ -76,6 +76,8 @@ fn tasker_worker_exports() -> Vec<&'static str> {
         "checkpoint_yield_step_event",
         "map_ring_region",
         "release_ring_region",
+        "map_ring_region_handle",
+        "release_ring_region_handle",
         "tasker_worker_abi_version",
         "poll_worker_logs",
         "poll_completion_refusals",

@@ -1,10 +1,10 @@
-//! The cdylib exports exactly the C ABI: `nm -D --defined-only` lists the 18 functions and nothing else.
+//! The cdylib exports exactly the C ABI: `nm -D --defined-only` lists the 20 functions and nothing else.
 //! (Rust cdylibs get a linker version script that exports only `#[no_mangle]` items; on this toolchain no
 //! other symbol appears. Should a toolchain add its own, filter it here with a comment saying why.)
 
 use tasker_test_support::ffi as support;
 
-const EXPORTS: [&str; 18] = [
+const EXPORTS: [&str; 20] = [
     "bootstrap_worker",
     "check_starvation_warnings",
     "checkpoint_yield_step_event",
@@ -16,10 +16,12 @@ const EXPORTS: [&str; 18] = [
     "give_back_step_event",
     "is_worker_running",
     "map_ring_region",
+    "map_ring_region_handle",
     "poll_completion_refusals",
     "poll_step_events",
     "poll_worker_logs",
     "release_ring_region",
+    "release_ring_region_handle",
     "stop_worker",
     "tasker_worker_abi_version",
     "transition_to_graceful_shutdown",

@@ -16,7 +16,7 @@ use tasker_ring::{record_type, Region, RingId};
 
 pub use crate::library_path::library_path;
 
-/// The 16 exported functions, as raw C function pointers.
+/// The 18 exported functions, as raw C function pointers.
 pub struct Api {
     pub path: PathBuf,
     pub bootstrap_worker: unsafe extern "C" fn(*const c_char) -> *mut c_char,
@@ -34,6 +34,8 @@ pub struct Api {
     pub checkpoint_yield_step_event: unsafe extern "C" fn(*const c_char, *const c_char) -> i32,
     pub map_ring_region: unsafe extern "C" fn(*mut usize) -> *mut u8,
     pub release_ring_region: unsafe extern "C" fn(*const u8) -> i32,
+    pub map_ring_region_handle: unsafe extern "C" fn(*mut usize, *mut u64) -> *mut u8,
+    pub release_ring_region_handle: unsafe extern "C" fn(u64) -> i32,
     pub tasker_worker_abi_version: unsafe extern "C" fn() -> u32,
     pub poll_worker_logs: unsafe extern "C" fn() -> *mut c_char,
     pub poll_completion_refusals: unsafe extern "C" fn() -> *mut c_char,
@@ -77,6 +79,8 @@ pub fn api() -> &'static Api {
             checkpoint_yield_step_event: sym!(checkpoint_yield_step_event),
             map_ring_region: sym!(map_ring_region),
             release_ring_region: sym!(release_ring_region),
+            map_ring_region_handle: sym!(map_ring_region_handle),
+            release_ring_region_handle: sym!(release_ring_region_handle),
             tasker_worker_abi_version: sym!(tasker_worker_abi_version),
             poll_worker_logs: sym!(poll_worker_logs),
             poll_completion_refusals: sym!(poll_completion_refusals),
@@ -213,6 +217,19 @@ impl Api {
     pub fn release(&self, base: *const u8) -> i32 {
         // SAFETY: release_ring_region only compares the address; it never dereferences it.
         unsafe { (self.release_ring_region)(base) }
+    }
+
+    /// `map_ring_region_handle`: the base (NULL when there is no ring worker), the length and the handle.
+    pub fn map_handle(&self) -> (*mut u8, usize, u64) {
+        let (mut len, mut handle) = (usize::MAX, u64::MAX);
+        // SAFETY: a writable size_t and uint64_t.
+        let base = unsafe { (self.map_ring_region_handle)(&mut len, &mut handle) };
+        (base, len, handle)
+    }
+
+    pub fn release_handle(&self, handle: u64) -> i32 {
+        // SAFETY: no pointer arguments.
+        unsafe { (self.release_ring_region_handle)(handle) }
     }
 
     /// Polls the metrics until `done(metrics)` or the deadline; returns the last metrics.
