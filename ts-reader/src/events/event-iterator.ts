@@ -28,8 +28,10 @@ export interface IteratorSource {
   /** Starts the poller (a no-op when it runs). */
   start(): void;
   stop(): void;
-  /** Routes every event the poller reads to `sink` (null: detached). */
-  setSink(sink: ((event: FfiStepEvent) => void) | null): void;
+  /** Routes every event the poller reads to `sink` (replacing any `onStepEvent` callback). */
+  setSink(sink: (event: FfiStepEvent) => void): void;
+  /** Detaches `sink` if it is still the poller's (a later `events()` loop may have replaced it). */
+  clearSink(sink: (event: FfiStepEvent) => void): void;
   /** Calls `listener` once when the poller stops; returns the unsubscribe function. */
   onEnd(listener: (end: PollerEnd) => void): () => void;
   /** Gives back events that were read and will not be yielded (errors are the poller's to report). */
@@ -162,7 +164,7 @@ class EventIterator implements AsyncIterator<FfiStepEvent> {
     this.signal?.removeEventListener('abort', this.onAbort);
     this.unsubscribe?.();
     this.unsubscribe = null;
-    this.source.setSink(null);
+    this.source.clearSink(this.sink);
     if (this.ended === null) this.source.stop();
     const unrun = this.queue.slice(this.head);
     this.queue.length = 0;

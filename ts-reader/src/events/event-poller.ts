@@ -328,6 +328,9 @@ export class EventPoller {
       setSink: (sink) => {
         this.onEventCallback = sink;
       },
+      clearSink: (sink) => {
+        if (this.onEventCallback === sink) this.onEventCallback = null;
+      },
       onEnd: (listener) => {
         this.endListeners.add(listener);
         return () => this.endListeners.delete(listener);
