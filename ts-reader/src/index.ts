@@ -28,8 +28,10 @@ export {
   type RingPeerErrorCode,
   RingReadError,
   type RingReadErrorCode,
+  RingSealedError,
   RingWriteError,
   type RingWriteErrorCode,
+  UnsupportedByWorkerError,
   WorkerFaultError,
 } from './ffi/errors.ts';
 export { type CreateAdapterOptions, createFfiAdapter } from './ffi/factory.ts';

@@ -56,6 +56,12 @@ describe('typed errors', () => {
     assert.equal(new pkg.RingAttachError('BAD_MAGIC', 'x').code, 'BAD_MAGIC');
     assert.equal(new pkg.RingPeerError('PEER_DEAD', 'x').code, 'PEER_DEAD');
     assert.equal(new pkg.EventDecodeError('x', 'excerpt').code, 'INVALID_EVENT');
+    const sealed = new pkg.RingSealedError('x');
+    assert.ok(sealed instanceof pkg.FfiError && sealed.code === 'RING_SEALED' && sealed.name === 'RingSealedError');
+    assert.equal(pkg.isFatalError(sealed), false, "a sealed ring is the worker core's orderly end, not a fatal error");
+    const unsupported = new pkg.UnsupportedByWorkerError('give_back', 'layout 1.0');
+    assert.ok(unsupported instanceof pkg.FfiError && unsupported.code === 'UNSUPPORTED_BY_WORKER' && unsupported.feature === 'give_back');
+    assert.equal(pkg.LAYOUT_MINOR, 1);
   });
 });
 

@@ -120,7 +120,7 @@ describe('ring round trips', () => {
     publishEvents(buffer, pos);
     const m = reader.next();
     assert.equal(m?.text, '{"a":1}');
-    assert.equal(m?.sequence, 3);
+    assert.equal(m?.sequence, 3n);
     assert.equal(reader.next(), null);
   });
 
@@ -155,7 +155,7 @@ describe('ring round trips', () => {
     const reader = new RingReader(views, views.events);
     const m = reader.next();
     assert.equal(m?.text, '{"b":2}');
-    assert.equal(m?.sequence, 42);
+    assert.equal(m?.sequence, 42n);
   });
 });
 
@@ -194,7 +194,7 @@ describe('corrupt frames give typed, sticky errors', () => {
       publishEvents(buffer, corrupt(buffer));
       // `CODE at N`: the error names the offending record's position N (after a good record at 0).
       const [code = name, at] = name.split(' at ');
-      if (at !== undefined) assert.equal(reader.next()?.sequence, 0);
+      if (at !== undefined) assert.equal(reader.next()?.sequence, 0n);
       expectRead(reader, code, at === undefined ? undefined : Number(at));
     });
   }

@@ -12,7 +12,8 @@ import { readFileSync } from 'node:fs';
 import process from 'node:process';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { EventDecodeError, FfiError } from '../src/ffi/errors.ts';
+import { EventDecodeError, FfiError, RingSealedError } from '../src/ffi/errors.ts';
+import { CLAIM_SEALED, Control, Header } from '../src/ring/layout.ts';
 import { RingTransport } from '../src/ring/transport.ts';
 
 const base = new Uint8Array(readFileSync(new URL('../../fixtures/hostile-base.ring', import.meta.url)));
@@ -117,6 +118,11 @@ function typed(error: unknown, where: string): void {
 function exercise(img: Uint8Array): string {
   const buffer = new ArrayBuffer(img.length);
   new Uint8Array(buffer).set(img);
+  return exerciseBuffer(buffer);
+}
+
+/** `exercise` on a buffer the caller keeps (to look at the words afterwards). */
+function exerciseBuffer(buffer: ArrayBuffer): string {
   let transport: RingTransport;
   try {
     transport = new RingTransport(buffer);
@@ -135,8 +141,9 @@ function exercise(img: Uint8Array): string {
         outcome += ' decode-error';
       }
     }
-  } catch {
-    outcome += ' read-error';
+    transport.maintain();
+  } catch (error) {
+    outcome += error instanceof RingSealedError ? ' sealed' : ' read-error';
   }
   try {
     transport.complete('0192f0c1-7a1b-7c3d-8e4f-a5b6c7d8e9f0', '{"success":true}');
@@ -167,5 +174,84 @@ describe('hostile regions (the hostile-v1 generator shared with tests/hostile.rs
       }),
       { numRuns: runs },
     );
+  });
+});
+
+// ---- layout 1.1's words (sections 4, 9.5, 16) -----------------------------------------------------------
+
+/** The events ring's control block offset as the image's descriptor says (a mutation may have moved it). */
+function eventsControl(img: Uint8Array): number {
+  return img.length < 136 ? -1 : Number(new DataView(img.buffer, img.byteOffset, img.length).getBigUint64(128, true));
+}
+const EVENTS_CONTROL = eventsControl(base);
+
+interface Words11 {
+  minor: number;
+  claim: number;
+  claiming: bigint;
+}
+
+/** The base image as a region of `minor`, with the events ring's claim and claiming_identity set. */
+function withWords(img: Uint8Array, control: number, words: Words11): ArrayBuffer {
+  const buffer = new ArrayBuffer(img.length);
+  new Uint8Array(buffer).set(img);
+  const dv = new DataView(buffer);
+  dv.setUint16(Header.LAYOUT_MINOR, words.minor, true);
+  dv.setUint32(control + Control.CONSUMER_CLAIM, words.claim >>> 0, true);
+  dv.setBigUint64(control + Control.CLAIMING_IDENTITY, words.claiming, true);
+  return buffer;
+}
+
+const u32At = (buffer: ArrayBuffer, offset: number) => new DataView(buffer).getUint32(offset, true);
+
+describe('hostile 1.1 words: the claim and claiming_identity', () => {
+  const consumer = u32At(base.buffer.slice(0), EVENTS_CONTROL + Control.CONSUMER_POSITION);
+  const producer = u32At(base.buffer.slice(0), EVENTS_CONTROL + Control.PRODUCER_POSITION);
+  const claimValue = fc.oneof(
+    fc.constantFrom(consumer, consumer | CLAIM_SEALED, producer, producer | CLAIM_SEALED, 0, CLAIM_SEALED, 0xffffffff, 0xfffffff8),
+    fc.integer({ min: 0, max: 0xffffffff }),
+  );
+  const words = fc.record({ minor: fc.constantFrom(0, 1, 2, 0xffff), claim: claimValue, claiming: fc.bigInt({ min: 0n, max: M64 }) });
+
+  it(`any claim word: a typed error or valid data; SEALED is never cleared; a minor-0 region's words untouched (${runs} cases)`, () => {
+    fc.assert(
+      fc.property(words, fc.option(fc.bigInt({ min: 0n, max: M64 })), (w, seed) => {
+        const img = seed === null ? base : mutate(base, seed);
+        const control = eventsControl(img);
+        // Truncated before the words, or a descriptor that moved them out of line: the test above has these.
+        if (control < 0 || control % 128 !== 0 || control + Control.SIZE > img.length) return;
+        const buffer = withWords(img, control, w);
+        const outcome = exerciseBuffer(buffer);
+        const claim = u32At(buffer, control + Control.CONSUMER_CLAIM);
+        const claiming = new DataView(buffer).getBigUint64(control + Control.CLAIMING_IDENTITY, true);
+        const minor = new DataView(buffer).getUint16(Header.LAYOUT_MINOR, true);
+        const untouched = claim === w.claim >>> 0 && claiming === w.claiming;
+        if (minor === 0 || (outcome.startsWith('attach:') && outcome !== 'attach: ROLE_TAKEN')) {
+          // A 1.0 region, or one refused before any role was taken: the words are nobody's to write.
+          assert.ok(untouched, `${outcome}: consumer_claim and claiming_identity untouched`);
+          return;
+        }
+        if (outcome === 'attach: ROLE_TAKEN' && untouched) return; // the consumer role itself was refused
+        if ((w.claim & CLAIM_SEALED) !== 0) {
+          assert.ok((claim & CLAIM_SEALED) !== 0, 'SEALED is never cleared');
+          assert.ok(!outcome.includes('decode-error'), 'nothing is delivered from a ring sealed before the take');
+        }
+        assert.equal(claiming, 0n, 'claiming_identity is cleared when the role is released');
+        if (outcome === 'attached' && (claim & CLAIM_SEALED) === 0) {
+          const position = u32At(buffer, control + Control.CONSUMER_POSITION);
+          assert.equal(claim, position, 'a clean read leaves the claim at the released position: never behind, never ahead');
+        }
+      }),
+      { numRuns: runs },
+    );
+  });
+
+  it('the base image as 1.1 reads whole and claims everything; sealed, it delivers nothing', () => {
+    const open = withWords(base, EVENTS_CONTROL, { minor: 1, claim: consumer, claiming: 0n });
+    assert.equal(exerciseBuffer(open), 'attached');
+    assert.equal(u32At(open, EVENTS_CONTROL + Control.CONSUMER_CLAIM), producer);
+    const sealed = withWords(base, EVENTS_CONTROL, { minor: 1, claim: consumer | CLAIM_SEALED, claiming: 0n });
+    assert.equal(exerciseBuffer(sealed), 'attached sealed');
+    assert.equal(u32At(sealed, EVENTS_CONTROL + Control.CONSUMER_POSITION), consumer, 'nothing released');
   });
 });

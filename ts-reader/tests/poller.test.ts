@@ -1,11 +1,22 @@
 /** EventPoller cadence and draining, with counted ticks (no wall-clock timing). */
 import assert from 'node:assert/strict';
+import process from 'node:process';
 import { describe, it } from 'node:test';
+import { EventNames } from '../src/events/event-names.ts';
 import { EventPoller } from '../src/events/event-poller.ts';
 import type { FfiAdapter } from '../src/ffi/adapter.ts';
-import { EventDecodeError, OptionsError, RingPeerError, RingReadError, WorkerFaultError } from '../src/ffi/errors.ts';
+import {
+  EventDecodeError,
+  OptionsError,
+  RingPeerError,
+  RingReadError,
+  RingSealedError,
+  UnsupportedByWorkerError,
+  WorkerFaultError,
+} from '../src/ffi/errors.ts';
 import type { RingAwareAdapter } from '../src/ffi/native-adapter.ts';
 import type { CompletionRefusal, FfiDispatchMetrics, FfiStepEvent, WorkerLogRecord } from '../src/ffi/types.ts';
+import { TaskerWorker } from '../src/worker/worker.ts';
 
 function event(i: number): FfiStepEvent {
   return { event_id: `id-${i}`, task_uuid: 't', step_uuid: `s-${i}`, task_sequence_step: {} as never };
@@ -78,8 +89,9 @@ class RingishAdapter extends SeedAdapter implements RingAwareAdapter {
     if (e) this.inFlight += 1;
     return e;
   }
-  override completeStepEvent(): boolean {
+  override completeStepEvent(eventId = ''): boolean {
     super.completeStepEvent();
+    this.completed.push(eventId);
     this.inFlight -= 1;
     this.onCompletion?.();
     return true;
@@ -115,6 +127,23 @@ class RingishAdapter extends SeedAdapter implements RingAwareAdapter {
     this.workerChecks += 1;
     if (this.fault) throw this.fault;
   }
+  /** Event ids given back, one array per call. */
+  givenBack: string[][] = [];
+  canGiveBack = true;
+  giveBackStepEvents(ids: readonly string[]) {
+    this.givenBack.push([...ids]);
+    this.inFlight -= ids.length;
+    return ids.length;
+  }
+  checkpointYieldStepEvent() {
+    this.inFlight -= 1;
+    return true;
+  }
+  supports() {
+    return this.canGiveBack;
+  }
+  /** Completions sent, by event id. */
+  completed: string[] = [];
   refusals: CompletionRefusal[] = [];
   pollCompletionRefusals() {
     const refusals = this.refusals;
@@ -401,21 +430,226 @@ describe('EventPoller cadence (counted ticks)', () => {
         e instanceof OptionsError && e.code === 'UNKNOWN_OPTION' && e.suggestion === 'maxInFlight' && /did you mean 'maxInFlight'/.test(e.message),
     );
   });
+});
 
-  it('events() is an async iterable that ends when the signal aborts', async () => {
+/** Timers whose extra polls run as microtasks (no wall clock): the loop and the poller interleave. */
+function microtaskTimers() {
+  const t = manualTimers();
+  return { ...t, timers: { ...t.timers, soon: (fn: () => void) => queueMicrotask(fn) } };
+}
+
+/** Lets pending microtasks and I/O callbacks run (an ordering aid, not a timed assertion). */
+const settle = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
+
+describe('EventPoller.events(): the iterator keeps its promise (issue 17 item 3)', () => {
+  it('break: the poller stops reading, and the events read but not yielded are given back', async () => {
     const adapter = new RingishAdapter();
-    adapter.queue = [event(1), event(2), event(3)];
-    const t = manualTimers();
+    adapter.queue = Array.from({ length: 50 }, (_, i) => event(i));
+    const t = microtaskTimers();
+    const poller = new EventPoller(adapter, 10, 100, 1000, { timers: t.timers, maxInFlight: 20 });
+    const got: string[] = [];
+    for await (const e of poller.events()) {
+      got.push(e.event_id);
+      adapter.completeStepEvent(e.event_id);
+      if (got.length === 5) break;
+    }
+    assert.deepEqual(got, ['id-0', 'id-1', 'id-2', 'id-3', 'id-4']);
+    assert.equal(poller.isActive(), false, 'ending the loop stops the poller');
+    const read = 50 - adapter.queue.length;
+    assert.deepEqual(
+      adapter.givenBack.flat(),
+      Array.from({ length: read - 5 }, (_, i) => `id-${i + 5}`),
+      'every event read and not yielded is given back',
+    );
+    assert.equal(adapter.inFlight, 0, 'nothing stranded in flight');
+    const left = adapter.queue.length;
+    for (let i = 0; i < 5; i++) t.state.tick?.();
+    await settle();
+    assert.equal(adapter.queue.length, left, 'nothing is read after the loop ended');
+  });
+
+  it('abort inside the loop: the next step throws signal.reason (AbortError), the rest is given back', async () => {
+    const adapter = new RingishAdapter();
+    adapter.queue = [event(1), event(2), event(3), event(4), event(5)];
+    const t = microtaskTimers();
     const poller = new EventPoller(adapter, 10, 100, 1000, { timers: t.timers });
     const controller = new AbortController();
     const got: string[] = [];
-    const iterable = poller.events({ signal: controller.signal });
-    t.runSoon();
-    for await (const e of iterable) {
-      got.push(e.event_id);
-      if (got.length === 3) controller.abort();
-    }
+    await assert.rejects(
+      (async () => {
+        for await (const e of poller.events({ signal: controller.signal })) {
+          got.push(e.event_id);
+          adapter.completeStepEvent(e.event_id);
+          if (got.length === 3) controller.abort();
+        }
+      })(),
+      (e: unknown) => e instanceof Error && e.name === 'AbortError' && e === controller.signal.reason,
+    );
     assert.deepEqual(got, ['id-1', 'id-2', 'id-3']);
+    assert.deepEqual(adapter.givenBack.flat(), ['id-4', 'id-5']);
+    assert.equal(poller.isActive(), false);
+    assert.equal(adapter.inFlight, 0);
+  });
+
+  it('abort while the loop waits: it throws at once with the reason given', async () => {
+    const adapter = new RingishAdapter();
+    const t = microtaskTimers();
+    const poller = new EventPoller(adapter, 10, 100, 1000, { timers: t.timers });
+    const controller = new AbortController();
+    const loop = (async () => {
+      for await (const _ of poller.events({ signal: controller.signal })) assert.fail('no event was published');
+    })();
+    await settle();
+    assert.equal(poller.isActive(), true, 'the loop started the poller and waits');
+    const reason = new Error('enough');
+    controller.abort(reason);
+    await assert.rejects(loop, (e: unknown) => e === reason);
+    assert.equal(poller.isActive(), false);
+  });
+
+  it('an already aborted signal: the loop throws before anything is read', async () => {
+    const adapter = new RingishAdapter();
+    adapter.queue = [event(1)];
+    const poller = new EventPoller(adapter, 10, 100, 1000, { timers: microtaskTimers().timers });
+    await assert.rejects(
+      (async () => {
+        for await (const _ of poller.events({ signal: AbortSignal.abort() })) assert.fail('nothing is yielded');
+      })(),
+      (e: unknown) => e instanceof Error && e.name === 'AbortError',
+    );
+    assert.equal(adapter.queue.length, 1);
+    assert.equal(poller.isActive(), false);
+  });
+
+  it('a fatal poller error is thrown into a waiting loop at once', async () => {
+    const adapter = new RingishAdapter();
+    const t = microtaskTimers();
+    const poller = new EventPoller(adapter, 10, 100, 1000, { timers: t.timers });
+    const errors: Error[] = [];
+    poller.onError((e) => errors.push(e));
+    const loop = (async () => {
+      for await (const _ of poller.events()) assert.fail('no event was published');
+    })();
+    await settle();
+    const fatal = new RingReadError('MISALIGNED', 12, 'consumer 0 or producer 12 is not a multiple of 8');
+    adapter.throwOnce = fatal;
+    t.state.tick?.();
+    await assert.rejects(loop, (e: unknown) => e === fatal);
+    assert.equal(poller.failure, fatal);
+    assert.deepEqual(errors, [fatal], 'reported once to onError too');
+  });
+
+  it('a fatal error while the loop runs its body is thrown at its next step; the queued events are given back', async () => {
+    const adapter = new RingishAdapter();
+    adapter.queue = [event(1), event(2), event(3)];
+    const t = microtaskTimers();
+    const poller = new EventPoller(adapter, 10, 100, 1000, { timers: t.timers });
+    poller.onError(() => {});
+    const fatal = new RingPeerError('PEER_DEAD', "the events ring's producer (pid 42) is dead");
+    const got: string[] = [];
+    await assert.rejects(
+      (async () => {
+        for await (const e of poller.events()) {
+          got.push(e.event_id);
+          adapter.completeStepEvent(e.event_id);
+          adapter.maintainError = fatal;
+          for (let i = 0; i < 10; i++) t.state.tick?.(); // the maintenance tick finds the dead producer
+        }
+      })(),
+      (e: unknown) => e === fatal,
+    );
+    assert.deepEqual(got, ['id-1']);
+    assert.deepEqual(adapter.givenBack.flat(), ['id-2', 'id-3']);
+  });
+
+  it('the worker core sealed the ring: the poller stops quietly, the loop gets what was read, then ends', async () => {
+    const adapter = new RingishAdapter();
+    adapter.queue = [event(1), event(2)];
+    const t = microtaskTimers();
+    const poller = new EventPoller(adapter, 10, 100, 1000, { timers: t.timers });
+    const errors: Error[] = [];
+    const sealed: RingSealedError[] = [];
+    poller.onError((e) => errors.push(e));
+    poller.onSealed((e) => sealed.push(e));
+    const got: string[] = [];
+    for await (const e of poller.events()) {
+      got.push(e.event_id);
+      adapter.completeStepEvent(e.event_id);
+      if (got.length === 1) {
+        adapter.throwOnce = new RingSealedError('the events ring is sealed');
+        t.state.tick?.();
+      }
+    }
+    assert.deepEqual(got, ['id-1', 'id-2'], 'the events read before the seal are still yielded');
+    assert.equal(poller.isActive(), false);
+    assert.deepEqual(errors, [], 'not an error');
+    assert.equal(poller.failure, null);
+    assert.equal(sealed.length, 1);
+    assert.equal(poller.sealed, sealed[0]);
+    assert.equal(sealed[0]?.code, 'RING_SEALED');
+    assert.deepEqual(adapter.givenBack, []);
+  });
+
+  it('poller.stop() while the loop waits ends the loop (no hang on any runtime)', async () => {
+    const poller = new EventPoller(new RingishAdapter(), 10, 100, 1000, { timers: microtaskTimers().timers });
+    const loop = (async () => {
+      let n = 0;
+      for await (const _ of poller.events()) n += 1;
+      return n;
+    })();
+    await settle();
     poller.stop();
+    assert.equal(await loop, 0);
+  });
+
+  it('a worker core that cannot take give-backs: the rest is completed as retryable failures instead', async () => {
+    const adapter = new RingishAdapter();
+    adapter.canGiveBack = false;
+    adapter.queue = [event(1), event(2), event(3)];
+    const poller = new EventPoller(adapter, 10, 100, 1000, { timers: microtaskTimers().timers });
+    for await (const e of poller.events()) {
+      adapter.completeStepEvent(e.event_id);
+      break;
+    }
+    assert.deepEqual(adapter.givenBack, []);
+    assert.deepEqual(adapter.completed, ['id-1', 'id-2', 'id-3']);
+    assert.equal(adapter.inFlight, 0);
+  });
+});
+
+describe('EventPoller: give-backs and checkpoints', () => {
+  it('delegate to a ring-aware adapter; a seed-style adapter refuses them with UNSUPPORTED_BY_WORKER', () => {
+    const adapter = new RingishAdapter();
+    adapter.queue = [event(1)];
+    const poller = new EventPoller(adapter, 10, 100, 1000, { timers: manualTimers().timers });
+    assert.equal(poller.giveBackStepEvents(['id-1']), 1);
+    assert.deepEqual(adapter.givenBack, [['id-1']]);
+    assert.equal(poller.checkpointYieldStepEvent('id-2', { step_uuid: 's', cursor: 1, items_processed: 1 }), true);
+    const seed = new EventPoller(new SeedAdapter(), 10, 100, 1000, { timers: manualTimers().timers });
+    for (const call of [() => seed.giveBackStepEvents(['x']), () => seed.checkpointYieldStepEvent('x', { step_uuid: 's', cursor: 0, items_processed: 0 })]) {
+      assert.throws(call, (e: unknown) => e instanceof UnsupportedByWorkerError && e.code === 'UNSUPPORTED_BY_WORKER');
+    }
+  });
+});
+
+describe('TaskerWorker on a sealed ring', () => {
+  it('follows the worker core with a graceful stop: no worker.error, done resolves, exit code unchanged', async () => {
+    const adapter = new RingishAdapter();
+    adapter.throwOnce = new RingSealedError('the events ring is sealed');
+    const logs: WorkerLogRecord[] = [];
+    const worker = new TaskerWorker({ adapter, handleSignals: false, logger: (r) => logs.push(r) });
+    const errors: unknown[] = [];
+    worker.emitter.on(EventNames.WORKER_ERROR, (e) => errors.push(e));
+    const exitCode = process.exitCode;
+    await worker.start();
+    await worker.done;
+    assert.equal(worker.isRunning, false);
+    assert.deepEqual(errors, []);
+    assert.equal(process.exitCode, exitCode);
+    assert.ok(
+      logs.some((r) => r.level === 'info' && r.fields.code === 'RING_SEALED'),
+      JSON.stringify(logs),
+    );
+    assert.ok(!logs.some((r) => r.level === 'error'));
   });
 });

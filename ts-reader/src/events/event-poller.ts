@@ -8,11 +8,12 @@
  * heartbeats) every `ringMaintenanceInterval`.
  */
 import type { FfiAdapter } from '../ffi/adapter.ts';
-import { DoorbellError, EventDecodeError, type FfiError, isFatalError, WorkerFaultError } from '../ffi/errors.ts';
+import { DoorbellError, EventDecodeError, type FfiError, isFatalError, RingSealedError, UnsupportedByWorkerError, WorkerFaultError } from '../ffi/errors.ts';
 import { isRingAwareAdapter, type RingAwareAdapter } from '../ffi/native-adapter.ts';
 import { checkOptionKeys } from '../ffi/options.ts';
-import type { CompletionRefusal, FfiDispatchMetrics, FfiStepEvent, WorkerLogRecord } from '../ffi/types.ts';
+import type { CompletionRefusal, FfiDispatchMetrics, FfiStepEvent, StepCheckpoint, WorkerLogRecord } from '../ffi/types.ts';
 import { DoorbellClient, doorbellError } from '../ring/doorbell.ts';
+import { eventIterable, type IteratorSource, type PollerEnd } from './event-iterator.ts';
 
 /** Timer functions (a seam for tests; the defaults are the runtime's). */
 export interface PollerTimers {
@@ -90,6 +91,9 @@ export class EventPoller {
   private sleeping = false;
   private backpressured = false;
   private failed: FfiError | null = null;
+  private sealedBy: RingSealedError | null = null;
+  /** Told once when the poller stops (the `events()` iterators). */
+  private readonly endListeners = new Set<(end: PollerEnd) => void>();
   private doorbell: DoorbellClient | null = null;
   private readonly ring: RingAwareAdapter | null;
   private readonly timers: PollerTimers;
@@ -118,6 +122,7 @@ export class EventPoller {
   private onStarvationCallback: ((metrics: FfiDispatchMetrics) => void) | null = null;
   private onCycleCallback: ((events: number) => void) | null = null;
   private onRefusalCallback: ((refusal: CompletionRefusal) => void) | null = null;
+  private onSealedCallback: ((sealed: RingSealedError) => void) | null = null;
 
   constructor(
     private readonly ffiAdapter: FfiAdapter,
@@ -197,15 +202,43 @@ export class EventPoller {
     this.onRefusalCallback = callback;
   }
 
+  /**
+   * Called once when the worker core sealed the events ring (layout 1.1): it is finishing its stop and
+   * hands every unread event back to its source. The poller has stopped quietly (no `onError`: this is the
+   * worker core's orderly end, not a failure) before the callback runs.
+   */
+  onSealed(callback: (sealed: RingSealedError) => void): void {
+    this.onSealedCallback = callback;
+  }
+
   /** The fatal error that stopped the poller, if one did (cleared by `start()`). */
   get failure(): FfiError | null {
     return this.failed;
+  }
+
+  /** The seal that stopped the poller, if the worker core sealed the events ring (cleared by `start()`). */
+  get sealed(): RingSealedError | null {
+    return this.sealedBy;
+  }
+
+  /**
+   * Gives events delivered by this poller and never run back to their source, without using an attempt
+   * (`RingAwareAdapter.giveBackStepEvents`). `UnsupportedByWorkerError` on a seed-style adapter.
+   */
+  giveBackStepEvents(eventIds: readonly string[]): number {
+    return this.ringAdapter('give_back').giveBackStepEvents(eventIds);
+  }
+
+  /** The step yields with `checkpoint` (`RingAwareAdapter.checkpointYieldStepEvent`). */
+  checkpointYieldStepEvent(eventId: string, checkpoint: StepCheckpoint): boolean {
+    return this.ringAdapter('checkpoint').checkpointYieldStepEvent(eventId, checkpoint);
   }
 
   start(): void {
     if (this.active) return;
     this.active = true;
     this.failed = null;
+    this.sealedBy = null;
     if (this.ring) {
       this.ring.onCompletion = () => this.onCompletion();
       const path = this.ring.doorbellPath;
@@ -245,6 +278,13 @@ export class EventPoller {
     this.doorbell = null;
     this.drainLogs();
     this.drainRefusals();
+    const end: PollerEnd = this.failed
+      ? { kind: 'failed', error: this.failed }
+      : this.sealedBy
+        ? { kind: 'sealed', error: this.sealedBy }
+        : { kind: 'stopped' };
+    for (const listener of [...this.endListeners]) listener(end);
+    this.endListeners.clear();
   }
 
   /** `stop()`, for `using poller = new EventPoller(...)`. */
@@ -272,52 +312,59 @@ export class EventPoller {
   }
 
   /**
-   * The events as an async iterable: `for await (const event of poller.events({ signal }))`. Starts the
-   * poller if needed; ends when the signal aborts or the poller stops. Replaces any `onStepEvent` callback
-   * while it runs.
+   * The events as an async iterable: `for await (const event of poller.events({ signal }))`. The loop is the
+   * poller's consumer: its first `next()` starts the poller (if needed) and replaces any `onStepEvent`
+   * callback. Ending the loop (`break`, `return`, a throw in its body) or aborting the signal stops the
+   * poller, and the events it read but the loop did not get are given back to their source without using an
+   * attempt (GIVE_BACK; with a worker core that cannot take give-backs, completed as retryable failures), so
+   * none waits for its completion timeout. An abort throws `signal.reason` (an `AbortError`) into the loop; a
+   * fatal poller error is thrown into it too, at once, even while it waits. When the poller stops otherwise
+   * (`stop()`, or the worker core sealed the ring at its stop) the loop gets what was read, then ends.
    */
   events(options: { signal?: AbortSignal } = {}): AsyncIterable<FfiStepEvent> {
-    const queue: FfiStepEvent[] = [];
-    let wake: (() => void) | null = null;
-    let done = false;
-    const finish = () => {
-      done = true;
-      wake?.();
+    const source: IteratorSource = {
+      start: () => this.start(),
+      stop: () => this.stop(),
+      setSink: (sink) => {
+        this.onEventCallback = sink;
+      },
+      clearSink: (sink) => {
+        if (this.onEventCallback === sink) this.onEventCallback = null;
+      },
+      onEnd: (listener) => {
+        this.endListeners.add(listener);
+        return () => this.endListeners.delete(listener);
+      },
+      giveBack: (events) => this.giveBackUnrun(events),
     };
-    options.signal?.addEventListener('abort', finish, { once: true });
-    this.onStepEvent((event) => {
-      queue.push(event);
-      wake?.();
-    });
-    const stopCheck = () => {
-      if (!this.active) finish();
-    };
-    this.start();
-    return {
-      [Symbol.asyncIterator]: () => ({
-        next: async (): Promise<IteratorResult<FfiStepEvent>> => {
-          for (;;) {
-            const event = queue.shift();
-            if (event !== undefined) return { value: event, done: false };
-            if (done || options.signal?.aborted) return { value: undefined, done: true };
-            await new Promise<void>((resolve) => {
-              wake = resolve;
-              const timer = setTimeout(() => {
-                stopCheck();
-                resolve();
-              }, 100);
-              (timer as { unref?: () => void }).unref?.();
-            });
-            wake = null;
-          }
-        },
-        return: async (): Promise<IteratorResult<FfiStepEvent>> => {
-          finish();
-          options.signal?.removeEventListener('abort', finish);
-          return { value: undefined, done: true };
-        },
-      }),
-    };
+    return eventIterable(source, options.signal);
+  }
+
+  /**
+   * Events read for a loop that will not run them: given back (GIVE_BACK) when the worker core takes
+   * give-backs, else completed as retryable failures, then flushed. Failures are reported, never thrown.
+   */
+  private giveBackUnrun(events: readonly FfiStepEvent[]): void {
+    const ring = this.ring;
+    if (ring === null) {
+      this.report(new UnsupportedByWorkerError('give_back', `a seed-style adapter cannot give back; ${events.length} read events wait for their timeout`));
+      return;
+    }
+    try {
+      if (ring.supports('give_back')) {
+        ring.giveBackStepEvents(events.map((event) => event.event_id));
+      } else {
+        for (const event of events) ring.completeStepEvent(event.event_id, notRunFailure(event));
+      }
+      ring.flushCompletions();
+    } catch (error) {
+      this.report(error as Error);
+    }
+  }
+
+  private ringAdapter(feature: 'give_back' | 'checkpoint'): RingAwareAdapter {
+    if (this.ring === null) throw new UnsupportedByWorkerError(feature, 'the poller runs on a seed-style adapter (the eleven methods only)');
+    return this.ring;
   }
 
   /** The regular tick: a poll, then maintenance on the seed's cadence. */
@@ -482,6 +529,10 @@ export class EventPoller {
    * the poller, then is reported once: listeners see a stopped poller and `failure` set.
    */
   private fail(error: Error): void {
+    if (error instanceof RingSealedError) {
+      this.endSealed(error);
+      return;
+    }
     if (isFatalError(error)) {
       if (this.failed) return;
       this.failed = error;
@@ -492,10 +543,38 @@ export class EventPoller {
     this.report(error);
   }
 
+  /** The worker core sealed the events ring: stop quietly (no report), then tell `onSealed`. */
+  private endSealed(sealed: RingSealedError): void {
+    if (this.sealedBy !== null || this.failed !== null) return;
+    this.sealedBy = sealed;
+    this.stop();
+    try {
+      this.onSealedCallback?.(sealed);
+    } catch (error) {
+      this.report(error as Error);
+    }
+  }
+
   private report(error: Error): void {
     this.statsCounters.errors += 1;
     if (this.onErrorCallback) this.onErrorCallback(error);
     else if (error instanceof DoorbellError) console.warn(`EventPoller: ${error.message}`);
     else console.error('EventPoller error:', error);
   }
+}
+
+/** A retryable failure for an event read and never run, for a worker core that cannot take give-backs. */
+function notRunFailure(event: FfiStepEvent): string {
+  return JSON.stringify({
+    step_uuid: event.step_uuid,
+    success: false,
+    result: null,
+    status: 'error',
+    metadata: {},
+    error: {
+      message: 'read for an events() loop that ended before running it; the worker core cannot take give-backs (layout 1.0)',
+      error_type: 'not_run',
+      retryable: true,
+    },
+  });
 }

@@ -69,10 +69,12 @@ export type RingReadErrorCode =
   | 'UNKNOWN_FLAGS'
   | 'FRAGMENT_OUT_OF_ORDER'
   | 'SEQUENCE_GAP'
-  | 'MESSAGE_TOO_LARGE';
+  | 'MESSAGE_TOO_LARGE'
+  | 'CLAIM_CORRUPT';
 
 /**
- * A record failed a check of layout-spec.md section 9.2. Sticky: the reader is poisoned and every later
+ * A record failed a check of layout-spec.md section 9.2, or the consumer's claim word held a value neither
+ * party wrote (`CLAIM_CORRUPT`, section 9.5). Sticky: the reader is poisoned and every later
  * read throws the same error (a corrupt ring cannot be resynchronised safely).
  */
 export class RingReadError extends FfiError {
@@ -96,6 +98,38 @@ export class RingWriteError extends FfiError {
   constructor(code: RingWriteErrorCode, message: string) {
     super(message, undefined, code);
     this.name = 'RingWriteError';
+  }
+}
+
+/**
+ * The producer sealed the events ring (layout-spec.md sections 8.1 and 9.5): the Rust worker core is finishing
+ * its stop and hands every message the reader has not claimed to its source. The orderly end of a ring, not
+ * corruption: sticky (the reader delivers nothing more), and the poller stops quietly on it (no `onError`,
+ * not fatal for a `TaskerWorker`, which follows with a graceful stop).
+ */
+export class RingSealedError extends FfiError {
+  declare readonly code: 'RING_SEALED';
+
+  constructor(message: string) {
+    super(message, undefined, 'RING_SEALED');
+    this.name = 'RingSealedError';
+  }
+}
+
+/**
+ * The worker core on the other side cannot take this request: GIVE_BACK and CHECKPOINT need a layout 1.1
+ * region (`layout_minor` >= 1) on the ring transport, or the library's `give_back_step_event` /
+ * `checkpoint_yield_step_event` exports on the ffi transport (layout-spec.md section 16). Nothing was sent.
+ */
+export class UnsupportedByWorkerError extends FfiError {
+  declare readonly code: 'UNSUPPORTED_BY_WORKER';
+  /** What was asked for. */
+  readonly feature: 'give_back' | 'checkpoint';
+
+  constructor(feature: 'give_back' | 'checkpoint', why: string) {
+    super(`the worker core cannot take a ${feature === 'give_back' ? 'give-back' : 'checkpoint'}: ${why}`, undefined, 'UNSUPPORTED_BY_WORKER');
+    this.name = 'UnsupportedByWorkerError';
+    this.feature = feature;
   }
 }
 

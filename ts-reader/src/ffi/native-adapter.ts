@@ -7,15 +7,25 @@
  * in `#private` fields: no code outside this class can reach a view, so none can read one after `close()`
  * released the mapping (a SIGSEGV in every runtime).
  */
-import { LAYOUT_MAJOR } from '../ring/layout.ts';
+import { LAYOUT_MAJOR, supportsClaims } from '../ring/layout.ts';
 import { RingTransport } from '../ring/transport.ts';
 import { isCanonicalEventId } from '../ring/writer.ts';
 import type { FfiAdapter } from './adapter.ts';
-import { FfiCallError, FfiError, FfiLibraryError, RingWriteError, WorkerFaultError } from './errors.ts';
+import { FfiCallError, FfiError, FfiLibraryError, RingWriteError, UnsupportedByWorkerError, WorkerFaultError } from './errors.ts';
 import { removeAtExit } from './exit-cleanup.ts';
 import type { NativeLibrary, RegionMapping } from './native.ts';
 import type { RuntimeType } from './runtime.ts';
-import type { BootstrapConfig, BootstrapResult, FfiDispatchMetrics, FfiStepEvent, RefusalBatch, Transport, WorkerLogRecord, WorkerStatus } from './types.ts';
+import type {
+  BootstrapConfig,
+  BootstrapResult,
+  FfiDispatchMetrics,
+  FfiStepEvent,
+  RefusalBatch,
+  StepCheckpoint,
+  Transport,
+  WorkerLogRecord,
+  WorkerStatus,
+} from './types.ts';
 
 /** The C ABI major this package was written against (`tasker_worker_abi_version() >> 16`). */
 export const TASKER_WORKER_ABI_MAJOR = 1;
@@ -24,6 +34,16 @@ export const TASKER_WORKER_ABI_MAJOR = 1;
 export interface RingAwareAdapter extends FfiAdapter {
   /** True when taken; false at once when the event is not in flight here (see `NativeFfiAdapter`). */
   completeStepEvent(eventId: string, resultJson: string): boolean;
+  /**
+   * Gives events this adapter delivered and will not run back to their source, without using an attempt
+   * (layout 1.1). Returns how many were given back; the others were not in flight here and are refused at
+   * once. Throws `UnsupportedByWorkerError` when the worker core cannot take it (nothing sent).
+   */
+  giveBackStepEvents(eventIds: readonly string[]): number;
+  /** The step yields with `checkpoint` (layout 1.1): true when taken, false at once when not in flight. */
+  checkpointYieldStepEvent(eventId: string, checkpoint: StepCheckpoint): boolean;
+  /** Whether the worker core this adapter talks to takes give-backs / checkpoints (see `giveBackStepEvents`). */
+  supports(feature: 'give_back' | 'checkpoint'): boolean;
   readonly runtime: RuntimeType;
   readonly transport: Transport | null;
   readonly doorbellPath: string | null;
@@ -101,6 +121,8 @@ export abstract class NativeFfiAdapter implements RingAwareAdapter {
   #clockStale = true;
   #refused = 0;
   #oversized = 0;
+  #givenBack = 0;
+  #checkpoints = 0;
   #closed = false;
   #unloaded = false;
   /** A worker this adapter bootstrapped (or attached to) and has not stopped: `close()` stops it. */
@@ -217,6 +239,93 @@ export abstract class NativeFfiAdapter implements RingAwareAdapter {
     return accepted;
   }
 
+  /**
+   * Gives events back to their source as not run, without using an attempt, as a graceful stop does
+   * (layout-spec.md section 7, GIVE_BACK): for events this adapter delivered and no handler will run (a loop
+   * over `events()` that ended early). Returns how many were given back. An id not in flight here (never read,
+   * already completed or given back, read longer ago than `completion_timeout_ms`) is refused at once and not
+   * sent, as `completeStepEvent` answers false. Ring: GIVE_BACK records, in order with the completions (a
+   * refusal the worker core decides later is reported by `pollCompletionRefusals`); ffi: the library's
+   * `give_back_step_event` answers each id. `UnsupportedByWorkerError` when the worker core cannot take
+   * give-backs (a layout 1.0 region, a library without the export): nothing sent, the events stay in flight.
+   * A malformed id: `FfiCallError('INVALID_ARGUMENT')`, nothing sent.
+   */
+  giveBackStepEvents(eventIds: readonly string[]): number {
+    this.#assertOpen();
+    this.#require('give_back');
+    for (const id of eventIds) checkEventId(id);
+    const ring = this.#ring;
+    let given = 0;
+    if (ring !== null) {
+      // Sent first, then out of flight: a throw leaves every event in flight, as it was.
+      const now = Date.now();
+      const take: string[] = [];
+      const stale: string[] = [];
+      for (const id of new Set(eventIds)) {
+        const readAt = this.#inFlight.get(id);
+        if (readAt !== undefined && now - readAt < this.#completionTimeoutMs) take.push(id);
+        else if (readAt !== undefined) stale.push(id);
+      }
+      if (take.length > 0) ring.giveBack(take);
+      for (const id of take) this.#inFlight.delete(id);
+      for (const id of stale) this.#inFlight.delete(id);
+      given = take.length;
+      this.#refused += new Set(eventIds).size - given;
+    } else {
+      const giveBack = this.#native.giveBackStepEvent as (eventId: string) => number;
+      for (const id of new Set(eventIds)) {
+        this.#inFlight.delete(id);
+        if (call('give_back_step_event', () => giveBack(id)) === 1) given += 1;
+        else this.#refused += 1;
+      }
+    }
+    this.#givenBack += given;
+    if (eventIds.length > 0) this.onCompletion?.();
+    return given;
+  }
+
+  /**
+   * The step yields with `checkpoint` (layout-spec.md section 7, CHECKPOINT): the store persists it, the
+   * attempt is not counted, and the step is dispatched again with `workflow_step.checkpoint` set to it. The
+   * event leaves flight as with a completion. True when taken; false at once when the event is not in flight
+   * here (as `completeStepEvent`). `UnsupportedByWorkerError` as for `giveBackStepEvents`; a malformed id or a
+   * checkpoint that is not a JSON object: `FfiCallError('INVALID_ARGUMENT')`; a checkpoint larger than
+   * `max_message_size`: `RingWriteError('MESSAGE_TOO_LARGE')` (the event stays in flight).
+   */
+  checkpointYieldStepEvent(eventId: string, checkpoint: StepCheckpoint): boolean {
+    this.#assertOpen();
+    this.#require('checkpoint');
+    checkEventId(eventId);
+    const json = checkpointJson(checkpoint);
+    const ring = this.#ring;
+    let taken: boolean;
+    if (ring !== null) {
+      const readAt = this.#inFlight.get(eventId);
+      taken = readAt !== undefined && Date.now() - readAt < this.#completionTimeoutMs;
+      if (taken) ring.checkpoint(eventId, json);
+      if (readAt !== undefined) this.#inFlight.delete(eventId);
+    } else {
+      this.#inFlight.delete(eventId);
+      const yieldStep = this.#native.checkpointYieldStepEvent as (eventId: string, checkpointJson: string) => number;
+      taken = call('checkpoint_yield_step_event', () => yieldStep(eventId, json)) === 1;
+    }
+    if (taken) this.#checkpoints += 1;
+    else this.#refused += 1;
+    this.onCompletion?.();
+    return taken;
+  }
+
+  /**
+   * Whether the worker core takes give-backs or checkpoints: on the ring, a region of layout 1.1 or later;
+   * on ffi, a library with the export. False before a bootstrap.
+   */
+  supports(feature: 'give_back' | 'checkpoint'): boolean {
+    if (this.#closed) return false;
+    if (this.#ring !== null) return supportsClaims(this.#ring.layoutMinor);
+    if (this.#transport !== 'ffi') return false;
+    return (feature === 'give_back' ? this.#native.giveBackStepEvent : this.#native.checkpointYieldStepEvent) !== null;
+  }
+
   bootstrapWorker(config: BootstrapConfig): BootstrapResult {
     this.#assertOpen();
     const text = call('bootstrap_worker', () => this.#native.bootstrapWorker(JSON.stringify(config ?? {})));
@@ -294,8 +403,14 @@ export abstract class NativeFfiAdapter implements RingAwareAdapter {
    * transport); `oversized`: results replaced by a failure because they were too large; `queued`:
    * completions waiting in memory for room in the completions ring.
    */
-  completionStats(): { refused: number; oversized: number; queued: number } {
-    return { refused: this.#refused, oversized: this.#oversized, queued: this.#ring?.queuedCount() ?? 0 };
+  completionStats(): { refused: number; oversized: number; queued: number; givenBack: number; checkpoints: number } {
+    return {
+      refused: this.#refused,
+      oversized: this.#oversized,
+      queued: this.#ring?.queuedCount() ?? 0,
+      givenBack: this.#givenBack,
+      checkpoints: this.#checkpoints,
+    };
   }
 
   hasPendingEvents(): boolean {
@@ -414,8 +529,36 @@ export abstract class NativeFfiAdapter implements RingAwareAdapter {
     this.#doorbell = null;
   }
 
+  #require(feature: 'give_back' | 'checkpoint'): void {
+    if (this.supports(feature)) return;
+    const what = feature === 'give_back' ? 'give_back_step_event' : 'checkpoint_yield_step_event';
+    let why: string;
+    if (this.#ring !== null) why = `the worker's region is layout 1.${this.#ring.layoutMinor}; this needs 1.1 (upgrade libtasker_worker)`;
+    else if (this.#transport === 'ffi') why = `${this.libraryPath} does not export ${what} (upgrade libtasker_worker)`;
+    else why = 'no worker is bootstrapped';
+    throw new UnsupportedByWorkerError(feature, why);
+  }
+
   #assertOpen(): void {
     if (this.#closed) throw new FfiCallError('the adapter is closed', undefined, 'CLOSED');
+  }
+}
+
+function checkEventId(eventId: string): void {
+  if (!isCanonicalEventId(eventId)) {
+    throw new FfiCallError(`event id '${eventId}' is not a canonical lowercase UUID`, undefined, 'INVALID_ARGUMENT');
+  }
+}
+
+/** A checkpoint's JSON: a JSON object, or `FfiCallError('INVALID_ARGUMENT')`. */
+function checkpointJson(checkpoint: StepCheckpoint): string {
+  if (typeof checkpoint !== 'object' || checkpoint === null || Array.isArray(checkpoint)) {
+    throw new FfiCallError('a checkpoint is a JSON object (step_uuid, cursor, items_processed, ...)', undefined, 'INVALID_ARGUMENT');
+  }
+  try {
+    return JSON.stringify(checkpoint);
+  } catch (error) {
+    throw new FfiCallError(`the checkpoint is not serialisable: ${(error as Error).message}`, error, 'INVALID_ARGUMENT');
   }
 }
 

@@ -46,6 +46,8 @@ export function openBunLibrary(path: string): NativeLibrary {
   const abiLib = optional({ tasker_worker_abi_version: { args: [], returns: FFIType.u32 } });
   const logsLib = optional({ poll_worker_logs: { args: [], returns: p } });
   const refusalsLib = optional({ poll_completion_refusals: { args: [], returns: p } });
+  const giveBackLib = optional({ give_back_step_event: { args: [p], returns: FFIType.i32 } });
+  const checkpointLib = optional({ checkpoint_yield_step_event: { args: [p, p], returns: FFIType.i32 } });
   const s = lib.symbols;
   const take = (ptr: RawPointer): string | null => {
     if (ptr === null || ptr === 0 || ptr === 0n) return null;
@@ -75,6 +77,10 @@ export function openBunLibrary(path: string): NativeLibrary {
     },
     bootstrapWorker: (configJson) => take(s.bootstrap_worker(cString(configJson))),
     completeStepEvent: (eventId, resultJson) => s.complete_step_event(cString(eventId), cString(resultJson)),
+    giveBackStepEvent: giveBackLib ? (eventId) => giveBackLib.symbols.give_back_step_event(cString(eventId)) : null,
+    checkpointYieldStepEvent: checkpointLib
+      ? (eventId, checkpointJson) => checkpointLib.symbols.checkpoint_yield_step_event(cString(eventId), cString(checkpointJson))
+      : null,
     isWorkerRunning: () => Boolean(s.is_worker_running()),
     checkStarvationWarnings: () => s.check_starvation_warnings(),
     cleanupTimeouts: () => s.cleanup_timeouts(),
@@ -91,6 +97,8 @@ export function openBunLibrary(path: string): NativeLibrary {
       abiLib?.close();
       logsLib?.close();
       refusalsLib?.close();
+      giveBackLib?.close();
+      checkpointLib?.close();
       lib.close();
     },
   };

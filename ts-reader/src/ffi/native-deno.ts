@@ -39,6 +39,8 @@ export function openDenoLibrary(path: string): NativeLibrary {
       poll_worker_logs: { parameters: [], result: 'pointer', optional: true },
       poll_completion_refusals: { parameters: [], result: 'pointer', optional: true },
       tasker_worker_abi_version: { parameters: [], result: 'u32', optional: true },
+      give_back_step_event: { parameters: ['buffer'], result: 'i32', optional: true },
+      checkpoint_yield_step_event: { parameters: ['buffer', 'buffer'], result: 'i32', optional: true },
     });
   } catch (error) {
     const message = (error as Error).message;
@@ -70,6 +72,8 @@ export function openDenoLibrary(path: string): NativeLibrary {
   const abi = lib.symbols.tasker_worker_abi_version ?? null;
   const logs = lib.symbols.poll_worker_logs ?? null;
   const refusals = lib.symbols.poll_completion_refusals ?? null;
+  const giveBack = lib.symbols.give_back_step_event ?? null;
+  const checkpoint = lib.symbols.checkpoint_yield_step_event ?? null;
   return {
     path,
     hasLogs: logs !== null,
@@ -80,6 +84,8 @@ export function openDenoLibrary(path: string): NativeLibrary {
     },
     bootstrapWorker: (configJson) => take(s.bootstrap_worker(cString(configJson))),
     completeStepEvent: (eventId, resultJson) => s.complete_step_event(cString(eventId), cString(resultJson)) as number,
+    giveBackStepEvent: giveBack ? (eventId) => giveBack(cString(eventId)) as number : null,
+    checkpointYieldStepEvent: checkpoint ? (eventId, checkpointJson) => checkpoint(cString(eventId), cString(checkpointJson)) as number : null,
     isWorkerRunning: () => Boolean(s.is_worker_running()),
     checkStarvationWarnings: () => void s.check_starvation_warnings(),
     cleanupTimeouts: () => void s.cleanup_timeouts(),

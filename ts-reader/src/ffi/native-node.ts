@@ -42,6 +42,8 @@ export function openKoffiLibrary(path: string): NativeLibrary {
   const map = bind('void *map_ring_region(_Out_ size_t *len_out)');
   const release = bind('int32_t release_ring_region(void *base)');
   const abi = optional('uint32_t tasker_worker_abi_version(void)');
+  const giveBack = optional('int32_t give_back_step_event(const char *event_id)');
+  const checkpoint = optional('int32_t checkpoint_yield_step_event(const char *event_id, const char *checkpoint_json)');
 
   const take = (p: unknown): string | null => {
     if (p === null || p === undefined) return null;
@@ -61,6 +63,8 @@ export function openKoffiLibrary(path: string): NativeLibrary {
     },
     bootstrapWorker: (configJson) => take(bootstrap(configJson)),
     completeStepEvent: (eventId, resultJson) => complete(eventId, resultJson) as number,
+    giveBackStepEvent: giveBack ? (eventId) => giveBack(eventId) as number : null,
+    checkpointYieldStepEvent: checkpoint ? (eventId, checkpointJson) => checkpoint(eventId, checkpointJson) as number : null,
     isWorkerRunning: () => Boolean(isRunning()),
     checkStarvationWarnings: () => void starvation(),
     cleanupTimeouts: () => void cleanup(),

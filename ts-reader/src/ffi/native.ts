@@ -29,6 +29,16 @@ export interface NativeLibrary {
   bootstrapWorker(configJson: string): string | null;
   /** 1 accepted, 0 refused. */
   completeStepEvent(eventId: string, resultJson: string): number;
+  /**
+   * `give_back_step_event` (layout 1.1's per-poll path): 1 given back to the source without using an attempt,
+   * 0 refused (not in flight). Null when the library predates it.
+   */
+  readonly giveBackStepEvent: ((eventId: string) => number) | null;
+  /**
+   * `checkpoint_yield_step_event`: 1 accepted (the step yields with this checkpoint), 0 refused. Null when the
+   * library predates it.
+   */
+  readonly checkpointYieldStepEvent: ((eventId: string, checkpointJson: string) => number) | null;
   isWorkerRunning(): boolean;
   checkStarvationWarnings(): void;
   cleanupTimeouts(): void;

@@ -283,6 +283,19 @@ export interface RingMetrics {
   producer_heartbeat_age_ms: number;
 }
 
+/**
+ * A step's checkpoint (the CHECKPOINT record of layout 1.1, `checkpoint_yield_step_event` on ffi), snake_case
+ * as the store keeps it: the step yields, its attempt is not counted, and it is dispatched again with
+ * `workflow_step.checkpoint` set to this object.
+ */
+export interface StepCheckpoint {
+  step_uuid: string;
+  cursor: unknown;
+  items_processed: number;
+  accumulated_results?: unknown;
+  [extra: string]: unknown;
+}
+
 /** tasker-core's `StepExecutionResult`, the completion payload. */
 export interface StepExecutionResult {
   step_uuid: string;

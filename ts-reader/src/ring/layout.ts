@@ -6,7 +6,14 @@
 
 /** Layout version this package speaks (layout-spec.md section 16). */
 export const LAYOUT_MAJOR = 1;
-export const LAYOUT_MINOR = 0;
+/**
+ * The minor this package speaks. It reads any minor of its major; the 1.1 words (the consumer's claim and
+ * `claiming_identity`) and records (GIVE_BACK, CHECKPOINT) are used only on a region whose `layout_minor`
+ * is at least 1 (`supportsClaims`).
+ */
+export const LAYOUT_MINOR = 1;
+/** The first `layout_minor` with claims, the seal and the GIVE_BACK / CHECKPOINT records (section 16). */
+export const MINOR_CLAIMS = 1;
 
 /** `TSKRRING` as the two little-endian u32 halves of the magic. */
 export const MAGIC_LO = 0x524b5354; // "TSKR"
@@ -50,6 +57,11 @@ export const Control = {
   SIZE: 1024,
   PRODUCER_POSITION: 0,
   CONSUMER_POSITION: 128,
+  /**
+   * Line 1 (1.1): the consumer's claim, a position (multiple of 8) plus bit 0 `SEALED`. Consumer: CAS
+   * forward before delivering; producer: one atomic OR of `SEALED` (section 9.5). Reserved on minor 0.
+   */
+  CONSUMER_CLAIM: 132,
   CONSUMER_SLEEPING: 256,
   /** Line 3: producer statistics. */
   CACHED_CONSUMER_POSITION: 384,
@@ -73,7 +85,15 @@ export const Control = {
   PEER_IDENTITY: 0,
   PEER_START_TIME: 8,
   PEER_HEARTBEAT: 16,
+  /**
+   * Line 6 (1.1): the identity word of the consumer that claims before delivering; a single 64-bit SeqCst
+   * store at take (`BigInt64Array` + `Atomics.store`), 0 before the role is released. Reserved on minor 0.
+   */
+  CLAIMING_IDENTITY: 792,
 } as const;
+
+/** Bit 0 of `consumer_claim`: set once by the producer when it seals the ring, never cleared (section 8.1). */
+export const CLAIM_SEALED = 1;
 
 /** Record types (section 7). */
 export const RecordType = {
@@ -81,6 +101,10 @@ export const RecordType = {
   STEP_EVENT: 0x0010,
   COMPLETION: 0x0011,
   NOOP: 0x8000,
+  /** 1.1, completions ring: `k * 36` bytes of event ids the consumer read and will not run. */
+  GIVE_BACK: 0x8012,
+  /** 1.1, completions ring: 36 bytes of event id, then the UTF-8 JSON object of the step's checkpoint. */
+  CHECKPOINT: 0x8013,
   SKIPPABLE_FIRST: 0x8000,
 } as const;
 
@@ -96,8 +120,14 @@ export const Flags = {
 /** Frame header size and alignment (section 6.1). */
 export const FRAME_HEADER = 16;
 export const FRAME_ALIGN = 8;
-/** Completion payloads start with the 36 ASCII bytes of the event id (section 7). */
+/** Completion and checkpoint payloads start with the 36 ASCII bytes of the event id; a GIVE_BACK payload
+ * is a whole number of them (section 7). */
 export const COMPLETION_ID_LEN = 36;
+
+/** Whether a region of this `layout_minor` has the 1.1 words and takes the 1.1 records (section 16). */
+export function supportsClaims(layoutMinor: number): boolean {
+  return layoutMinor >= MINOR_CLAIMS;
+}
 
 /** Ring indexes in the descriptor table (section 2). */
 export const RingIndex = { EVENTS: 0, COMPLETIONS: 1 } as const;
@@ -112,7 +142,10 @@ export function align8(n: number): number {
   return (n + 7) & ~7;
 }
 
-/** Reads a u64 field as a JS number (exact below 2^53; statistics and sequences stay far below). */
+/**
+ * Reads a u64 field as a JS number: exact below 2^53, so for statistics only (section 9.4). Never for a
+ * sequence: those are compared as two u32 halves (`sequence.ts`).
+ */
 export function readU64(dv: DataView, offset: number): number {
   return dv.getUint32(offset, true) + dv.getUint32(offset + 4, true) * 2 ** 32;
 }

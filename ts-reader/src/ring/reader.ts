@@ -1,18 +1,38 @@
 /**
  * The consumer side of a ring, in JS (layout-spec.md section 9): checks every record before reading past
  * its prefix, reassembles fragments, and hands out decoded copies only. Errors are sticky.
+ *
+ * Sequences are exact u64s kept as two u32 halves (section 9.4). On a region of minor >= 1 every position
+ * is claimed (section 9.5) before it is released and before the message ending there is returned, so a
+ * sealed ring delivers nothing more: the message found sealed is dropped, its bytes released, and every
+ * later read throws the sticky `RingSealedError`. On minor 0 the 1.1 words are never touched.
  */
-import { RingPeerError, RingReadError } from '../ffi/errors.ts';
-import { align8, Control, Flags, FRAME_HEADER, RecordType, readU64, storeU64 } from './layout.ts';
+import { RingPeerError, RingReadError, RingSealedError } from '../ffi/errors.ts';
+import { ConsumerClaim } from './claim.ts';
+import { align8, Control, Flags, FRAME_HEADER, RecordType, readU64, storeU64, supportsClaims } from './layout.ts';
 import type { RegionViews, RingGeometry } from './region.ts';
 import { type HeldRole, type Liveness, peerLiveness, takeRole } from './role.ts';
+import { incrementSequence, loadSequence, type Sequence, sequenceBigInt, sequenceString, storeSequence } from './sequence.ts';
 
 /** One delivered message: its record type and its payload decoded to a string (a copy). */
-export interface RingMessage {
+export class RingMessage {
   readonly type: number;
   readonly text: string;
-  /** Sequence number of the message's last record. */
-  readonly sequence: number;
+  /** The two u32 halves of the sequence number of the message's last record. */
+  readonly sequenceLo: number;
+  readonly sequenceHi: number;
+
+  constructor(type: number, text: string, sequenceLo: number, sequenceHi: number) {
+    this.type = type;
+    this.text = text;
+    this.sequenceLo = sequenceLo;
+    this.sequenceHi = sequenceHi;
+  }
+
+  /** Sequence number of the message's last record, exact (a u64). */
+  get sequence(): bigint {
+    return sequenceBigInt(this.sequenceLo, this.sequenceHi);
+  }
 }
 
 const decoder = new TextDecoder();
@@ -37,7 +57,11 @@ export class RingReader {
   /** Our position (released) and the last producer position loaded. */
   private tail: number;
   private head: number;
-  private seq: number;
+  /** The sequence expected next, as two u32 halves (never a double: section 9.4). */
+  private readonly seq: Sequence = { lo: 0, hi: 0 };
+  /** The claim (minor >= 1), or null on a minor-0 region. */
+  private claim: ConsumerClaim | null;
+  private sealed: RingSealedError | null = null;
   private frames: number;
   private bytes: number;
   private sleeps: number;
@@ -75,12 +99,31 @@ export class RingReader {
     this.head = this.tail;
     const dv = this.dv;
     this.openMessage = dv.getUint32(this.ctl + Control.CONSUMER_OPEN_MESSAGE, true);
-    this.seq = readU64(dv, this.ctl + Control.CONSUMER_NEXT_SEQUENCE);
+    loadSequence(this.u32, this.ctl + Control.CONSUMER_NEXT_SEQUENCE, this.seq);
     this.frames = readU64(dv, this.ctl + Control.CONSUMER_FRAMES);
     this.bytes = readU64(dv, this.ctl + Control.CONSUMER_BYTES);
     this.sleeps = readU64(dv, this.ctl + Control.CONSUMER_SLEEPS);
     this.adoptSequence = this.role.tookOverFromDead;
     this.skipPartial = this.role.tookOverFromDead || this.openMessage !== 0;
+    // Section 9.5's take step, after the identity CAS and the position load (minor >= 1 only).
+    this.claim = supportsClaims(views.layoutMinor) ? new ConsumerClaim(views, ring.control, this.role.identity, this.tail) : null;
+  }
+
+  /** Whether this reader claims before delivering (the region's minor is at least 1). */
+  get claims(): boolean {
+    return this.claim !== null;
+  }
+
+  /**
+   * Throws the sticky `RingSealedError` when the producer has sealed the ring, even with nothing left to
+   * read (one `Atomics.load`; maintenance ticks only). A minor-0 region is never sealed.
+   */
+  checkSealed(): void {
+    if (this.sealed) throw this.sealed;
+    const claim = this.claim;
+    if (claim === null || this.closed) return;
+    if (claim.state !== 'claimed') this.claimOutcome(claim.state, this.tail);
+    if (claim.isSealed()) this.claimOutcome('sealed', this.tail);
   }
 
   /** True when the producer has published bytes we have not consumed: one `Atomics.load`, no FFI. */
@@ -102,7 +145,9 @@ export class RingReader {
    */
   next(): RingMessage | null {
     if (this.poisoned) throw this.poisoned;
+    if (this.sealed) throw this.sealed;
     if (this.closed) throw new RingPeerError('CLOSED', `the ${this.ringName} reader is closed`);
+    if (this.claim !== null && this.claim.state !== 'claimed') this.claimOutcome(this.claim.state, this.tail);
     const start = this.tail;
     let pos = start;
     let head = this.head;
@@ -152,14 +197,19 @@ export class RingReader {
       if (abort && ((flags & Flags.END) === 0 || length !== FRAME_HEADER)) {
         throw this.fail('FRAGMENT_OUT_OF_ORDER', pos, `abort flags 0x${flags.toString(16)} with length ${length}`);
       }
-      const sequence = (u32[word + 2] as number) + (u32[word + 3] as number) * 2 ** 32;
+      // Section 9.4: the u64 as two halves, compared exactly; an abort marker (or the first record after a
+      // dead consumer) restarts the sequence.
+      const seqLo = u32[word + 2] as number;
+      const seqHi = u32[word + 3] as number;
+      const seq = this.seq;
       if (abort || this.adoptSequence) {
-        this.seq = sequence;
         this.adoptSequence = false;
-      } else if (sequence !== this.seq) {
-        throw this.fail('SEQUENCE_GAP', pos, `expected sequence ${this.seq}, found ${sequence}`);
+      } else if (seqLo !== seq.lo || seqHi !== seq.hi) {
+        throw this.fail('SEQUENCE_GAP', pos, `expected sequence ${sequenceString(seq.lo, seq.hi)}, found ${sequenceString(seqLo, seqHi)}`);
       }
-      this.seq = sequence + 1;
+      seq.lo = seqLo;
+      seq.hi = seqHi;
+      incrementSequence(seq);
       const payloadStart = at + FRAME_HEADER;
       const payloadEnd = at + length;
       const recordPos = pos; // errors below name this record, not the next
@@ -179,7 +229,7 @@ export class RingReader {
         if (type >= RecordType.SKIPPABLE_FIRST) continue;
         const text = decoder.decode(this.u8.subarray(payloadStart, payloadEnd));
         this.release(pos);
-        return { type, text, sequence };
+        return new RingMessage(type, text, seqLo, seqHi);
       }
       if (fragment === Flags.BEGIN && this.assembling === 0) {
         this.skipPartial = false;
@@ -200,7 +250,7 @@ export class RingReader {
         const text = decoder.decode(this.assembly.subarray(0, this.assemblyLength));
         this.assemblyLength = 0;
         this.release(pos);
-        return { type, text, sequence };
+        return new RingMessage(type, text, seqLo, seqHi);
       }
       throw this.fail(
         'FRAGMENT_OUT_OF_ORDER',
@@ -212,7 +262,7 @@ export class RingReader {
 
   /** Section 10: asks for a doorbell. True when the consumer may sleep; false when data arrived meanwhile. */
   prepareSleep(): boolean {
-    if (this.closed || this.poisoned) return false;
+    if (this.closed || this.poisoned || this.sealed) return false;
     // Relaxed store then a full fence: JS Atomics are sequentially consistent, so the reload below cannot
     // move before the store (pairs with the producer's fence + CAS of consumer_sleeping).
     Atomics.store(this.i32, this.sleepIndex, 1);
@@ -240,11 +290,16 @@ export class RingReader {
     return peerLiveness(this.views, this.ctl, 'producer');
   }
 
-  /** Gives the role back. Idempotent. No view of the region is used after this. */
+  /**
+   * Gives the role back (section 12): `claiming_identity` = 0 (minor >= 1), then the identity. Idempotent.
+   * No view of the region is used after this.
+   */
   close(): void {
     if (this.closed) return;
     Atomics.store(this.i32, this.sleepIndex, 0);
     this.closed = true;
+    this.claim?.release();
+    this.claim = null;
     this.role?.release();
     this.role = null;
     this.assembly = new Uint8Array(0);
@@ -272,15 +327,50 @@ export class RingReader {
     this.release(next);
   }
 
-  /** Section 9.1 step 5: statistics, then the Release store of consumer_position. */
+  /**
+   * Section 9.1 step 5, preceded on minor >= 1 by section 9.5's claim: claim up to `pos` (everything read so
+   * far), then statistics, then the Release store of consumer_position. The claim comes first, so the
+   * position is never ahead of it and no message ending at `pos` is returned unclaimed. Found sealed: the
+   * bytes are released as usual, the message being read is dropped, and `RingSealedError` is thrown (sticky).
+   * Found foreign: `RingReadError('CLAIM_CORRUPT')`, nothing released.
+   */
   private release(pos: number): void {
+    const claim = this.claim;
+    const outcome = claim === null ? 'claimed' : claim.advance(pos);
+    if (outcome === 'corrupt') this.claimOutcome(outcome, pos);
+    if (outcome === 'sealed') {
+      this.assembling = 0; // dropped undelivered: the producer hands it elsewhere
+      this.assemblyLength = 0;
+    }
+    this.storeRelease(pos);
+    if (outcome === 'sealed') this.claimOutcome(outcome, pos);
+  }
+
+  /** Throws the sticky error for a claim that is over: `RingSealedError`, or `RingReadError('CLAIM_CORRUPT')`. */
+  private claimOutcome(outcome: 'sealed' | 'corrupt', pos: number): never {
+    const claim = this.claim as ConsumerClaim;
+    if (outcome === 'sealed') {
+      this.sealed ??= new RingSealedError(
+        `the ${this.ringName} ring is sealed: its producer (the worker core) is stopping and hands every unclaimed message back to its source; nothing more is delivered`,
+      );
+      throw this.sealed;
+    }
+    throw this.fail(
+      'CLAIM_CORRUPT',
+      pos,
+      `consumer_claim was 0x${claim.found.toString(16)}, expected this consumer's last claim 0x${claim.position.toString(16)} (or it with SEALED): someone else wrote the word`,
+    );
+  }
+
+  /** Line 4 (plain), then the Release store of consumer_position. */
+  private storeRelease(pos: number): void {
     const u32 = this.u32;
     const open = this.assembling !== 0 ? 1 : 0;
     if (open !== this.openMessage) {
       this.openMessage = open;
       u32[(this.ctl + Control.CONSUMER_OPEN_MESSAGE) >> 2] = open;
     }
-    storeU64(u32, this.ctl + Control.CONSUMER_NEXT_SEQUENCE, this.seq);
+    storeSequence(u32, this.ctl + Control.CONSUMER_NEXT_SEQUENCE, this.seq);
     storeU64(u32, this.ctl + Control.CONSUMER_FRAMES, this.frames);
     storeU64(u32, this.ctl + Control.CONSUMER_BYTES, this.bytes);
     this.tail = pos;

@@ -63,6 +63,8 @@ export type RoleSide = 'producer' | 'consumer';
 export interface HeldRole {
   /** The previous holder was dead: its partial work must be healed (section 12). */
   readonly tookOverFromDead: boolean;
+  /** The identity word stored in the role's line (pid | start_time low 32 bits << 32), as a u64. */
+  readonly identity: bigint;
   heartbeat(): void;
   release(): void;
 }
@@ -99,6 +101,7 @@ export function takeRole(views: RegionViews, control: number, side: RoleSide, ri
   let held = true;
   return {
     tookOverFromDead,
+    identity: me.word,
     heartbeat() {
       if (held) writeU64(views.dv, line + Control.PEER_HEARTBEAT, Date.now());
     },

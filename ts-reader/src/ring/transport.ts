@@ -21,6 +21,13 @@ export interface RingTransportOptions {
  */
 export let transportInternals: (transport: RingTransport) => { views: RegionViews; reader: RingReader };
 
+/** A completion's, give-back's or checkpoint's event id must be canonical (section 7). */
+function checkEventId(eventId: string): void {
+  if (!isCanonicalEventId(eventId)) {
+    throw new FfiCallError(`event id '${eventId}' is not a canonical lowercase UUID`, undefined, 'INVALID_ARGUMENT');
+  }
+}
+
 export class RingTransport {
   /** Every view of shared memory: private, so none outlives the mapping in user code. */
   readonly #views: RegionViews;
@@ -75,16 +82,51 @@ export class RingTransport {
     return event;
   }
 
+  /** The region's `layout_minor` (1.1 claims and records when it is at least 1). */
+  get layoutMinor(): number {
+    return this.#views.layoutMinor;
+  }
+
   /**
    * Queues a completion and writes whatever the ring has room for, in order. Never blocks, never drops:
    * what does not fit waits here for `flush()` (the poller calls it every tick).
    */
   complete(eventId: string, resultJson: string): void {
-    if (this.#closed) throw new RingPeerError('CLOSED', 'the ring transport is closed; the completion was not sent');
-    if (!isCanonicalEventId(eventId)) {
-      throw new FfiCallError(`event id '${eventId}' is not a canonical lowercase UUID`, undefined, 'INVALID_ARGUMENT');
-    }
-    const message = this.#writer.prepare(RecordType.COMPLETION, eventId, resultJson);
+    this.#assertSendable('the completion');
+    checkEventId(eventId);
+    this.#send(this.#writer.prepare(RecordType.COMPLETION, eventId, resultJson));
+  }
+
+  /**
+   * Queues GIVE_BACK records for `eventIds` (layout-spec.md section 7, 1.1): one record, or one per
+   * `max_message_size / 36` ids, in order with the completions. Every id is checked before anything is
+   * queued. A minor-0 region: `UnsupportedByWorkerError`, nothing sent.
+   */
+  giveBack(eventIds: readonly string[]): void {
+    this.#assertSendable('the give-back');
+    for (const id of eventIds) checkEventId(id);
+    const per = this.#writer.maxGiveBackIds;
+    const messages: OutgoingMessage[] = [];
+    for (let i = 0; i < eventIds.length; i += per) messages.push(this.#writer.prepareGiveBack(eventIds.slice(i, i + per)));
+    for (const message of messages) this.#send(message);
+  }
+
+  /**
+   * Queues a CHECKPOINT record (layout-spec.md section 7, 1.1): the event id, then the checkpoint's JSON
+   * object. A minor-0 region: `UnsupportedByWorkerError`, nothing sent.
+   */
+  checkpoint(eventId: string, checkpointJson: string): void {
+    this.#assertSendable('the checkpoint');
+    checkEventId(eventId);
+    this.#send(this.#writer.prepareCheckpoint(eventId, checkpointJson));
+  }
+
+  #assertSendable(what: string): void {
+    if (this.#closed) throw new RingPeerError('CLOSED', `the ring transport is closed; ${what} was not sent`);
+  }
+
+  /** Writes now when nothing waits before it, else queues (order is kept). */
+  #send(message: OutgoingMessage): void {
     if (this.queuedCount() === 0 && this.#writer.offer(message)) return;
     this.#queued.push(message);
   }
@@ -121,10 +163,12 @@ export class RingTransport {
 
   /**
    * Maintenance (never per event): heartbeats, the region size check (a shrunk file would SIGBUS the
-   * next read), and the producer's liveness. Throws `RingPeerError` when the ring cannot be used.
+   * next read), the producer's liveness, and (minor >= 1) its seal. Throws `RingPeerError` when the ring
+   * cannot be used, `RingSealedError` once the producer sealed it (also when nothing is left to read).
    */
   maintain(): void {
     if (this.#closed) return;
+    this.#reader.checkSealed();
     this.#reader.heartbeat();
     this.#writer.heartbeat();
     if (this.#regionPath) {

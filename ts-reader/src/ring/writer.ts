@@ -4,10 +4,11 @@
  * not fit now stays with the caller and is offered again later; a message larger than one frame is
  * streamed fragment by fragment across offers.
  */
-import { RingWriteError } from '../ffi/errors.ts';
-import { align8, COMPLETION_ID_LEN, Control, Flags, FRAME_HEADER, RecordType, readU64, storeU64 } from './layout.ts';
+import { RingWriteError, UnsupportedByWorkerError } from '../ffi/errors.ts';
+import { align8, COMPLETION_ID_LEN, Control, Flags, FRAME_HEADER, RecordType, readU64, storeU64, supportsClaims } from './layout.ts';
 import type { RegionViews, RingGeometry } from './region.ts';
 import { type HeldRole, takeRole } from './role.ts';
+import { incrementSequence, loadSequence, type Sequence, storeSequence } from './sequence.ts';
 
 const encoder = new TextEncoder();
 
@@ -55,12 +56,15 @@ export class RingWriter {
   private readonly mask: number;
   private readonly maxPayload: number;
   readonly maxMessage: number;
+  /** The region's `layout_minor`: the 1.1 records (GIVE_BACK, CHECKPOINT) only when it is at least 1. */
+  readonly layoutMinor: number;
   private readonly headIndex: number;
   private readonly tailIndex: number;
   private role: HeldRole | null;
   private head: number;
   private cachedTail: number;
-  private seq: number;
+  /** The next record's sequence, as two u32 halves (exact: section 9.4). */
+  private readonly seq: Sequence = { lo: 0, hi: 0 };
   private frames: number;
   private bytes: number;
   private pads: number;
@@ -81,6 +85,7 @@ export class RingWriter {
     this.mask = ring.capacity - 1;
     this.maxPayload = views.maxFrameSize - FRAME_HEADER;
     this.maxMessage = views.maxMessageSize;
+    this.layoutMinor = views.layoutMinor;
     this.headIndex = (ring.control + Control.PRODUCER_POSITION) >> 2;
     this.tailIndex = (ring.control + Control.CONSUMER_POSITION) >> 2;
     this.role = takeRole(views, ring.control, 'producer', ringName);
@@ -89,7 +94,7 @@ export class RingWriter {
     this.cachedTail = Atomics.load(this.i32, this.tailIndex) >>> 0;
     const dv = this.dv;
     this.openMessage = dv.getUint32(this.ctl + Control.PRODUCER_OPEN_MESSAGE, true);
-    this.seq = readU64(dv, this.ctl + Control.PRODUCER_NEXT_SEQUENCE);
+    loadSequence(this.u32, this.ctl + Control.PRODUCER_NEXT_SEQUENCE, this.seq);
     this.frames = readU64(dv, this.ctl + Control.PRODUCER_FRAMES);
     this.bytes = readU64(dv, this.ctl + Control.PRODUCER_BYTES);
     this.pads = readU64(dv, this.ctl + Control.PRODUCER_PADS);
@@ -102,6 +107,7 @@ export class RingWriter {
    * be written (`RingWriteError('MESSAGE_TOO_LARGE')`, with its exact size).
    */
   prepare(type: number, prefix: string, json: string): OutgoingMessage {
+    if (type === RecordType.GIVE_BACK || type === RecordType.CHECKPOINT) this.require11(type === RecordType.GIVE_BACK ? 'give_back' : 'checkpoint');
     const message = new OutgoingMessage(type, prefix, json);
     if (prefix.length + json.length * 3 > this.maxMessage) {
       const size = prefix.length + encoder.encode(json).length;
@@ -110,6 +116,37 @@ export class RingWriter {
       }
     }
     return message;
+  }
+
+  /** The most event ids one GIVE_BACK record can carry (`max_message_size / 36`). */
+  get maxGiveBackIds(): number {
+    return Math.floor(this.maxMessage / COMPLETION_ID_LEN);
+  }
+
+  /**
+   * A GIVE_BACK record (layout-spec.md section 7, 1.1): the canonical ids back to back, `k * 36` bytes, one
+   * message (fragmented by `offer` like any other when it exceeds a frame). The caller checks the ids; at
+   * most `maxGiveBackIds` of them. On a minor-0 region: `UnsupportedByWorkerError`, nothing prepared.
+   */
+  prepareGiveBack(eventIds: readonly string[]): OutgoingMessage {
+    this.require11('give_back');
+    if (eventIds.length === 0) throw new RangeError('a GIVE_BACK record carries at least one event id');
+    if (eventIds.length > this.maxGiveBackIds) {
+      throw new RingWriteError(
+        'MESSAGE_TOO_LARGE',
+        `${eventIds.length} ids need ${eventIds.length * COMPLETION_ID_LEN} bytes > max_message_size ${this.maxMessage}`,
+      );
+    }
+    return this.prepare(RecordType.GIVE_BACK, eventIds.join(''), '');
+  }
+
+  /**
+   * A CHECKPOINT record (layout-spec.md section 7, 1.1): the 36-byte event id, then the checkpoint's JSON
+   * object. On a minor-0 region: `UnsupportedByWorkerError`, nothing prepared.
+   */
+  prepareCheckpoint(eventId: string, checkpointJson: string): OutgoingMessage {
+    this.require11('checkpoint');
+    return this.prepare(RecordType.CHECKPOINT, eventId, checkpointJson);
   }
 
   /**
@@ -148,6 +185,16 @@ export class RingWriter {
     this.closed = true;
     this.role?.release();
     this.role = null;
+  }
+
+  /** Section 16: a 1.1 record goes only to a region of minor >= 1 (a 1.0 worker core would skip it). */
+  private require11(feature: 'give_back' | 'checkpoint'): void {
+    if (!supportsClaims(this.layoutMinor)) {
+      throw new UnsupportedByWorkerError(
+        feature,
+        `the region is layout 1.${this.layoutMinor}, which has no ${feature === 'give_back' ? 'GIVE_BACK' : 'CHECKPOINT'} record (it needs 1.1: upgrade libtasker_worker)`,
+      );
+    }
   }
 
   /** One frame, encoded straight into the ring with `encodeInto` (no intermediate copy). */
@@ -236,8 +283,8 @@ export class RingWriter {
     const word = at >> 2;
     this.u32[word] = length;
     this.u32[word + 1] = type | (flags << 16); // little-endian: type at +4, flags at +6
-    storeU64(this.u32, at + 8, this.seq);
-    this.seq += 1;
+    storeSequence(this.u32, at + 8, this.seq);
+    incrementSequence(this.seq);
     this.frames += 1;
     this.bytes += payloadLength;
     this.head = (this.head + footprint) >>> 0;
@@ -250,7 +297,7 @@ export class RingWriter {
       this.openMessage = open;
       u32[(this.ctl + Control.PRODUCER_OPEN_MESSAGE) >> 2] = open;
     }
-    storeU64(u32, this.ctl + Control.PRODUCER_NEXT_SEQUENCE, this.seq);
+    storeSequence(u32, this.ctl + Control.PRODUCER_NEXT_SEQUENCE, this.seq);
     storeU64(u32, this.ctl + Control.PRODUCER_FRAMES, this.frames);
     storeU64(u32, this.ctl + Control.PRODUCER_BYTES, this.bytes);
     storeU64(u32, this.ctl + Control.PRODUCER_PADS, this.pads);

@@ -9,7 +9,7 @@ import process from 'node:process';
 import { TaskerEventEmitter } from '../events/event-emitter.ts';
 import { EventNames } from '../events/event-names.ts';
 import { EventPoller } from '../events/event-poller.ts';
-import { DoorbellError, FfiError } from '../ffi/errors.ts';
+import { DoorbellError, FfiError, type RingSealedError } from '../ffi/errors.ts';
 import { createFfiAdapter } from '../ffi/factory.ts';
 import { isRingAwareAdapter, type RingAwareAdapter } from '../ffi/native-adapter.ts';
 import { checkOptionKeys } from '../ffi/options.ts';
@@ -212,6 +212,7 @@ export class TaskerWorker {
       else this.log(error instanceof DoorbellError ? 'warn' : 'error', error);
     });
     poller.onRefusal((refusal) => this.refused(refusal));
+    poller.onSealed((sealed) => this.sealed(sealed));
     poller.onMetrics((metrics) => {
       this.emitter.publish(EventNames.POLLER_METRICS, metrics);
       this.emitter.publish(EventNames.METRICS_UPDATED, metrics);
@@ -323,6 +324,17 @@ export class TaskerWorker {
     if (d === null || this.ended === null) return;
     if (this.ended.error) d.reject(this.ended.error);
     else d.resolve();
+  }
+
+  /**
+   * The worker core sealed the events ring (layout 1.1): it is finishing a stop it was asked for elsewhere
+   * (or its own drain deadline passed during ours). Not an error: logged at `info`, and a running worker
+   * follows with its own graceful stop (running handlers finish, their completions are written), so `done`
+   * resolves and the exit code stays 0.
+   */
+  private sealed(sealed: RingSealedError): void {
+    this.log('info', sealed, this.state === 'running' ? 'the worker core is stopping; this worker stops too' : undefined);
+    if (this.state === 'running') void this.stop();
   }
 
   /** A completion that was not taken: counted and published as `step.completion.refused`. */

@@ -2,7 +2,7 @@
  * Builds a tasker-ring region in JS memory, byte for byte as layout-spec.md section 11.1 describes, so
  * reader tests can run without the native library and can corrupt any field.
  */
-import { Control, Descriptor, Header, READY_VALUE, writeU64 } from '../../src/ring/layout.ts';
+import { Control, Descriptor, Header, LAYOUT_MINOR, READY_VALUE, writeU64 } from '../../src/ring/layout.ts';
 
 export interface BuildOptions {
   eventsCapacity?: number;
@@ -11,6 +11,8 @@ export interface BuildOptions {
   maxMessageSize?: number;
   initialPosition?: number;
   layoutMajor?: number;
+  /** Default: the minor this package speaks (1: the claim word starts at `initialPosition`). */
+  layoutMinor?: number;
   ready?: number;
 }
 
@@ -27,7 +29,8 @@ export function buildRegion(options: BuildOptions = {}): ArrayBuffer {
   const u8 = new Uint8Array(buffer);
   u8.set(new TextEncoder().encode('TSKRRING'), 0);
   dv.setUint16(Header.LAYOUT_MAJOR, options.layoutMajor ?? 1, true);
-  dv.setUint16(Header.LAYOUT_MINOR, 0, true);
+  const minor = options.layoutMinor ?? LAYOUT_MINOR;
+  dv.setUint16(Header.LAYOUT_MINOR, minor, true);
   dv.setUint32(Header.HEADER_SIZE, 4096, true);
   dv.setUint32(Header.RING_COUNT, 2, true);
   writeU64(dv, Header.REGION_SIZE, size);
@@ -48,13 +51,23 @@ export function buildRegion(options: BuildOptions = {}): ArrayBuffer {
     for (const field of [Control.PRODUCER_POSITION, Control.CONSUMER_POSITION, Control.CACHED_CONSUMER_POSITION, Control.CACHED_PRODUCER_POSITION]) {
       dv.setUint32(ring.control + field, initial >>> 0, true);
     }
+    // 1.1 (section 11.1 step 4): consumer_claim starts at initial_position; reserved (zero) on minor 0.
+    if (minor >= 1) dv.setUint32(ring.control + Control.CONSUMER_CLAIM, initial >>> 0, true);
   });
   dv.setUint32(Header.READY, options.ready ?? READY_VALUE, true);
   return buffer;
 }
 
 /** Writes one raw record at ring position `pos` of the events ring (no checks: for corrupt-frame tests). */
-export function writeRawRecord(buffer: ArrayBuffer, pos: number, length: number, type: number, flags: number, sequence: number, payload?: Uint8Array): number {
+export function writeRawRecord(
+  buffer: ArrayBuffer,
+  pos: number,
+  length: number,
+  type: number,
+  flags: number,
+  sequence: number | bigint,
+  payload?: Uint8Array,
+): number {
   const dv = new DataView(buffer);
   const capacity = dv.getUint32(Header.RING_TABLE + Descriptor.CAPACITY, true);
   const data = dv.getUint32(Header.RING_TABLE + Descriptor.DATA_OFFSET, true);
@@ -62,7 +75,7 @@ export function writeRawRecord(buffer: ArrayBuffer, pos: number, length: number,
   dv.setUint32(at, length >>> 0, true);
   dv.setUint16(at + 4, type, true);
   dv.setUint16(at + 6, flags, true);
-  if (length >= 16 || length === 0) writeU64(dv, at + 8, sequence);
+  if (length >= 16 || length === 0) dv.setBigUint64(at + 8, BigInt(sequence), true);
   if (payload) new Uint8Array(buffer).set(payload, at + 16);
   return (pos + ((length + 7) & ~7)) >>> 0;
 }
