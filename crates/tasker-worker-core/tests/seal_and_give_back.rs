@@ -67,7 +67,7 @@ fn the_drain_deadline_seals_the_ring_before_unread_events_go_back() {
     let region = Region::attach(&worker.status().region_path.unwrap()).unwrap();
     let mut events = region.consumer(RingId::Events).unwrap();
     wait_until("the 10 roots in the ring", Duration::from_secs(30), || {
-        worker.metrics().source.unwrap()["claimed"].as_u64() == Some(10)
+        worker.metrics().pending_count == 10
     });
     // Two are read (and never answered); eight wait unread when the drain's deadline passes.
     let read = read_events(&mut events, 2);
