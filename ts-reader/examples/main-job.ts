@@ -46,7 +46,10 @@ const USAGE = `usage: main-job [--database-url URL] [--steps N] [--workers K] [-
                                how long a dead worker's steps wait before another worker takes them
   --child             run one worker only: no enqueue, no children, summary JSON on stdout
   --without-handler NAME       leave this handler class unregistered (tests of a missing handler)
-  --handler-delay-ms MS        each handler waits this long first (simulated I/O; default 0)`;
+  --handler-delay-ms MS        each handler waits this long first (simulated I/O; default 0)
+  --source S          store (default) or synthetic: the worker core fabricates --steps copies of the 2.7 KB
+                      fixture event (a linear step) instead of claiming from a store; nothing is persisted.
+                      The transport's and the handlers' own ceiling, for comparison with a store's rate.`;
 
 interface Options {
   databaseUrl: string;
@@ -60,6 +63,7 @@ interface Options {
   visibilityMarginMs: number;
   withoutHandler: string[];
   handlerDelayMs: number;
+  source: 'store' | 'synthetic';
 }
 
 /** What one worker process did (children print it as JSON on stdout). */
@@ -110,6 +114,7 @@ function parseCli(argv: string[]) {
         'visibility-margin-ms': { type: 'string' },
         'without-handler': { type: 'string', multiple: true },
         'handler-delay-ms': { type: 'string' },
+        source: { type: 'string' },
         help: { type: 'boolean' },
       },
       strict: true,
@@ -128,7 +133,11 @@ function parseOptions(argv: string[]): Options {
   const transport = values.transport ?? 'ring';
   if (transport !== 'ring' && transport !== 'ffi') throw new UsageError(`--transport must be ring or ffi, got '${transport}'`);
   const envUrl = process.env.TASKER_DATABASE_URL?.trim();
+  const source = values.source ?? 'store';
+  if (source !== 'store' && source !== 'synthetic') throw new UsageError(`--source must be store or synthetic, got '${source}'`);
+  if (source === 'synthetic' && (values.workers ?? '1') !== '1') throw new UsageError('--source synthetic runs one worker (--workers 1)');
   return {
+    source,
     databaseUrl: values['database-url'] ?? (envUrl ? envUrl : 'tasker.db'),
     steps: positiveInt('steps', values.steps, 100_000),
     workers: positiveInt('workers', values.workers, 1),
@@ -217,7 +226,10 @@ async function runWorker(opts: Options, showProgress: boolean): Promise<WorkerSu
         completion_timeout_ms: opts.completionTimeoutMs,
         // Step counts every 100 ms (one small query): the end of the run is seen within ~0.15 s, not ~1.25 s,
         // which matters to the steps/s of runs of a few seconds.
-        source: { kind: 'store', database_url: opts.databaseUrl, visibility_margin_ms: opts.visibilityMarginMs, status_interval_ms: 100 },
+        source:
+          opts.source === 'synthetic'
+            ? { kind: 'synthetic', count: opts.steps }
+            : { kind: 'store', database_url: opts.databaseUrl, visibility_margin_ms: opts.visibilityMarginMs, status_interval_ms: 100 },
       },
       logger: (r) => {
         if (r.level === 'error' || r.level === 'warn') process.stderr.write(`\n[worker ${r.level}] ${r.message} ${JSON.stringify(r.fields)}\n`);
@@ -254,6 +266,10 @@ async function runWorker(opts: Options, showProgress: boolean): Promise<WorkerSu
           lastAt = now;
         }
       }
+      if (opts.source === 'synthetic' && m.completed_count + m.failed_count >= opts.steps) {
+        finished = true;
+        break;
+      }
       if (s) {
         // Done when the whole store has nothing unfinished and this worker holds and owes nothing.
         if (unfinished(s) === 0 && m.source?.held === 0 && m.source.buffered === 0 && s.age_ms < 200) {
@@ -275,16 +291,19 @@ async function runWorker(opts: Options, showProgress: boolean): Promise<WorkerSu
   adapter.close();
   const src = m.source;
   const stats = worker.stats();
-  const handled = (src?.completed ?? 0) + (src?.retried ?? 0) + (src?.failed ?? 0);
+  // Without a store (the synthetic source) the worker core's own counts are the steps handled.
+  const completed = src ? src.completed : m.completed_count;
+  const failed = src ? src.failed : m.failed_count;
+  const handled = completed + (src?.retried ?? 0) + failed;
   return {
     worker_id: boot.worker_id,
     runtime: detectRuntime(),
     transport: opts.transport,
-    backend: src?.backend ?? 'unknown',
+    backend: src?.backend ?? opts.source,
     elapsed_s: elapsed,
-    completed: src?.completed ?? 0,
+    completed,
     retried: src?.retried ?? 0,
-    failed: src?.failed ?? 0,
+    failed,
     refused: src?.refused ?? 0,
     released: src?.released ?? 0,
     store_errors: src?.store_errors ?? 0,
@@ -381,6 +400,12 @@ async function main(): Promise<number> {
     const summary = await runWorker(opts, false);
     process.stdout.write(`${JSON.stringify(summary)}\n`);
     return 0;
+  }
+  if (opts.source === 'synthetic') {
+    const own = await runWorker(opts, !opts.json);
+    if (opts.json) console.log(JSON.stringify({ workers: [own], wall_s: own.elapsed_s, store: null, interrupted: own.interrupted, verify: null }));
+    else printSummary([own], own.elapsed_s);
+    return own.interrupted ? 130 : 0;
   }
   const before = storeStatus(opts.databaseUrl);
   const left = unfinished(before.steps);

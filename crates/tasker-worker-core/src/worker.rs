@@ -695,7 +695,18 @@ fn warn_of_undeliverable_events(config: &WorkerConfig) {
     let Some(max_event) = config.max_event_bytes() else {
         return;
     };
-    if max_event < config.max_message_size {
+    if max_event >= config.max_message_size {
+        return;
+    }
+    // The defaults (a 4 MiB ring, 64 MiB messages) always differ: said at info, so every default worker does
+    // not warn; a configured message limit the ring cannot carry is a warning.
+    if config.max_message_size == WorkerConfig::default().max_message_size {
+        tracing::info!(
+            max_event_bytes = max_event,
+            events_capacity = config.events_capacity,
+            "step events of at most {max_event} bytes fit the events ring; a larger one fails as a dispatch_error"
+        );
+    } else {
         tracing::warn!(
             max_event_bytes = max_event,
             max_message_size = config.max_message_size,
