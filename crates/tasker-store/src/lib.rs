@@ -10,6 +10,7 @@ mod store;
 mod claim;
 mod claims;
 mod complete;
+mod connect;
 mod enqueue;
 mod error;
 mod event;
@@ -24,10 +25,11 @@ pub mod test_support;
 mod token;
 mod verify;
 
+pub use connect::redact;
 pub use error::*;
 pub use history::{AttemptOutcome, AttemptRecord, YieldOutcome};
 pub use store::{
-    redact, ClaimedStep, CompletionOutcome, HeldClaim, ReadyListener, Store, StoreOptions, StoreStatus, READY_CHANNEL,
+    ClaimedStep, CompletionOutcome, HeldClaim, ReadyListener, Store, StoreOptions, StoreStatus, READY_CHANNEL,
 };
 pub use uuid::Uuid;
 pub use verify::{Mismatch, VerifyReport, MAX_EXAMPLES};
