@@ -194,22 +194,26 @@ impl SyntheticSource {
     /// The `k`-th event (1-based) from the generator, stamped when asked.
     fn make(&mut self, k: u64) -> SourcedEvent {
         let at_ns = self.started_epoch_ns + self.due_offset_ns(k);
-        let (_, event) = self.generator.next_event();
-        let id = |field: &str| event[field].as_str().and_then(|s| Uuid::parse(s.as_bytes()).ok());
-        let (Some(event_id), Some(step_uuid)) = (id("event_id"), id("step_uuid")) else {
+        // Text, as the store's events are: the ring pump copies bytes, and the per-poll path clones a string
+        // (a tree would be deep-cloned and serialised per event, a cost of this stand-in, not of a source).
+        let (id, step, text) = self.generator.next_event_text();
+        let (Ok(event_id), Ok(step_uuid)) = (Uuid::parse(id.as_bytes()), Uuid::parse(step.as_bytes())) else {
             unreachable!("the generator writes canonical UUIDs");
         };
-        let mut payload = event.clone();
-        if self.stamp_enqueued_at {
-            if let serde_json::Value::Object(map) = &mut payload {
-                let at_us = u64::try_from(at_ns / 1000).unwrap_or(u64::MAX);
-                map.insert("enqueued_at_us".to_string(), at_us.into());
-            }
-        }
+        let text = if self.stamp_enqueued_at {
+            // The event is an object: its last byte is its closing brace.
+            let at_us = u64::try_from(at_ns / 1000).unwrap_or(u64::MAX);
+            let mut s = String::from(text);
+            s.pop();
+            s.push_str(&format!(",\"enqueued_at_us\":{at_us}}}"));
+            s.into_boxed_str()
+        } else {
+            text
+        };
         SourcedEvent {
             event_id,
             step_uuid,
-            payload: EventPayload::Tree(payload),
+            payload: EventPayload::Text(text),
         }
     }
 

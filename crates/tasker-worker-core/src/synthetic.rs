@@ -35,6 +35,18 @@ pub struct StepEventGenerator {
     size_range: Option<(usize, usize, usize)>,
     /// xorshift64* state for the random sizes.
     rng: u64,
+    /// The template serialised once, with the byte offsets of its three ids (event, step, workflow step):
+    /// [`Self::next_event_text`] copies it and writes the ids in place. Built on first use; only for a fixed
+    /// size (a size range changes the padding per event).
+    text: Option<TextTemplate>,
+}
+
+/// A serialised event and where its 36-byte ids are.
+#[derive(Debug, Clone)]
+struct TextTemplate {
+    bytes: Vec<u8>,
+    event_id_at: usize,
+    step_uuid_at: [usize; 2],
 }
 
 impl StepEventGenerator {
@@ -55,6 +67,7 @@ impl StepEventGenerator {
             seed,
             size_range: None,
             rng: seed | 1,
+            text: None,
         }
     }
 
@@ -80,6 +93,55 @@ impl StepEventGenerator {
     pub fn fixture_len() -> usize {
         let v: Value = serde_json::from_str(STEP_EVENT_FIXTURE).expect("fixture is valid JSON");
         serde_json::to_vec(&v).expect("serialises").len()
+    }
+
+    /// The next event as JSON text with its event id and step uuid: the bytes [`Self::next_event`] would
+    /// serialise to, made by copying the serialised template and writing the fresh ids in place (a memcpy,
+    /// not a tree clone and a serialisation per event). A size range falls back to serialising the tree.
+    pub fn next_event_text(&mut self) -> (String, String, Box<str>) {
+        if self.size_range.is_some() {
+            let (id, event) = self.next_event();
+            let step = event["step_uuid"].as_str().unwrap_or_default().to_string();
+            let text = serde_json::to_string(event).expect("a JSON tree serialises");
+            return (id, step, text.into_boxed_str());
+        }
+        let template = self.text.get_or_insert_with(|| Self::text_template(&self.template));
+        self.counter += 1;
+        let id = uuid_text(((self.seed as u128) << 64) | self.counter as u128);
+        let step = uuid_text(((self.seed as u128 ^ 0x5eed) << 64) | self.counter as u128);
+        let mut bytes = template.bytes.clone();
+        bytes[template.event_id_at..template.event_id_at + 36].copy_from_slice(id.as_bytes());
+        for at in template.step_uuid_at {
+            bytes[at..at + 36].copy_from_slice(step.as_bytes());
+        }
+        // The ids are ASCII written over ASCII of the same length: still UTF-8.
+        let text = String::from_utf8(bytes).expect("UTF-8 template with ASCII ids");
+        (id, step, text.into_boxed_str())
+    }
+
+    /// Serialises `template` with three distinct placeholder ids and finds each one's offset.
+    fn text_template(template: &Value) -> TextTemplate {
+        const EVENT: &str = "00000000-0000-7000-8000-00000000e1d0";
+        const STEP: &str = "00000000-0000-7000-8000-00000000571e";
+        const WORKFLOW_STEP: &str = "00000000-0000-7000-8000-00000000f057";
+        let mut t = template.clone();
+        t["event_id"] = Value::String(EVENT.into());
+        t["step_uuid"] = Value::String(STEP.into());
+        if let Some(ws) = t.pointer_mut("/task_sequence_step/workflow_step") {
+            ws["workflow_step_uuid"] = Value::String(WORKFLOW_STEP.into());
+        }
+        let text = serde_json::to_string(&t).expect("a JSON tree serialises");
+        let at = |needle: &str| {
+            let mut found = text.match_indices(needle).map(|(i, _)| i);
+            let first = found.next().expect("the placeholder id is in the template");
+            assert!(found.next().is_none(), "the placeholder id {needle} is unique");
+            first
+        };
+        TextTemplate {
+            event_id_at: at(EVENT),
+            step_uuid_at: [at(STEP), at(WORKFLOW_STEP)],
+            bytes: text.into_bytes(),
+        }
     }
 
     /// Steps the counter back by one, so the next event repeats the last ids (after a refused write).
@@ -115,6 +177,20 @@ impl StepEventGenerator {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_events_are_the_trees_serialised() {
+        for bytes in [0, 4000] {
+            let (mut a, mut b) = (StepEventGenerator::new(bytes, 3), StepEventGenerator::new(bytes, 3));
+            for _ in 0..3 {
+                let (id, tree) = a.next_event();
+                let expected = serde_json::to_string(tree).unwrap();
+                let (text_id, step, text) = b.next_event_text();
+                assert_eq!((text_id.as_str(), &*text), (id.as_str(), expected.as_str()));
+                assert_eq!(tree["step_uuid"], step.as_str());
+            }
+        }
+    }
 
     #[test]
     fn events_are_unique_padded_and_keep_the_seed_fields() {
