@@ -507,7 +507,7 @@ export abstract class NativeFfiAdapter implements RingAwareAdapter {
       this.#ring = new RingTransport(mapping.buffer, { regionPath });
       this.#mapping = mapping;
     } catch (error) {
-      this.#native.releaseRingRegion(mapping.base);
+      this.#native.releaseRingRegion(mapping);
       throw error;
     }
     // A process that exits without stop() must not leave its region behind (the files only: see exit-cleanup.ts).
@@ -521,7 +521,7 @@ export abstract class NativeFfiAdapter implements RingAwareAdapter {
       this.#ring = null;
     }
     if (this.#mapping !== null) {
-      this.#native.releaseRingRegion(this.#mapping.base);
+      this.#native.releaseRingRegion(this.#mapping);
       this.#mapping = null;
     }
     this.#cancelExitRemoval?.();
