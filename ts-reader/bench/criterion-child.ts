@@ -20,7 +20,9 @@
  * - `batch_1000` (ring, ffi, floor): 1000 ready events drained in one loop, one clock pair per batch; a batch
  *   in which a poll came back null is discarded and retried. floor: the same loop over the fixture bytes.
  * - `completion` (ring, ffi): one `completeStepEvent(id, fixtures/completion-success.json)` with an id
- *   delivered just before (untimed), in blocks of up to 1000 written back to back.
+ *   delivered just before (untimed), in blocks of up to 1000 written back to back. Each result names its
+ *   event's step_uuid (the worker core refuses another step's): the fixture with the uuid spliced in, built
+ *   before the clock starts (bench/completion.ts), so the timed write is the same as with one shared string.
  * Per-event cases wait (untimed) until enough events are ready, the worker producing concurrently from an
  * unlimited synthetic source; every event read is completed outside the timed region.
  *
@@ -37,7 +39,7 @@ import type { BootstrapConfig, FfiStepEvent, Transport } from '../src/ffi/types.
 import {
   bootstrap,
   completeBlock,
-  completionJson,
+  completionFor,
   decoder,
   deliverForCompletion,
   emptyConfig,
@@ -50,6 +52,7 @@ import {
   pollBlock,
   producingConfig,
   readyEvents,
+  resultsFor,
   runtime,
   runtimeVersion,
   settle,
@@ -135,7 +138,7 @@ async function checkEvents(worker: Worker): Promise<void> {
   await waitUntil('the first event', () => worker.ready() >= 1);
   const event = worker.adapter.pollStepEvents();
   if (event === null) throw new Error('no event although one was ready');
-  worker.adapter.completeStepEvent(event.event_id, completionJson);
+  worker.adapter.completeStepEvent(event.event_id, completionFor(event.step_uuid));
   worker.adapter.flushCompletions();
   log(`events, ${worker.transport}: ${JSON.stringify(event).length} bytes of JSON per event (compacted fixture: ${floorBytes.length})`);
 }
@@ -164,8 +167,9 @@ async function emptyPoll(transport: Transport, n: number): Promise<number> {
   return t1 - t0;
 }
 
-function completeAll(adapter: NativeFfiAdapter, ids: string[], n: number): void {
-  completeBlock(adapter, ids, n, completionJson);
+/** Untimed: completes the first `n` events of `ids` / `steps`, each with its own step's result. */
+function completeAll(adapter: NativeFfiAdapter, ids: string[], steps: string[], n: number): void {
+  completeBlock(adapter, ids, resultsFor(steps, n, []), n);
   adapter.flushCompletions();
 }
 
@@ -183,6 +187,7 @@ async function oneEvent(transport: Transport, n: number, overhead: number): Prom
   const worker = await workerFor(transport, 'unlimited');
   const { adapter } = worker;
   const ids: string[] = new Array(CHUNK);
+  const steps: string[] = new Array(CHUNK);
   let total = 0;
   for (let done = 0; done < n; ) {
     const k = Math.min(CHUNK, n - done);
@@ -199,10 +204,11 @@ async function oneEvent(transport: Transport, n: number, overhead: number): Prom
         continue;
       }
       total += t1 - t0 - overhead;
-      ids[got++] = event.event_id;
+      ids[got] = event.event_id;
+      steps[got++] = event.step_uuid;
       sink = handlerStandIn();
     }
-    completeAll(adapter, ids, k);
+    completeAll(adapter, ids, steps, k);
     done += k;
   }
   return total;
@@ -225,13 +231,14 @@ async function batch(transport: Transport, n: number): Promise<number> {
   const worker = await workerFor(transport, 'unlimited');
   const { adapter } = worker;
   const ids: string[] = new Array(BLOCK);
+  const steps: string[] = new Array(BLOCK);
   let total = 0;
   for (let done = 0; done < n; ) {
     await waitUntil(`${BLOCK} ready events`, () => worker.ready() >= BLOCK);
     const t0 = now();
-    const nulls = pollBlock(adapter, BLOCK, ids);
+    const nulls = pollBlock(adapter, BLOCK, ids, steps);
     const t1 = now();
-    completeAll(adapter, ids, BLOCK);
+    completeAll(adapter, ids, steps, BLOCK);
     if (nulls !== 0) {
       discarded += 1;
       continue;
@@ -244,10 +251,11 @@ async function batch(transport: Transport, n: number): Promise<number> {
 
 function batchFloor(n: number): number {
   const ids: string[] = new Array(BLOCK);
+  const steps: string[] = new Array(BLOCK);
   let total = 0;
   for (let b = 0; b < n; b++) {
     const t0 = now();
-    floorBlock(floorBytes, BLOCK, ids);
+    floorBlock(floorBytes, BLOCK, ids, steps);
     const t1 = now();
     total += t1 - t0;
     sink = ids[BLOCK - 1];
@@ -259,13 +267,17 @@ async function completion(transport: Transport, n: number): Promise<number> {
   const worker = await workerFor(transport, 'unlimited');
   const { adapter } = worker;
   const ids: string[] = new Array(BLOCK);
+  const steps: string[] = new Array(BLOCK);
+  const results: string[] = new Array(BLOCK);
   let total = 0;
   for (let done = 0; done < n; ) {
     const k = Math.min(BLOCK, n - done);
-    // Real ids: events delivered just now (untimed); room for the whole block in the completions ring.
-    await deliverForCompletion(adapter, worker.ready, k, ids);
+    // Real ids: events delivered just now (untimed); room for the whole block in the completions ring; each
+    // event's result, with its step_uuid, built before the clock starts.
+    await deliverForCompletion(adapter, worker.ready, k, ids, steps);
+    resultsFor(steps, k, results);
     const t0 = now();
-    completeBlock(adapter, ids, k, completionJson);
+    completeBlock(adapter, ids, results, k);
     const t1 = now();
     const queued = adapter.completionStats().queued;
     adapter.flushCompletions();

@@ -38,7 +38,7 @@
  * event is lost or a completion refused (or the library cannot be loaded); 0 with SKIPPED on stderr when
  * the runtime's FFI module is missing (Node's optional koffi).
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import process from 'node:process';
 import { EventPoller } from '../src/events/event-poller.ts';
@@ -47,6 +47,7 @@ import { createFfiAdapter } from '../src/ffi/factory.ts';
 import type { NativeFfiAdapter } from '../src/ffi/native-adapter.ts';
 import { detectRuntime } from '../src/ffi/runtime.ts';
 import type { FfiStepEvent, Transport } from '../src/ffi/types.ts';
+import { completionFor } from './completion.ts';
 
 const QUICK = process.argv.includes('--quick') || process.env.BENCH_QUICK === '1';
 
@@ -100,9 +101,6 @@ const LAG_LIMIT_S = 0.5;
 const SATURATED_BELOW = 0.95;
 /** Warm-up burst per transport (not reported). */
 const WARMUP_EVENTS = QUICK ? 300 : 3_000;
-
-/** The no-op handler's result: fixtures/completion-success.json compacted (what a handler's JSON.stringify sends). */
-const COMPLETION = JSON.stringify(JSON.parse(readFileSync(new URL('../../fixtures/completion-success.json', import.meta.url), 'utf8')));
 
 // ---- clocks and statistics ---------------------------------------------------------------------------
 
@@ -240,7 +238,10 @@ async function runOne(design: Design, scenario: Scenario, report = true): Promis
       }
     } else state.missingStamp += 1;
     state.lastUs = entry;
-    adapter.completeStepEvent(event.event_id, COMPLETION);
+    // The no-op handler's result: fixtures/completion-success.json compacted (what a handler's JSON.stringify
+    // sends) naming this event's step (the worker core refuses another step's result), its uuid spliced into
+    // the fixture (bench/completion.ts): one string concatenation per event, as a handler builds its result.
+    adapter.completeStepEvent(event.event_id, completionFor(event.step_uuid));
     if (state.delivered === count) state.done?.();
   });
   poller.start();

@@ -16,7 +16,9 @@
  *   memory as a reference.
  * Per-event cases run while the Rust worker produces concurrently (unlimited synthetic source). Only polls
  * that returned an event are counted; a block in which a poll came back null is discarded and retried.
- * Every event read is completed outside the timed region. No case forces a garbage collection.
+ * Every event read is completed outside the timed region, with a result naming its event's step_uuid (the
+ * worker core refuses another step's): events read through the adapter are completed through it, events
+ * read below it (the transport, the reader) through the transport. No case forces a garbage collection.
  */
 import { measure } from 'mitata';
 import { now } from 'mitata/src/lib.mjs';
@@ -31,7 +33,7 @@ import { type CaseResult, type PairedResult, type RuntimeReport, summarize } fro
 import {
   bootstrap,
   completeBlock,
-  completionJson,
+  completionFor,
   decoder,
   deliverForCompletion,
   emptyConfig,
@@ -44,6 +46,7 @@ import {
   pollBlock,
   producingConfig,
   readyEvents,
+  resultsFor,
   ringTransportOf,
   runtime,
   runtimeVersion,
@@ -109,8 +112,8 @@ function pairedOf(values: number[]): PairedResult {
 }
 
 // ---- timed blocks (top-level functions: one shape each, easy on every JIT) -------------------------
-// Blocks keep only each event's id (for the completion sent afterwards); the floor keeps the same, so both
-// sides leave the same garbage to the collector.
+// Blocks keep only each event's id and step_uuid (for the completion sent afterwards); the floor keeps the
+// same, so both sides leave the same garbage to the collector.
 
 /** The reader layer alone: frame checks, decode of the payload out of shared memory, release. No parse. */
 function readerBlock(reader: RingReader, n: number, texts: string[]): number {
@@ -129,12 +132,16 @@ function readerBlock(reader: RingReader, n: number, texts: string[]): number {
 }
 
 /** The floor over `n` distinct byte arrays (the captured ring events, laid out like ring frames). */
-function floorCopiesBlock(copies: Uint8Array[], n: number, ids: string[]): void {
-  for (let i = 0; i < n; i++) ids[i] = (JSON.parse(decoder.decode(copies[i] as Uint8Array)) as FfiStepEvent).event_id;
+function floorCopiesBlock(copies: Uint8Array[], n: number, ids: string[], steps: string[]): void {
+  for (let i = 0; i < n; i++) {
+    const event = JSON.parse(decoder.decode(copies[i] as Uint8Array)) as FfiStepEvent;
+    ids[i] = event.event_id;
+    steps[i] = event.step_uuid;
+  }
 }
 
 /** The transport layer: what `pollStepEvents` calls, without the adapter's in-flight bookkeeping. */
-function nextEventBlock(ring: RingTransport, n: number, ids: string[]): number {
+function nextEventBlock(ring: RingTransport, n: number, ids: string[], steps: string[]): number {
   let got = 0;
   let nulls = 0;
   while (got < n) {
@@ -144,7 +151,8 @@ function nextEventBlock(ring: RingTransport, n: number, ids: string[]): number {
       if (nulls > 50_000_000) throw new Error('the producer stopped');
       continue;
     }
-    ids[got++] = event.event_id;
+    ids[got] = event.event_id;
+    steps[got++] = event.step_uuid;
   }
   return nulls;
 }
@@ -173,12 +181,12 @@ function bookkeepingNoClockBlock(map: Map<string, number>, ids: string[], n: num
 }
 
 /** Reference for a completion write: the id's 36 bytes and the result JSON encoded into JS memory. */
-function encodeFloorBlock(ids: string[], n: number, json: string, scratch: Uint8Array): number {
+function encodeFloorBlock(ids: string[], results: string[], n: number, scratch: Uint8Array): number {
   let total = 0;
   for (let i = 0; i < n; i++) {
     const id = ids[i] as string;
     for (let j = 0; j < id.length; j++) scratch[j] = id.charCodeAt(j);
-    total += encoder.encodeInto(json, scratch.subarray(id.length)).written;
+    total += encoder.encodeInto(results[i] as string, scratch.subarray(id.length)).written;
   }
   return total;
 }
@@ -297,6 +305,7 @@ async function perCall(
   const floorSamples: number[] = [];
   const chunkRatios: number[] = [];
   const ids: string[] = [];
+  const steps: string[] = [];
   const floorIds: string[] = [];
   let skipped = 0;
   let warm = WARMUP_ROUNDS;
@@ -318,12 +327,14 @@ async function perCall(
       chunkT.push(t1 - t0);
       chunkF.push(t3 - t2);
       ids.push(event.event_id);
+      steps.push(event.step_uuid);
       floorIds.push(parsed.event_id);
     }
-    for (const id of ids) adapter.completeStepEvent(id, completionJson);
+    completeBlock(adapter, ids, resultsFor(steps, ids.length, []), ids.length);
     adapter.flushCompletions();
     sink = floorIds[floorIds.length - 1];
     ids.length = 0;
+    steps.length = 0;
     floorIds.length = 0;
     if (warm > 0) {
       warm -= 1;
@@ -409,7 +420,12 @@ async function breakdown(
   const { ring, reader } = ringOf(adapter);
   const samples = LAYERS.map(() => [] as number[]);
   const cyclesPerChunk = 300;
-  const ids: string[] = [];
+  /**
+   * Events read through the adapter (completed through it) and below it (completed through the transport):
+   * event_id, step_uuid, event_id, ... (only the strings kept, as before, not the events).
+   */
+  const viaAdapter: string[] = [];
+  const viaRing: string[] = [];
   const inFlight = new Map<string, number>();
   let localEvents = localRegion(captured);
   let localTexts = localRegion(captured);
@@ -441,27 +457,25 @@ async function breakdown(
           const layer = (k + cycle) % LAYERS.length;
           let t0 = 0;
           let t1 = 0;
-          let id: string | null = null;
+          let read: FfiStepEvent | null = null;
           switch (layer) {
             case 0: {
               t0 = now();
-              const event = adapter.pollStepEvents();
+              read = adapter.pollStepEvents();
               t1 = now();
-              id = event?.event_id ?? null;
               break;
             }
             case 1: {
               t0 = now();
-              const event = ring.nextEvent();
+              read = ring.nextEvent();
               t1 = now();
-              id = event?.event_id ?? null;
               break;
             }
             case 2: {
               t0 = now();
               const message = reader.next();
               t1 = now();
-              id = message === null ? null : (JSON.parse(message.text) as FfiStepEvent).event_id;
+              read = message === null ? null : (JSON.parse(message.text) as FfiStepEvent);
               break;
             }
             case 3: {
@@ -499,18 +513,20 @@ async function breakdown(
               t1 = now();
           }
           if (layer <= 2) {
-            if (id === null) {
+            if (read === null) {
               skipped += 1;
               continue;
             }
-            ids.push(id);
+            (layer === 0 ? viaAdapter : viaRing).push(read.event_id, read.step_uuid);
           }
           if (chunk >= WARMUP_ROUNDS) samples[layer]?.push(t1 - t0);
         }
       }
-      for (const id of ids) adapter.completeStepEvent(id, completionJson);
+      for (let j = 0; j < viaAdapter.length; j += 2) adapter.completeStepEvent(viaAdapter[j] as string, completionFor(viaAdapter[j + 1] as string));
+      for (let j = 0; j < viaRing.length; j += 2) ring.complete(viaRing[j] as string, completionFor(viaRing[j + 1] as string));
       adapter.flushCompletions();
-      ids.length = 0;
+      viaAdapter.length = 0;
+      viaRing.length = 0;
     }
   } finally {
     localEvents.close();
@@ -545,8 +561,13 @@ async function ringEvents(report: RuntimeReport, overhead: number): Promise<void
   try {
     const { ring, reader } = ringOf(adapter);
     const ready = readyEvents(adapter);
-    const completeIds = (ids: readonly string[]) => {
-      for (const id of ids) adapter.completeStepEvent(id, completionJson);
+    /** Completes events read through the adapter (`adapter`) or below it (`ring`), each with its step's result. */
+    const completeEvents = (via: 'adapter' | 'ring', ids: readonly string[], steps: readonly string[]) => {
+      for (let i = 0; i < ids.length; i++) {
+        const result = completionFor(steps[i] as string);
+        if (via === 'adapter') adapter.completeStepEvent(ids[i] as string, result);
+        else ring.complete(ids[i] as string, result);
+      }
       adapter.flushCompletions();
     };
     await waitUntil('the first events', () => ready() >= BLOCK);
@@ -555,7 +576,12 @@ async function ringEvents(report: RuntimeReport, overhead: number): Promise<void
     // each), copied out once: the floor over the ring's own bytes, from JS memory.
     const capturedTexts: string[] = new Array(BLOCK);
     readerBlock(reader, BLOCK, capturedTexts);
-    completeIds(capturedTexts.map((t) => (JSON.parse(t) as FfiStepEvent).event_id));
+    const capturedEvents = capturedTexts.map((t) => JSON.parse(t) as FfiStepEvent);
+    completeEvents(
+      'ring',
+      capturedEvents.map((e) => e.event_id),
+      capturedEvents.map((e) => e.step_uuid),
+    );
     const captured = framedCopies(capturedTexts.map((t) => encoder.encode(t)));
     report.checks['event bytes: ring / compacted fixture'] = `${captured[0]?.length} / ${floorBytes.length}`;
 
@@ -563,6 +589,7 @@ async function ringEvents(report: RuntimeReport, overhead: number): Promise<void
 
     let discarded = 0;
     const ids: string[] = new Array(BLOCK);
+    const steps: string[] = new Array(BLOCK);
     /** Times one block of ring reads (after waiting for BLOCK ready events); completes them afterwards. */
     const consume = async (block: (n: number) => number, afterwards: () => void): Promise<number> => {
       await waitUntil(`${BLOCK} ready events`, () => ready() >= BLOCK);
@@ -583,14 +610,15 @@ async function ringEvents(report: RuntimeReport, overhead: number): Promise<void
       sink = ids[BLOCK - 1];
       return (t1 - t0) / BLOCK;
     };
-    const completeEvents = () => completeIds(ids);
+    const completeRead = () => completeEvents('adapter', ids, steps);
+    const completeTaken = () => completeEvents('ring', ids, steps);
     const perRound = new Map<string, number[]>();
     await rounds(
       [
-        ['ring', () => consume((n) => pollBlock(adapter, n, ids), completeEvents)],
-        ['ring.nextEvent', () => consume((n) => nextEventBlock(ring, n, ids), completeEvents)],
-        ['floor', () => pure((n) => floorBlock(floorBytes, n, ids))],
-        ['floor.captured', () => pure((n) => floorCopiesBlock(captured, n, ids))],
+        ['ring', () => consume((n) => pollBlock(adapter, n, ids, steps), completeRead)],
+        ['ring.nextEvent', () => consume((n) => nextEventBlock(ring, n, ids, steps), completeTaken)],
+        ['floor', () => pure((n) => floorBlock(floorBytes, n, ids, steps))],
+        ['floor.captured', () => pure((n) => floorCopiesBlock(captured, n, ids, steps))],
       ],
       BATCH_ROUNDS,
       perRound,
@@ -659,7 +687,9 @@ async function ffiEvents(report: RuntimeReport, overhead: number): Promise<void>
     await waitUntil('the first events', () => ready() >= BLOCK);
     await perCall(adapter, FFI_PER_CALL_EVENTS, ready, 'ffi', report, overhead);
     const ids: string[] = new Array(BLOCK);
+    const steps: string[] = new Array(BLOCK);
     const floorIds: string[] = new Array(BLOCK);
+    const floorSteps: string[] = new Array(BLOCK);
     const ffi: number[] = [];
     const floor: number[] = [];
     let discarded = 0;
@@ -668,7 +698,7 @@ async function ffiEvents(report: RuntimeReport, overhead: number): Promise<void>
       for (const which of order) {
         if (which === 'floor') {
           const t0 = now();
-          floorBlock(floorBytes, BLOCK, floorIds);
+          floorBlock(floorBytes, BLOCK, floorIds, floorSteps);
           const t1 = now();
           sink = floorIds[BLOCK - 1];
           if (round >= WARMUP_ROUNDS) floor.push((t1 - t0) / BLOCK);
@@ -677,9 +707,9 @@ async function ffiEvents(report: RuntimeReport, overhead: number): Promise<void>
         for (;;) {
           await waitUntil(`${BLOCK} queued events`, () => ready() >= BLOCK);
           const t0 = now();
-          const nulls = pollBlock(adapter, BLOCK, ids);
+          const nulls = pollBlock(adapter, BLOCK, ids, steps);
           const t1 = now();
-          for (const id of ids) adapter.completeStepEvent(id, completionJson);
+          completeBlock(adapter, ids, resultsFor(steps, BLOCK, []), BLOCK);
           if (nulls === 0) {
             if (round >= WARMUP_ROUNDS) ffi.push((t1 - t0) / BLOCK);
             break;
@@ -709,19 +739,23 @@ async function completions(transport: 'ring' | 'ffi', report: RuntimeReport): Pr
   try {
     const ready = readyEvents(adapter);
     const ids: string[] = new Array(BLOCK);
+    const steps: string[] = new Array(BLOCK);
+    const results: string[] = new Array(BLOCK);
     const scratch = new Uint8Array(64 * 1024);
     const writes: number[] = [];
     const floor: number[] = [];
     let queuedAfter = 0;
     for (let round = 0; round < WARMUP_ROUNDS + COMPLETION_ROUNDS; round++) {
-      // Real ids: events delivered just now, and room for them all (outside the timed region).
-      await deliverForCompletion(adapter, ready, BLOCK, ids);
+      // Real ids: events delivered just now, and room for them all; each event's result naming its step,
+      // built flat (bench/completion.ts). All outside the timed region: the write is timed as with one string.
+      await deliverForCompletion(adapter, ready, BLOCK, ids, steps);
+      resultsFor(steps, BLOCK, results);
       const t0 = now();
-      completeBlock(adapter, ids, BLOCK, completionJson);
+      completeBlock(adapter, ids, results, BLOCK);
       const t1 = now();
       queuedAfter += adapter.flushCompletions();
       const t2 = now();
-      sink = encodeFloorBlock(ids, BLOCK, completionJson, scratch);
+      sink = encodeFloorBlock(ids, results, BLOCK, scratch);
       const t3 = now();
       if (round >= WARMUP_ROUNDS) {
         writes.push((t1 - t0) / BLOCK);

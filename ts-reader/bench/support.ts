@@ -21,8 +21,8 @@ export const encoder = new TextEncoder();
 export const decoder = new TextDecoder();
 /** `floorText`'s bytes: what the floor decodes and parses from JS memory. */
 export const floorBytes = encoder.encode(floorText);
-/** The result JSON every completion carries (compacted, as a handler's JSON.stringify would send it). */
-export const completionJson = JSON.stringify(JSON.parse(fixture('completion-success.json')));
+/** The result JSON every completion carries, with its event's step_uuid (bench/completion.ts). */
+export { completionFor, completionJson, resultsFor } from './completion.ts';
 
 // ---- runtime -------------------------------------------------------------------------------------------
 
@@ -171,19 +171,21 @@ export function ffiCallsPerEmptyPoll(adapter: NativeFfiAdapter, polls: number): 
 }
 
 /**
- * Untimed set-up of a block of `n` completions: `n` events delivered just now (their real ids into `ids`)
- * and, on the ring, room for the whole block in the completions ring (the worker drained the previous one).
+ * Untimed set-up of a block of `n` completions: `n` events delivered just now (their real ids into `ids`,
+ * their step uuids into `steps`) and, on the ring, room for the whole block in the completions ring (the
+ * worker drained the previous one).
  */
-export async function deliverForCompletion(adapter: NativeFfiAdapter, ready: () => number, n: number, ids: string[]): Promise<void> {
+export async function deliverForCompletion(adapter: NativeFfiAdapter, ready: () => number, n: number, ids: string[], steps: string[]): Promise<void> {
   await waitUntil(`${n} ready events`, () => ready() >= n);
-  pollBlock(adapter, n, ids);
+  pollBlock(adapter, n, ids, steps);
   const ring = ringTransportOf(adapter);
   if (ring !== null) await waitUntil('an empty completions ring', () => ring.metrics().completions_pending_bytes === 0);
 }
 
 // ---- timed blocks (top-level functions: one shape each, easy on every JIT) -------------------------
-// Blocks keep only each event's id (for the completion sent afterwards); the floor keeps the same, so both
-// sides leave the same garbage to the collector.
+// Blocks keep only each event's id and step_uuid (for the completion sent afterwards, which must name the
+// event's step); the floor keeps the same, so both sides do the same bookkeeping and leave the same garbage
+// to the collector.
 
 /** `n` polls of a worker with nothing to read; returns how many returned an event (0 expected). */
 export function emptyPollLoop(adapter: NativeFfiAdapter, n: number): number {
@@ -193,7 +195,7 @@ export function emptyPollLoop(adapter: NativeFfiAdapter, n: number): number {
 }
 
 /** Polls until `n` events arrived; returns the null polls on the way (a block with any is discarded). */
-export function pollBlock(adapter: NativeFfiAdapter, n: number, ids: string[]): number {
+export function pollBlock(adapter: NativeFfiAdapter, n: number, ids: string[], steps: string[]): number {
   let got = 0;
   let nulls = 0;
   while (got < n) {
@@ -203,17 +205,22 @@ export function pollBlock(adapter: NativeFfiAdapter, n: number, ids: string[]): 
       if (nulls > 50_000_000) throw new Error('the producer stopped');
       continue;
     }
-    ids[got++] = event.event_id;
+    ids[got] = event.event_id;
+    steps[got++] = event.step_uuid;
   }
   return nulls;
 }
 
 /** The floor: decode the same bytes from JS memory and parse them, `n` times. */
-export function floorBlock(bytes: Uint8Array, n: number, ids: string[]): void {
-  for (let i = 0; i < n; i++) ids[i] = (JSON.parse(decoder.decode(bytes)) as FfiStepEvent).event_id;
+export function floorBlock(bytes: Uint8Array, n: number, ids: string[], steps: string[]): void {
+  for (let i = 0; i < n; i++) {
+    const event = JSON.parse(decoder.decode(bytes)) as FfiStepEvent;
+    ids[i] = event.event_id;
+    steps[i] = event.step_uuid;
+  }
 }
 
-/** `n` completions written back to back, each carrying `json`. */
-export function completeBlock(adapter: NativeFfiAdapter, ids: string[], n: number, json: string): void {
-  for (let i = 0; i < n; i++) adapter.completeStepEvent(ids[i] as string, json);
+/** `n` completions written back to back, the i-th carrying `results[i]` (built beforehand: `resultsFor`). */
+export function completeBlock(adapter: NativeFfiAdapter, ids: string[], results: string[], n: number): void {
+  for (let i = 0; i < n; i++) adapter.completeStepEvent(ids[i] as string, results[i] as string);
 }

@@ -13,7 +13,7 @@ import process from 'node:process';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { EventDecodeError, FfiError, RingSealedError } from '../src/ffi/errors.ts';
-import { CLAIM_SEALED, Control, Header } from '../src/ring/layout.ts';
+import { CLAIM_SEALED, Control, Header, RecordType } from '../src/ring/layout.ts';
 import { RingTransport } from '../src/ring/transport.ts';
 
 const base = new Uint8Array(readFileSync(new URL('../../fixtures/hostile-base.ring', import.meta.url)));
@@ -253,5 +253,170 @@ describe('hostile 1.1 words: the claim and claiming_identity', () => {
     const sealed = withWords(base, EVENTS_CONTROL, { minor: 1, claim: consumer | CLAIM_SEALED, claiming: 0n });
     assert.equal(exerciseBuffer(sealed), 'attached sealed');
     assert.equal(u32At(sealed, EVENTS_CONTROL + Control.CONSUMER_POSITION), consumer, 'nothing released');
+  });
+});
+
+// ---- boundary values (tests/boundary.rs is the reference: the same fields, values and cuts) ---------------
+
+/** An integer field: file offset and width in bytes. */
+type Field = [offset: number, width: number];
+
+/** The edges of each width (0, 1, 2^15, 2^16, 2^31, 2^32, 2^53, 2^63, 2^64, each minus one), as far as it holds them. */
+function edges(width: number): bigint[] {
+  let v = [0n, 1n, (1n << 15n) - 1n, 1n << 15n, (1n << 16n) - 1n, (1n << 31n) - 1n, 1n << 31n, (1n << 32n) - 1n, 1n << 32n];
+  v.push((1n << 53n) - 1n, 1n << 53n, (1n << 63n) - 1n, 1n << 63n, M64); // 2^64 itself wraps to 0, above
+  if (width < 8) v = v.filter((x) => x < 1n << BigInt(8 * width));
+  if (width !== 2) v = v.filter((x) => x !== 0x7fffn && x !== 0x8000n && x !== 0xffffn);
+  return v;
+}
+
+/** Offsets near the end of a mapping of `len` bytes (for fields wide enough to hold them). */
+function nearEnd(len: bigint): bigint[] {
+  const v = [1n, 8n, 16n, 128n, 1024n, 4096n].filter((k) => k <= len).map((k) => len - k);
+  return [...v, len, len + 1n, len + 8n, len + 128n];
+}
+
+function put(img: Uint8Array, [off, width]: Field, value: bigint): void {
+  for (let i = 0; i < width; i++) img[off + i] = Number((value >> BigInt(8 * i)) & 0xffn);
+}
+
+function get(img: Uint8Array, [off, width]: Field): bigint {
+  let v = 0n;
+  for (let i = width - 1; i >= 0; i--) v = (v << 8n) | BigInt(img[off + i] as number);
+  return v;
+}
+
+/** The header's fields (layout-spec.md section 3), reserved words included. */
+const HEADER_INTS: Field[] = [
+  [8, 2],
+  [10, 2],
+  [12, 4],
+  [16, 8],
+  [24, 4],
+  [28, 4],
+  [32, 8],
+  [40, 4],
+  [44, 4],
+  [48, 8],
+  [56, 4],
+  [60, 4],
+  [64, 8],
+  [72, 8],
+];
+/** A control block's words (section 4; 132 is 1.1's consumer_claim, 792 its claiming_identity); the first three are positions. */
+const CONTROL_U32 = [0, 128, 132, 384, 256, 388, 512, 516];
+const CONTROL_U64 = [392, 400, 408, 416, 424, 432, 520, 528, 536, 544, 640, 648, 656, 768, 776, 784, 792];
+
+/** One ring of the base image: control block, data area, capacity, and its readable records (file offset, bytes to the data area's end). */
+function ringLayout(img: Uint8Array, i: number) {
+  const d = 128 + 32 * i;
+  const control = Number(get(img, [d, 8]));
+  const data = Number(get(img, [d + 8, 8]));
+  const capacity = Number(get(img, [d + 16, 4]));
+  let pos = Number(get(img, [control + 128, 4]));
+  const end = Number(get(img, [control, 4]));
+  const records: [number, number][] = [];
+  while (pos !== end) {
+    const at = pos & (capacity - 1);
+    const off = data + at;
+    records.push([off, capacity - at]);
+    const step = Number(get(img, [off + 4, 2])) === RecordType.PADDING ? capacity - at : (Number(get(img, [off, 4])) + 7) & ~7;
+    pos = (pos + step) >>> 0;
+  }
+  return { control, data, capacity, records };
+}
+
+/** Every case: (what, image). */
+function boundaryCases(from: Uint8Array): [string, Uint8Array][] {
+  const len = BigInt(from.length);
+  const rings = [ringLayout(from, 0), ringLayout(from, 1)];
+  const out: [string, Uint8Array][] = [];
+  const set = (what: string, field: Field, values: bigint[]) => {
+    const seen = new Set<bigint>();
+    for (let v of values) {
+      if (field[1] < 8) v &= (1n << BigInt(8 * field[1])) - 1n;
+      if (seen.has(v)) continue;
+      seen.add(v);
+      const img = from.slice();
+      put(img, field, v);
+      out.push([`${what} = 0x${v.toString(16)}`, img]);
+    }
+  };
+  const wide = (width: number) => (width >= 4 ? [...edges(width), ...nearEnd(len)] : edges(width));
+  for (const f of HEADER_INTS) set(`header @${f[0]}`, f, wide(f[1]));
+  rings.forEach((r, i) => {
+    const d = 128 + 32 * i;
+    const descriptor: Field[] = [
+      [d, 8],
+      [d + 8, 8],
+      [d + 16, 4],
+      [d + 20, 4],
+      [d + 24, 4],
+      [d + 28, 4],
+    ];
+    for (const f of descriptor) set(`descriptor ${i} @${f[0]}`, f, wide(f[1]));
+    CONTROL_U32.forEach((word, n) => {
+      const f: Field = [r.control + word, 4];
+      const v = wide(4);
+      if (n < 3) {
+        // Positions: one, eight, a capacity and a capacity plus eight either side of their own value.
+        const own = get(from, f);
+        for (const k of [1n, 8n, BigInt(r.capacity), BigInt(r.capacity) + 8n]) v.push((own + k) & 0xffffffffn, (own - k) & 0xffffffffn);
+      }
+      set(`control ${i} +${word}`, f, v);
+    });
+    for (const word of CONTROL_U64) set(`control ${i} +${word}`, [r.control + word, 8], wide(8));
+    r.records.forEach(([off, toEnd], n) => {
+      const te = BigInt(toEnd);
+      const cap = BigInt(r.capacity);
+      set(`ring ${i} record ${n} length`, [off, 4], [...wide(4), te - 8n, te - 1n, te, te + 1n, te + 8n, cap, cap + 8n]);
+      set(`ring ${i} record ${n} type`, [off + 4, 2], edges(2));
+      set(`ring ${i} record ${n} flags`, [off + 6, 2], edges(2));
+      set(`ring ${i} record ${n} sequence`, [off + 8, 8], edges(8));
+    });
+  });
+  // The image cut just short of each data area's end and of the mapping's end.
+  const cuts = new Set<bigint>(nearEnd(len).filter((c) => c < len));
+  for (const r of rings) {
+    const end = BigInt(r.data + r.capacity);
+    for (const c of [end - 1n, end - 8n, end - 4096n]) if (c < len) cuts.add(c);
+  }
+  for (const c of [...cuts].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))) out.push([`cut at ${c}`, from.slice(0, Number(c))]);
+  return out;
+}
+
+describe('boundary values (the enumeration of tests/boundary.rs)', () => {
+  it('every integer field at every edge of its width, and offsets near the end: a typed error or valid data', () => {
+    const cases = boundaryCases(base);
+    assert.equal(cases.length, 1954, 'the same enumeration as tests/boundary.rs (1954 cases on this base image)');
+    const records = ringLayout(base, 0).records.length + ringLayout(base, 1).records.length;
+    assert.ok(records >= 8, `the base image's readable records were walked: ${records}`);
+    const failures: string[] = [];
+    const mix = new Map<string, number>();
+    for (const [what, img] of cases) {
+      const buffer = new ArrayBuffer(img.length);
+      new Uint8Array(buffer).set(img);
+      const control = eventsControl(img);
+      const claimAt = control >= 0 && control + Control.SIZE <= img.length ? control + Control.CONSUMER_CLAIM : -1;
+      const sealedBefore = claimAt >= 0 && (u32At(buffer, claimAt) & CLAIM_SEALED) !== 0;
+      try {
+        const outcome = exerciseBuffer(buffer);
+        const kind = outcome.startsWith('attach:') ? 'attach error' : outcome;
+        mix.set(kind, (mix.get(kind) ?? 0) + 1);
+        if (sealedBefore && (u32At(buffer, claimAt) & CLAIM_SEALED) === 0) failures.push(`${what}: SEALED was cleared`);
+      } catch (error) {
+        failures.push(`${what}: ${(error as Error).message}`);
+      }
+    }
+    assert.deepEqual(failures, []);
+    // The enumeration reaches every layer: a field list that stopped covering one would show here.
+    const count = (pred: (kind: string) => boolean) => [...mix].filter(([k]) => pred(k)).reduce((n, [, c]) => n + c, 0);
+    const shown = JSON.stringify(Object.fromEntries(mix));
+    assert.ok(count((k) => k === 'attach error') > 0, shown);
+    assert.ok(count((k) => k.includes('read-error')) > 0, shown);
+    // No write-error here, unlike the Rust side: this writer reads only the consumer position of the
+    // completions ring, and a corrupt one means "no room yet" (the completion waits in JS memory).
+    assert.ok(count((k) => k === 'attached') > 0, shown);
+    assert.ok(count((k) => k.includes('sealed')) > 0, `a claim word with SEALED set stops the reader: ${shown}`);
   });
 });

@@ -120,8 +120,11 @@ class RingishAdapter extends SeedAdapter implements RingAwareAdapter {
     this.logs = [];
     return l;
   }
-  /** The worker core's fault, once it has one (checkWorker throws it). */
+  /** The worker core's fault, once it has one (checkWorker throws it; the status reports it). */
   fault: WorkerFaultError | null = null;
+  override getWorkerStatus() {
+    return this.fault ? { running: false, error: { phase: this.fault.phase as 'running', reason: this.fault.reason } } : { running: true };
+  }
   workerChecks = 0;
   checkWorker() {
     this.workerChecks += 1;
@@ -588,6 +591,41 @@ describe('EventPoller.events(): the iterator keeps its promise (issue 17 item 3)
     assert.equal(poller.sealed, sealed[0]);
     assert.equal(sealed[0]?.code, 'RING_SEALED');
     assert.deepEqual(adapter.givenBack, []);
+  });
+
+  it('a ring sealed by a worker core that stopped on its own (status.error) is fatal: WorkerFaultError, not a quiet end', async () => {
+    const adapter = new RingishAdapter();
+    adapter.queue = [event(1)];
+    const t = microtaskTimers();
+    const poller = new EventPoller(adapter, 10, 100, 1000, { timers: t.timers });
+    const errors: Error[] = [];
+    const sealed: RingSealedError[] = [];
+    poller.onError((e) => errors.push(e));
+    poller.onSealed((e) => sealed.push(e));
+    const got: string[] = [];
+    await assert.rejects(
+      async () => {
+        for await (const e of poller.events()) {
+          got.push(e.event_id);
+          adapter.completeStepEvent(e.event_id);
+          adapter.fault = new WorkerFaultError('running', 'the completions ring is corrupt');
+          adapter.throwOnce = new RingSealedError('the events ring is sealed');
+          t.state.tick?.();
+        }
+      },
+      (e: unknown) => e instanceof WorkerFaultError,
+      'the waiting loop gets the fatal error',
+    );
+    assert.deepEqual(got, ['id-1']);
+    assert.equal(poller.isActive(), false);
+    assert.ok(poller.failure instanceof WorkerFaultError, `failure: ${poller.failure}`);
+    assert.match(poller.failure.message, /the completions ring is corrupt/);
+    assert.deepEqual(
+      errors.map((e) => e.name),
+      ['WorkerFaultError'],
+    );
+    assert.deepEqual(sealed, [], 'not reported as a seal');
+    assert.equal(poller.sealed, null);
   });
 
   it('poller.stop() while the loop waits ends the loop (no hang on any runtime)', async () => {

@@ -12,10 +12,12 @@ import { DenoFfiAdapter } from '../src/ffi/deno.ts';
 import { FfiCallError, FfiLibraryError } from '../src/ffi/errors.ts';
 import { pendingExitRemovals } from '../src/ffi/exit-cleanup.ts';
 import { createFfiAdapter } from '../src/ffi/factory.ts';
-import type { NativeFfiAdapter } from '../src/ffi/native-adapter.ts';
+import type { NativeLibrary } from '../src/ffi/native.ts';
+import { adapterInternals, NativeFfiAdapter } from '../src/ffi/native-adapter.ts';
 import { NodeFfiAdapter } from '../src/ffi/node.ts';
 import { detectRuntime } from '../src/ffi/runtime.ts';
 import type { CompletionRefusal, FfiStepEvent } from '../src/ffi/types.ts';
+import { MAGIC_HI, MAGIC_LO } from '../src/ring/layout.ts';
 import { RingTransport } from '../src/ring/transport.ts';
 import { openAdapter, successResult, waitFor } from './support/adapter.ts';
 import { buildRegion } from './support/region-builder.ts';
@@ -63,6 +65,9 @@ describe('adapters on the real library', () => {
       assert.equal(status.worker_core_status, 'running');
       assert.equal(status.namespace, 'status_ns');
       assert.equal(status.transport, 'ring');
+      assert.equal(status.closing, undefined, 'closing is absent while running');
+      assert.ok(typeof result.max_event_bytes === 'number' && result.max_event_bytes > 0, `bootstrap max_event_bytes ${result.max_event_bytes}`);
+      assert.equal(status.max_event_bytes, result.max_event_bytes, 'the status reports the same limit');
       assert.ok(status.region_path?.endsWith('.ring'));
       assert.ok(adapter.doorbellPath?.endsWith('.sock'));
       const stopped = JSON.parse(adapter.stopWorker()) as { status: string };
@@ -166,6 +171,80 @@ describe('adapters on the real library', () => {
         (e: unknown) => e instanceof FfiCallError && e.code === 'CLOSED',
       );
     }));
+
+  it('mappings are released by handle: a repeated, unknown or address-form release never releases a live one', () =>
+    withAdapter(async (adapter) => {
+      adapter.bootstrapWorker({ log_stderr: false, source: { kind: 'synthetic', count: 1 } });
+      const { native } = adapterInternals(adapter);
+      assert.equal(native.hasMappingHandles, true, 'this library exports map_ring_region_handle / release_ring_region_handle');
+      const first = native.mapRingRegion();
+      const second = native.mapRingRegion();
+      assert.ok(first !== null && second !== null);
+      assert.ok(first.handle !== null && Number.isSafeInteger(first.handle) && first.handle >= 1, `handle ${first.handle}`);
+      assert.ok(second.handle !== null && second.handle > first.handle, 'each mapping gets a new, larger handle');
+      assert.equal(native.releaseRingRegion(first), 1, 'released by its handle');
+      assert.equal(native.releaseRingRegion(first), 0, 'a handle released already is refused');
+      assert.equal(native.releaseRingRegion({ ...second, handle: second.handle + 1_000_000 }), 0, 'a handle never handed out is refused');
+      assert.equal(native.releaseRingRegion({ ...second, handle: null }), 0, 'a handle mapping is never released by its address');
+      // The refused releases released nothing: the second mapping still reads the region's header.
+      const header = new DataView(second.buffer);
+      assert.deepEqual([header.getUint32(0, true), header.getUint32(4, true)], [MAGIC_LO, MAGIC_HI]);
+      assert.equal(native.releaseRingRegion(second), 1);
+      // The adapter's own mapping (a handle of its own) still serves the worker's event.
+      const e = await oneEvent(adapter);
+      assert.equal(adapter.completeStepEvent(e.event_id, successResult(e.step_uuid)), true);
+      adapter.flushCompletions();
+      await waitFor('the completion applied', () => adapter.getFfiDispatchMetrics().completed_count === 1, 10_000);
+    }));
+
+  it('close() keeps the library loaded while a stopped worker still closes its source (status closing)', () => {
+    // A stand-in library whose stopped worker is still closing: is_worker_running stays true after stop_worker.
+    const calls: string[] = [];
+    let stopped = false;
+    const native: NativeLibrary = {
+      path: 'closing-stand-in',
+      callJson(symbol) {
+        calls.push(symbol);
+        if (symbol === 'stop_worker') stopped = true;
+        if (symbol === 'get_worker_status') return JSON.stringify({ running: false, worker_core_status: 'stopped', closing: stopped });
+        return '{"status":"stopped"}';
+      },
+      bootstrapWorker: () => JSON.stringify({ status: 'started', handle_id: 'w', worker_id: 'w', transport: 'ffi' }),
+      completeStepEvent: () => 0,
+      giveBackStepEvent: null,
+      checkpointYieldStepEvent: null,
+      isWorkerRunning: () => true,
+      checkStarvationWarnings: () => {},
+      cleanupTimeouts: () => {},
+      abiVersion: () => (1 << 16) | (1 << 8) | 1,
+      hasLogs: false,
+      hasRefusals: false,
+      hasMappingHandles: true,
+      mapRingRegion: () => null,
+      releaseRingRegion: () => 0,
+      unload: () => calls.push('unload'),
+    };
+    class StandIn extends NativeFfiAdapter {
+      constructor() {
+        super(detectRuntime(), native);
+      }
+    }
+    const adapter = new StandIn();
+    adapter.bootstrapWorker({ transport: 'ffi' });
+    assert.equal(adapter.getWorkerStatus().closing, false);
+    adapter.close();
+    assert.ok(calls.includes('stop_worker'), 'close() stopped the worker it started');
+    assert.ok(!calls.includes('unload'), 'the library is not unloaded while the worker closes');
+    assert.equal(adapter.isWorkerRunning(), true, 'the library is still asked after close()');
+    let unloadedFreshly = false;
+    native.isWorkerRunning = () => false;
+    native.unload = () => {
+      unloadedFreshly = true;
+    };
+    const idle = new StandIn();
+    idle.close();
+    assert.equal(unloadedFreshly, true, 'a library with no worker running is unloaded');
+  });
 
   it('close() stops the worker it started: never a running worker behind isWorkerRunning() === false', () => {
     const adapter = openAdapter();

@@ -205,7 +205,8 @@ export class EventPoller {
   /**
    * Called once when the worker core sealed the events ring (layout 1.1): it is finishing its stop and
    * hands every unread event back to its source. The poller has stopped quietly (no `onError`: this is the
-   * worker core's orderly end, not a failure) before the callback runs.
+   * worker core's orderly end, not a failure) before the callback runs. A seal behind a fault of the worker
+   * core (`status.error`) is not an orderly end: the poller fails with `WorkerFaultError` instead.
    */
   onSealed(callback: (sealed: RingSealedError) => void): void {
     this.onSealedCallback = callback;
@@ -530,8 +531,14 @@ export class EventPoller {
    */
   private fail(error: Error): void {
     if (error instanceof RingSealedError) {
-      this.endSealed(error);
-      return;
+      // A worker core that stopped on its own seals its events ring too, after recording its fault: that is
+      // fatal (WorkerFaultError), not the quiet end of a stop asked for elsewhere.
+      const fault = this.faultBehindSeal();
+      if (fault === null) {
+        this.endSealed(error);
+        return;
+      }
+      error = fault;
     }
     if (isFatalError(error)) {
       if (this.failed) return;
@@ -541,6 +548,16 @@ export class EventPoller {
       return;
     }
     this.report(error);
+  }
+
+  /** The worker core's recorded fault once it sealed the ring (`status.error`), or null (a stop asked for). */
+  private faultBehindSeal(): WorkerFaultError | null {
+    try {
+      const fault = this.ffiAdapter.getWorkerStatus().error;
+      return fault ? new WorkerFaultError(fault.phase, fault.reason) : null;
+    } catch {
+      return null; // no answer (the adapter closed meanwhile): the seal alone says the worker core stops
+    }
   }
 
   /** The worker core sealed the events ring: stop quietly (no report), then tell `onSealed`. */

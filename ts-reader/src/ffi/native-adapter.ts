@@ -362,7 +362,10 @@ export abstract class NativeFfiAdapter implements RingAwareAdapter {
     return call('transition_to_graceful_shutdown', () => this.#native.callJson('transition_to_graceful_shutdown')) ?? 'Transitioning to graceful shutdown';
   }
 
-  /** Whether the process's worker core runs (or drains). After `close()` too: the library is asked while it is loaded. */
+  /**
+   * Whether the process's worker core runs, drains, or (stopped) still closes its source: status `closing`.
+   * After `close()` too: the library is asked while it is loaded.
+   */
   isWorkerRunning(): boolean {
     if (this.#unloaded) return false;
     return call('is_worker_running', () => this.#native.isWorkerRunning());
@@ -455,8 +458,10 @@ export abstract class NativeFfiAdapter implements RingAwareAdapter {
 
   /**
    * Stops the worker core this adapter started (if it still runs: `close()` never leaves one running
-   * unseen), closes the ring reader, releases the mapping, then unloads the library unless another
-   * adapter's worker still runs in it (its threads execute the library's code). Idempotent.
+   * unseen), closes the ring reader, releases the mapping, then unloads the library unless a worker still
+   * runs in it: another adapter's, or the stopped one still closing its source in the background (status
+   * `closing`; `is_worker_running` stays true until it is done), since its threads execute the library's
+   * code. Idempotent.
    */
   close(): void {
     if (this.#closed) return;
@@ -465,6 +470,7 @@ export abstract class NativeFfiAdapter implements RingAwareAdapter {
       running = this.#native.isWorkerRunning();
       if (running && this.#ownsWorker) {
         this.#native.callJson('stop_worker');
+        // Still true while the stopped worker's source closes in the background (status `closing`).
         running = this.#native.isWorkerRunning();
       }
     } catch {
@@ -507,7 +513,7 @@ export abstract class NativeFfiAdapter implements RingAwareAdapter {
       this.#ring = new RingTransport(mapping.buffer, { regionPath });
       this.#mapping = mapping;
     } catch (error) {
-      this.#native.releaseRingRegion(mapping.base);
+      this.#native.releaseRingRegion(mapping);
       throw error;
     }
     // A process that exits without stop() must not leave its region behind (the files only: see exit-cleanup.ts).
@@ -521,7 +527,7 @@ export abstract class NativeFfiAdapter implements RingAwareAdapter {
       this.#ring = null;
     }
     if (this.#mapping !== null) {
-      this.#native.releaseRingRegion(this.#mapping.base);
+      this.#native.releaseRingRegion(this.#mapping);
       this.#mapping = null;
     }
     this.#cancelExitRemoval?.();

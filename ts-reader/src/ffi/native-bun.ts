@@ -48,6 +48,11 @@ export function openBunLibrary(path: string): NativeLibrary {
   const refusalsLib = optional({ poll_completion_refusals: { args: [], returns: p } });
   const giveBackLib = optional({ give_back_step_event: { args: [p], returns: FFIType.i32 } });
   const checkpointLib = optional({ checkpoint_yield_step_event: { args: [p, p], returns: FFIType.i32 } });
+  // The handle pair (libraries before it: map_ring_region / release_ring_region, released by address).
+  const handleLib = optional({
+    map_ring_region_handle: { args: [p, p], returns: p },
+    release_ring_region_handle: { args: [FFIType.u64], returns: FFIType.i32 },
+  });
   const s = lib.symbols;
   const take = (ptr: RawPointer): string | null => {
     if (ptr === null || ptr === 0 || ptr === 0n) return null;
@@ -67,6 +72,7 @@ export function openBunLibrary(path: string): NativeLibrary {
     poll_completion_refusals: refusalsLib ? refusalsLib.symbols.poll_completion_refusals : null,
   };
   const lenOut = new BigUint64Array(1);
+  const handleOut = new BigUint64Array(1);
   return {
     path,
     hasLogs: logsLib !== null,
@@ -85,20 +91,26 @@ export function openBunLibrary(path: string): NativeLibrary {
     checkStarvationWarnings: () => s.check_starvation_warnings(),
     cleanupTimeouts: () => s.cleanup_timeouts(),
     abiVersion: () => (abiLib ? abiLib.symbols.tasker_worker_abi_version() >>> 0 : null),
+    hasMappingHandles: handleLib !== null,
     mapRingRegion(): RegionMapping | null {
       lenOut[0] = 0n;
-      const base = s.map_ring_region(lenOut);
+      handleOut[0] = 0n;
+      const base = handleLib ? handleLib.symbols.map_ring_region_handle(lenOut, handleOut) : s.map_ring_region(lenOut);
       const length = Number(lenOut[0]);
       if (base === null || base === 0 || length === 0) return null;
-      return { buffer: toArrayBuffer(base as BunFfi.Pointer, 0, length), base };
+      return { buffer: toArrayBuffer(base as BunFfi.Pointer, 0, length), base, handle: handleLib ? Number(handleOut[0]) : null };
     },
-    releaseRingRegion: (base) => s.release_ring_region(base as BunFfi.Pointer),
+    releaseRingRegion: (mapping) =>
+      mapping.handle !== null && handleLib
+        ? handleLib.symbols.release_ring_region_handle(BigInt(mapping.handle))
+        : s.release_ring_region(mapping.base as BunFfi.Pointer),
     unload() {
       abiLib?.close();
       logsLib?.close();
       refusalsLib?.close();
       giveBackLib?.close();
       checkpointLib?.close();
+      handleLib?.close();
       lib.close();
     },
   };

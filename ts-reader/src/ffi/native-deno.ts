@@ -36,6 +36,8 @@ export function openDenoLibrary(path: string): NativeLibrary {
       complete_step_event: { parameters: ['buffer', 'buffer'], result: 'i32' },
       map_ring_region: { parameters: ['buffer'], result: 'pointer' },
       release_ring_region: { parameters: ['pointer'], result: 'i32' },
+      map_ring_region_handle: { parameters: ['buffer', 'buffer'], result: 'pointer', optional: true },
+      release_ring_region_handle: { parameters: ['u64'], result: 'i32', optional: true },
       poll_worker_logs: { parameters: [], result: 'pointer', optional: true },
       poll_completion_refusals: { parameters: [], result: 'pointer', optional: true },
       tasker_worker_abi_version: { parameters: [], result: 'u32', optional: true },
@@ -69,6 +71,11 @@ export function openDenoLibrary(path: string): NativeLibrary {
     }
   };
   const lenOut = new BigUint64Array(1);
+  const handleOut = new BigUint64Array(1);
+  // The handle pair (libraries before it: map_ring_region / release_ring_region, released by address).
+  const mapHandle = lib.symbols.map_ring_region_handle ?? null;
+  const releaseHandle = lib.symbols.release_ring_region_handle ?? null;
+  const handles = mapHandle !== null && releaseHandle !== null;
   const abi = lib.symbols.tasker_worker_abi_version ?? null;
   const logs = lib.symbols.poll_worker_logs ?? null;
   const refusals = lib.symbols.poll_completion_refusals ?? null;
@@ -90,14 +97,18 @@ export function openDenoLibrary(path: string): NativeLibrary {
     checkStarvationWarnings: () => void s.check_starvation_warnings(),
     cleanupTimeouts: () => void s.cleanup_timeouts(),
     abiVersion: () => (abi ? (abi() as number) >>> 0 : null),
+    hasMappingHandles: handles,
     mapRingRegion(): RegionMapping | null {
       lenOut[0] = 0n;
-      const base = s.map_ring_region(lenOut) as DenoPointer;
+      handleOut[0] = 0n;
+      const base = (handles ? (mapHandle as Sym)(lenOut, handleOut) : s.map_ring_region(lenOut)) as DenoPointer;
       const length = Number(lenOut[0]);
       if (base === null || length === 0) return null;
-      return { buffer: deno.UnsafePointerView.getArrayBuffer(base, length), base };
+      return { buffer: deno.UnsafePointerView.getArrayBuffer(base, length), base, handle: handles ? Number(handleOut[0]) : null };
     },
-    releaseRingRegion: (base) => s.release_ring_region(base) as number,
+    // Deno takes a u64 argument as a bigint.
+    releaseRingRegion: (mapping) =>
+      (mapping.handle !== null && releaseHandle !== null ? releaseHandle(BigInt(mapping.handle)) : s.release_ring_region(mapping.base)) as number,
     unload: () => lib.close(),
   };
 }

@@ -41,6 +41,10 @@ export function openKoffiLibrary(path: string): NativeLibrary {
   const cleanup = bind('void cleanup_timeouts(void)');
   const map = bind('void *map_ring_region(_Out_ size_t *len_out)');
   const release = bind('int32_t release_ring_region(void *base)');
+  // The handle pair (libraries before it: the pair above, released by address).
+  const mapHandle = optional('void *map_ring_region_handle(_Out_ size_t *len_out, _Out_ uint64_t *handle_out)');
+  const releaseHandle = optional('int32_t release_ring_region_handle(uint64_t handle)');
+  const handles = mapHandle !== null && releaseHandle !== null;
   const abi = optional('uint32_t tasker_worker_abi_version(void)');
   const giveBack = optional('int32_t give_back_step_event(const char *event_id)');
   const checkpoint = optional('int32_t checkpoint_yield_step_event(const char *event_id, const char *checkpoint_json)');
@@ -69,14 +73,16 @@ export function openKoffiLibrary(path: string): NativeLibrary {
     checkStarvationWarnings: () => void starvation(),
     cleanupTimeouts: () => void cleanup(),
     abiVersion: () => (abi ? (abi() as number) >>> 0 : null),
+    hasMappingHandles: handles,
     mapRingRegion(): RegionMapping | null {
       const len: [number | bigint] = [0];
-      const base = map(len);
+      const handle: [number | bigint] = [0];
+      const base = handles ? (mapHandle as Fn)(len, handle) : map(len);
       const length = Number(len[0]);
       if (base === null || length === 0) return null;
-      return { buffer: koffi.view(base, length), base };
+      return { buffer: koffi.view(base, length), base, handle: handles ? Number(handle[0]) : null };
     },
-    releaseRingRegion: (base) => release(base) as number,
+    releaseRingRegion: (mapping) => (mapping.handle !== null && releaseHandle !== null ? releaseHandle(mapping.handle) : release(mapping.base)) as number,
     unload: () => lib.unload(),
   };
 }

@@ -14,11 +14,20 @@ export type JsonReturningSymbol =
   | 'poll_worker_logs'
   | 'poll_completion_refusals';
 
-/** A mapping handed out by `map_ring_region`: release it with `releaseRingRegion(base)` exactly once. */
+/**
+ * A mapping handed out by `map_ring_region_handle` (or, from a library that predates it, `map_ring_region`):
+ * release it with `releaseRingRegion(mapping)` exactly once, after the last use of `buffer`.
+ */
 export interface RegionMapping {
   readonly buffer: ArrayBuffer;
   /** The runtime's pointer value for the base (opaque to callers). */
   readonly base: unknown;
+  /**
+   * The library's handle for this mapping (counts up from 1, never reused: a stale one never releases a newer
+   * mapping, even at the same address), or null when the library predates handles and the mapping is released
+   * by its base address.
+   */
+  readonly handle: number | null;
 }
 
 export interface NativeLibrary {
@@ -48,9 +57,12 @@ export interface NativeLibrary {
   readonly hasLogs: boolean;
   /** Whether the library exports `poll_completion_refusals` (libraries before it: refusals in metrics only). */
   readonly hasRefusals: boolean;
+  /** Whether the library hands out mapping handles (`map_ring_region_handle` / `release_ring_region_handle`). */
+  readonly hasMappingHandles: boolean;
+  /** A new mapping of the running ring worker's region (by handle when the library has them), or null. */
   mapRingRegion(): RegionMapping | null;
-  /** 1 released, 0 refused. */
-  releaseRingRegion(base: unknown): number;
+  /** Releases `mapping`: by its handle, or by its base when it has none. 1 released, 0 refused. */
+  releaseRingRegion(mapping: RegionMapping): number;
   /** Unloads the library (only when no worker thread of it can still run). */
   unload(): void;
 }

@@ -187,6 +187,11 @@ export interface BootstrapResult {
   doorbell_path?: string | null;
   layout_major?: number;
   layout_minor?: number;
+  /**
+   * The largest step event the events ring carries (ring transport; null on ffi): a larger one fails as a
+   * `dispatch_error`. Absent from libraries before it.
+   */
+  max_event_bytes?: number | null;
 }
 
 /** Worker status. */
@@ -202,6 +207,15 @@ export interface WorkerStatus {
   namespace?: string;
   /** Why the worker core stopped on its own (a pump panic, a corrupt completions ring, a truncated region). */
   error?: WorkerFault;
+  /** The largest step event the events ring carries (ring transport; absent on ffi and from older libraries). */
+  max_event_bytes?: number;
+  /**
+   * True while a stopped worker still closes its source in the background (`stop_worker` returns within a
+   * second; a step store persisting buffered results and releasing held claims, at most about 10 s more).
+   * Meanwhile `isWorkerRunning()` stays true and the library stays loaded. Absent otherwise, and from older
+   * libraries.
+   */
+  closing?: boolean;
 }
 
 /** The worker core stopped on its own: nothing moves any more. */
