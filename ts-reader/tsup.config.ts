@@ -11,4 +11,7 @@ export default defineConfig({
   target: 'es2022',
   platform: 'node',
   external: ['koffi', 'bun:ffi'],
+  // Keep `node:fs`, `node:net`, ... as written (tsup strips the prefix by default): Deno and Bun resolve the
+  // prefixed names, and a bundler downstream never mistakes them for npm packages.
+  removeNodeProtocol: false,
 });

@@ -9,10 +9,19 @@ work="$(mktemp -d "$pkg_dir/../target/pack-smoke.XXXXXX")"  # not under /tmp: De
 trap 'rm -rf "$work"' EXIT
 npm pack --silent --pack-destination "$work" >/dev/null
 tarball="$(ls "$work"/*.tgz)"
+# The package stays small (issue 17: <= 8 MB): the bundled library is stripped.
+size="$(stat -c %s "$tarball")"
+echo "pack-smoke: $(basename "$tarball") is $((size / 1024)) KiB"
+[ "$size" -le $((8 * 1000 * 1000)) ] || { echo "pack-smoke: the tarball is $size bytes, over 8 MB" >&2; exit 1; }
 # The listing is read whole first: `grep -q` exiting early would SIGPIPE tar and fail the pipeline.
 listing="$(tar -tzf "$tarball")"
 grep -q "package/native/$(node -p 'process.platform + "-" + process.arch')/libtasker_worker" <<<"$listing" \
   || { echo "pack-smoke: the tarball does not bundle the native library" >&2; exit 1; }
+# The build keeps `node:`-prefixed imports as written (tsup's removeNodeProtocol: false).
+if grep -nE "(from |require\()['\"](fs|path|url|process|net|os|util|child_process)['\"]" "$pkg_dir"/dist/index.js "$pkg_dir"/dist/index.cjs; then
+  echo "pack-smoke: the build dropped the node: prefix of the imports above" >&2
+  exit 1
+fi
 mkdir -p "$work/app"
 cd "$work/app"
 echo '{"name":"pack-smoke","private":true,"type":"module"}' > package.json

@@ -1,11 +1,14 @@
 /**
  * Finding libtasker_worker. Order: the constructor argument, then `TASKER_LIBRARY_PATH` (either one, when
  * given, is the only candidate: naming a library means that library), then the copy bundled in the
- * package (`native/<platform>-<arch>/`), then the repository's `target/release` and `target/debug`, then the
- * system loader (a bare file name). A failure lists every path tried.
+ * package (`native/<platform>-<arch>/`), then, for the repository's own development only (the package is not
+ * installed under `node_modules`), the repository's `target/release` and `target/debug`, then the system
+ * loader (a bare file name). Never a `target/` relative to the caller's working directory: an installed
+ * package must not pick up whatever library a user's project happens to build. A failure lists every path
+ * tried.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, resolve, sep } from 'node:path';
 import process from 'node:process';
 import { fileURLToPath } from 'node:url';
 import { FfiLibraryError } from './errors.ts';
@@ -40,19 +43,23 @@ export function packageRoot(): string | null {
   return null;
 }
 
-/** Candidate files, in order; the last entry is the bare name for the system loader. */
-export function libraryCandidates(explicit?: string): { files: string[]; systemName: string | null } {
+/**
+ * Candidate files, in order, and the bare name for the system loader. `root` is the package's folder
+ * (found from this module; a parameter for tests).
+ */
+export function libraryCandidates(explicit?: string, root: string | null = packageRoot()): { files: string[]; systemName: string | null } {
   if (explicit) return { files: [resolve(explicit)], systemName: null };
   const fromEnv = process.env.TASKER_LIBRARY_PATH;
   if (fromEnv) return { files: [resolve(fromEnv)], systemName: null };
   const name = libraryFileName();
   const files: string[] = [];
-  const root = packageRoot();
   if (root) {
     files.push(join(root, 'native', `${process.platform}-${process.arch}`, name));
-    files.push(join(root, '..', 'target', 'release', name), join(root, '..', 'target', 'debug', name));
+    // The repository's build, beside the package's own folder: a development checkout only.
+    if (!resolve(root).split(sep).includes('node_modules')) {
+      files.push(join(root, '..', 'target', 'release', name), join(root, '..', 'target', 'debug', name));
+    }
   }
-  files.push(resolve('target', 'release', name), resolve('target', 'debug', name));
   return { files: [...new Set(files.map((f) => resolve(f)))], systemName: name };
 }
 
