@@ -249,7 +249,9 @@ impl Dispatch {
         Ok((id, step))
     }
 
-    /// The step of an event TS has read (in flight, or answered before the consumer position passed it).
+    /// The step of an event TS has read: in flight, or answered before the consumer position passed it (TS
+    /// may answer inside a batch it has not released yet: it was read, evidently; rare, so a scan of the
+    /// unread queue is fine).
     fn read_step(&self, id: Uuid) -> Option<Uuid> {
         self.in_flight
             .get(&id)
@@ -278,20 +280,9 @@ impl Dispatch {
     fn check_completion<'j>(&mut self, event_id: &[u8], json: &'j [u8]) -> Result<(Uuid, StepResult<'j>), Refusal> {
         let id = Uuid::parse(event_id).map_err(|e| Refusal::InvalidEventId(e.to_string()))?;
         let result = StepResult::parse(json).map_err(Refusal::InvalidResult)?;
-        if let Some(flight) = self.in_flight.get(&id) {
-            check_step(id, flight.step_uuid, &result)?;
-            self.in_flight.remove(&id);
-            return Ok((id, result));
-        }
-        // Completed before the consumer position passed it (TS may answer inside a batch it has not
-        // released yet): it was read, evidently. Rare, so a scan of the unread queue is fine.
-        let unread = self
-            .unread
-            .iter()
-            .position(|u| u.event_id == id)
-            .ok_or(Refusal::NotInFlight(id))?;
-        check_step(id, self.unread[unread].step_uuid, &result)?;
-        self.unread.remove(unread);
+        let step = self.read_step(id).ok_or(Refusal::NotInFlight(id))?;
+        check_step(id, step, &result)?;
+        self.take_read(id);
         Ok((id, result))
     }
 

@@ -613,33 +613,14 @@ impl Worker {
     /// As [`Self::complete`], for arguments that may not be UTF-8 (the C layer's raw strings): such input is
     /// refused and counted like any other bad completion.
     pub fn complete_bytes(&self, event_id: &[u8], result_json: &[u8]) -> Result<(), Refusal> {
-        let mut core = self.shared.lock();
-        let core = &mut *core;
-        if self.phase() == Phase::Stopped {
-            // The source is closed: a result taken now would be dropped. Refused, visibly, and counted.
-            return Err(core.dispatch.refuse_stopped(event_id));
-        }
-        let (id, result) = core.dispatch.complete(event_id, result_json)?;
-        core.ffi_in_flight.remove(&id);
-        core.source.complete(id, &result);
-        Ok(())
+        self.answer(event_id, |core| complete_in(core, event_id, result_json))
     }
-}
 
-impl Worker {
     /// Per-poll transport (layout 1.1's GIVE_BACK on the ring): gives back an event TS read and will not run;
     /// the source re-offers it without using an attempt. Refused like a completion (not in flight, bad id,
     /// stopped).
     pub fn give_back(&self, event_id: &[u8]) -> Result<(), Refusal> {
-        let mut core = self.shared.lock();
-        let core = &mut *core;
-        if self.phase() == Phase::Stopped {
-            return Err(core.dispatch.refuse_stopped(event_id));
-        }
-        let (id, step_uuid) = core.dispatch.give_back(event_id)?;
-        core.ffi_in_flight.remove(&id);
-        core.source.release(id, step_uuid);
-        Ok(())
+        self.answer(event_id, |core| give_back_in(core, event_id))
     }
 
     /// Per-poll transport (layout 1.1's CHECKPOINT on the ring): the step yields with `checkpoint` (a JSON
@@ -647,17 +628,43 @@ impl Worker {
     /// Refused: not in flight, bad id, stopped, not a JSON object, another `step_uuid`, or a source that keeps
     /// no checkpoints (the event then stays in flight).
     pub fn checkpoint_yield(&self, event_id: &[u8], checkpoint: &[u8]) -> Result<(), Refusal> {
+        self.answer(event_id, |core| checkpoint_in(core, event_id, checkpoint))
+    }
+
+    /// A per-poll answer to an event: refused once stopped (the source is closed: what it took now would be
+    /// dropped; refused visibly and counted), else applied, and the event's per-poll copy dropped.
+    fn answer(&self, event_id: &[u8], apply: impl FnOnce(&mut Core) -> Result<Uuid, Refusal>) -> Result<(), Refusal> {
         let mut core = self.shared.lock();
         let core = &mut *core;
         if self.phase() == Phase::Stopped {
             return Err(core.dispatch.refuse_stopped(event_id));
         }
-        let kept = core.source.keeps_checkpoints();
-        let (id, step_uuid) = core.dispatch.checkpoint(event_id, checkpoint, kept)?;
+        let id = apply(core)?;
         core.ffi_in_flight.remove(&id);
-        core.source.checkpoint(id, step_uuid, checkpoint);
         Ok(())
     }
+}
+
+/// Completes a read event with `json` and hands the result to the source (both transports).
+fn complete_in(core: &mut Core, event_id: &[u8], json: &[u8]) -> Result<Uuid, Refusal> {
+    let (id, result) = core.dispatch.complete(event_id, json)?;
+    core.source.complete(id, &result);
+    Ok(id)
+}
+
+/// Takes a read event out of flight and gives it back to the source unrun (both transports).
+fn give_back_in(core: &mut Core, event_id: &[u8]) -> Result<Uuid, Refusal> {
+    let (id, step_uuid) = core.dispatch.give_back(event_id)?;
+    core.source.release(id, step_uuid);
+    Ok(id)
+}
+
+/// The step of a read event yields with `checkpoint`, handed to the source (both transports).
+fn checkpoint_in(core: &mut Core, event_id: &[u8], checkpoint: &[u8]) -> Result<Uuid, Refusal> {
+    let kept = core.source.keeps_checkpoints();
+    let (id, step_uuid) = core.dispatch.checkpoint(event_id, checkpoint, kept)?;
+    core.source.checkpoint(id, step_uuid, checkpoint);
+    Ok(id)
 }
 
 impl Drop for Worker {
@@ -778,25 +785,21 @@ fn apply_record(shared: &Shared, core: &mut Core, kind: u16, payload: &[u8]) {
     match kind {
         record_type::COMPLETION if payload.len() >= Uuid::TEXT_LEN => {
             let (id, json) = payload.split_at(Uuid::TEXT_LEN);
-            match core.dispatch.complete(id, json) {
-                Ok((id, result)) => core.source.complete(id, &result),
-                Err(refusal) => refused(id, refusal),
+            if let Err(refusal) = complete_in(core, id, json) {
+                refused(id, refusal);
             }
         }
         record_type::GIVE_BACK if !payload.is_empty() && payload.len() % Uuid::TEXT_LEN == 0 => {
             for id in payload.chunks_exact(Uuid::TEXT_LEN) {
-                match core.dispatch.give_back(id) {
-                    Ok((id, step_uuid)) => core.source.release(id, step_uuid),
-                    Err(refusal) => refused(id, refusal),
+                if let Err(refusal) = give_back_in(core, id) {
+                    refused(id, refusal);
                 }
             }
         }
         record_type::CHECKPOINT if payload.len() >= Uuid::TEXT_LEN => {
             let (id, json) = payload.split_at(Uuid::TEXT_LEN);
-            let kept = core.source.keeps_checkpoints();
-            match core.dispatch.checkpoint(id, json, kept) {
-                Ok((id, step_uuid)) => core.source.checkpoint(id, step_uuid, json),
-                Err(refusal) => refused(id, refusal),
+            if let Err(refusal) = checkpoint_in(core, id, json) {
+                refused(id, refusal);
             }
         }
         _ => {

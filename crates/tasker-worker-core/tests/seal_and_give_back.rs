@@ -9,19 +9,11 @@
 mod support;
 
 use serde_json::Value;
-use std::time::{Duration, Instant};
-use support::{block_on, store_config};
+use std::time::Duration;
+use support::{block_on, store_config, wait_until};
 use tasker_ring::{record_type, ReadError, Region, RingId};
 use tasker_store::Store;
 use tasker_worker_core::{Worker, WorkerConfig};
-
-fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !done() {
-        assert!(start.elapsed() < limit, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
 
 fn enqueue(url: &str, tasks: usize) {
     block_on(async {

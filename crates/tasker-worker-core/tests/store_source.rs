@@ -11,7 +11,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use support::{block_on, store_config};
+use support::{block_on, store_config, wait_until};
 use tasker_ring::{Region, RingId};
 use tasker_store::templates::{reference_result, template};
 use tasker_store::{ConnectError, Store};
@@ -41,14 +41,6 @@ fn handler_side(region_path: &Path, stop: Arc<AtomicBool>) -> std::thread::JoinH
         }
         seen
     })
-}
-
-fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !done() {
-        assert!(start.elapsed() < limit, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
 
 #[test]

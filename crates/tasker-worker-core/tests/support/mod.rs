@@ -1,9 +1,10 @@
-//! Shared by the store-fed worker tests (`store_source`, `overload`): running the store's async API from a
-//! test, a worker configuration on a store URL, and the handler side's answer to a step event.
+//! Shared by the store-fed worker tests (`store_source`, `overload`, `seal_and_give_back`): running the store's
+//! async API from a test, waiting for a condition, a worker configuration on a store URL, and the handler
+//! side's answer to a step event.
 #![allow(dead_code)]
 
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tasker_ring::{record_type, Producer, RingMemory};
 use tasker_store::templates::reference_result;
 use tasker_worker_core::{SourceConfig, WorkerConfig};
@@ -15,6 +16,15 @@ pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
         .build()
         .unwrap()
         .block_on(f)
+}
+
+/// Polls `done` every 10 ms until it holds; fails the test after `limit`, naming `what`.
+pub fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 /// A ring worker in `dir` fed by the store at `url` (1 MiB events ring, step counts every 100 ms).
