@@ -56,10 +56,15 @@ const EXTEND_INTERVAL: Duration = Duration::from_secs(1);
 const EXTEND_BATCH: usize = 4096;
 /// Claims handed to the pump and not yet read (waiting in the events ring or the per-poll queue) at or
 /// above which no claim starts. With claims in flight alongside writes, the store can claim faster than the
-/// handlers read: steps then wait unread in the ring, which adds claim-to-persisted latency (seconds with a
-/// full 4 MiB ring) and no throughput. One full claim batch of the pump keeps the handlers fed while the
-/// next claim is in flight.
-const UNREAD_AHEAD: usize = 1024;
+/// handlers read: steps then wait unread in the ring, which adds claim-to-persisted latency (Little's law:
+/// every step claimed ahead waits its turn) and no throughput. A claim takes ~3-8 ms (256 steps on SQLite and
+/// PostgreSQL here), while the handlers read ~100-250 steps: 256 unread keep them fed. With 1024 (and claims
+/// of up to 1024) the p99 at saturation was 58-154 ms against 31-40 ms, for the same steps/s
+/// (`scripts/bench-e2e`, BENCHMARKS.md).
+const UNREAD_AHEAD: usize = 256;
+/// Most steps one claim asks for, whatever the pump's room: with [`UNREAD_AHEAD`], at most
+/// `UNREAD_AHEAD + CLAIM_MAX` steps wait unread.
+const CLAIM_MAX: usize = 256;
 /// First delay before polling again when nothing was ready; doubles per empty claim.
 const IDLE_CLAIM_MIN: Duration = Duration::from_millis(2);
 /// Longest delay between claims when nothing is ready and nothing notifies us (SQLite).
@@ -1136,7 +1141,7 @@ impl<S: StepStore> Driver<S> {
         self.claim_again = false;
         let store = Rc::clone(&self.store);
         let published = Arc::clone(&self.published);
-        let (want, visibility) = (self.want, self.settings.visibility);
+        let (want, visibility) = (self.want.min(CLAIM_MAX), self.settings.visibility);
         self.claim_op = Some(Box::pin(async move {
             let started = Instant::now();
             let outcome = store.claim(want, visibility).await;
@@ -1739,14 +1744,19 @@ mod tests {
         paused(async {
             let side = async {
                 let claims = || *fake.claims_started.borrow();
-                // The handlers are UNREAD_AHEAD steps behind: no claim starts until they read.
-                pump.send(Command::Claim(UNREAD_AHEAD));
+                // A claim asks for CLAIM_MAX steps at most, whatever the pump's room.
+                pump.send(Command::Claim(4 * CLAIM_MAX));
                 let batch = pump.next_batch().await;
+                assert_eq!(batch.len(), CLAIM_MAX);
+                // The handlers are UNREAD_AHEAD (= CLAIM_MAX) steps behind: no claim starts until they read.
+                assert_eq!(UNREAD_AHEAD, CLAIM_MAX);
                 pump.send(Command::Claim(8));
                 tokio::time::sleep(Duration::from_secs(5)).await;
                 assert_eq!(claims(), 1, "no claim while {UNREAD_AHEAD} steps wait unread");
                 pump.send(Command::Read(batch.iter().map(|e| e.event_id).collect()));
-                assert_eq!(pump.next_batch().await.len(), 8);
+                let second = pump.next_batch().await;
+                assert_eq!(second.len(), 8);
+                let batch: Vec<_> = batch.into_iter().chain(second).collect();
                 // A write in flight (held by the test) and a full batch of results waiting behind it: persisting
                 // is behind, so the claim waits until that batch went out.
                 fake.writes_wait_for_permits.set(true);
