@@ -26,6 +26,16 @@ const MAINTENANCE_EVERY: Duration = Duration::from_millis(100);
 const IDLE_SLEEP: Duration = Duration::from_millis(1);
 /// How long before a source's next due event an idle pump stops sleeping and yields instead (see `idle`).
 const DUE_SPIN_MARGIN: Duration = Duration::from_micros(200);
+/// Unread bytes in the events ring at or above which a pump step that made progress is followed by a
+/// [`PACE_SLEEP`] instead of another step at once: the reader has work for a while (128 KiB is ~48 events
+/// of 2.7 KB, ~1.5 ms of handlers at 30k steps/s), so stepping sooner only finds a few completions each time.
+/// Measured (`scripts/thread-cpu`, 100 000 steps, interleaved): the pump's CPU per step fell from 7.1-7.3 to
+/// 3.1-3.6 us (synthetic source) and from 4.2 to 3.8 us (SQLite), at the same steps/s: CPU the JS thread and
+/// the store share two cores with.
+const PACE_BACKLOG: u32 = 128 * 1024;
+/// How long a pump with a [`PACE_BACKLOG`] waits before its next step. Completions wait at most this much
+/// longer to be taken in (the store batches them for up to 20 ms anyway).
+const PACE_SLEEP: Duration = Duration::from_micros(500);
 /// Most events claimed per pump step.
 const CLAIM_BATCH: usize = 1024;
 /// Default of `source.visibility_margin_ms`: a claim's deadline is the completion timeout plus this.
@@ -1021,9 +1031,13 @@ impl RingPump {
                 return;
             }
             let next_due = due_while_running(&shared, &core);
+            let backlog = self.events.position().wrapping_sub(position);
             drop(core);
             if progress {
                 backoff.reset();
+                if backlog >= PACE_BACKLOG && shared.phase() == Phase::Running {
+                    std::thread::sleep(PACE_SLEEP);
+                }
             } else {
                 self.doorbell.accept_pending();
                 idle(&backoff, next_due);
