@@ -11,6 +11,7 @@ import { after, describe, it } from 'node:test';
 import { runTaskerCoreWorker } from '../examples/tasker-core-worker.ts';
 import { FfiCallError } from '../src/ffi/errors.ts';
 import type { BootstrapConfig as WorkerBootstrapConfig } from '../src/ffi/types.ts';
+import { clientCall, createTaskArgs, listTasksArgs } from '../src/tasker-core/client.ts';
 import {
   createNapiModule,
   type NapiStepEvent,
@@ -410,6 +411,105 @@ describe('tasker-core module (createNapiModule)', () => {
       await sleep(450);
       assert.equal(module.completeStepEvent(event.eventId, linearResult(event)), false, 'timed out');
     });
+  });
+
+  it("results reach the store in tasker-core's serialisation: a failure without `retryable` is final, one with `retryable: true` is retried", async () => {
+    await withStore(2, (url) =>
+      withModule({ database_url: url }, async (module) => {
+        const first = await nextEvent(module);
+        const second = await nextEvent(module);
+        const failure = (event: NapiStepEvent, error: NapiStepExecutionResult['error']): NapiStepExecutionResult => ({
+          stepUuid: event.stepUuid,
+          success: false,
+          result: {},
+          status: 'failed',
+          metadata: { executionTimeMs: 3, completedAt: new Date().toISOString() },
+          error,
+        });
+        assert.equal(module.completeStepEvent(first.eventId, failure(first, { message: 'boom', errorType: 'ValidationError' })), true);
+        assert.equal(module.completeStepEvent(second.eventId, failure(second, { message: 'later', errorType: 'TimeoutError', retryable: true })), true);
+        const again = await nextEvent(module, 'the retryable step offered again');
+        assert.equal(again.stepUuid, second.stepUuid, 'only the retryable failure comes back');
+        assert.equal(again.workflowStep.attempts, second.workflowStep.attempts + 1);
+        assert.equal(module.completeStepEvent(again.eventId, linearResult(again)), true);
+        await waitFor(
+          'the failure and the success in the store',
+          () => {
+            const steps = storeSteps(url);
+            return steps.error === 1 && steps.complete === 1;
+          },
+          30_000,
+        );
+      }),
+    );
+  });
+
+  it('client calls: camelCase requests in snake_case, answers as NapiClientResult, never a throw', () => {
+    const sent: unknown[] = [];
+    const answering = (answer: string | null) => () => (json: string) => {
+      sent.push(JSON.parse(json));
+      return answer;
+    };
+    const request = {
+      name: 'linear',
+      namespace: 'default',
+      version: '1.0.0',
+      context: { even_number: 2 },
+      initiator: 'me',
+      sourceSystem: 'tests',
+      reason: 'why',
+      correlationId: NEVER,
+    };
+    const ok = clientCall(answering('{"success":true,"data":{"task_uuid":"t","steps":[]}}'), 'create_task', createTaskArgs(request));
+    assert.deepEqual(ok, { success: true, data: { task_uuid: 't', steps: [] } }, 'data as the store answers it');
+    assert.deepEqual(sent[0], {
+      op: 'create_task',
+      args: {
+        name: 'linear',
+        namespace: 'default',
+        version: '1.0.0',
+        context: { even_number: 2 },
+        initiator: 'me',
+        source_system: 'tests',
+        reason: 'why',
+        correlation_id: NEVER,
+      },
+    });
+    assert.deepEqual(listTasksArgs({ namespace: 'x' }), { limit: 50, offset: 0, namespace: 'x', status: undefined }, "tasker-core's defaults");
+    assert.deepEqual(clientCall(answering('{"success":false,"error":"no such task","recoverable":false}'), 'get_task', { task_uuid: 'x' }), {
+      success: false,
+      error: 'no such task',
+      recoverable: false,
+    });
+    assert.deepEqual(clientCall(answering('{"success":false,"error":"store busy","recoverable":true}'), 'health', {}), {
+      success: false,
+      error: 'store busy',
+      recoverable: true,
+    });
+    const failures = [
+      clientCall(answering(null), 'health', {}),
+      clientCall(answering('not json'), 'health', {}),
+      clientCall(
+        () => () => {
+          throw new Error('closed');
+        },
+        'health',
+        {},
+      ),
+      clientCall(
+        () => {
+          throw new Error('library not found');
+        },
+        'health',
+        {},
+      ),
+    ];
+    for (const failure of failures) {
+      assert.equal(failure.success, false);
+      assert.equal(typeof failure.error, 'string');
+      assert.equal(failure.recoverable, false);
+      assert.equal('data' in failure, false);
+    }
   });
 
   it('metrics: pendingCount is the in-flight count, with the oldest event and the ages; starvation from the worker core', async () => {

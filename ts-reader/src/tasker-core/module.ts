@@ -75,6 +75,8 @@ function controlStatus(text: string, running: boolean): WorkerStatus {
 export function createNapiModule(options: NapiModuleOptions = {}): TaskerCoreModule {
   let adapter: NativeFfiAdapter | null = null;
   let dispatch: StepDispatch | null = null;
+  /** The worker this module bootstrapped (until `stopWorker()`). */
+  let workerId: string | undefined;
   let environment = environmentOf(options);
 
   const native = (): NativeFfiAdapter => {
@@ -114,7 +116,7 @@ export function createNapiModule(options: NapiModuleOptions = {}): TaskerCoreMod
         status: result.status,
         message: result.message ?? (running ? 'Worker is already running' : `worker started on the ${result.transport ?? 'ring'} transport`),
       };
-      if (typeof result.worker_id === 'string') out.workerId = result.worker_id;
+      if (typeof result.worker_id === 'string') out.workerId = workerId = result.worker_id;
       return out;
     },
     isWorkerRunning: () => native().isWorkerRunning(),
@@ -128,7 +130,14 @@ export function createNapiModule(options: NapiModuleOptions = {}): TaskerCoreMod
     stopWorker() {
       if (adapter === null || dispatch === null) return { success: true, running: false, status: 'not_running' };
       dispatch = null;
-      return controlStatus(adapter.stopWorker(), false);
+      const stopped = controlStatus(adapter.stopWorker(), false);
+      // A worker that finished a graceful shutdown by itself is stopped too: the library says `not_running`.
+      if (stopped.status === 'not_running' && workerId !== undefined) {
+        stopped.status = 'stopped';
+        stopped.workerId = workerId;
+      }
+      workerId = undefined;
+      return stopped;
     },
     transitionToGracefulShutdown() {
       worker();
