@@ -19,7 +19,7 @@ import {
   type TaskerCoreModule,
   WorkerNotInitializedError,
 } from '../src/tasker-core/index.ts';
-import { openAdapter, sleep, waitFor } from './support/adapter.ts';
+import { openAdapter, sleep, stopStrayWorker, waitFor } from './support/adapter.ts';
 import { enqueue, storeSteps, tempDir, verifyStore } from './support/store.ts';
 
 // ---- the contract's shapes: each key with its type; `?` marks an optional one --------------------------------
@@ -258,14 +258,20 @@ const notInitialized = (error: unknown) => error instanceof WorkerNotInitialized
 const NEVER = '0190f3a2-7c1e-7b3a-9d2e-00000000dead';
 
 describe('tasker-core module (createNapiModule)', () => {
-  after(() => {
-    // A failed test must not leave a worker running for the next file (Bun and Deno share one process).
+  after(stopStrayWorker);
+
+  it("a stopped worker another user of the library left behind is not this module's", async () => {
+    const other = openAdapter();
+    other.bootstrapWorker({ log_stderr: false, source: { kind: 'synthetic', count: 1 } });
+    other.stopWorker();
+    other.close();
+    const module = createNapiModule();
     try {
-      const a = openAdapter();
-      if (a.isWorkerRunning()) a.stopWorker();
-      a.close();
-    } catch {
-      // nothing to clean
+      module.getRustVersion(); // loads the library, which still holds the stopped worker's status
+      assert.deepEqual(module.getWorkerStatus(), { success: true, running: false, status: 'stopped' });
+      assert.deepEqual(module.stopWorker(), { success: true, running: false, status: 'not_running' });
+    } finally {
+      module.close();
     }
   });
 

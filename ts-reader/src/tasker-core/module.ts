@@ -122,7 +122,8 @@ export function createNapiModule(options: NapiModuleOptions = {}): TaskerCoreMod
     isWorkerRunning: () => native().isWorkerRunning(),
     getWorkerStatus() {
       const status = adapter?.getWorkerStatus();
-      if (status?.worker_id === undefined) return { success: true, running: false, status: 'stopped' };
+      // No worker, or only a stopped one this module did not start (the library keeps the last one's status).
+      if (status?.worker_id === undefined || (!status.running && status.worker_id !== workerId)) return { success: true, running: false, status: 'stopped' };
       const out: WorkerStatus = { success: true, running: status.running, workerId: status.worker_id, environment };
       if (status.worker_core_status !== undefined) out.status = status.worker_core_status;
       return out;
