@@ -1,8 +1,9 @@
 import { defineConfig } from 'tsup';
 
 // ESM + CJS + .d.ts. `shims` gives the CJS build an import.meta.url (library discovery and lazy requires).
+// Two entries: the package root and `@tasker-systems/worker/tasker-core` (tasker-core's NapiModule).
 export default defineConfig({
-  entry: ['src/index.ts'],
+  entry: { index: 'src/index.ts', 'tasker-core': 'src/tasker-core/index.ts' },
   format: ['esm', 'cjs'],
   dts: true,
   clean: true,

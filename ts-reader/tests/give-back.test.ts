@@ -11,7 +11,7 @@ import { after, describe, it } from 'node:test';
 import { EventPoller } from '../src/events/event-poller.ts';
 import type { NativeFfiAdapter } from '../src/ffi/native-adapter.ts';
 import type { FfiStepEvent, StepCheckpoint, Transport } from '../src/ffi/types.ts';
-import { openAdapter, successResult, waitFor } from './support/adapter.ts';
+import { openAdapter, stopStrayWorker, successResult, waitFor } from './support/adapter.ts';
 import { enqueue, storeSteps, tempDir } from './support/store.ts';
 
 /** A worker on a fresh store holding `tasks` linear tasks (their first steps ready). */
@@ -40,16 +40,7 @@ async function nextEvent(adapter: NativeFfiAdapter, what = 'an event'): Promise<
 }
 
 describe('give-backs and checkpoints on the real library (need the layout 1.1 worker core)', () => {
-  after(() => {
-    // A failed test must not leave a worker running for the next file (Bun and Deno share one process).
-    try {
-      const a = openAdapter();
-      if (a.isWorkerRunning()) a.stopWorker();
-      a.close();
-    } catch {
-      // nothing to clean
-    }
-  });
+  after(stopStrayWorker);
 
   for (const transport of ['ring', 'ffi'] as const) {
     it(`${transport}: a given-back step is offered again without using an attempt`, () =>

@@ -213,6 +213,8 @@ describe('adapters on the real library', () => {
       completeStepEvent: () => 0,
       giveBackStepEvent: null,
       checkpointYieldStepEvent: null,
+      clientCall: null,
+      logMessage: null,
       isWorkerRunning: () => true,
       checkStarvationWarnings: () => {},
       cleanupTimeouts: () => {},

@@ -9,7 +9,7 @@ import { EventPoller } from '../src/events/event-poller.ts';
 import { FfiCallError, FfiLibraryError } from '../src/ffi/errors.ts';
 import { createFfiAdapter } from '../src/ffi/factory.ts';
 import type { FfiStepEvent, Transport, WorkerLogRecord } from '../src/ffi/types.ts';
-import { openAdapter, successResult, waitFor } from './support/adapter.ts';
+import { openAdapter, stopStrayWorker, successResult, waitFor } from './support/adapter.ts';
 
 const EVENTS = Number(process.env.TASKER_TS_EVENTS ?? 100_000);
 
@@ -73,16 +73,7 @@ async function runThrough(transport: Transport) {
 }
 
 describe('libtasker_worker end to end', () => {
-  after(() => {
-    // A failed test must not leave a worker running for the next file (Bun and Deno share one process).
-    try {
-      const a = openAdapter();
-      if (a.isWorkerRunning()) a.stopWorker();
-      a.close();
-    } catch {
-      // nothing to clean
-    }
-  });
+  after(stopStrayWorker);
 
   it(`ring transport: ${EVENTS} events of random sizes, seed API, every completion back`, async () => {
     await runThrough('ring');

@@ -107,6 +107,8 @@ export abstract class NativeFfiAdapter implements RingAwareAdapter {
   readonly runtime: RuntimeType;
   /** The library file that was loaded. */
   readonly libraryPath: string;
+  /** Its `tasker_worker_abi_version()`: C ABI major << 16 | region layout major << 8 | layout minor. */
+  readonly abiVersion: number;
   onCompletion: (() => void) | null = null;
   readonly #native: NativeLibrary;
   #ring: RingTransport | null = null;
@@ -154,6 +156,7 @@ export abstract class NativeFfiAdapter implements RingAwareAdapter {
     if (layoutMajor !== LAYOUT_MAJOR) {
       throw fail(`region layout ${layoutMajor}.x != ${LAYOUT_MAJOR}.x read by @tasker-systems/worker; use matching versions`);
     }
+    this.abiVersion = abi;
   }
 
   get transport(): Transport | null {
@@ -399,6 +402,42 @@ export abstract class NativeFfiAdapter implements RingAwareAdapter {
 
   inFlightCount(): number {
     return this.#inFlight.size;
+  }
+
+  /**
+   * The oldest event in flight here and the read times (ms since the epoch, from the coarse delivery clock)
+   * of the oldest and the newest, or null when none is in flight. Walks the in-flight set: metrics only.
+   */
+  inFlightRange(): { oldestId: string; oldestReadAt: number; newestReadAt: number } | null {
+    let oldest: [string, number] | null = null;
+    let newestReadAt = 0;
+    for (const entry of this.#inFlight) {
+      oldest ??= entry;
+      newestReadAt = entry[1];
+    }
+    return oldest === null ? null : { oldestId: oldest[0], oldestReadAt: oldest[1], newestReadAt };
+  }
+
+  /**
+   * The library's `client_call` (a step-store client request as JSON, its JSON answer), or null when the
+   * library predates it.
+   */
+  clientCall(requestJson: string): string | null {
+    this.#assertOpen();
+    const clientCall = this.#native.clientCall;
+    return clientCall === null ? null : call('client_call', () => clientCall(requestJson));
+  }
+
+  /**
+   * A record into the worker core's tracing (`log_message`: level 0 error .. 4 trace, `fieldsJson` a JSON
+   * object or null); false when the library predates it (nothing logged).
+   */
+  logMessage(level: number, message: string, fieldsJson: string | null): boolean {
+    this.#assertOpen();
+    const logMessage = this.#native.logMessage;
+    if (logMessage === null) return false;
+    call('log_message', () => logMessage(level, message, fieldsJson));
+    return true;
   }
 
   /**

@@ -48,6 +48,8 @@ export function openBunLibrary(path: string): NativeLibrary {
   const refusalsLib = optional({ poll_completion_refusals: { args: [], returns: p } });
   const giveBackLib = optional({ give_back_step_event: { args: [p], returns: FFIType.i32 } });
   const checkpointLib = optional({ checkpoint_yield_step_event: { args: [p, p], returns: FFIType.i32 } });
+  const clientLib = optional({ client_call: { args: [p], returns: p } });
+  const logLib = optional({ log_message: { args: [FFIType.i32, p, p], returns: FFIType.i32 } });
   // The handle pair (libraries before it: map_ring_region / release_ring_region, released by address).
   const handleLib = optional({
     map_ring_region_handle: { args: [p, p], returns: p },
@@ -87,6 +89,10 @@ export function openBunLibrary(path: string): NativeLibrary {
     checkpointYieldStepEvent: checkpointLib
       ? (eventId, checkpointJson) => checkpointLib.symbols.checkpoint_yield_step_event(cString(eventId), cString(checkpointJson))
       : null,
+    clientCall: clientLib ? (requestJson) => take(clientLib.symbols.client_call(cString(requestJson))) : null,
+    logMessage: logLib
+      ? (level, message, fieldsJson) => logLib.symbols.log_message(level, cString(message), fieldsJson === null ? null : cString(fieldsJson))
+      : null,
     isWorkerRunning: () => Boolean(s.is_worker_running()),
     checkStarvationWarnings: () => s.check_starvation_warnings(),
     cleanupTimeouts: () => s.cleanup_timeouts(),
@@ -110,6 +116,8 @@ export function openBunLibrary(path: string): NativeLibrary {
       refusalsLib?.close();
       giveBackLib?.close();
       checkpointLib?.close();
+      clientLib?.close();
+      logLib?.close();
       handleLib?.close();
       lib.close();
     },

@@ -43,6 +43,8 @@ export function openDenoLibrary(path: string): NativeLibrary {
       tasker_worker_abi_version: { parameters: [], result: 'u32', optional: true },
       give_back_step_event: { parameters: ['buffer'], result: 'i32', optional: true },
       checkpoint_yield_step_event: { parameters: ['buffer', 'buffer'], result: 'i32', optional: true },
+      client_call: { parameters: ['buffer'], result: 'pointer', optional: true },
+      log_message: { parameters: ['i32', 'buffer', 'buffer'], result: 'i32', optional: true },
     });
   } catch (error) {
     const message = (error as Error).message;
@@ -81,6 +83,8 @@ export function openDenoLibrary(path: string): NativeLibrary {
   const refusals = lib.symbols.poll_completion_refusals ?? null;
   const giveBack = lib.symbols.give_back_step_event ?? null;
   const checkpoint = lib.symbols.checkpoint_yield_step_event ?? null;
+  const clientCall = lib.symbols.client_call ?? null;
+  const logMessage = lib.symbols.log_message ?? null;
   return {
     path,
     hasLogs: logs !== null,
@@ -93,6 +97,10 @@ export function openDenoLibrary(path: string): NativeLibrary {
     completeStepEvent: (eventId, resultJson) => s.complete_step_event(cString(eventId), cString(resultJson)) as number,
     giveBackStepEvent: giveBack ? (eventId) => giveBack(cString(eventId)) as number : null,
     checkpointYieldStepEvent: checkpoint ? (eventId, checkpointJson) => checkpoint(cString(eventId), cString(checkpointJson)) as number : null,
+    clientCall: clientCall ? (requestJson) => take(clientCall(cString(requestJson))) : null,
+    logMessage: logMessage
+      ? (level, message, fieldsJson) => logMessage(level, cString(message), fieldsJson === null ? null : cString(fieldsJson)) as number
+      : null,
     isWorkerRunning: () => Boolean(s.is_worker_running()),
     checkStarvationWarnings: () => void s.check_starvation_warnings(),
     cleanupTimeouts: () => void s.cleanup_timeouts(),

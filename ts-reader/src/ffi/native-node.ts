@@ -48,6 +48,8 @@ export function openKoffiLibrary(path: string): NativeLibrary {
   const abi = optional('uint32_t tasker_worker_abi_version(void)');
   const giveBack = optional('int32_t give_back_step_event(const char *event_id)');
   const checkpoint = optional('int32_t checkpoint_yield_step_event(const char *event_id, const char *checkpoint_json)');
+  const clientCall = optional('void *client_call(const char *request_json)');
+  const logMessage = optional('int32_t log_message(int32_t level, const char *message, const char *fields_json)');
 
   const take = (p: unknown): string | null => {
     if (p === null || p === undefined) return null;
@@ -69,6 +71,8 @@ export function openKoffiLibrary(path: string): NativeLibrary {
     completeStepEvent: (eventId, resultJson) => complete(eventId, resultJson) as number,
     giveBackStepEvent: giveBack ? (eventId) => giveBack(eventId) as number : null,
     checkpointYieldStepEvent: checkpoint ? (eventId, checkpointJson) => checkpoint(eventId, checkpointJson) as number : null,
+    clientCall: clientCall ? (requestJson) => take(clientCall(requestJson)) : null,
+    logMessage: logMessage ? (level, message, fieldsJson) => logMessage(level, message, fieldsJson) as number : null,
     isWorkerRunning: () => Boolean(isRunning()),
     checkStarvationWarnings: () => void starvation(),
     cleanupTimeouts: () => void cleanup(),

@@ -48,6 +48,16 @@ export interface NativeLibrary {
    * library predates it.
    */
   readonly checkpointYieldStepEvent: ((eventId: string, checkpointJson: string) => number) | null;
+  /**
+   * `client_call`: a step-store client request `{"op","args"}` in, `{"success","data"|"error","recoverable"}`
+   * out (JSON; the C string read and freed here). Null when the library predates it.
+   */
+  readonly clientCall: ((requestJson: string) => string | null) | null;
+  /**
+   * `log_message` into the worker core's tracing: level 0 error .. 4 trace, `fieldsJson` a JSON object or
+   * null. Null when the library predates it.
+   */
+  readonly logMessage: ((level: number, message: string, fieldsJson: string | null) => number) | null;
   isWorkerRunning(): boolean;
   checkStarvationWarnings(): void;
   cleanupTimeouts(): void;

@@ -24,3 +24,14 @@ export async function waitFor(what: string, check: () => boolean, timeoutMs = 12
     await sleep(5);
   }
 }
+
+/** Stops a worker a failed test left running, so the next file starts clean (Bun and Deno share one process). */
+export function stopStrayWorker(): void {
+  try {
+    const a = openAdapter();
+    if (a.isWorkerRunning()) a.stopWorker();
+    a.close();
+  } catch {
+    // nothing to clean
+  }
+}

@@ -46,3 +46,20 @@ export interface StoreSteps {
 export function storeSteps(databaseUrl: string): StoreSteps {
   return (JSON.parse(cli(['store', 'status', '--json', '--database-url', databaseUrl])) as { steps: StoreSteps }).steps;
 }
+
+export interface StoreVerify {
+  tasks: number;
+  /** Tasks whose final step is complete (the only ones compared). */
+  checked: number;
+  /** Checked tasks whose final value is not the templates' reference math. */
+  mismatches: number;
+}
+
+/** Compares the store's final results with the templates' reference math (`tasker-ring store verify --json`). */
+export function verifyStore(databaseUrl: string): StoreVerify {
+  const r = spawnSync(cliPath(), ['store', 'verify', '--json', '--database-url', databaseUrl], { encoding: 'utf8' });
+  if (r.error) throw r.error;
+  // Exit 7: mismatches found (the report is printed all the same).
+  if (r.status !== 0 && r.status !== 7) throw new Error(`tasker-ring store verify failed (exit ${r.status}): ${r.stderr}`);
+  return JSON.parse(r.stdout) as StoreVerify;
+}

@@ -1,0 +1,615 @@
+/**
+ * `@tasker-systems/worker/tasker-core` driven the way tasker-core's TypeScript worker drives its native module:
+ * their poller's pattern (up to 100 `pollStepEvents()` per 10 ms tick, starvation checks every 100 ticks,
+ * cleanups every 1000), a subscriber that answers every event with a `NapiStepExecutionResult`, refusals,
+ * checkpoint yields, lifecycle and metrics, against the real libtasker_worker and a throwaway SQLite store.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import process from 'node:process';
+import { after, describe, it } from 'node:test';
+import { runTaskerCoreWorker } from '../examples/tasker-core-worker.ts';
+import { FfiCallError } from '../src/ffi/errors.ts';
+import type { BootstrapConfig as WorkerBootstrapConfig } from '../src/ffi/types.ts';
+import { clientCall, createTaskArgs, listTasksArgs } from '../src/tasker-core/client.ts';
+import {
+  createNapiModule,
+  type NapiStepEvent,
+  type NapiStepExecutionResult,
+  type TaskerCoreModule,
+  WorkerNotInitializedError,
+} from '../src/tasker-core/index.ts';
+import { openAdapter, sleep, stopStrayWorker, waitFor } from './support/adapter.ts';
+import { enqueue, storeSteps, tempDir, verifyStore } from './support/store.ts';
+
+// ---- the contract's shapes: each key with its type; `?` marks an optional one --------------------------------
+
+type Kind = 'string' | 'boolean' | 'number' | 'object' | 'array' | 'any';
+type Shape = Record<string, Kind | `${Kind}?`>;
+
+const EVENT: Shape = {
+  eventId: 'string',
+  taskUuid: 'string',
+  stepUuid: 'string',
+  correlationId: 'string',
+  traceId: 'string?',
+  spanId: 'string?',
+  taskCorrelationId: 'string',
+  parentCorrelationId: 'string?',
+  task: 'object',
+  workflowStep: 'object',
+  stepDefinition: 'object',
+  dependencyResults: 'object',
+};
+const TASK: Shape = {
+  taskUuid: 'string',
+  namedTaskUuid: 'string',
+  name: 'string',
+  namespace: 'string',
+  version: 'string',
+  context: 'any?',
+  correlationId: 'string',
+  parentCorrelationId: 'string?',
+  complete: 'boolean',
+  priority: 'number',
+  initiator: 'string?',
+  sourceSystem: 'string?',
+  reason: 'string?',
+  tags: 'any?',
+  identityHash: 'string',
+  createdAt: 'string',
+  updatedAt: 'string',
+  requestedAt: 'string',
+};
+const WORKFLOW_STEP: Shape = {
+  workflowStepUuid: 'string',
+  taskUuid: 'string',
+  namedStepUuid: 'string',
+  name: 'string',
+  templateStepName: 'string',
+  retryable: 'boolean',
+  maxAttempts: 'number',
+  attempts: 'number',
+  inProcess: 'boolean',
+  processed: 'boolean',
+  inputs: 'any?',
+  results: 'any?',
+  backoffRequestSeconds: 'number?',
+  processedAt: 'string?',
+  lastAttemptedAt: 'string?',
+  createdAt: 'string',
+  updatedAt: 'string',
+  checkpoint: 'any?',
+};
+const STEP_DEFINITION: Shape = {
+  name: 'string',
+  description: 'string?',
+  handlerCallable: 'string',
+  handlerMethod: 'string?',
+  handlerResolver: 'string?',
+  handlerInitialization: 'any',
+  systemDependency: 'string?',
+  dependencies: 'array',
+  timeoutSeconds: 'number?',
+  retryRetryable: 'boolean',
+  retryMaxAttempts: 'number',
+  retryBackoff: 'string',
+  retryBackoffBaseMs: 'number?',
+  retryMaxBackoffMs: 'number?',
+};
+const DEPENDENCY: Shape = {
+  stepUuid: 'string',
+  success: 'boolean',
+  result: 'any',
+  status: 'string',
+  errorMessage: 'string?',
+  errorType: 'string?',
+  errorRetryable: 'boolean?',
+};
+
+function kindOf(value: unknown): Kind {
+  if (Array.isArray(value)) return 'array';
+  return typeof value as Kind;
+}
+
+/** Every way `value` departs from `shape`: a missing required key, a key of another type, a key not in the contract. */
+function shapeProblems(value: Record<string, unknown>, shape: Shape, path: string): string[] {
+  const problems: string[] = [];
+  for (const [key, spec] of Object.entries(shape)) {
+    const optional = spec.endsWith('?');
+    const kind = (optional ? spec.slice(0, -1) : spec) as Kind;
+    if (!(key in value)) {
+      if (!optional) problems.push(`${path}${key}: missing`);
+      continue;
+    }
+    const got = kindOf(value[key]);
+    if (kind !== 'any' && got !== kind) problems.push(`${path}${key}: ${got}, not ${kind}`);
+  }
+  for (const key of Object.keys(value)) if (!(key in shape)) problems.push(`${path}${key}: not in the contract`);
+  return problems;
+}
+
+/** Paths of every key, at any depth, whose value is `undefined`. */
+function undefinedKeys(value: unknown, path = ''): string[] {
+  if (typeof value !== 'object' || value === null) return [];
+  const found: string[] = [];
+  for (const [key, v] of Object.entries(value)) {
+    if (v === undefined) found.push(`${path}${key}`);
+    else found.push(...undefinedKeys(v, `${path}${key}.`));
+  }
+  return found;
+}
+
+function eventProblems(event: NapiStepEvent): string[] {
+  const problems = [
+    ...shapeProblems(event as unknown as Record<string, unknown>, EVENT, ''),
+    ...shapeProblems(event.task as unknown as Record<string, unknown>, TASK, 'task.'),
+    ...shapeProblems(event.workflowStep as unknown as Record<string, unknown>, WORKFLOW_STEP, 'workflowStep.'),
+    ...shapeProblems(event.stepDefinition as unknown as Record<string, unknown>, STEP_DEFINITION, 'stepDefinition.'),
+    ...undefinedKeys(event).map((p) => `${p}: undefined`),
+  ];
+  for (const [name, dependency] of Object.entries(event.dependencyResults)) {
+    problems.push(...shapeProblems(dependency as unknown as Record<string, unknown>, DEPENDENCY, `dependencyResults.${name}.`));
+  }
+  return problems;
+}
+
+/**
+ * The step store's events carry no `task.requested_at` (the store keeps no request time apart from
+ * `created_at`): the module omits `requestedAt` rather than make one up. Reported in issue 18's notes;
+ * every other field is checked.
+ */
+const STORE_GAPS = ['task.requestedAt: missing'];
+
+// ---- driving the module as tasker-core's worker does --------------------------------------------------------------
+
+/** A module bootstrapped from a config file of this package's keys (`configPath`), stopped and closed after `body`. */
+async function withModule(keys: WorkerBootstrapConfig, body: (module: TaskerCoreModule) => Promise<void>, environment?: string): Promise<void> {
+  const dir = tempDir('tasker-core-config');
+  const configPath = `${dir.path}/worker.json`;
+  writeFileSync(configPath, JSON.stringify({ log_stderr: false, log_level: 'warn', ...keys }));
+  const module = createNapiModule(environment === undefined ? {} : { environment });
+  try {
+    module.bootstrapWorker({ namespace: 'default', configPath });
+    await body(module);
+  } finally {
+    module.stopWorker();
+    module.close();
+    dir.remove();
+  }
+}
+
+/** A fresh SQLite store with `tasks` linear tasks; `body` gets its URL. */
+async function withStore(tasks: number, body: (url: string) => Promise<void>): Promise<void> {
+  const dir = tempDir('tasker-core-store');
+  try {
+    const url = `sqlite:${dir.path}/steps.db`;
+    enqueue(url, tasks);
+    await body(url);
+  } finally {
+    dir.remove();
+  }
+}
+
+/**
+ * tasker-core's `EventPoller`: every 10 ms, up to 100 `pollStepEvents()` until one returns null, each event to
+ * `onEvent`; `checkStarvationWarnings()` + `getFfiDispatchMetrics()` every 100 ticks, `cleanupTimeouts()`
+ * every 1000. Runs until `done()` is true. Returns the most events one tick took.
+ */
+function theirPoller(module: TaskerCoreModule, onEvent: (event: NapiStepEvent) => void, done: () => boolean, timeoutMs = 120_000): Promise<number> {
+  let ticks = 0;
+  let busiest = 0;
+  const deadline = Date.now() + timeoutMs;
+  return new Promise((resolve, reject) => {
+    const timer = setInterval(() => {
+      try {
+        ticks += 1;
+        let taken = 0;
+        for (let i = 0; i < 100; i++) {
+          const event = module.pollStepEvents();
+          if (event === null) break;
+          taken += 1;
+          onEvent(event);
+        }
+        busiest = Math.max(busiest, taken);
+        if (ticks % 100 === 0) {
+          module.checkStarvationWarnings();
+          module.getFfiDispatchMetrics();
+        }
+        if (ticks % 1000 === 0) module.cleanupTimeouts();
+        if (done()) {
+          clearInterval(timer);
+          resolve(busiest);
+        } else if (Date.now() > deadline) throw new Error('timed out');
+      } catch (error) {
+        clearInterval(timer);
+        reject(error);
+      }
+    }, 10);
+  });
+}
+
+/** The right answer for a `linear` step (each step squares its input), as tasker-core's subscriber builds it. */
+function linearResult(event: NapiStepEvent): NapiStepExecutionResult {
+  const operation = (event.stepDefinition.handlerInitialization as { operation: string }).operation;
+  const parent = event.stepDefinition.dependencies[0];
+  const parentResult = event.dependencyResults[parent ?? '']?.result as { value: number } | undefined;
+  const input = operation === 'square_input' ? (event.task.context as { even_number: number }).even_number : (parentResult?.value ?? Number.NaN);
+  return {
+    stepUuid: event.stepUuid,
+    success: true,
+    result: { value: input * input, operation, input },
+    status: 'completed',
+    metadata: { executionTimeMs: 1.7, completedAt: new Date().toISOString(), workerId: 'tasker-core-test' },
+  };
+}
+
+async function nextEvent(module: TaskerCoreModule, what = 'an event'): Promise<NapiStepEvent> {
+  let event: NapiStepEvent | null = null;
+  await waitFor(what, () => {
+    event ??= module.pollStepEvents();
+    return event !== null;
+  });
+  return event as unknown as NapiStepEvent;
+}
+
+const invalidArgument = (error: unknown) => error instanceof FfiCallError && error.code === 'INVALID_ARGUMENT' && /^Invalid argument: /.test(error.message);
+const notInitialized = (error: unknown) => error instanceof WorkerNotInitializedError && error.code === 'WORKER_NOT_INITIALIZED';
+const NEVER = '0190f3a2-7c1e-7b3a-9d2e-00000000dead';
+
+describe('tasker-core module (createNapiModule)', () => {
+  after(stopStrayWorker);
+
+  it("a stopped worker another user of the library left behind is not this module's", async () => {
+    const other = openAdapter();
+    other.bootstrapWorker({ log_stderr: false, source: { kind: 'synthetic', count: 1 } });
+    other.stopWorker();
+    other.close();
+    const module = createNapiModule();
+    try {
+      module.getRustVersion(); // loads the library, which still holds the stopped worker's status
+      assert.deepEqual(module.getWorkerStatus(), { success: true, running: false, status: 'stopped' });
+      assert.deepEqual(module.stopWorker(), { success: true, running: false, status: 'not_running' });
+    } finally {
+      module.close();
+    }
+  });
+
+  it('lifecycle: versions, status before, during and after a worker, one worker per process', async () => {
+    const module = createNapiModule({ environment: 'test' });
+    try {
+      const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+      assert.equal(module.getVersion(), pkg.version);
+      assert.match(module.getRustVersion(), /^libtasker_worker \(C ABI 1, region layout 1\.\d+\) at .+/);
+      assert.equal(module.healthCheck(), true);
+      assert.equal(module.isWorkerRunning(), false);
+      assert.deepEqual(module.getWorkerStatus(), { success: true, running: false, status: 'stopped' });
+      assert.deepEqual(module.stopWorker(), { success: true, running: false, status: 'not_running' });
+      assert.equal(module.pollInProcessEvents(), null);
+      const result: NapiStepExecutionResult = {
+        stepUuid: NEVER,
+        success: true,
+        result: {},
+        status: 'completed',
+        metadata: { executionTimeMs: 0, completedAt: '' },
+      };
+      for (const call of [
+        () => module.pollStepEvents(),
+        () => module.completeStepEvent(NEVER, result),
+        () => module.checkpointYieldStepEvent(NEVER, { stepUuid: NEVER, cursor: 0, itemsProcessed: 0 }),
+        () => module.getFfiDispatchMetrics(),
+        () => module.checkStarvationWarnings(),
+        () => module.cleanupTimeouts(),
+        () => module.transitionToGracefulShutdown(),
+      ]) {
+        assert.throws(call, notInitialized);
+      }
+      assert.throws(
+        () => module.bootstrapWorker({ configPath: '/nonexistent/worker.json' }),
+        (e: unknown) => e instanceof FfiCallError && e.code === 'BOOTSTRAP_FAILED' && e.message.includes('/nonexistent/worker.json'),
+      );
+      await withStore(1, async (url) => {
+        const dir = tempDir('tasker-core-typo');
+        try {
+          writeFileSync(`${dir.path}/typo.json`, JSON.stringify({ database_url: url, namespcae: 'x' }));
+          assert.throws(
+            () => module.bootstrapWorker({ configPath: `${dir.path}/typo.json` }),
+            (e: unknown) => e instanceof FfiCallError && e.code === 'BOOTSTRAP_FAILED' && /namespace/.test(e.message),
+          );
+          writeFileSync(`${dir.path}/worker.json`, JSON.stringify({ database_url: url, log_stderr: false, log_level: 'warn' }));
+          const boot = module.bootstrapWorker({ namespace: 'default', configPath: `${dir.path}/worker.json` });
+          assert.equal(boot.success, true);
+          assert.equal(boot.status, 'started');
+          assert.equal(typeof boot.message, 'string');
+          assert.equal(typeof boot.workerId, 'string');
+          const again = module.bootstrapWorker({ namespace: 'default', configPath: `${dir.path}/worker.json` });
+          assert.deepEqual(
+            { success: again.success, status: again.status, workerId: again.workerId },
+            { success: true, status: 'already_running', workerId: boot.workerId },
+          );
+          assert.equal(module.isWorkerRunning(), true);
+          assert.deepEqual(module.getWorkerStatus(), { success: true, running: true, workerId: boot.workerId, status: 'running', environment: 'test' });
+          const draining = module.transitionToGracefulShutdown();
+          assert.deepEqual(draining, { success: true, running: true, workerId: boot.workerId, status: 'draining' });
+          assert.deepEqual(module.stopWorker(), { success: true, running: false, workerId: boot.workerId, status: 'stopped' });
+          assert.throws(() => module.pollStepEvents(), notInitialized);
+          await waitFor('the worker to end', () => !module.isWorkerRunning(), 30_000);
+        } finally {
+          dir.remove();
+        }
+      });
+    } finally {
+      module.stopWorker();
+      module.close();
+    }
+  });
+
+  it("the environment is TASKER_ENV, else tasker-core's `development`", async () => {
+    await withStore(1, (url) =>
+      withModule({ database_url: url }, async (module) => {
+        assert.equal(module.getWorkerStatus().environment, process.env.TASKER_ENV || 'development');
+      }),
+    );
+  });
+
+  it("their poller's pattern on the store: every step completed exactly once, the right results, every event in the contract's shape", async () => {
+    const tasks = 40;
+    await withStore(tasks, (url) =>
+      withModule({ database_url: url }, async (module) => {
+        const completions = new Map<string, number>();
+        const problems = new Set<string>();
+        const refused: string[] = [];
+        let answered = 0;
+        let peak = 0;
+        const busiest = await theirPoller(
+          module,
+          (event) => {
+            for (const p of eventProblems(event)) if (!STORE_GAPS.includes(p)) problems.add(p);
+            peak = Math.max(peak, module.getFfiDispatchMetrics().pendingCount);
+            // Their subscriber answers asynchronously, after the handler's promise settles.
+            void sleep(answered % 3).then(() => {
+              if (module.completeStepEvent(event.eventId, linearResult(event))) completions.set(event.stepUuid, (completions.get(event.stepUuid) ?? 0) + 1);
+              else refused.push(event.eventId);
+              answered += 1;
+            });
+          },
+          () => answered === tasks * 4,
+        );
+        assert.deepEqual([...problems], [], 'every event has the contract shape');
+        assert.deepEqual(refused, [], 'every completion was taken');
+        assert.equal(completions.size, tasks * 4, 'every step was handed out');
+        assert.deepEqual([...new Set(completions.values())], [1], 'each step completed exactly once');
+        assert.ok(busiest <= 100 && busiest >= 1, `one tick took ${busiest} events`);
+        assert.ok(peak >= 1);
+        await waitFor('the store to take every result', () => storeSteps(url).complete === tasks * 4, 60_000);
+        const steps = storeSteps(url);
+        assert.deepEqual({ total: steps.total, complete: steps.complete, error: steps.error }, { total: tasks * 4, complete: tasks * 4, error: 0 });
+        const verify = verifyStore(url);
+        assert.deepEqual({ checked: verify.checked, mismatches: verify.mismatches }, { checked: tasks, mismatches: 0 }, 'the results are the reference math');
+        const metrics = module.getFfiDispatchMetrics();
+        assert.equal(metrics.pendingCount, 0);
+        assert.equal('oldestEventId' in metrics, false, 'nothing in flight: no oldest event');
+      }),
+    );
+  });
+
+  it('refusals: false for an event not in flight (never handed out, completed, timed out); throws for non-UUID ids', async () => {
+    await withStore(2, (url) =>
+      withModule({ database_url: url }, async (module) => {
+        const event = await nextEvent(module);
+        const result = linearResult(event);
+        assert.throws(() => module.completeStepEvent('not-a-uuid', result), invalidArgument);
+        assert.throws(() => module.completeStepEvent(event.eventId, { ...result, stepUuid: 'nope' }), invalidArgument);
+        assert.throws(() => module.checkpointYieldStepEvent('x', { stepUuid: event.stepUuid, cursor: 1, itemsProcessed: 1 }), invalidArgument);
+        assert.throws(() => module.checkpointYieldStepEvent(event.eventId, { stepUuid: '', cursor: 1, itemsProcessed: 1 }), invalidArgument);
+        assert.equal(module.completeStepEvent(NEVER, result), false, 'never handed out');
+        assert.equal(module.completeStepEvent(event.eventId.toUpperCase(), result), false, 'a UUID, in a form never handed out');
+        assert.equal(module.checkpointYieldStepEvent(NEVER, { stepUuid: event.stepUuid, cursor: 1, itemsProcessed: 1 }), false);
+        assert.equal(module.getFfiDispatchMetrics().pendingCount, 1, 'the refusals left the event in flight');
+        assert.equal(module.completeStepEvent(event.eventId, result), true);
+        assert.equal(module.completeStepEvent(event.eventId, result), false, 'already completed');
+        assert.equal(module.checkpointYieldStepEvent(event.eventId, { stepUuid: event.stepUuid, cursor: 1, itemsProcessed: 1 }), false, 'already completed');
+        assert.equal(module.getFfiDispatchMetrics().pendingCount, 0);
+      }),
+    );
+    await withModule({ completion_timeout_ms: 300, source: { kind: 'synthetic', count: 1 } }, async (module) => {
+      const event = await nextEvent(module);
+      await sleep(450);
+      assert.equal(module.completeStepEvent(event.eventId, linearResult(event)), false, 'timed out');
+    });
+  });
+
+  it("results reach the store in tasker-core's serialisation: a failure without `retryable` is final, one with `retryable: true` is retried", async () => {
+    await withStore(2, (url) =>
+      withModule({ database_url: url }, async (module) => {
+        const first = await nextEvent(module);
+        const second = await nextEvent(module);
+        const failure = (event: NapiStepEvent, error: NapiStepExecutionResult['error']): NapiStepExecutionResult => ({
+          stepUuid: event.stepUuid,
+          success: false,
+          result: {},
+          status: 'failed',
+          metadata: { executionTimeMs: 3, completedAt: new Date().toISOString() },
+          error,
+        });
+        assert.equal(module.completeStepEvent(first.eventId, failure(first, { message: 'boom', errorType: 'ValidationError' })), true);
+        assert.equal(module.completeStepEvent(second.eventId, failure(second, { message: 'later', errorType: 'TimeoutError', retryable: true })), true);
+        const again = await nextEvent(module, 'the retryable step offered again');
+        assert.equal(again.stepUuid, second.stepUuid, 'only the retryable failure comes back');
+        assert.equal(again.workflowStep.attempts, second.workflowStep.attempts + 1);
+        assert.equal(module.completeStepEvent(again.eventId, linearResult(again)), true);
+        await waitFor(
+          'the failure and the success in the store',
+          () => {
+            const steps = storeSteps(url);
+            return steps.error === 1 && steps.complete === 1;
+          },
+          30_000,
+        );
+      }),
+    );
+  });
+
+  it('client calls: camelCase requests in snake_case, answers as NapiClientResult, never a throw', () => {
+    const sent: unknown[] = [];
+    const answering = (answer: string | null) => () => (json: string) => {
+      sent.push(JSON.parse(json));
+      return answer;
+    };
+    const request = {
+      name: 'linear',
+      namespace: 'default',
+      version: '1.0.0',
+      context: { even_number: 2 },
+      initiator: 'me',
+      sourceSystem: 'tests',
+      reason: 'why',
+      correlationId: NEVER,
+    };
+    const ok = clientCall(answering('{"success":true,"data":{"task_uuid":"t","steps":[]}}'), 'create_task', createTaskArgs(request));
+    assert.deepEqual(ok, { success: true, data: { task_uuid: 't', steps: [] } }, 'data as the store answers it');
+    assert.deepEqual(sent[0], {
+      op: 'create_task',
+      args: {
+        name: 'linear',
+        namespace: 'default',
+        version: '1.0.0',
+        context: { even_number: 2 },
+        initiator: 'me',
+        source_system: 'tests',
+        reason: 'why',
+        correlation_id: NEVER,
+      },
+    });
+    assert.deepEqual(listTasksArgs({ namespace: 'x' }), { limit: 50, offset: 0, namespace: 'x', status: undefined }, "tasker-core's defaults");
+    assert.deepEqual(clientCall(answering('{"success":false,"error":"no such task","recoverable":false}'), 'get_task', { task_uuid: 'x' }), {
+      success: false,
+      error: 'no such task',
+      recoverable: false,
+    });
+    assert.deepEqual(clientCall(answering('{"success":false,"error":"store busy","recoverable":true}'), 'health', {}), {
+      success: false,
+      error: 'store busy',
+      recoverable: true,
+    });
+    const failures = [
+      clientCall(answering(null), 'health', {}),
+      clientCall(answering('not json'), 'health', {}),
+      clientCall(
+        () => () => {
+          throw new Error('closed');
+        },
+        'health',
+        {},
+      ),
+      clientCall(
+        () => {
+          throw new Error('library not found');
+        },
+        'health',
+        {},
+      ),
+    ];
+    for (const failure of failures) {
+      assert.equal(failure.success, false);
+      assert.equal(typeof failure.error, 'string');
+      assert.equal(failure.recoverable, false);
+      assert.equal('data' in failure, false);
+    }
+  });
+
+  it('metrics: pendingCount is the in-flight count, with the oldest event and the ages; starvation from the worker core', async () => {
+    await withStore(3, (url) =>
+      withModule({ database_url: url }, async (module) => {
+        const events: NapiStepEvent[] = [];
+        await waitFor('3 events', () => {
+          const event = module.pollStepEvents();
+          if (event !== null) events.push(event);
+          return events.length === 3;
+        });
+        const [first, second, third] = events as [NapiStepEvent, NapiStepEvent, NapiStepEvent];
+        let metrics = module.getFfiDispatchMetrics();
+        assert.equal(metrics.pendingCount, 3);
+        assert.equal(metrics.oldestEventId, first.eventId);
+        assert.equal(metrics.starvationDetected, false);
+        assert.equal(metrics.starvingEventCount, 0);
+        assert.ok((metrics.oldestPendingAgeMs ?? -1) >= (metrics.newestPendingAgeMs ?? Number.POSITIVE_INFINITY));
+        assert.ok((metrics.newestPendingAgeMs ?? -1) >= 0);
+        assert.deepEqual(undefinedKeys(metrics), []);
+        assert.equal(module.completeStepEvent(first.eventId, linearResult(first)), true);
+        metrics = module.getFfiDispatchMetrics();
+        assert.equal(metrics.pendingCount, 2);
+        assert.equal(metrics.oldestEventId, second.eventId);
+        for (const event of [second, third]) assert.equal(module.completeStepEvent(event.eventId, linearResult(event)), true);
+        metrics = module.getFfiDispatchMetrics();
+        assert.deepEqual(metrics, { pendingCount: 0, starvationDetected: false, starvingEventCount: 0 }, 'optional fields omitted when nothing is in flight');
+        module.checkStarvationWarnings();
+        module.cleanupTimeouts();
+      }),
+    );
+  });
+
+  it('checkpoint yield: the store keeps it, the step comes back with workflowStep.checkpoint set and no attempt used', async () => {
+    await withStore(1, (url) =>
+      withModule({ database_url: url }, async (module) => {
+        const first = await nextEvent(module);
+        assert.equal('checkpoint' in first.workflowStep, false, 'no checkpoint yet: the key is omitted');
+        const data = { stepUuid: first.stepUuid, cursor: { page: 2 }, itemsProcessed: 40, accumulatedResults: { sum: 7 } };
+        assert.equal(module.checkpointYieldStepEvent(first.eventId, data), true);
+        assert.equal(module.checkpointYieldStepEvent(first.eventId, data), false, 'no longer in flight');
+        assert.equal(module.getFfiDispatchMetrics().pendingCount, 0);
+        const again = await nextEvent(module, 'the step dispatched again');
+        assert.equal(again.stepUuid, first.stepUuid);
+        assert.notEqual(again.eventId, first.eventId);
+        const checkpoint = again.workflowStep.checkpoint as Record<string, unknown>;
+        assert.deepEqual(
+          { cursor: checkpoint.cursor, items_processed: checkpoint.items_processed, accumulated_results: checkpoint.accumulated_results },
+          { cursor: { page: 2 }, items_processed: 40, accumulated_results: { sum: 7 } },
+          'the checkpoint as tasker-core handlers read it (snake_case inside, as theirs)',
+        );
+        assert.equal(again.workflowStep.attempts, first.workflowStep.attempts, 'the yield used no attempt');
+        assert.deepEqual(
+          eventProblems(again).filter((p) => !STORE_GAPS.includes(p)),
+          [],
+        );
+        assert.equal(module.completeStepEvent(again.eventId, linearResult(again)), true);
+        await waitFor('the result in the store', () => storeSteps(url).complete === 1, 30_000);
+        assert.equal(storeSteps(url).error, 0);
+      }),
+    );
+  });
+
+  it("synthetic events map to the contract's shape with every required field", async () => {
+    await withModule({ source: { kind: 'synthetic', count: 3 } }, async (module) => {
+      for (let i = 0; i < 3; i++) {
+        const event = await nextEvent(module);
+        assert.deepEqual(eventProblems(event), []);
+        assert.equal(typeof event.traceId, 'string');
+        assert.equal(typeof event.task.requestedAt, 'string');
+        assert.equal(typeof event.dependencyResults.linear_step_1?.stepUuid, 'string');
+        assert.equal(module.completeStepEvent(event.eventId, linearResult(event)), true);
+      }
+    });
+  });
+
+  it("examples/tasker-core-worker.ts: a worker in tasker-core's style runs on the module and the store", async () => {
+    await withStore(25, async (url) => {
+      const dir = tempDir('tasker-core-example');
+      try {
+        const configPath = `${dir.path}/worker.json`;
+        writeFileSync(configPath, JSON.stringify({ database_url: url, log_stderr: false, log_level: 'warn' }));
+        const module = createNapiModule();
+        try {
+          const run = await runTaskerCoreWorker(100, configPath, module);
+          assert.deepEqual({ handled: run.handled, refused: run.refused }, { handled: 100, refused: 0 });
+        } finally {
+          module.close();
+        }
+        assert.deepEqual(verifyStore(url), { ...verifyStore(url), checked: 25, mismatches: 0 });
+        assert.equal(storeSteps(url).complete, 100);
+      } finally {
+        dir.remove();
+      }
+    });
+  });
+});
