@@ -154,13 +154,6 @@ function eventProblems(event: NapiStepEvent): string[] {
   return problems;
 }
 
-/**
- * The step store's events carry no `task.requested_at` (the store keeps no request time apart from
- * `created_at`): the module omits `requestedAt` rather than make one up. Reported in issue 18's notes;
- * every other field is checked.
- */
-const STORE_GAPS = ['task.requestedAt: missing'];
-
 // ---- driving the module as tasker-core's worker does --------------------------------------------------------------
 
 /** A module bootstrapped from a config file of this package's keys (`configPath`), stopped and closed after `body`. */
@@ -364,7 +357,7 @@ describe('tasker-core module (createNapiModule)', () => {
         const busiest = await theirPoller(
           module,
           (event) => {
-            for (const p of eventProblems(event)) if (!STORE_GAPS.includes(p)) problems.add(p);
+            for (const p of eventProblems(event)) problems.add(p);
             peak = Math.max(peak, module.getFfiDispatchMetrics().pendingCount);
             // Their subscriber answers asynchronously, after the handler's promise settles.
             void sleep(answered % 3).then(() => {
@@ -568,10 +561,7 @@ describe('tasker-core module (createNapiModule)', () => {
           'the checkpoint as tasker-core handlers read it (snake_case inside, as theirs)',
         );
         assert.equal(again.workflowStep.attempts, first.workflowStep.attempts, 'the yield used no attempt');
-        assert.deepEqual(
-          eventProblems(again).filter((p) => !STORE_GAPS.includes(p)),
-          [],
-        );
+        assert.deepEqual(eventProblems(again), []);
         assert.equal(module.completeStepEvent(again.eventId, linearResult(again)), true);
         await waitFor('the result in the store', () => storeSteps(url).complete === 1, 30_000);
         assert.equal(storeSteps(url).error, 0);

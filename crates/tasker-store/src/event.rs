@@ -208,6 +208,8 @@ pub(crate) fn build(row: &ClaimedRow, s: &Shaping<'_>) -> Result<Box<str>, Strin
     kv(&mut o, "identity_hash", &task.identity_hash);
     raw(&mut o, "complete", "false");
     kv(&mut o, "created_at", &task.created_iso);
+    // A task is requested when it is enqueued: the store keeps no separate request time.
+    kv(&mut o, "requested_at", &task.created_iso);
     o.push_str("\"updated_at\":");
     push_json_str(&mut o, now);
     o.push_str("},\"workflow_step\":{");

@@ -7,10 +7,6 @@
  * (context, inputs, results, checkpoint, handler initialization, tags) are handed over as parsed, not copied.
  * An optional field (`?` in the contract) is omitted when the Rust event has it null or absent, as napi-rs
  * omits a Rust `None`: no key of the output ever holds `undefined`.
- *
- * Known gap: the step store's events carry no `task.requested_at` (the store keeps no request time apart
- * from `created_at`), so `task.requestedAt`, required by the contract, is omitted for them rather than
- * made up here; synthetic events carry it.
  */
 import type { FfiStepEvent } from '../ffi/types.ts';
 import type { NapiDependencyResult, NapiStepDefinition, NapiStepEvent, NapiTaskInfo, NapiWorkflowStep } from './types.ts';
