@@ -97,7 +97,16 @@ describe('give-backs and checkpoints on the real library (need the layout 1.1 wo
       assert.ok(read > 3, `the poll read more than the loop took (${read})`);
       assert.equal(adapter.completionStats().givenBack, read - 3, 'every event read and not yielded was given back');
       assert.equal(adapter.inFlightCount(), 0);
-      await waitFor('the worker core to see the give-backs', () => adapter.getFfiDispatchMetrics().in_flight_count === 0, 30_000);
+      // The worker core counts an event in flight only once its pump saw the reader pass it: wait for its
+      // own account of all `read` events (in_flight_count alone is 0 before the pump looked, too).
+      await waitFor(
+        'the worker core to account every event read',
+        () => {
+          const m = adapter.getFfiDispatchMetrics() as { completed_count: number; in_flight_count: number; given_back_count?: number };
+          return m.completed_count === 3 && m.given_back_count === read - 3 && m.in_flight_count === 0;
+        },
+        30_000,
+      );
       const m = adapter.getFfiDispatchMetrics();
       assert.equal(m.completed_count, 3);
       assert.equal(m.failed_count, 0, 'given back, not failed');
