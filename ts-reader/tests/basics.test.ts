@@ -5,8 +5,8 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import process from 'node:process';
 import { describe, it } from 'node:test';
-import { closestKey } from '../src/ffi/options.ts';
 import * as pkg from '../src/index.ts';
+import { closestKey } from '../src/options.ts';
 import { liveness, processStartTime } from '../src/ring/role.ts';
 
 const g = globalThis as { Bun?: unknown; Deno?: unknown };

@@ -11,7 +11,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve, sep } from 'node:path';
 import process from 'node:process';
 import { fileURLToPath } from 'node:url';
-import { FfiLibraryError } from './errors.ts';
+import { FfiLibraryError } from '../errors.ts';
 
 export function libraryFileName(platform: string = process.platform): string {
   if (platform === 'darwin') return 'libtasker_worker.dylib';
@@ -20,7 +20,7 @@ export function libraryFileName(platform: string = process.platform): string {
 }
 
 /** The folder holding this package's package.json (works from `src/` and from the bundled `dist/`). */
-export function packageRoot(): string | null {
+function packageRoot(): string | null {
   let dir: string;
   try {
     dir = dirname(fileURLToPath(import.meta.url));
