@@ -26,6 +26,7 @@ export {
   RingWriteError,
   type RingWriteErrorCode,
   UnsupportedByWorkerError,
+  UnsupportedPlatformError,
   WorkerFaultError,
 } from './errors.ts';
 export { TaskerEventEmitter } from './events/event-emitter.ts';

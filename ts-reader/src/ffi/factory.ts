@@ -8,7 +8,7 @@ import type { NativeFfiAdapter } from './native-adapter.ts';
 import { NodeFfiAdapter } from './node.ts';
 
 export interface CreateAdapterOptions {
-  /** Path of libtasker_worker (else `TASKER_LIBRARY_PATH`, the bundled copy, the repo's target/, the system). */
+  /** Path of libtasker_worker (else `TASKER_LIBRARY_PATH`, this platform's package, the repo's target/, the system). */
   libraryPath?: string;
   /** Force a runtime's adapter (default: the detected runtime). */
   runtime?: RuntimeType;
