@@ -35,7 +35,7 @@
 import process from 'node:process';
 import { createInterface } from 'node:readline';
 import type { NativeFfiAdapter } from '../src/ffi/native-adapter.ts';
-import type { BootstrapConfig, FfiStepEvent, Transport } from '../src/ffi/types.ts';
+import type { BootstrapConfig, FfiStepEvent, Transport } from '../src/protocol.ts';
 import {
   bootstrap,
   completeBlock,

@@ -41,12 +41,12 @@
 import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import process from 'node:process';
+import { FfiLibraryError } from '../src/errors.ts';
 import { EventPoller } from '../src/events/event-poller.ts';
-import { FfiLibraryError } from '../src/ffi/errors.ts';
 import { createFfiAdapter } from '../src/ffi/factory.ts';
 import type { NativeFfiAdapter } from '../src/ffi/native-adapter.ts';
-import { detectRuntime } from '../src/ffi/runtime.ts';
-import type { FfiStepEvent, Transport } from '../src/ffi/types.ts';
+import type { FfiStepEvent, Transport } from '../src/protocol.ts';
+import { detectRuntime } from '../src/runtime.ts';
 import { completionFor } from './completion.ts';
 
 const QUICK = process.argv.includes('--quick') || process.env.BENCH_QUICK === '1';

@@ -23,7 +23,7 @@
 import { measure } from 'mitata';
 import { now } from 'mitata/src/lib.mjs';
 import type { NativeFfiAdapter } from '../src/ffi/native-adapter.ts';
-import type { FfiStepEvent } from '../src/ffi/types.ts';
+import type { FfiStepEvent } from '../src/protocol.ts';
 import { Flags, RecordType } from '../src/ring/layout.ts';
 import type { RingReader } from '../src/ring/reader.ts';
 import { type RingTransport, RingTransport as RingTransportClass, transportInternals } from '../src/ring/transport.ts';

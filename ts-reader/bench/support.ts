@@ -7,9 +7,9 @@
 import { readFileSync } from 'node:fs';
 import { createFfiAdapter } from '../src/ffi/factory.ts';
 import { adapterInternals, type NativeFfiAdapter } from '../src/ffi/native-adapter.ts';
-import { detectRuntime } from '../src/ffi/runtime.ts';
-import type { BootstrapConfig, FfiStepEvent, Transport } from '../src/ffi/types.ts';
+import type { BootstrapConfig, FfiStepEvent, Transport } from '../src/protocol.ts';
 import type { RingTransport } from '../src/ring/transport.ts';
+import { detectRuntime } from '../src/runtime.ts';
 import { summarize } from './stats.ts';
 
 // ---- fixtures (kept in memory) ---------------------------------------------------------------------

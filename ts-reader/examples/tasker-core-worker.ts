@@ -23,12 +23,17 @@ interface StepHandlerResult {
 
 /** The handler's view of one event (tasker-core's `StepContext` fields). */
 class StepContext {
-  constructor(
-    readonly event: NapiStepEvent,
-    readonly inputData: Record<string, unknown>,
-    readonly stepConfig: Record<string, unknown>,
-    readonly retryCount: number,
-  ) {}
+  readonly event: NapiStepEvent;
+  readonly inputData: Record<string, unknown>;
+  readonly stepConfig: Record<string, unknown>;
+  readonly retryCount: number;
+
+  constructor(event: NapiStepEvent, inputData: Record<string, unknown>, stepConfig: Record<string, unknown>, retryCount: number) {
+    this.event = event;
+    this.inputData = inputData;
+    this.stepConfig = stepConfig;
+    this.retryCount = retryCount;
+  }
 
   static fromEvent(event: NapiStepEvent): StepContext {
     const inputData = (event.task.context ?? {}) as Record<string, unknown>;
@@ -65,8 +70,11 @@ class SquareInputHandler extends StepHandler {
 
 /** `linear_step_2..4`: squares its parent's value. */
 class SquareParentHandler extends StepHandler {
-  constructor(private readonly parent: string) {
+  private readonly parent: string;
+
+  constructor(parent: string) {
     super();
+    this.parent = parent;
   }
 
   async call(context: StepContext): Promise<StepHandlerResult> {

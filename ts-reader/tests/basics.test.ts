@@ -5,8 +5,8 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import process from 'node:process';
 import { describe, it } from 'node:test';
-import { closestKey } from '../src/ffi/options.ts';
 import * as pkg from '../src/index.ts';
+import { closestKey } from '../src/options.ts';
 import { liveness, processStartTime } from '../src/ring/role.ts';
 
 const g = globalThis as { Bun?: unknown; Deno?: unknown };
@@ -116,30 +116,6 @@ describe('TaskerEventEmitter', () => {
       'metrics.error',
     ]) {
       assert.ok(names.includes(n as never), n);
-    }
-  });
-});
-
-describe('library discovery order', () => {
-  it('explicit path, then TASKER_LIBRARY_PATH, then the bundled copy, the repo target/ (a checkout only), the system loader', () => {
-    const saved = process.env.TASKER_LIBRARY_PATH;
-    try {
-      delete process.env.TASKER_LIBRARY_PATH;
-      const { files, systemName } = pkg.libraryCandidates();
-      assert.match(files[0] ?? '', new RegExp(`native/${process.platform}-${process.arch}/libtasker_worker`));
-      assert.match(files[1] ?? '', /target\/release\/libtasker_worker/);
-      assert.match(files[2] ?? '', /target\/debug\/libtasker_worker/);
-      assert.equal(files.length, 3, `no target/ relative to the working directory: ${files.join(', ')}`);
-      assert.equal(systemName, pkg.libraryFileName());
-      // Installed under node_modules: the bundled copy only, never a repository's or the caller's target/.
-      const installed = pkg.libraryCandidates(undefined, '/app/node_modules/@tasker-systems/worker');
-      assert.deepEqual(installed.files, [`/app/node_modules/@tasker-systems/worker/native/${process.platform}-${process.arch}/${pkg.libraryFileName()}`]);
-      process.env.TASKER_LIBRARY_PATH = '/opt/x/libtasker_worker.so';
-      assert.deepEqual(pkg.libraryCandidates().files, ['/opt/x/libtasker_worker.so']);
-      assert.deepEqual(pkg.libraryCandidates('/explicit.so').files, ['/explicit.so']);
-    } finally {
-      if (saved === undefined) delete process.env.TASKER_LIBRARY_PATH;
-      else process.env.TASKER_LIBRARY_PATH = saved;
     }
   });
 });

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { RingAttachError, RingPeerError, RingReadError, RingWriteError } from '../src/ffi/errors.ts';
+import { RingAttachError, RingPeerError, RingReadError, RingWriteError } from '../src/errors.ts';
 import { Control, Flags, Header, RecordType } from '../src/ring/layout.ts';
 import { RingReader } from '../src/ring/reader.ts';
 import { attachRegion } from '../src/ring/region.ts';

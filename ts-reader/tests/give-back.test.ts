@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { EventPoller } from '../src/events/event-poller.ts';
 import type { NativeFfiAdapter } from '../src/ffi/native-adapter.ts';
-import type { FfiStepEvent, StepCheckpoint, Transport } from '../src/ffi/types.ts';
+import type { FfiStepEvent, StepCheckpoint, Transport } from '../src/protocol.ts';
 import { openAdapter, stopStrayWorker, successResult, waitFor } from './support/adapter.ts';
 import { enqueue, storeSteps, tempDir } from './support/store.ts';
 

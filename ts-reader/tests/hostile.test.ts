@@ -12,7 +12,7 @@ import { readFileSync } from 'node:fs';
 import process from 'node:process';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { EventDecodeError, FfiError, RingSealedError } from '../src/ffi/errors.ts';
+import { EventDecodeError, FfiError, RingSealedError } from '../src/errors.ts';
 import { CLAIM_SEALED, Control, Header, RecordType } from '../src/ring/layout.ts';
 import { RingTransport } from '../src/ring/transport.ts';
 

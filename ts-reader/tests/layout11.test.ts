@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { RingReadError, RingSealedError, UnsupportedByWorkerError } from '../src/ffi/errors.ts';
+import { RingReadError, RingSealedError, UnsupportedByWorkerError } from '../src/errors.ts';
 import { CLAIM_SEALED, Control, Flags, RecordType } from '../src/ring/layout.ts';
 import { RingReader } from '../src/ring/reader.ts';
 import { attachRegion, type RegionViews } from '../src/ring/region.ts';

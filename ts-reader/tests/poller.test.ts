@@ -2,20 +2,12 @@
 import assert from 'node:assert/strict';
 import process from 'node:process';
 import { describe, it } from 'node:test';
+import { EventDecodeError, OptionsError, RingPeerError, RingReadError, RingSealedError, UnsupportedByWorkerError, WorkerFaultError } from '../src/errors.ts';
 import { EventNames } from '../src/events/event-names.ts';
 import { EventPoller } from '../src/events/event-poller.ts';
 import type { FfiAdapter } from '../src/ffi/adapter.ts';
-import {
-  EventDecodeError,
-  OptionsError,
-  RingPeerError,
-  RingReadError,
-  RingSealedError,
-  UnsupportedByWorkerError,
-  WorkerFaultError,
-} from '../src/ffi/errors.ts';
 import type { RingAwareAdapter } from '../src/ffi/native-adapter.ts';
-import type { CompletionRefusal, FfiDispatchMetrics, FfiStepEvent, WorkerLogRecord } from '../src/ffi/types.ts';
+import type { CompletionRefusal, FfiDispatchMetrics, FfiStepEvent, WorkerLogRecord } from '../src/protocol.ts';
 import { TaskerWorker } from '../src/worker/worker.ts';
 
 function event(i: number): FfiStepEvent {

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { detectRuntime } from '../src/ffi/runtime.ts';
+import { detectRuntime } from '../src/runtime.ts';
 import { type ChildResult, runChild } from './support/child.ts';
 import { tempDir } from './support/store.ts';
 

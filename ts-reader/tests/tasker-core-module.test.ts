@@ -9,8 +9,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import process from 'node:process';
 import { after, describe, it } from 'node:test';
 import { runTaskerCoreWorker } from '../examples/tasker-core-worker.ts';
-import { FfiCallError } from '../src/ffi/errors.ts';
-import type { BootstrapConfig as WorkerBootstrapConfig } from '../src/ffi/types.ts';
+import { FfiCallError } from '../src/errors.ts';
+import type { BootstrapConfig as WorkerBootstrapConfig } from '../src/protocol.ts';
 import { clientCall, createTaskArgs, listTasksArgs } from '../src/tasker-core/client.ts';
 import {
   createNapiModule,

@@ -5,9 +5,9 @@
 import assert from 'node:assert/strict';
 import process from 'node:process';
 import { describe, it } from 'node:test';
+import { OptionsError } from '../src/errors.ts';
 import { EventNames } from '../src/events/event-names.ts';
-import { OptionsError } from '../src/ffi/errors.ts';
-import type { BootstrapConfig, CompletionRefusal, FfiDispatchMetrics } from '../src/ffi/types.ts';
+import type { BootstrapConfig, CompletionRefusal, FfiDispatchMetrics } from '../src/protocol.ts';
 import { PermanentError } from '../src/worker/errors.ts';
 import { TaskerWorker } from '../src/worker/worker.ts';
 import { openAdapter, sleep, waitFor } from './support/adapter.ts';

@@ -5,10 +5,10 @@
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
+import { FfiCallError, FfiLibraryError } from '../src/errors.ts';
 import { EventPoller } from '../src/events/event-poller.ts';
-import { FfiCallError, FfiLibraryError } from '../src/ffi/errors.ts';
 import { createFfiAdapter } from '../src/ffi/factory.ts';
-import type { FfiStepEvent, Transport, WorkerLogRecord } from '../src/ffi/types.ts';
+import type { FfiStepEvent, Transport, WorkerLogRecord } from '../src/protocol.ts';
 import { openAdapter, stopStrayWorker, successResult, waitFor } from './support/adapter.ts';
 
 const EVENTS = Number(process.env.TASKER_TS_EVENTS ?? 100_000);

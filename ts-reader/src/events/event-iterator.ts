@@ -14,8 +14,8 @@
  * - When the poller stops on its own (`stop()`, or the worker core sealed the events ring), the loop still
  *   gets the events read before the stop, then ends normally.
  */
-import type { FfiError, RingSealedError } from '../ffi/errors.ts';
-import type { FfiStepEvent } from '../ffi/types.ts';
+import type { FfiError, RingSealedError } from '../errors.ts';
+import type { FfiStepEvent } from '../protocol.ts';
 
 /** Why a poller stopped. */
 export type PollerEnd =
@@ -58,10 +58,12 @@ class EventIterator implements AsyncIterator<FfiStepEvent> {
   private readonly sink = (event: FfiStepEvent) => this.push(event);
   private readonly onAbort = () => this.abort();
 
-  constructor(
-    private readonly source: IteratorSource,
-    private readonly signal: AbortSignal | undefined,
-  ) {
+  private readonly source: IteratorSource;
+  private readonly signal: AbortSignal | undefined;
+
+  constructor(source: IteratorSource, signal: AbortSignal | undefined) {
+    this.source = source;
+    this.signal = signal;
     if (signal?.aborted) {
       this.closed = true;
       this.pendingThrow = { error: signal.reason };

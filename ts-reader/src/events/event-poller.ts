@@ -7,11 +7,12 @@
  * metrics every `metricsInterval`, and on the ring its own maintenance (region size, producer liveness,
  * heartbeats) every `ringMaintenanceInterval`.
  */
+
+import { DoorbellError, EventDecodeError, type FfiError, isFatalError, RingSealedError, UnsupportedByWorkerError, WorkerFaultError } from '../errors.ts';
 import type { FfiAdapter } from '../ffi/adapter.ts';
-import { DoorbellError, EventDecodeError, type FfiError, isFatalError, RingSealedError, UnsupportedByWorkerError, WorkerFaultError } from '../ffi/errors.ts';
 import { isRingAwareAdapter, type RingAwareAdapter } from '../ffi/native-adapter.ts';
-import { checkOptionKeys } from '../ffi/options.ts';
-import type { CompletionRefusal, FfiDispatchMetrics, FfiStepEvent, StepCheckpoint, WorkerLogRecord } from '../ffi/types.ts';
+import { checkOptionKeys } from '../options.ts';
+import type { CompletionRefusal, FfiDispatchMetrics, FfiStepEvent, StepCheckpoint, WorkerLogRecord } from '../protocol.ts';
 import { DoorbellClient, doorbellError } from '../ring/doorbell.ts';
 import { eventIterable, type IteratorSource, type PollerEnd } from './event-iterator.ts';
 
@@ -124,13 +125,15 @@ export class EventPoller {
   private onRefusalCallback: ((refusal: CompletionRefusal) => void) | null = null;
   private onSealedCallback: ((sealed: RingSealedError) => void) | null = null;
 
-  constructor(
-    private readonly ffiAdapter: FfiAdapter,
-    private readonly pollingIntervalMs: number = 10,
-    private readonly starvationCheckInterval: number = 100,
-    private readonly cleanupInterval: number = 1000,
-    options: EventPollerOptions = {},
-  ) {
+  private readonly ffiAdapter: FfiAdapter;
+  /** The regular tick, in ms. */
+  private readonly pollingIntervalMs: number;
+  /** Starvation check every this many ticks. */
+  private readonly starvationCheckInterval: number;
+  /** Timeout cleanup every this many ticks. */
+  private readonly cleanupInterval: number;
+
+  constructor(ffiAdapter: FfiAdapter, pollingIntervalMs = 10, starvationCheckInterval = 100, cleanupInterval = 1000, options: EventPollerOptions = {}) {
     for (const [name, value] of [
       ['pollingIntervalMs', pollingIntervalMs],
       ['starvationCheckInterval', starvationCheckInterval],
@@ -139,6 +142,10 @@ export class EventPoller {
       if (!Number.isFinite(value) || value <= 0) throw new RangeError(`EventPoller: ${name} must be a positive number, got ${value}`);
     }
     checkOptionKeys('EventPoller', options, OPTION_KEYS);
+    this.ffiAdapter = ffiAdapter;
+    this.pollingIntervalMs = pollingIntervalMs;
+    this.starvationCheckInterval = starvationCheckInterval;
+    this.cleanupInterval = cleanupInterval;
     this.ring = isRingAwareAdapter(ffiAdapter) ? ffiAdapter : null;
     this.timers = { ...defaultTimers, ...options.timers };
     this.maxInFlight = options.maxInFlight ?? 1000;

@@ -1,9 +1,9 @@
 /**
  * The seed's unified FFI adapter interface (all eleven methods), and the errors it throws.
  */
-import type { BootstrapConfig, BootstrapResult, FfiDispatchMetrics, FfiStepEvent, WorkerStatus } from './types.ts';
+import type { BootstrapConfig, BootstrapResult, FfiDispatchMetrics, FfiStepEvent, WorkerStatus } from '../protocol.ts';
 
-export { FfiCallError, FfiError, FfiLibraryError } from './errors.ts';
+export { FfiCallError, FfiError, FfiLibraryError } from '../errors.ts';
 
 export interface FfiAdapter {
   /** The next step event, or null if none is pending. On the ring transport: no FFI call. */

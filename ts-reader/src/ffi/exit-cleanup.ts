@@ -17,7 +17,7 @@
  */
 import { unlinkSync } from 'node:fs';
 import process from 'node:process';
-import { detectRuntime } from './runtime.ts';
+import { detectRuntime } from '../runtime.ts';
 
 const paths = new Set<string>();
 let installed = false;

@@ -1,13 +1,14 @@
 /** Picks the adapter for the runtime this code runs on. */
+
+import { FfiLibraryError } from '../errors.ts';
+import { detectRuntime, type RuntimeType } from '../runtime.ts';
 import { BunFfiAdapter } from './bun.ts';
 import { DenoFfiAdapter } from './deno.ts';
-import { FfiLibraryError } from './errors.ts';
 import type { NativeFfiAdapter } from './native-adapter.ts';
 import { NodeFfiAdapter } from './node.ts';
-import { detectRuntime, type RuntimeType } from './runtime.ts';
 
 export interface CreateAdapterOptions {
-  /** Path of libtasker_worker (else `TASKER_LIBRARY_PATH`, the bundled copy, the repo's target/, the system). */
+  /** Path of libtasker_worker (else `TASKER_LIBRARY_PATH`, this platform's package, the repo's target/, the system). */
   libraryPath?: string;
   /** Force a runtime's adapter (default: the detected runtime). */
   runtime?: RuntimeType;

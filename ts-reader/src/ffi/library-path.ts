@@ -1,17 +1,21 @@
 /**
  * Finding libtasker_worker. Order: the constructor argument, then `TASKER_LIBRARY_PATH` (either one, when
- * given, is the only candidate: naming a library means that library), then the copy bundled in the
- * package (`native/<platform>-<arch>/`), then, for the repository's own development only (the package is not
+ * given, is the only candidate: naming a library means that library), then the library of this machine's
+ * platform package (`@tasker-systems/worker-<platform>`, an optional dependency npm installs only where its
+ * `os`, `cpu` and `libc` match), then, for the repository's own development only (the package is not
  * installed under `node_modules`), the repository's `target/release` and `target/debug`, then the system
  * loader (a bare file name). Never a `target/` relative to the caller's working directory: an installed
  * package must not pick up whatever library a user's project happens to build. A failure lists every path
- * tried.
+ * tried; on a machine no package is published for it is an `UnsupportedPlatformError`.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, join, resolve, sep } from 'node:path';
 import process from 'node:process';
 import { fileURLToPath } from 'node:url';
-import { FfiLibraryError } from './errors.ts';
+import { FfiLibraryError, UnsupportedPlatformError } from '../errors.ts';
+import { detectLibc } from './libc.ts';
+import { type HostPlatform, hostId, PLATFORM_TARGETS, type PlatformTarget, platformPackageName, targetFor } from './platforms.ts';
 
 export function libraryFileName(platform: string = process.platform): string {
   if (platform === 'darwin') return 'libtasker_worker.dylib';
@@ -20,7 +24,7 @@ export function libraryFileName(platform: string = process.platform): string {
 }
 
 /** The folder holding this package's package.json (works from `src/` and from the bundled `dist/`). */
-export function packageRoot(): string | null {
+function packageRoot(): string | null {
   let dir: string;
   try {
     dir = dirname(fileURLToPath(import.meta.url));
@@ -43,32 +47,69 @@ export function packageRoot(): string | null {
   return null;
 }
 
-/**
- * Candidate files, in order, and the bare name for the system loader. `root` is the package's folder
- * (found from this module; a parameter for tests).
- */
-export function libraryCandidates(explicit?: string, root: string | null = packageRoot()): { files: string[]; systemName: string | null } {
-  if (explicit) return { files: [resolve(explicit)], systemName: null };
-  const fromEnv = process.env.TASKER_LIBRARY_PATH;
-  if (fromEnv) return { files: [resolve(fromEnv)], systemName: null };
-  const name = libraryFileName();
-  const files: string[] = [];
-  if (root) {
-    files.push(join(root, 'native', `${process.platform}-${process.arch}`, name));
-    // The repository's build, beside the package's own folder: a development checkout only.
-    if (!resolve(root).split(sep).includes('node_modules')) {
-      files.push(join(root, '..', 'target', 'release', name), join(root, '..', 'target', 'debug', name));
-    }
+let host: HostPlatform | null = null;
+
+/** This machine: `process.platform`, `process.arch` and, on Linux, its C library (detected once). */
+export function currentHost(): HostPlatform {
+  host ??= { platform: process.platform, arch: process.arch, libc: detectLibc() };
+  return host;
+}
+
+/** The folder of an installed package (resolved as this package's own imports are), or null when it is not installed. */
+function installedPackageDir(name: string): string | null {
+  try {
+    return dirname(createRequire(import.meta.url).resolve(`${name}/package.json`));
+  } catch {
+    return null;
   }
-  return { files: [...new Set(files.map((f) => resolve(f)))], systemName: name };
+}
+
+/** Where the library is looked for (see the module's comment). */
+export interface LibrarySearch {
+  /** Candidate files, in order. */
+  files: string[];
+  /** The bare name for the system loader, or null when a library was named. */
+  systemName: string | null;
+  /** The platform package's target for this machine, or null when none is published for it. */
+  target: PlatformTarget | null;
+  /** This machine in the targets' terms (`linux-x64-gnu`). */
+  host: string;
+}
+
+/**
+ * Candidate files, in order, and the bare name for the system loader. `root` is the package's folder,
+ * `machine` the host and `packageDir` how an installed package is found (parameters for tests).
+ */
+export function libraryCandidates(
+  explicit?: string,
+  root: string | null = packageRoot(),
+  machine: HostPlatform = currentHost(),
+  packageDir: (name: string) => string | null = installedPackageDir,
+): LibrarySearch {
+  const target = targetFor(machine);
+  const search = { target, host: hostId(machine) };
+  if (explicit) return { files: [resolve(explicit)], systemName: null, ...search };
+  const fromEnv = process.env.TASKER_LIBRARY_PATH;
+  if (fromEnv) return { files: [resolve(fromEnv)], systemName: null, ...search };
+  const name = libraryFileName(machine.platform);
+  const files: string[] = [];
+  if (target !== null) {
+    const dir = packageDir(platformPackageName(target));
+    if (dir !== null) files.push(join(dir, target.library));
+  }
+  // The repository's build, beside the package's own folder: a development checkout only.
+  if (root && !resolve(root).split(sep).includes('node_modules')) {
+    files.push(join(root, '..', 'target', 'release', name), join(root, '..', 'target', 'debug', name));
+  }
+  return { files: [...new Set(files.map((f) => resolve(f)))], systemName: name, ...search };
 }
 
 /**
  * Loads the first candidate that exists with `open`; when none exists, asks the system loader. A file that
  * exists but fails to load is an error of its own (wrong architecture, missing symbols), not skipped.
  */
-export function openLibrary<T>(explicit: string | undefined, open: (path: string) => T): T {
-  const { files, systemName } = libraryCandidates(explicit);
+export function openLibrary<T>(explicit: string | undefined, open: (path: string) => T, search: LibrarySearch = libraryCandidates(explicit)): T {
+  const { files, systemName, target, host } = search;
   const tried: string[] = [];
   for (const file of files) {
     tried.push(file);
@@ -85,12 +126,22 @@ export function openLibrary<T>(explicit: string | undefined, open: (path: string
     try {
       return open(systemName);
     } catch (error) {
-      if (error instanceof FfiLibraryError) throw error;
+      if (error instanceof FfiLibraryError && error.code !== 'LIBRARY_LOAD_FAILED') throw error;
       // fall through: report every path
     }
+    if (target === null)
+      throw new UnsupportedPlatformError(
+        host,
+        PLATFORM_TARGETS.map((t) => t.id),
+        tried,
+      );
   }
+  const hint =
+    target !== null && systemName
+      ? `install its platform package, ${platformPackageName(target)} (an optional dependency: was it omitted with --omit=optional or --no-optional?), `
+      : '';
   throw new FfiLibraryError(
-    `libtasker_worker not found. Build it with 'cargo build --release -p tasker-worker-ffi' or set TASKER_LIBRARY_PATH. Tried:\n  ${tried.join('\n  ')}`,
+    `libtasker_worker not found: ${hint}build it with 'cargo build --release -p tasker-worker-ffi' or set TASKER_LIBRARY_PATH. Tried:\n  ${tried.join('\n  ')}`,
     undefined,
     'LIBRARY_NOT_FOUND',
     tried,

@@ -3,7 +3,7 @@
  * the package root imports cleanly on every runtime.
  */
 import { createRequire } from 'node:module';
-import { FfiLibraryError } from './errors.ts';
+import { FfiLibraryError } from '../errors.ts';
 
 let requireFn: NodeJS.Require | null = null;
 

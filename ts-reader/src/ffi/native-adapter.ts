@@ -7,14 +7,8 @@
  * in `#private` fields: no code outside this class can reach a view, so none can read one after `close()`
  * released the mapping (a SIGSEGV in every runtime).
  */
-import { LAYOUT_MAJOR, supportsClaims } from '../ring/layout.ts';
-import { RingTransport } from '../ring/transport.ts';
-import { isCanonicalEventId } from '../ring/writer.ts';
-import type { FfiAdapter } from './adapter.ts';
-import { FfiCallError, FfiError, FfiLibraryError, RingWriteError, UnsupportedByWorkerError, WorkerFaultError } from './errors.ts';
-import { removeAtExit } from './exit-cleanup.ts';
-import type { NativeLibrary, RegionMapping } from './native.ts';
-import type { RuntimeType } from './runtime.ts';
+
+import { FfiCallError, FfiError, FfiLibraryError, RingWriteError, UnsupportedByWorkerError, WorkerFaultError } from '../errors.ts';
 import type {
   BootstrapConfig,
   BootstrapResult,
@@ -25,7 +19,14 @@ import type {
   Transport,
   WorkerLogRecord,
   WorkerStatus,
-} from './types.ts';
+} from '../protocol.ts';
+import { LAYOUT_MAJOR, supportsClaims } from '../ring/layout.ts';
+import { RingTransport } from '../ring/transport.ts';
+import { isCanonicalEventId } from '../ring/writer.ts';
+import type { RuntimeType } from '../runtime.ts';
+import type { FfiAdapter } from './adapter.ts';
+import { removeAtExit } from './exit-cleanup.ts';
+import type { NativeLibrary, RegionMapping } from './native.ts';
 
 /** The C ABI major this package was written against (`tasker_worker_abi_version() >> 16`). */
 export const TASKER_WORKER_ABI_MAJOR = 1;

@@ -1,18 +1,13 @@
 /**
- * The raw C ABI of libtasker_worker (`crates/tasker-worker-ffi/include/tasker_worker.h`) as each runtime's
- * FFI sees it. One implementation per runtime (koffi, bun:ffi, Deno.dlopen); everything above it is shared.
- * Every `char *` the library returns is read and freed here, inside the call: no pointer escapes.
+ * libtasker_worker's functions as the adapter calls them, over any runtime's binding of the C interface
+ * (`symbols.ts`). Every `char *` the library returns is read and freed here, inside the call: no pointer escapes.
  */
+import { type Binding, type C_SYMBOLS, isNullPointer, type SymbolName } from './symbols.ts';
 
-/** C functions that return a JSON `char *` (freed with `free_rust_string`), or NULL. */
-export type JsonReturningSymbol =
-  | 'get_worker_status'
-  | 'stop_worker'
-  | 'transition_to_graceful_shutdown'
-  | 'get_ffi_dispatch_metrics'
-  | 'poll_step_events'
-  | 'poll_worker_logs'
-  | 'poll_completion_refusals';
+/** C functions without arguments that return a JSON `char *` (freed with `free_rust_string`), or NULL. */
+export type JsonReturningSymbol = {
+  [K in SymbolName]: (typeof C_SYMBOLS)[K] extends { args: readonly []; returns: 'owned' } ? K : never;
+}[SymbolName];
 
 /**
  * A mapping handed out by `map_ring_region_handle` (or, from a library that predates it, `map_ring_region`):
@@ -77,19 +72,53 @@ export interface NativeLibrary {
   unload(): void;
 }
 
-/** The symbols every runtime binds, with C signatures (koffi's syntax; the others mirror it). */
-export const REQUIRED_SYMBOLS = [
-  'bootstrap_worker',
-  'get_worker_status',
-  'stop_worker',
-  'transition_to_graceful_shutdown',
-  'is_worker_running',
-  'get_ffi_dispatch_metrics',
-  'check_starvation_warnings',
-  'cleanup_timeouts',
-  'free_rust_string',
-  'poll_step_events',
-  'complete_step_event',
-  'map_ring_region',
-  'release_ring_region',
-] as const;
+/**
+ * The library's functions over one runtime's `Binding`: the read-and-free of every returned string and the
+ * region mapping, written once for Node, Bun and Deno.
+ */
+export function nativeLibrary(path: string, binding: Binding): NativeLibrary {
+  const s = binding.symbols;
+  const take = (pointer: unknown): string | null => {
+    if (isNullPointer(pointer)) return null;
+    try {
+      return binding.readCString(pointer);
+    } finally {
+      s.free_rust_string(pointer);
+    }
+  };
+  const mapHandle = s.map_ring_region_handle;
+  const releaseHandle = s.release_ring_region_handle;
+  // The handle pair, or (libraries before it) map_ring_region / release_ring_region, released by address.
+  const handles = mapHandle !== null && releaseHandle !== null;
+  const { give_back_step_event: giveBack, checkpoint_yield_step_event: checkpoint, tasker_worker_abi_version: abi, client_call: client, log_message: log } = s;
+  return {
+    path,
+    hasLogs: s.poll_worker_logs !== null,
+    hasRefusals: s.poll_completion_refusals !== null,
+    hasMappingHandles: handles,
+    callJson(symbol) {
+      const fn = s[symbol];
+      return fn ? take(fn()) : null;
+    },
+    bootstrapWorker: (configJson) => take(s.bootstrap_worker(binding.cstr(configJson))),
+    completeStepEvent: (eventId, resultJson) => s.complete_step_event(binding.cstr(eventId), binding.cstr(resultJson)) as number,
+    giveBackStepEvent: giveBack ? (eventId) => giveBack(binding.cstr(eventId)) as number : null,
+    checkpointYieldStepEvent: checkpoint ? (eventId, json) => checkpoint(binding.cstr(eventId), binding.cstr(json)) as number : null,
+    clientCall: client ? (requestJson) => take(client(binding.cstr(requestJson))) : null,
+    logMessage: log ? (level, message, fieldsJson) => log(level, binding.cstr(message), fieldsJson === null ? null : binding.cstr(fieldsJson)) as number : null,
+    isWorkerRunning: () => Boolean(s.is_worker_running()),
+    checkStarvationWarnings: () => void s.check_starvation_warnings(),
+    cleanupTimeouts: () => void s.cleanup_timeouts(),
+    abiVersion: () => (abi ? (abi() as number) >>> 0 : null),
+    mapRingRegion(): RegionMapping | null {
+      const length = binding.outCell();
+      const handle = binding.outCell();
+      const base = handles ? mapHandle(length.arg, handle.arg) : s.map_ring_region(length.arg);
+      if (isNullPointer(base) || length.value() === 0) return null;
+      return { buffer: binding.view(base, length.value()), base, handle: handles ? handle.value() : null };
+    },
+    releaseRingRegion: (mapping) =>
+      (mapping.handle !== null && releaseHandle !== null ? releaseHandle(BigInt(mapping.handle)) : s.release_ring_region(mapping.base)) as number,
+    unload: () => binding.close(),
+  };
+}

@@ -8,7 +8,7 @@
  * (and `--allow-read`, `--allow-net`), and for a socket under /dev (the default /dev/shm) without `-A`.
  */
 import { connect, type Socket } from 'node:net';
-import { DoorbellError } from '../ffi/errors.ts';
+import { DoorbellError } from '../errors.ts';
 
 /** Deno's refusal of a permission it was not given (`Deno.errors.NotCapable`, `PermissionDenied` before Deno 2). */
 function isPermissionRefusal(error: unknown): boolean {

@@ -13,7 +13,7 @@ export const LAYOUT_MAJOR = 1;
  */
 export const LAYOUT_MINOR = 1;
 /** The first `layout_minor` with claims, the seal and the GIVE_BACK / CHECKPOINT records (section 16). */
-export const MINOR_CLAIMS = 1;
+const MINOR_CLAIMS = 1;
 
 /** `TSKRRING` as the two little-endian u32 halves of the magic. */
 export const MAGIC_LO = 0x524b5354; // "TSKR"
@@ -117,9 +117,8 @@ export const Flags = {
   KNOWN: 0x0007,
 } as const;
 
-/** Frame header size and alignment (section 6.1). */
+/** Frame header size (section 6.1); frames are 8-byte aligned (`align8`). */
 export const FRAME_HEADER = 16;
-export const FRAME_ALIGN = 8;
 /** Completion and checkpoint payloads start with the 36 ASCII bytes of the event id; a GIVE_BACK payload
  * is a whole number of them (section 7). */
 export const COMPLETION_ID_LEN = 36;
@@ -128,10 +127,6 @@ export const COMPLETION_ID_LEN = 36;
 export function supportsClaims(layoutMinor: number): boolean {
   return layoutMinor >= MINOR_CLAIMS;
 }
-
-/** Ring indexes in the descriptor table (section 2). */
-export const RingIndex = { EVENTS: 0, COMPLETIONS: 1 } as const;
-export type RingIndexValue = (typeof RingIndex)[keyof typeof RingIndex];
 
 export const MIN_CAPACITY = 64;
 export const MAX_CAPACITY = 2 ** 30;

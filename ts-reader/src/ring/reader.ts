@@ -7,7 +7,7 @@
  * sealed ring delivers nothing more: the message found sealed is dropped, its bytes released, and every
  * later read throws the sticky `RingSealedError`. On minor 0 the 1.1 words are never touched.
  */
-import { RingPeerError, RingReadError, RingSealedError } from '../ffi/errors.ts';
+import { RingPeerError, RingReadError, RingSealedError } from '../errors.ts';
 import { ConsumerClaim } from './claim.ts';
 import { align8, Control, Flags, FRAME_HEADER, RecordType, readU64, storeU64, supportsClaims } from './layout.ts';
 import type { RegionViews, RingGeometry } from './region.ts';

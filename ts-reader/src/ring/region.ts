@@ -3,7 +3,7 @@
  * (A5-A17, with the mapping's length as the file size), in order, each failure a typed `RingAttachError`.
  * The views created here are private to the ring modules: no view of shared memory reaches user code.
  */
-import { RingAttachError } from '../ffi/errors.ts';
+import { RingAttachError } from '../errors.ts';
 import {
   Control,
   Descriptor,

@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import process from 'node:process';
-import { RingPeerError } from '../ffi/errors.ts';
+import { RingPeerError } from '../errors.ts';
 import { Control, writeU64 } from './layout.ts';
 import type { RegionViews } from './region.ts';
 

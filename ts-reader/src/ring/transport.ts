@@ -3,8 +3,8 @@
  * wait in memory for room. Nothing here calls FFI; the adapter maps and releases the region around it.
  */
 import { statSync } from 'node:fs';
-import { EventDecodeError, FfiCallError, RingPeerError } from '../ffi/errors.ts';
-import type { FfiStepEvent, RingMetrics } from '../ffi/types.ts';
+import { EventDecodeError, FfiCallError, RingPeerError } from '../errors.ts';
+import type { FfiStepEvent, RingMetrics } from '../protocol.ts';
 import { Control, RecordType, readU64 } from './layout.ts';
 import { RingReader } from './reader.ts';
 import { attachRegion, type RegionViews } from './region.ts';

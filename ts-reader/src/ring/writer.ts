@@ -4,7 +4,7 @@
  * not fit now stays with the caller and is offered again later; a message larger than one frame is
  * streamed fragment by fragment across offers.
  */
-import { RingWriteError, UnsupportedByWorkerError } from '../ffi/errors.ts';
+import { RingWriteError, UnsupportedByWorkerError } from '../errors.ts';
 import { align8, COMPLETION_ID_LEN, Control, Flags, FRAME_HEADER, RecordType, readU64, storeU64, supportsClaims } from './layout.ts';
 import type { RegionViews, RingGeometry } from './region.ts';
 import { type HeldRole, takeRole } from './role.ts';

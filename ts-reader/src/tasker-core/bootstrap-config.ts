@@ -6,8 +6,8 @@
  * the file's. The library refuses unknown keys, naming the closest one.
  */
 import { readFileSync } from 'node:fs';
-import { FfiCallError } from '../ffi/errors.ts';
-import type { BootstrapConfig as WorkerBootstrapConfig } from '../ffi/types.ts';
+import { FfiCallError } from '../errors.ts';
+import type { BootstrapConfig as WorkerBootstrapConfig } from '../protocol.ts';
 import type { BootstrapConfig } from './types.ts';
 
 /** Throws `FfiCallError('BOOTSTRAP_FAILED')` naming the file when it cannot be read or is not a JSON object. */

@@ -13,9 +13,9 @@
  * already published is read frame by frame without another acquire load, and nothing is read ahead of the
  * caller (an event's completion clock starts when it is handed out, and nothing read is ever left unheld).
  */
-import { EventDecodeError, RingSealedError } from '../ffi/errors.ts';
+import { EventDecodeError, RingSealedError } from '../errors.ts';
 import type { NativeFfiAdapter } from '../ffi/native-adapter.ts';
-import type { FfiStepEvent } from '../ffi/types.ts';
+import type { FfiStepEvent } from '../protocol.ts';
 import { isCanonicalEventId } from '../ring/writer.ts';
 import { toNapiStepEvent } from './event-mapping.ts';
 import { completionJson, requireUuid, stepCheckpoint } from './result-mapping.ts';

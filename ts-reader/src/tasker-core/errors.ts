@@ -1,5 +1,5 @@
 /** Errors of the tasker-core module beyond the adapter's (which it throws as they are). */
-import { FfiError } from '../ffi/errors.ts';
+import { FfiError } from '../errors.ts';
 
 /**
  * A dispatch or control call before `bootstrapWorker()` (or after `stopWorker()`), as tasker-core's module

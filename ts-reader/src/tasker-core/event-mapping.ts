@@ -8,7 +8,7 @@
  * An optional field (`?` in the contract) is omitted when the Rust event has it null or absent, as napi-rs
  * omits a Rust `None`: no key of the output ever holds `undefined`.
  */
-import type { FfiStepEvent } from '../ffi/types.ts';
+import type { FfiStepEvent } from '../protocol.ts';
 import type { NapiDependencyResult, NapiStepDefinition, NapiStepEvent, NapiTaskInfo, NapiWorkflowStep } from './types.ts';
 
 // The input is JSON parsed from the ring: its nested fields are read without a type per level.

@@ -20,7 +20,7 @@
 import process from 'node:process';
 import { createFfiAdapter } from '../ffi/factory.ts';
 import type { NativeFfiAdapter } from '../ffi/native-adapter.ts';
-import type { RuntimeType } from '../ffi/runtime.ts';
+import type { RuntimeType } from '../runtime.ts';
 import { workerBootstrapConfig } from './bootstrap-config.ts';
 import { type ClientOp, clientCall, createTaskArgs, listTasksArgs } from './client.ts';
 import { StepDispatch } from './dispatch.ts';

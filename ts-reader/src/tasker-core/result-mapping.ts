@@ -5,8 +5,8 @@
  * integer). Ids are checked as tasker-core checks them: anything its UUID parser refuses is an
  * `FfiCallError('INVALID_ARGUMENT')`.
  */
-import { FfiCallError } from '../ffi/errors.ts';
-import type { StepCheckpoint } from '../ffi/types.ts';
+import { FfiCallError } from '../errors.ts';
+import type { StepCheckpoint } from '../protocol.ts';
 import { isCanonicalEventId } from '../ring/writer.ts';
 import type { NapiCheckpointYieldData, NapiStepExecutionResult } from './types.ts';
 

@@ -1,5 +1,5 @@
 /** Building tasker-core `StepExecutionResult`s from handler outcomes. */
-import type { FfiStepEvent, StepExecutionResult } from '../ffi/types.ts';
+import type { FfiStepEvent, StepExecutionResult } from '../protocol.ts';
 
 export interface OutcomeMetadata {
   handler: string | null;

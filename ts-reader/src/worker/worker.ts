@@ -6,14 +6,13 @@
  * idempotent.
  */
 import process from 'node:process';
+import { DoorbellError, FfiError, type RingSealedError } from '../errors.ts';
 import { TaskerEventEmitter } from '../events/event-emitter.ts';
 import { EventNames } from '../events/event-names.ts';
 import { EventPoller } from '../events/event-poller.ts';
-import { DoorbellError, FfiError, type RingSealedError } from '../ffi/errors.ts';
 import { createFfiAdapter } from '../ffi/factory.ts';
 import { isRingAwareAdapter, type RingAwareAdapter } from '../ffi/native-adapter.ts';
-import { checkOptionKeys } from '../ffi/options.ts';
-import { detectRuntime } from '../ffi/runtime.ts';
+import { checkOptionKeys } from '../options.ts';
 import type {
   BootstrapConfig,
   BootstrapResult,
@@ -24,7 +23,8 @@ import type {
   Task,
   WorkerLogRecord,
   WorkflowStep,
-} from '../ffi/types.ts';
+} from '../protocol.ts';
+import { detectRuntime } from '../runtime.ts';
 import { describeThrown, failureResult, handlerName, type OutcomeMetadata, successResult } from './results.ts';
 
 /** What a handler receives besides the event. */

@@ -1,7 +1,7 @@
 /** Shared set-up for tests against the real libtasker_worker. */
 import { createFfiAdapter } from '../../src/ffi/factory.ts';
 import type { NativeFfiAdapter } from '../../src/ffi/native-adapter.ts';
-import type { StepExecutionResult } from '../../src/ffi/types.ts';
+import type { StepExecutionResult } from '../../src/protocol.ts';
 
 export function openAdapter(): NativeFfiAdapter {
   return createFfiAdapter();

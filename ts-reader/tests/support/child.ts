@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import process from 'node:process';
 import { fileURLToPath } from 'node:url';
-import { detectRuntime } from '../../src/ffi/runtime.ts';
+import { detectRuntime } from '../../src/runtime.ts';
 
 const packageDir = fileURLToPath(new URL('../../', import.meta.url));
 

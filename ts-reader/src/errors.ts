@@ -18,7 +18,13 @@ export class FfiError extends Error {
   }
 }
 
-export type FfiLibraryErrorCode = 'LIBRARY_NOT_FOUND' | 'LIBRARY_LOAD_FAILED' | 'ABI_MISMATCH' | 'UNSUPPORTED_RUNTIME' | 'FFI_MODULE_MISSING';
+export type FfiLibraryErrorCode =
+  | 'LIBRARY_NOT_FOUND'
+  | 'LIBRARY_LOAD_FAILED'
+  | 'ABI_MISMATCH'
+  | 'UNSUPPORTED_RUNTIME'
+  | 'UNSUPPORTED_PLATFORM'
+  | 'FFI_MODULE_MISSING';
 
 /** The native library could not be found, loaded, or is of an incompatible version. */
 export class FfiLibraryError extends FfiError {
@@ -30,6 +36,31 @@ export class FfiLibraryError extends FfiError {
     super(message, cause, code);
     this.name = 'FfiLibraryError';
     this.triedPaths = triedPaths;
+  }
+}
+
+/**
+ * No libtasker_worker is published for this machine (no `@tasker-systems/worker-<platform>` package matches
+ * its OS, CPU and C library) and none was found elsewhere (`TASKER_LIBRARY_PATH`, the system loader).
+ */
+export class UnsupportedPlatformError extends FfiLibraryError {
+  declare readonly code: 'UNSUPPORTED_PLATFORM';
+  /** This machine, in the platform packages' terms (`darwin-arm64`, `linux-x64-musl`). */
+  readonly platform: string;
+  /** The platforms a package is published for. */
+  readonly supported: readonly string[];
+
+  constructor(platform: string, supported: readonly string[], triedPaths: readonly string[]) {
+    super(
+      `@tasker-systems/worker has no native library for ${platform}: it is published for ${supported.join(', ')}. ` +
+        'Build libtasker_worker for this machine (cargo build --release -p tasker-worker-ffi) and set TASKER_LIBRARY_PATH to it.',
+      undefined,
+      'UNSUPPORTED_PLATFORM',
+      triedPaths,
+    );
+    this.name = 'UnsupportedPlatformError';
+    this.platform = platform;
+    this.supported = supported;
   }
 }
 
