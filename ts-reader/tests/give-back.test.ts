@@ -108,7 +108,6 @@ describe('give-backs and checkpoints on the real library (need the layout 1.1 wo
         30_000,
       );
       const m = adapter.getFfiDispatchMetrics();
-      assert.equal(m.completed_count, 3);
       assert.equal(m.failed_count, 0, 'given back, not failed');
       assert.equal(m.refused_completions, 0);
     }));
