@@ -43,7 +43,7 @@ describe('a claim lost to another worker', () => {
           child.kill('SIGSTOP');
           try {
             // B can claim the step only once A's claim (1 s, renewed while A ran) has expired.
-            workerB = await runChild('store-worker.ts', [url, '4']);
+            workerB = await runChild('store-worker.ts', [url, '4'], { killAfterMs: 90_000 });
           } finally {
             child.kill('SIGCONT');
           }
@@ -53,7 +53,11 @@ describe('a claim lost to another worker', () => {
       const b = workerB as Awaited<ReturnType<typeof runChild>> | null;
       assert.equal(b?.code, 0, `worker B: ${b?.stderr}`);
       const bReport = b?.lines.at(-1) as { succeeded: number; handled: Record<string, string> };
-      assert.equal(bReport.succeeded, 4, 'B took the expired claim and completed the whole task');
+      assert.equal(
+        bReport.succeeded,
+        4,
+        `B took the expired claim and completed the whole task: ${JSON.stringify({ report: bReport, store: storeSteps(url), stderr: b?.stderr })}`,
+      );
       assert.equal(a.code, 0, `worker A: ${a.stderr}`);
       const report = a.lines.at(-1) as unknown as WorkerAReport;
       assert.equal(report.handled.length, 1, 'A ran its handler once, for the event it read after resuming');
