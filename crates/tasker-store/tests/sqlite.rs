@@ -251,3 +251,47 @@ async fn completions_through_another_handle_make_children_ready() {
     );
     assert_eq!(b.step_counts().await.unwrap().ready, 6);
 }
+
+mod client {
+    use super::common::client_ops::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn create_get_and_idempotency_on_sqlite() {
+        let (_d, s) = super::store().await;
+        create_get_and_idempotency(&s).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn list_pages_and_filters_on_sqlite() {
+        let (_d, s) = super::store().await;
+        list_pages_and_filters(&s).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn cancel_stops_pending_and_lets_running_finish_on_sqlite() {
+        let (_d, s) = super::store().await;
+        cancel_stops_pending_and_lets_running_finish(&s).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn steps_and_history_after_a_retry_on_sqlite() {
+        let (_d, s) = super::store().await;
+        steps_and_history_after_a_retry(&s).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn registered_templates_run_on_sqlite() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("store.db").display());
+        let s = tasker_store::Store::connect_with(&url, super::fast_options())
+            .await
+            .unwrap();
+        registered_templates_run(&s, &url, "sqlite").await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn health_on_sqlite() {
+        let (_d, s) = super::store().await;
+        health_reports_backend_schema_and_counts(&s, "sqlite").await;
+    }
+}
