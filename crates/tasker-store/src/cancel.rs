@@ -4,7 +4,7 @@
 
 use crate::error::CancelError;
 use crate::sql;
-use crate::store::{now_ms, state, CountDeltas, Store};
+use crate::store::{now_ms, retry_conflicts, state, CountDeltas, Store};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -30,17 +30,13 @@ impl Store {
     /// claim or a completion running at the same moment either finishes before (and its step is then
     /// running, or complete) or sees the cancelled states; a deadlock with a completion is retried.
     pub async fn cancel_task(&self, task_uuid: Uuid) -> Result<CancelOutcome, CancelError> {
-        let mut tries = 0;
-        loop {
-            match self.cancel_once(task_uuid).await {
-                Err(CancelError::Database(sqlx::Error::Database(d)))
-                    if tries < 3 && matches!(d.code().as_deref(), Some("40P01") | Some("40001")) =>
-                {
-                    tries += 1;
-                }
-                other => return other,
-            }
-        }
+        retry_conflicts(
+            || self.cancel_once(task_uuid),
+            |e| match e {
+                CancelError::Database(d) => Some(d),
+            },
+        )
+        .await
     }
 
     async fn cancel_once(&self, task_uuid: Uuid) -> Result<CancelOutcome, CancelError> {

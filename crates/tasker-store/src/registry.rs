@@ -470,6 +470,37 @@ mod tests {
         assert!(matches!(register(other), Err(TemplateError::Conflict(_))));
     }
 
+    /// A template in tasker-core's YAML form (their keys, including ones this store ignores), from a
+    /// directory holding it beside a file that is not a template.
+    #[test]
+    fn yaml_files_in_tasker_cores_format_register() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("payments.yaml"),
+            "name: unit_refund\nnamespace_name: payments\nversion: 2.1.0\ndescription: Refunds\n\
+             task_handler:\n  callable: Payments.RefundTask\n\
+             steps:\n\
+             \x20 - name: validate\n    handler:\n      callable: Payments.Validate\n      initialization:\n        limit: 100\n\
+             \x20   retry:\n      retryable: true\n      max_attempts: 4\n      backoff: exponential\n      backoff_base_ms: 500\n\
+             \x20   timeout_seconds: 10\n\
+             \x20 - name: refund\n    handler:\n      callable: Payments.Refund\n    dependencies: [validate]\n",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("README.txt"), "not a template").unwrap();
+        let registered = register_path(dir.path()).unwrap();
+        assert_eq!(registered.len(), 1);
+        let t = registered[0];
+        assert_eq!(t.short_name, "payments/unit_refund@2.1.0");
+        assert_eq!((t.attempts_of(0), t.attempts_of(1)), (4, 3));
+        let validate: Value = serde_json::from_str(t.steps[0].definition.unwrap()).unwrap();
+        assert_eq!(validate["handler"]["initialization"], json!({"limit": 100}));
+        assert_eq!(validate["retry"]["backoff_base_ms"], 500);
+        assert_eq!(validate["timeout_seconds"], 10);
+        assert_eq!(t.steps[1].dependencies, ["validate"]);
+        let e = register_text("name: [", true, "text").unwrap_err();
+        assert!(matches!(e, TemplateError::Parse { .. }), "{e}");
+    }
+
     #[test]
     fn broken_templates_are_refused_with_the_rule() {
         let cases = [

@@ -259,6 +259,25 @@ pub(crate) fn seconds(pairs: &[(i64, i64)]) -> Vec<i64> {
     pairs.iter().map(|p| p.1).collect()
 }
 
+/// Runs `op` again, at most 3 more times, while it fails with a PostgreSQL deadlock or serialization failure
+/// (`database` finds the sqlx error inside the operation's error).
+pub(crate) async fn retry_conflicts<T, E, Fut>(
+    mut op: impl FnMut() -> Fut,
+    database: fn(&E) -> Option<&sqlx::Error>,
+) -> Result<T, E>
+where
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    let conflict = |e: &sqlx::Error| matches!(e, sqlx::Error::Database(d) if matches!(d.code().as_deref(), Some("40P01") | Some("40001")));
+    let mut tries = 0;
+    loop {
+        match op().await {
+            Err(e) if tries < 3 && database(&e).is_some_and(conflict) => tries += 1,
+            other => return other,
+        }
+    }
+}
+
 /// Wakes PostgreSQL listeners of [`READY_CHANNEL`] when `$tx` commits (steps became ready).
 macro_rules! notify_ready {
     ($tx:ident) => {

@@ -223,6 +223,30 @@ async fn a_schema_1_store_is_migrated_and_finishes_its_work() {
         (40, 38, 0),
         "{report:?}"
     );
+    // Schema 4's additions work on the migrated store: the two tasks in error are listed, one is cancelled
+    // (its pending steps counted as cancelled), and new tasks are created after the old ids.
+    assert_eq!(s.health().await.unwrap().schema_version, 4);
+    let errored = tasker_store::TaskFilter {
+        status: Some(tasker_store::TaskStatus::Error),
+        ..Default::default()
+    };
+    let errored = s.list_tasks(&errored).await.unwrap();
+    assert_eq!(errored.total_count, 2);
+    let out = s.cancel_task(errored.tasks[0].task_uuid).await.unwrap();
+    assert_eq!(
+        out,
+        tasker_store::CancelOutcome::Cancelled {
+            steps_cancelled: 3,
+            still_running: 0
+        }
+    );
+    let st = s.status().await.unwrap();
+    assert_eq!((st.pending, st.cancelled, st.steps()), (3, 3, 160), "{st:?}");
+    let task = s
+        .create_task(&common::client_ops::request("linear", "after_migration"))
+        .await
+        .unwrap();
+    assert_eq!((task.step_count, s.status().await.unwrap().tasks), (4, 41));
 }
 
 /// A completion persisted through another `Store` handle than the claim's (another process, or a restarted

@@ -6,7 +6,8 @@
 //! known yet; not recoverable: a malformed request, an unknown op or template, a task that does not exist).
 //!
 //! The store: `args.database_url` when given, else the one the last successful `bootstrap_worker` resolved
-//! (its `database_url`, `TASKER_DATABASE_URL`, else `tasker.db`). It is opened as the client's own small pool
+//! (its `database_url`, `TASKER_DATABASE_URL`, else `tasker.db`; none for a synthetic worker: not
+//! recoverable). It is opened as the client's own small pool
 //! on the client's own runtime (two threads), off the worker's hot path, once per URL and kept; a failed
 //! open is retried by the next call.
 

@@ -242,8 +242,10 @@ unsafe fn bytes_arg<'a>(p: *const c_char) -> &'a [u8] {
 }
 
 /// Starts the worker. `config_json` is the bootstrap configuration (`WorkerConfig`: `namespace`,
-/// `log_level`, `log_stderr`, `transport` "ring" | "ffi", `region_dir`, ring sizes, timeouts, `source`);
-/// NULL or "" means the defaults. Unknown keys are refused.
+/// `log_level`, `log_stderr`, `transport` "ring" | "ffi", `region_dir`, ring sizes, timeouts, `source`,
+/// `database_url`, `templates_path`); NULL or "" means the defaults. Unknown keys are refused. The task
+/// templates of `templates_path` (else `TASKER_TEMPLATE_PATH`) are registered first; one that does not load
+/// fails the bootstrap. The store the worker reads becomes `client_call`'s default store.
 ///
 /// Returns JSON (free with `free_rust_string`):
 /// - `{"status":"started","handle_id","worker_id","message","transport","region_path","doorbell_path",

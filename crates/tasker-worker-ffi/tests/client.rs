@@ -184,21 +184,42 @@ fn round_trip_on_the_bootstrapped_workers_sqlite_store_and_js_logs() {
     let api = support::api();
     let dir = support::TempDir::new("client");
     let db = dir.0.join("client.db");
-    let boot = api.bootstrap(
-        &json!({"transport": "ffi", "log_level": "info", "log_stderr": false,
-                "database_url": format!("sqlite:{}", db.display()), "region_dir": dir.0})
-        .to_string(),
+    // Templates registered at bootstrap: a directory of them (a broken file fails the bootstrap, naming it).
+    let templates = dir.0.join("templates");
+    std::fs::create_dir(&templates).unwrap();
+    std::fs::write(templates.join("bad.json"), "{\"name\": ").unwrap();
+    let config = |templates_path: &std::path::Path| {
+        json!({"transport": "ffi", "log_level": "info", "log_stderr": false, "templates_path": templates_path,
+               "database_url": format!("sqlite:{}", db.display()), "region_dir": dir.0})
+        .to_string()
+    };
+    let boot = api.bootstrap(&config(&templates));
+    assert_eq!(boot["status"], "error", "{boot}");
+    assert!(
+        boot["message"]
+            .as_str()
+            .unwrap()
+            .contains("templates_path: template file"),
+        "{boot}"
     );
+    std::fs::remove_file(templates.join("bad.json")).unwrap();
+    let shop = json!({"name": "ffi_orders", "namespace_name": "shop", "version": "1.0.0",
+                      "steps": [{"name": "pick", "handler": {"callable": "Shop.Pick", "initialization": {"bin": 4}}}]});
+    std::fs::write(templates.join("orders.json"), shop.to_string()).unwrap();
+    let boot = api.bootstrap(&config(&templates));
     assert_eq!(boot["status"], "started", "{boot}");
-    round_trip(None, |task_uuid| {
+    let next_event = || {
         let until = Instant::now() + Duration::from_secs(10);
-        let event = loop {
+        loop {
             if let Some(e) = api.poll() {
                 break serde_json::from_str::<Value>(&e).unwrap();
             }
             assert!(Instant::now() < until, "no event");
             std::thread::sleep(Duration::from_millis(5));
-        };
+        }
+    };
+    round_trip(None, |task_uuid| {
+        let event = next_event();
         assert_eq!(event["task_uuid"], task_uuid);
         let result = tasker_store::templates::reference_result(&event).unwrap();
         assert_eq!(
@@ -213,6 +234,49 @@ fn round_trip_on_the_bootstrapped_workers_sqlite_store_and_js_logs() {
             std::thread::sleep(Duration::from_millis(10));
         }
     });
+
+    // A task of the template read at bootstrap, and of one registered by a client call.
+    let request = |name: &str| {
+        json!({"name": name, "namespace": "shop", "version": "1.0.0", "initiator": "i", "source_system": "s",
+               "reason": "r"})
+    };
+    let task = ok(call("create_task", request("ffi_orders")));
+    // The cancelled task's step that was running at the cancel may come first: it finishes.
+    let event = loop {
+        let e = next_event();
+        if e["task_uuid"] == task["task_uuid"] {
+            break e;
+        }
+        let result = tasker_store::templates::reference_result(&e).unwrap();
+        assert_eq!(api.complete(e["event_id"].as_str().unwrap(), &result.to_string()), 1);
+    };
+    let definition = &event["task_sequence_step"]["step_definition"];
+    assert_eq!(
+        (
+            &definition["handler"]["callable"],
+            &definition["handler"]["initialization"]
+        ),
+        (&json!("Shop.Pick"), &json!({"bin": 4}))
+    );
+    let done = json!({"step_uuid": event["step_uuid"], "success": true, "result": {"picked": true}});
+    assert_eq!(api.complete(event["event_id"].as_str().unwrap(), &done.to_string()), 1);
+    let inline = json!({"name": "ffi_returns", "namespace": "shop", "version": "1.0.0",
+                        "steps": [{"name": "a", "handler": {"callable": "Shop.A"}},
+                                  {"name": "b", "handler": {"callable": "Shop.B"}, "dependencies": ["a"]}]});
+    let registered = ok(call("register_template", json!({"template": inline})));
+    assert_eq!(registered["templates"][0]["steps"], json!(["a", "b"]));
+    let task = ok(call("create_task", request("ffi_returns")));
+    assert_eq!(task["step_count"], 2);
+    let registered = ok(call("register_template", json!({"path": templates})));
+    assert_eq!(
+        registered["templates"][0]["name"], "ffi_orders",
+        "the same definition again is fine"
+    );
+    fails(
+        &call("register_template", json!({"path": dir.0.join("missing.json")})),
+        false,
+        "missing.json",
+    );
 
     // JS logs: with fields, without, below the level, and refused input.
     api.logs(); // drain the worker's own records
