@@ -355,6 +355,8 @@ struct StepCounts {
     complete: u64,
     /// Failed for good (until `store retry`).
     error: u64,
+    /// Pending or ready when their task was cancelled (a client's `cancel_task`); never run.
+    cancelled: u64,
 }
 
 impl StatusJson {
@@ -369,13 +371,14 @@ impl StatusJson {
                 with_error: s.tasks_error,
             },
             steps: StepCounts {
-                total: s.pending + s.ready + s.claimed + s.complete + s.error,
+                total: s.steps(),
                 pending: s.pending,
                 ready: s.ready,
                 claimed: s.claimed,
                 claims_expired: s.claims_expired,
                 complete: s.complete,
                 error: s.error,
+                cancelled: s.cancelled,
             },
             oldest_claim_age_ms: s
                 .oldest_claim_age
@@ -405,14 +408,15 @@ fn status(args: &StatusArgs) -> Result<(), StoreError> {
     )?;
     writeln!(
         out,
-        "steps    {} total: {} pending, {} ready, {} claimed ({} expired), {} complete, {} error",
+        "steps    {} total: {} pending, {} ready, {} claimed ({} expired), {} complete, {} error, {} cancelled",
         j.steps.total,
         j.steps.pending,
         j.steps.ready,
         j.steps.claimed,
         j.steps.claims_expired,
         j.steps.complete,
-        j.steps.error
+        j.steps.error,
+        j.steps.cancelled
     )?;
     writeln!(
         out,

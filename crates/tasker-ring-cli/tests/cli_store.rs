@@ -120,7 +120,7 @@ fn enqueue_linear_and_diamond_then_status() {
     // One root step per task in both templates is ready; the rest wait for their parents.
     assert_eq!(n(&v, "/steps/ready"), 70);
     assert_eq!(n(&v, "/steps/pending"), 50 * 3 + 20 * 3);
-    for state in ["claimed", "claims_expired", "complete", "error"] {
+    for state in ["claimed", "claims_expired", "complete", "error", "cancelled"] {
         assert_eq!(n(&v, &format!("/steps/{state}")), 0, "{state}");
     }
     assert!(v["oldest_claim_age_ms"].is_null(), "{v:#}");

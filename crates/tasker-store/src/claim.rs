@@ -4,6 +4,7 @@ use crate::error::ClaimError;
 use crate::event::{self, ClaimedRow, Shaping, TaskCache, TaskInfo};
 use crate::sql::{self, pg};
 use crate::store::{ms, now_ms, outcome, state, Backend, ClaimedStep, CountDeltas, Kind, Store};
+use crate::stored_templates;
 use crate::token;
 use serde_json::json;
 use std::collections::{HashMap, HashSet};
@@ -91,6 +92,8 @@ impl Store {
                     .bind(&missing)
                     .fetch_all(&mut *tx)
                     .await?;
+                let unknown = stored_templates::missing(found.iter().map(|r| r.4.as_str()));
+                stored_templates::register_pg(&mut tx, &unknown).await?;
                 for (id, task_uuid, namespace, version, template, context, correlation_id, priority, created_at) in
                     found
                 {

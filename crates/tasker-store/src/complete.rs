@@ -5,7 +5,9 @@
 
 use crate::error::CompleteError;
 use crate::sql::{self, pg};
-use crate::store::{firsts, ms, now_ms, outcome, seconds, state, Backend, CompletionOutcome, CountDeltas, Kind, Store};
+use crate::store::{
+    firsts, ms, now_ms, outcome, retry_conflicts, seconds, state, Backend, CompletionOutcome, CountDeltas, Kind, Store,
+};
 use crate::templates::{template, Template};
 use crate::token;
 use serde_json::Value;
@@ -158,17 +160,14 @@ impl Store {
         &self,
         items: &[(Uuid, B)],
     ) -> Result<Vec<CompletionOutcome>, CompleteError> {
-        let mut tries = 0;
-        loop {
-            match self.complete_once(items).await {
-                Err(CompleteError::Database(sqlx::Error::Database(d)))
-                    if tries < 3 && matches!(d.code().as_deref(), Some("40P01") | Some("40001")) =>
-                {
-                    tries += 1;
-                }
-                other => return other,
-            }
-        }
+        retry_conflicts(
+            || self.complete_once(items),
+            |e| match e {
+                CompleteError::Database(d) => Some(d),
+                _ => None,
+            },
+        )
+        .await
     }
 
     async fn complete_once<B: AsRef<[u8]>>(

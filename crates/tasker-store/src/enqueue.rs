@@ -38,7 +38,8 @@ impl Store {
         let roots = t.steps.iter().filter(|s| s.dependencies.is_empty()).count() as i64;
         let mut shape = String::from("[");
         for (i, s) in t.steps.iter().enumerate() {
-            let _ = write!(shape, "{}[{i},{}]", if i > 0 { "," } else { "" }, s.dependencies.len());
+            let (sep, parents, attempts) = (if i > 0 { "," } else { "" }, s.dependencies.len(), t.attempts_of(i));
+            let _ = write!(shape, "{sep}[{i},{parents},{attempts}]");
         }
         shape.push(']');
         let mut all = Vec::with_capacity(count);
@@ -100,7 +101,6 @@ impl Store {
                 sqlx::query(sql::lite::ENQUEUE_STEPS)
                     .bind(last_task + 1)
                     .bind(last_task + n as i64)
-                    .bind(t.max_attempts)
                     .bind(now)
                     .bind(&shape)
                     .execute(&mut *tx)
@@ -151,7 +151,7 @@ impl Store {
                     steps,
                     "{}\t{id}\t{idx}\t{state}\t{parents}\t0\t{}\t{}\t{}\t{}\t{}",
                     first + idx as i64,
-                    t.max_attempts,
+                    t.attempts_of(idx),
                     b.now,
                     Uuid::new_v4(),
                     b.now,

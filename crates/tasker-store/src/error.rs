@@ -166,3 +166,115 @@ macro_rules! embedded_from_sqlite {
     )*};
 }
 embedded_from_sqlite!(ClaimError, CompleteError, ExtendError, ReleaseError);
+
+/// Whether a database error is an outage (the server or file unreachable, busy, shutting down, a lost
+/// connection, a serialization conflict): the same call may succeed later. Anything else (a constraint, a
+/// malformed statement, a refused login) is not.
+pub fn is_outage(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::Protocol(_) => true,
+        sqlx::Error::Database(d) => {
+            let code = d.code().unwrap_or_default();
+            if d.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+                // SQLITE_BUSY, SQLITE_LOCKED, SQLITE_IOERR, SQLITE_CANTOPEN (primary code: the low byte).
+                return matches!(code.parse::<i32>().map(|c| c & 0xff), Ok(5 | 6 | 10 | 14));
+            }
+            // PostgreSQL: connection exceptions (class 08), operator intervention (57P01-57P03), too many
+            // connections, serialization failures and deadlocks.
+            code.starts_with("08") || matches!(code.as_ref(), "57P01" | "57P02" | "57P03" | "53300" | "40001" | "40P01")
+        }
+        _ => false,
+    }
+}
+
+/// [`crate::Store::create_task`] failed; no task was created.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateTaskError {
+    /// No template of that name, namespace and version.
+    #[error("unknown template `{name}` version `{version}` in namespace `{namespace}` (known: {})", known.join(", "))]
+    UnknownTemplate {
+        /// Name asked for.
+        name: String,
+        /// Namespace asked for.
+        namespace: String,
+        /// Version asked for.
+        version: String,
+        /// The templates a task can be created from (`name version`, with the namespace of a registered one).
+        known: Vec<String>,
+    },
+    /// A field of the request is unusable (a context that is not an object, an empty initiator, ...).
+    #[error("invalid task request: {0}")]
+    InvalidRequest(String),
+    /// The store holds another definition under the template's key (registered elsewhere with different
+    /// content): bump the version to change a template.
+    #[error("template `{0}` is stored with a different definition; register a new version instead")]
+    TemplateConflict(String),
+    /// The store holds as many steps as event ids can name.
+    #[error("the store is full: step ids would pass {0}")]
+    Full(i64),
+    /// The database failed.
+    #[error("create_task: {0}")]
+    Database(#[from] sqlx::Error),
+    /// A row does not hold what the store wrote.
+    #[error("create_task: corrupt row: {0}")]
+    CorruptRow(String),
+}
+
+/// Reading tasks or steps for a client ([`crate::Store::get_task`], `list_tasks`, `task_steps`, `health`)
+/// failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// The database failed.
+    #[error("read: {0}")]
+    Database(#[from] sqlx::Error),
+    /// A row does not hold what the store wrote.
+    #[error("read: corrupt row: {0}")]
+    CorruptRow(String),
+}
+
+/// [`crate::Store::cancel_task`] failed; nothing changed.
+#[derive(Debug, thiserror::Error)]
+pub enum CancelError {
+    /// The database failed.
+    #[error("cancel_task: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+/// Whether an error of a client call is worth retrying later: a store outage is, anything else is not.
+pub trait Recoverable {
+    /// The same call may succeed later.
+    fn recoverable(&self) -> bool;
+}
+
+impl Recoverable for CreateTaskError {
+    fn recoverable(&self) -> bool {
+        matches!(self, Self::Database(e) if is_outage(e))
+    }
+}
+
+impl Recoverable for ReadError {
+    fn recoverable(&self) -> bool {
+        matches!(self, Self::Database(e) if is_outage(e))
+    }
+}
+
+impl Recoverable for CancelError {
+    fn recoverable(&self) -> bool {
+        matches!(self, Self::Database(e) if is_outage(e))
+    }
+}
+
+impl Recoverable for ConnectError {
+    fn recoverable(&self) -> bool {
+        match self {
+            Self::Unreachable { .. } | Self::Open { .. } => true,
+            Self::Rejected { source, .. } => is_outage(source),
+            Self::InvalidUrl { .. } | Self::Migrate(_) => false,
+        }
+    }
+}

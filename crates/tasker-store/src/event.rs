@@ -131,10 +131,8 @@ fn step_texts(t: &'static Template) -> &'static StepTexts {
     let mut map = cache.lock().unwrap_or_else(|p| p.into_inner());
     map.entry(t.short_name).or_insert_with(|| {
         Box::leak(Box::new(StepTexts {
-            definitions: t
-                .steps
-                .iter()
-                .map(|s| s.definition(t.max_attempts).to_string())
+            definitions: (t.steps.iter().enumerate())
+                .map(|(i, s)| s.definition(t.attempts_of(i)).to_string())
                 .collect(),
             named_steps: t
                 .steps
@@ -222,8 +220,9 @@ pub(crate) fn build(row: &ClaimedRow, s: &Shaping<'_>) -> Result<Box<str>, Strin
     raw(&mut o, "results", "null");
     kv(&mut o, "state", "in_progress");
     raw(&mut o, "attempts", &row.attempts.to_string());
-    raw(&mut o, "max_attempts", &t.max_attempts.to_string());
-    raw(&mut o, "retryable", "true");
+    let max_attempts = t.attempts_of(idx);
+    raw(&mut o, "max_attempts", &max_attempts.to_string());
+    raw(&mut o, "retryable", if max_attempts > 1 { "true" } else { "false" });
     raw(&mut o, "in_process", "true");
     raw(&mut o, "processed", "false");
     if let Some(checkpoint) = s.checkpoints.get(&row.id) {

@@ -57,6 +57,36 @@ pub struct AttemptRecord {
     pub result: Option<String>,
 }
 
+impl AttemptOutcome {
+    /// The outcome's name (`retry_scheduled`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Running => "running",
+            Self::Succeeded => "succeeded",
+            Self::RetryScheduled => "retry_scheduled",
+            Self::Failed => "failed",
+            Self::ClaimExpired => "claim_expired",
+            Self::CheckpointYielded => "checkpoint_yielded",
+        }
+    }
+}
+
+impl AttemptRecord {
+    /// The record as a client sees it: `{attempt, outcome, claimed_at, ended_at, claimed_at_ms, ended_at_ms,
+    /// result}` (times ISO 8601 and Unix milliseconds; `result` the parsed JSON, or its text if corrupt).
+    pub fn to_json(&self) -> Value {
+        serde_json::json!({
+            "attempt": self.attempt,
+            "outcome": self.outcome.as_str(),
+            "claimed_at": crate::event::iso8601(self.claimed_at_ms),
+            "ended_at": self.ended_at_ms.map(crate::event::iso8601),
+            "claimed_at_ms": self.claimed_at_ms,
+            "ended_at_ms": self.ended_at_ms,
+            "result": self.result.as_deref().map(|r| serde_json::from_str::<Value>(r).unwrap_or_else(|_| Value::String(r.into()))),
+        })
+    }
+}
+
 impl Store {
     /// Persists `checkpoint` (a JSON object: tasker-core's cursor, items processed, accumulated results) for
     /// the step the claim `event_id` holds, records the attempt as yielded, and makes the step ready again at

@@ -7,30 +7,42 @@
 
 #[macro_use]
 mod store;
+mod cancel;
 mod claim;
 mod claims;
 mod complete;
 mod connect;
+mod create;
 mod enqueue;
 mod error;
 mod event;
+mod health;
 mod history;
 mod lite;
 mod migrations;
+pub mod registry;
 mod sql;
 mod status;
+mod step_view;
+mod stored_templates;
+mod task_view;
 pub mod templates;
 #[cfg(feature = "test-support")]
 pub mod test_support;
 mod token;
 mod verify;
 
+pub use cancel::CancelOutcome;
 pub use connect::redact;
+pub use create::NewTask;
 pub use error::*;
+pub use health::StoreHealth;
 pub use history::{AttemptOutcome, AttemptRecord, YieldOutcome};
+pub use step_view::{StepState, StepView};
 pub use store::{
     ClaimedStep, CompletionOutcome, HeldClaim, ReadyListener, Store, StoreOptions, StoreStatus, READY_CHANNEL,
 };
+pub use task_view::{TaskFilter, TaskPage, TaskStatus, TaskStepCounts, TaskView, MAX_PAGE};
 pub use uuid::Uuid;
 pub use verify::{Mismatch, VerifyReport, MAX_EXAMPLES};
 

@@ -25,6 +25,11 @@ pub(crate) const SQLITE: Embedded = Embedded(&[
         "attempts and checkpoints",
         include_str!("../migrations/sqlite/0003_attempts_checkpoints.sql"),
     ),
+    (
+        4,
+        "task requests and cancellation",
+        include_str!("../migrations/sqlite/0004_task_requests.sql"),
+    ),
 ]);
 /// PostgreSQL's migrations (`migrations/postgres`).
 pub(crate) const POSTGRES: Embedded = Embedded(&[
@@ -38,6 +43,11 @@ pub(crate) const POSTGRES: Embedded = Embedded(&[
         3,
         "attempts and checkpoints",
         include_str!("../migrations/postgres/0003_attempts_checkpoints.sql"),
+    ),
+    (
+        4,
+        "task requests and cancellation",
+        include_str!("../migrations/postgres/0004_task_requests.sql"),
     ),
 ]);
 

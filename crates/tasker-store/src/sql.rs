@@ -20,6 +20,24 @@ pub(crate) struct Statements {
     pub history_step: &'static str,
     pub retry_errors: &'static str,
     pub verify_page: &'static str,
+    // The client calls (create, get, list, cancel, steps, health).
+    pub cancel_running: &'static str,
+    pub cancel_steps: &'static str,
+    pub request_by_key: &'static str,
+    pub request_cancel: &'static str,
+    pub request_insert: &'static str,
+    pub schema_version: &'static str,
+    pub step_insert: &'static str,
+    pub steps_complete: &'static str,
+    pub task_by_uuid: &'static str,
+    pub task_insert: &'static str,
+    pub task_page: &'static str,
+    pub task_steps: &'static str,
+    pub template_definition: &'static str,
+    pub template_insert: &'static str,
+    /// Locks a task's steps before a cancellation (PostgreSQL; SQLite's `BEGIN IMMEDIATE` holds the write
+    /// lock already).
+    pub steps_lock: Option<&'static str>,
 }
 
 /// `sql/sqlite`.
@@ -34,6 +52,21 @@ pub(crate) static SQLITE: Statements = Statements {
     history_step: include_str!("../sql/sqlite/history_step.sql"),
     retry_errors: include_str!("../sql/sqlite/retry_errors.sql"),
     verify_page: include_str!("../sql/sqlite/verify_page.sql"),
+    cancel_running: include_str!("../sql/sqlite/cancel_running.sql"),
+    cancel_steps: include_str!("../sql/sqlite/cancel_steps.sql"),
+    request_by_key: include_str!("../sql/sqlite/request_by_key.sql"),
+    request_cancel: include_str!("../sql/sqlite/request_cancel.sql"),
+    request_insert: include_str!("../sql/sqlite/request_insert.sql"),
+    schema_version: include_str!("../sql/sqlite/schema_version.sql"),
+    step_insert: include_str!("../sql/sqlite/step_insert.sql"),
+    steps_complete: include_str!("../sql/sqlite/steps_complete.sql"),
+    task_by_uuid: include_str!("../sql/sqlite/task_by_uuid.sql"),
+    task_insert: include_str!("../sql/sqlite/task_insert.sql"),
+    task_page: include_str!("../sql/sqlite/task_page.sql"),
+    task_steps: include_str!("../sql/sqlite/task_steps.sql"),
+    template_definition: include_str!("../sql/sqlite/template_definition.sql"),
+    template_insert: include_str!("../sql/sqlite/template_insert.sql"),
+    steps_lock: None,
 };
 
 /// `sql/postgres`.
@@ -48,6 +81,21 @@ pub(crate) static POSTGRES: Statements = Statements {
     history_step: include_str!("../sql/postgres/history_step.sql"),
     retry_errors: include_str!("../sql/postgres/retry_errors.sql"),
     verify_page: include_str!("../sql/postgres/verify_page.sql"),
+    cancel_running: include_str!("../sql/postgres/cancel_running.sql"),
+    cancel_steps: include_str!("../sql/postgres/cancel_steps.sql"),
+    request_by_key: include_str!("../sql/postgres/request_by_key.sql"),
+    request_cancel: include_str!("../sql/postgres/request_cancel.sql"),
+    request_insert: include_str!("../sql/postgres/request_insert.sql"),
+    schema_version: include_str!("../sql/postgres/schema_version.sql"),
+    step_insert: include_str!("../sql/postgres/step_insert.sql"),
+    steps_complete: include_str!("../sql/postgres/steps_complete.sql"),
+    task_by_uuid: include_str!("../sql/postgres/task_by_uuid.sql"),
+    task_insert: include_str!("../sql/postgres/task_insert.sql"),
+    task_page: include_str!("../sql/postgres/task_page.sql"),
+    task_steps: include_str!("../sql/postgres/task_steps.sql"),
+    template_definition: include_str!("../sql/postgres/template_definition.sql"),
+    template_insert: include_str!("../sql/postgres/template_insert.sql"),
+    steps_lock: Some(include_str!("../sql/postgres/steps_lock.sql")),
 };
 
 /// The statements of `kind`.

@@ -90,7 +90,7 @@ macro_rules! on_backend {
 /// Adds a [`CountDeltas`] to a random slot of the step counts inside the transaction `$tx`.
 macro_rules! add_counts {
     ($tx:ident, $q:expr, $deltas:expr) => {{
-        let [a, b, c, d, e] = $deltas.0;
+        let [a, b, c, d, e, f] = $deltas.0;
         sqlx::query($q.counts_add)
             .bind($crate::store::count_slot())
             .bind(a)
@@ -98,6 +98,7 @@ macro_rules! add_counts {
             .bind(c)
             .bind(d)
             .bind(e)
+            .bind(f)
             .execute(&mut *$tx)
             .await?;
     }};
@@ -107,7 +108,8 @@ macro_rules! add_counts {
 /// any number of tasks, connections and processes sharing the database.
 ///
 /// Step states: `pending` (a parent is not complete) -> `ready` -> `claimed` -> `complete` | `ready` (retryable
-/// failure, after a backoff) | `error`. Invariants: a step is `ready` only when all its parents are
+/// failure, after a backoff) | `error`; `pending` and `ready` -> `cancelled` when the task is cancelled
+/// (never claimable again). Invariants: a step is `ready` only when all its parents are
 /// `complete`; a `claimed` step has a `claim_token`, and only a completion carrying that token is accepted;
 /// a `claimed` step whose `visible_at` passed is claimable again (at-least-once), with a new token.
 #[derive(Clone, Debug)]
@@ -205,6 +207,8 @@ pub struct StoreStatus {
     pub complete: u64,
     /// Steps in error.
     pub error: u64,
+    /// Steps cancelled (pending or ready when their task was cancelled).
+    pub cancelled: u64,
     /// Age of the oldest live claim.
     pub oldest_claim_age: Option<Duration>,
 }
@@ -216,18 +220,20 @@ impl StoreStatus {
             state::READY => self.ready = n,
             state::CLAIMED => self.claimed = n,
             state::COMPLETE => self.complete = n,
+            state::CANCELLED => self.cancelled = n,
             _ => self.error = n,
         }
     }
 
-    /// Steps not finished yet (pending, ready or claimed): 0 when every step is complete or in error.
+    /// Steps not finished yet (pending, ready or claimed): 0 when every step is complete, in error or
+    /// cancelled.
     pub fn unfinished(&self) -> u64 {
         self.pending + self.ready + self.claimed
     }
 
     /// All steps.
     pub fn steps(&self) -> u64 {
-        self.unfinished() + self.complete + self.error
+        self.unfinished() + self.complete + self.error + self.cancelled
     }
 }
 
@@ -251,6 +257,25 @@ pub(crate) fn firsts(pairs: &[(i64, i64)]) -> Vec<i64> {
 /// The second of each pair.
 pub(crate) fn seconds(pairs: &[(i64, i64)]) -> Vec<i64> {
     pairs.iter().map(|p| p.1).collect()
+}
+
+/// Runs `op` again, at most 3 more times, while it fails with a PostgreSQL deadlock or serialization failure
+/// (`database` finds the sqlx error inside the operation's error).
+pub(crate) async fn retry_conflicts<T, E, Fut>(
+    mut op: impl FnMut() -> Fut,
+    database: fn(&E) -> Option<&sqlx::Error>,
+) -> Result<T, E>
+where
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    let conflict = |e: &sqlx::Error| matches!(e, sqlx::Error::Database(d) if matches!(d.code().as_deref(), Some("40P01") | Some("40001")));
+    let mut tries = 0;
+    loop {
+        match op().await {
+            Err(e) if tries < 3 && database(&e).is_some_and(conflict) => tries += 1,
+            other => return other,
+        }
+    }
 }
 
 /// Wakes PostgreSQL listeners of [`READY_CHANNEL`] when `$tx` commits (steps became ready).
@@ -278,7 +303,7 @@ pub(crate) fn count_slot() -> i64 {
 
 /// Per-state deltas of the step counts, indexed by state code.
 #[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct CountDeltas(pub [i64; 5]);
+pub(crate) struct CountDeltas(pub [i64; 6]);
 
 impl CountDeltas {
     /// `n` steps moved from state `from` to state `to`.
@@ -306,6 +331,7 @@ pub(crate) mod state {
     pub const CLAIMED: i64 = 2;
     pub const COMPLETE: i64 = 3;
     pub const ERROR: i64 = 4;
+    pub const CANCELLED: i64 = 5;
 }
 
 impl Store {

@@ -14,6 +14,9 @@
 //!
 //! The operation is also in each step definition (`handler.initialization.operation`), so a generic handler
 //! can compute it; [`reference_result`] is that handler.
+//!
+//! Beside these, templates registered at run time (`crate::registry`: from a JSON or YAML definition in
+//! tasker-core's task-template format) are found by [`template`] under their key `namespace/name@version`.
 
 use serde_json::{json, Value};
 
@@ -28,18 +31,26 @@ pub struct StepTemplate {
     pub operation: &'static str,
     /// Parent step names.
     pub dependencies: &'static [&'static str],
+    /// Attempts this step gets before it is left in error (None: the template's `max_attempts`).
+    pub max_attempts: Option<i64>,
+    /// The step definition JSON of a registered step (its handler's initialization, retry and timeout as
+    /// registered); None for the built-in steps, whose definition [`StepTemplate::definition`] builds.
+    pub definition: Option<&'static str>,
 }
 
 /// A task template: a DAG of steps, parents listed before children.
 #[derive(Debug)]
 pub struct Template {
-    /// Short name accepted by `enqueue` (`linear`, `diamond`).
+    /// Short name accepted by `enqueue` (`linear`, `diamond`); a registered template's key,
+    /// `namespace/name@version`. Stored in each task's row.
     pub short_name: &'static str,
     /// Task name (`linear_workflow`, `diamond_workflow`), also accepted by `enqueue`.
     pub name: &'static str,
     /// Template version.
     pub version: &'static str,
-    /// Attempts a step gets before it is left in error.
+    /// The namespace a registered template belongs to; None for the built-ins (any namespace).
+    pub namespace: Option<&'static str>,
+    /// Attempts a step gets before it is left in error, unless the step says otherwise.
     pub max_attempts: i64,
     /// The steps.
     pub steps: &'static [StepTemplate],
@@ -50,6 +61,7 @@ pub static LINEAR: Template = Template {
     short_name: "linear",
     name: "linear_workflow",
     version: "1.0.0",
+    namespace: None,
     max_attempts: 3,
     steps: &[
         StepTemplate {
@@ -57,24 +69,32 @@ pub static LINEAR: Template = Template {
             handler: "LinearWorkflow.StepHandlers.LinearStep1Handler",
             operation: "square_input",
             dependencies: &[],
+            max_attempts: None,
+            definition: None,
         },
         StepTemplate {
             name: "linear_step_2",
             handler: "LinearWorkflow.StepHandlers.LinearStep2Handler",
             operation: "square",
             dependencies: &["linear_step_1"],
+            max_attempts: None,
+            definition: None,
         },
         StepTemplate {
             name: "linear_step_3",
             handler: "LinearWorkflow.StepHandlers.LinearStep3Handler",
             operation: "square",
             dependencies: &["linear_step_2"],
+            max_attempts: None,
+            definition: None,
         },
         StepTemplate {
             name: "linear_step_4",
             handler: "LinearWorkflow.StepHandlers.LinearStep4Handler",
             operation: "square",
             dependencies: &["linear_step_3"],
+            max_attempts: None,
+            definition: None,
         },
     ],
 };
@@ -84,6 +104,7 @@ pub static DIAMOND: Template = Template {
     short_name: "diamond",
     name: "diamond_workflow",
     version: "1.0.0",
+    namespace: None,
     max_attempts: 3,
     steps: &[
         StepTemplate {
@@ -91,36 +112,62 @@ pub static DIAMOND: Template = Template {
             handler: "DiamondWorkflow.StepHandlers.DiamondStartHandler",
             operation: "square_input",
             dependencies: &[],
+            max_attempts: None,
+            definition: None,
         },
         StepTemplate {
             name: "diamond_branch_b",
             handler: "DiamondWorkflow.StepHandlers.DiamondBranchBHandler",
             operation: "square",
             dependencies: &["diamond_start"],
+            max_attempts: None,
+            definition: None,
         },
         StepTemplate {
             name: "diamond_branch_c",
             handler: "DiamondWorkflow.StepHandlers.DiamondBranchCHandler",
             operation: "double",
             dependencies: &["diamond_start"],
+            max_attempts: None,
+            definition: None,
         },
         StepTemplate {
             name: "diamond_end",
             handler: "DiamondWorkflow.StepHandlers.DiamondEndHandler",
             operation: "sum",
             dependencies: &["diamond_branch_b", "diamond_branch_c"],
+            max_attempts: None,
+            definition: None,
         },
     ],
 };
 
-/// The template called `name` (short or task name).
+/// The built-in templates.
+pub static BUILT_IN: [&Template; 2] = [&LINEAR, &DIAMOND];
+
+/// The template called `name`: a built-in one by short or task name, else a registered one by its key
+/// (`namespace/name@version`, see `crate::registry`).
 pub fn template(name: &str) -> Option<&'static Template> {
-    [&LINEAR, &DIAMOND]
+    BUILT_IN
         .into_iter()
         .find(|t| t.short_name == name || t.name == name)
+        .or_else(|| crate::registry::registered(name))
 }
 
 impl Template {
+    /// Whether this is one of the built-in templates (their steps compute the reference math).
+    pub fn is_built_in(&self) -> bool {
+        BUILT_IN.iter().any(|t| std::ptr::eq(*t, self))
+    }
+
+    /// Attempts the step at `idx` gets before it is left in error.
+    pub fn attempts_of(&self, idx: usize) -> i64 {
+        self.steps
+            .get(idx)
+            .and_then(|s| s.max_attempts)
+            .unwrap_or(self.max_attempts)
+    }
+
     /// The step called `name`.
     pub fn step(&self, name: &str) -> Option<&'static StepTemplate> {
         let steps: &'static [StepTemplate] = self.steps;
@@ -172,8 +219,13 @@ impl Template {
 }
 
 impl StepTemplate {
-    /// The step definition JSON of the event (`step_definition`).
+    /// The step definition JSON of the event (`step_definition`): a registered step's as registered,
+    /// a built-in step's with `max_attempts`.
     pub fn definition(&self, max_attempts: i64) -> Value {
+        if let Some(text) = self.definition {
+            // Written by the registry from a `Value`: always JSON.
+            return serde_json::from_str(text).unwrap_or(Value::Null);
+        }
         json!({
             "name": self.name,
             "description": format!("{} ({})", self.name, self.operation),

@@ -128,3 +128,31 @@ async fn pg_throughput() {
     throughput(&s, "postgres 1 loop", 1000, 1, 256).await;
     throughput(&s, "postgres 4 loops", 2000, 4, 256).await;
 }
+
+/// The client calls on one cluster (a cluster per scenario would start six servers).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pg_client_calls() {
+    use common::client_ops::*;
+    let Some(pg) = PgCluster::start("pg_client_calls") else {
+        return;
+    };
+    // Each scenario on a database of its own: they count tasks and steps from zero.
+    for (i, scenario) in ["health", "create", "list", "cancel", "history", "templates"]
+        .iter()
+        .enumerate()
+    {
+        let db = format!("client_{i}");
+        raw_sql(&pg.url, &format!("CREATE DATABASE {db}")).await;
+        let url = pg.url.rsplit_once('/').map(|(base, _)| format!("{base}/{db}")).unwrap();
+        let s = Store::connect_with(&url, fast_options()).await.unwrap();
+        match *scenario {
+            "health" => health_reports_backend_schema_and_counts(&s, "postgres").await,
+            "create" => create_get_and_idempotency(&s).await,
+            "list" => list_pages_and_filters(&s).await,
+            "cancel" => cancel_stops_pending_and_lets_running_finish(&s).await,
+            "history" => steps_and_history_after_a_retry(&s).await,
+            _ => registered_templates_run(&s, &url, "postgres").await,
+        }
+        s.close().await;
+    }
+}

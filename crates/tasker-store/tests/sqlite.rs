@@ -223,6 +223,30 @@ async fn a_schema_1_store_is_migrated_and_finishes_its_work() {
         (40, 38, 0),
         "{report:?}"
     );
+    // Schema 4's additions work on the migrated store: the two tasks in error are listed, one is cancelled
+    // (its pending steps counted as cancelled), and new tasks are created after the old ids.
+    assert_eq!(s.health().await.unwrap().schema_version, 4);
+    let errored = tasker_store::TaskFilter {
+        status: Some(tasker_store::TaskStatus::Error),
+        ..Default::default()
+    };
+    let errored = s.list_tasks(&errored).await.unwrap();
+    assert_eq!(errored.total_count, 2);
+    let out = s.cancel_task(errored.tasks[0].task_uuid).await.unwrap();
+    assert_eq!(
+        out,
+        tasker_store::CancelOutcome::Cancelled {
+            steps_cancelled: 3,
+            still_running: 0
+        }
+    );
+    let st = s.status().await.unwrap();
+    assert_eq!((st.pending, st.cancelled, st.steps()), (3, 3, 160), "{st:?}");
+    let task = s
+        .create_task(&common::client_ops::request("linear", "after_migration"))
+        .await
+        .unwrap();
+    assert_eq!((task.step_count, s.status().await.unwrap().tasks), (4, 41));
 }
 
 /// A completion persisted through another `Store` handle than the claim's (another process, or a restarted
@@ -250,4 +274,48 @@ async fn completions_through_another_handle_make_children_ready() {
         "{outcomes:?}"
     );
     assert_eq!(b.step_counts().await.unwrap().ready, 6);
+}
+
+mod client {
+    use super::common::client_ops::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn create_get_and_idempotency_on_sqlite() {
+        let (_d, s) = super::store().await;
+        create_get_and_idempotency(&s).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn list_pages_and_filters_on_sqlite() {
+        let (_d, s) = super::store().await;
+        list_pages_and_filters(&s).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn cancel_stops_pending_and_lets_running_finish_on_sqlite() {
+        let (_d, s) = super::store().await;
+        cancel_stops_pending_and_lets_running_finish(&s).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn steps_and_history_after_a_retry_on_sqlite() {
+        let (_d, s) = super::store().await;
+        steps_and_history_after_a_retry(&s).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn registered_templates_run_on_sqlite() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("store.db").display());
+        let s = tasker_store::Store::connect_with(&url, super::fast_options())
+            .await
+            .unwrap();
+        registered_templates_run(&s, &url, "sqlite").await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn health_on_sqlite() {
+        let (_d, s) = super::store().await;
+        health_reports_backend_schema_and_counts(&s, "sqlite").await;
+    }
 }

@@ -125,6 +125,9 @@ pub struct WorkerConfig {
     pub database_url: Option<String>,
     /// The event source (default: the step store).
     pub source: SourceConfig,
+    /// Task templates to register at bootstrap (tasker-core's task-template format): a `.json`, `.yaml` or
+    /// `.yml` file, or a directory of them (absent: a non-empty `TASKER_TEMPLATE_PATH`, else none).
+    pub templates_path: Option<PathBuf>,
 }
 
 impl Default for WorkerConfig {
@@ -145,6 +148,7 @@ impl Default for WorkerConfig {
             shutdown_timeout_ms: 30_000,
             database_url: None,
             source: SourceConfig::default(),
+            templates_path: None,
         }
     }
 }
@@ -166,6 +170,7 @@ pub const WORKER_KEYS: &[&str] = &[
     "shutdown_timeout_ms",
     "database_url",
     "source",
+    "templates_path",
 ];
 /// The keys of `source` with `kind: "synthetic"`.
 pub const SYNTHETIC_KEYS: &[&str] = &[

@@ -37,8 +37,10 @@ extern "C" {
 #endif // __cplusplus
 
 // Starts the worker. `config_json` is the bootstrap configuration (`WorkerConfig`: `namespace`,
-// `log_level`, `log_stderr`, `transport` "ring" | "ffi", `region_dir`, ring sizes, timeouts, `source`);
-// NULL or "" means the defaults. Unknown keys are refused.
+// `log_level`, `log_stderr`, `transport` "ring" | "ffi", `region_dir`, ring sizes, timeouts, `source`,
+// `database_url`, `templates_path`); NULL or "" means the defaults. Unknown keys are refused. The task
+// templates of `templates_path` (else `TASKER_TEMPLATE_PATH`) are registered first; one that does not load
+// fails the bootstrap. The store the worker reads becomes `client_call`'s default store.
 //
 // Returns JSON (free with `free_rust_string`):
 // - `{"status":"started","handle_id","worker_id","message","transport","region_path","doorbell_path",
@@ -224,6 +226,30 @@ char *poll_worker_logs(void);
 // calls; older ones are dropped and counted in `dropped`. The worker that was replaced by a new bootstrap
 // takes its undrained refusals with it.
 char *poll_completion_refusals(void);
+
+// tasker-core's client calls over the step store, JSON in and out: `request_json` is
+// `{"op": "<op>", "args": {...}}` and the answer `{"success": true, "data": <json>}` or
+// `{"success": false, "error": "<message>", "recoverable": <bool>}`. Ops: `create_task`, `get_task`,
+// `list_tasks`, `cancel_task`, `list_task_steps`, `get_step`, `step_audit_history`, `health`,
+// `register_template` (crates/tasker-worker-ffi/README.md gives their args and data). The store is
+// `args.database_url` when given, else the last bootstrapped worker's. A malformed request or an unknown op
+// is `recoverable: false`; a store outage `recoverable: true`. Blocks the caller for the database round
+// trips (at most 3 s to reach a store not opened yet). Returns a string freed with `free_rust_string`;
+// never NULL except on allocation failure.
+//
+// # Safety
+// `request_json` is NULL or a NUL-terminated string valid for the call.
+char *client_call(const char *request_json);
+
+// A JS log record into the library's tracing, as one record of `poll_worker_logs` (target `js`, the
+// message, and the members of `fields_json` as its fields). `level`: 0 error, 1 warn, 2 info, 3 debug,
+// 4 trace; `fields_json` NULL or a JSON object. Returns 0 when accepted (the first bootstrap's `log_level`
+// filters it like any record; before the first bootstrap nothing is recorded), -1 for a bad level, -2 for
+// a NULL or non-UTF-8 message, -3 for fields that are not UTF-8 JSON of an object.
+//
+// # Safety
+// `message` and `fields_json` are NULL or NUL-terminated strings valid for the call.
+int32_t log_message(int32_t level, const char *message, const char *fields_json);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -16,6 +16,7 @@
 //!
 //! `include/tasker_worker.h` is generated from this file by cbindgen (see `tests/header.rs`).
 
+mod client;
 mod logs;
 
 use serde_json::{json, Value};
@@ -241,8 +242,10 @@ unsafe fn bytes_arg<'a>(p: *const c_char) -> &'a [u8] {
 }
 
 /// Starts the worker. `config_json` is the bootstrap configuration (`WorkerConfig`: `namespace`,
-/// `log_level`, `log_stderr`, `transport` "ring" | "ffi", `region_dir`, ring sizes, timeouts, `source`);
-/// NULL or "" means the defaults. Unknown keys are refused.
+/// `log_level`, `log_stderr`, `transport` "ring" | "ffi", `region_dir`, ring sizes, timeouts, `source`,
+/// `database_url`, `templates_path`); NULL or "" means the defaults. Unknown keys are refused. The task
+/// templates of `templates_path` (else `TASKER_TEMPLATE_PATH`) are registered first; one that does not load
+/// fails the bootstrap. The store the worker reads becomes `client_call`'s default store.
 ///
 /// Returns JSON (free with `free_rust_string`):
 /// - `{"status":"started","handle_id","worker_id","message","transport","region_path","doorbell_path",
@@ -284,16 +287,22 @@ pub unsafe extern "C" fn bootstrap_worker(config_json: *const c_char) -> *mut c_
             });
         }
         init_logging(&config);
+        // Registered before the worker claims: its steps' events need their templates.
+        if let Err(why) = client::load_templates(config.templates_path.clone()) {
+            return error_json(format!("templates_path: {why}"));
+        }
         tracing::debug!(
             namespace = %config.namespace,
             transport = ?config.transport,
             log_stderr = config.log_stderr,
             "bootstrap config accepted"
         );
+        let store_url = config.store_url();
         let worker = match Worker::bootstrap(config) {
             Ok(worker) => worker,
             Err(e) => return error_json(e.to_string()),
         };
+        client::worker_bootstrapped(store_url);
         let status = worker.status();
         let result = json!({
             "status": "started",
@@ -774,6 +783,68 @@ pub extern "C" fn poll_completion_refusals() -> *mut c_char {
                 tracing::error!(error = %e, "poll_completion_refusals: serialising failed");
                 null_mut()
             }
+        }
+    })
+}
+
+/// tasker-core's client calls over the step store, JSON in and out: `request_json` is
+/// `{"op": "<op>", "args": {...}}` and the answer `{"success": true, "data": <json>}` or
+/// `{"success": false, "error": "<message>", "recoverable": <bool>}`. Ops: `create_task`, `get_task`,
+/// `list_tasks`, `cancel_task`, `list_task_steps`, `get_step`, `step_audit_history`, `health`,
+/// `register_template` (crates/tasker-worker-ffi/README.md gives their args and data). The store is
+/// `args.database_url` when given, else the last bootstrapped worker's. A malformed request or an unknown op
+/// is `recoverable: false`; a store outage `recoverable: true`. Blocks the caller for the database round
+/// trips (at most 3 s to reach a store not opened yet). Returns a string freed with `free_rust_string`;
+/// never NULL except on allocation failure.
+///
+/// # Safety
+/// `request_json` is NULL or a NUL-terminated string valid for the call.
+#[no_mangle]
+pub unsafe extern "C" fn client_call(request_json: *const c_char) -> *mut c_char {
+    let answer = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: the caller guarantees NULL or a NUL-terminated string valid for the call.
+        match unsafe { str_arg(request_json, "request_json") } {
+            Ok(text) => client::call(text),
+            Err(why) => json!({ "success": false, "error": why, "recoverable": false }),
+        }
+    }))
+    .unwrap_or_else(|payload| {
+        let why = panic_message(payload.as_ref());
+        guard("client_call", (), || {
+            tracing::error!(panic = why, "client_call caught a panic")
+        });
+        json!({ "success": false, "error": format!("client_call failed: internal panic: {why}"), "recoverable": false })
+    });
+    guard("client_call", null_mut(), || into_c_string(answer.to_string()))
+}
+
+/// A JS log record into the library's tracing, as one record of `poll_worker_logs` (target `js`, the
+/// message, and the members of `fields_json` as its fields). `level`: 0 error, 1 warn, 2 info, 3 debug,
+/// 4 trace; `fields_json` NULL or a JSON object. Returns 0 when accepted (the first bootstrap's `log_level`
+/// filters it like any record; before the first bootstrap nothing is recorded), -1 for a bad level, -2 for
+/// a NULL or non-UTF-8 message, -3 for fields that are not UTF-8 JSON of an object.
+///
+/// # Safety
+/// `message` and `fields_json` are NULL or NUL-terminated strings valid for the call.
+#[no_mangle]
+pub unsafe extern "C" fn log_message(level: i32, message: *const c_char, fields_json: *const c_char) -> i32 {
+    guard("log_message", logs::LogInputError::Message as i32, || {
+        // SAFETY: the caller guarantees NULL or a NUL-terminated string valid for the call.
+        let Ok(message) = (unsafe { str_arg(message, "message") }) else {
+            return logs::LogInputError::Message as i32;
+        };
+        let fields = if fields_json.is_null() {
+            None
+        } else {
+            // SAFETY: non-null; the caller guarantees a NUL-terminated string valid for the call.
+            match unsafe { str_arg(fields_json, "fields_json") } {
+                Ok(text) => Some(text),
+                Err(_) => return logs::LogInputError::Fields as i32,
+            }
+        };
+        match logs::emit_js(level, message, fields) {
+            Ok(()) => 0,
+            Err(e) => e as i32,
         }
     })
 }

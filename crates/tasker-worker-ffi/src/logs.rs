@@ -32,6 +32,61 @@ const RECORD_OVERHEAD: usize = 64;
 /// The target of the record that reports dropped records.
 const DROPPED_TARGET: &str = "tasker_worker::logs";
 
+/// The target of the records `log_message` makes (the JS side's own logs).
+pub(crate) const JS_TARGET: &str = "js";
+
+/// The field that carries a JS record's fields as JSON object text; the buffer puts its members among the
+/// record's fields (the stderr printer shows it as it is).
+const JS_FIELDS: &str = "js_fields";
+
+/// Why `log_message` refused a record (its negative return code).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum LogInputError {
+    /// `level` is not 0..=4.
+    Level = -1,
+    /// `message` is NULL or not UTF-8.
+    Message = -2,
+    /// `fields_json` is not UTF-8, not JSON, or not a JSON object.
+    Fields = -3,
+}
+
+/// Emits one JS log record into the library's tracing (target [`JS_TARGET`]): `level` 0 error, 1 warn,
+/// 2 info, 3 debug, 4 trace; `fields` a JSON object's text, or None. The subscriber's level filter applies
+/// (before the first bootstrap no subscriber is installed and the record goes nowhere).
+pub(crate) fn emit_js(level: i32, message: &str, fields: Option<&str>) -> Result<(), LogInputError> {
+    let level = match level {
+        0 => Level::ERROR,
+        1 => Level::WARN,
+        2 => Level::INFO,
+        3 => Level::DEBUG,
+        4 => Level::TRACE,
+        _ => return Err(LogInputError::Level),
+    };
+    if let Some(text) = fields {
+        match serde_json::from_str::<Value>(text) {
+            Ok(Value::Object(_)) => {}
+            _ => return Err(LogInputError::Fields),
+        }
+    }
+    // tracing's levels and field names are fixed per call site: one site per level, with and without fields.
+    macro_rules! at {
+        ($level:expr) => {
+            match fields {
+                Some(f) => tracing::event!(target: JS_TARGET, $level, js_fields = f, "{}", message),
+                None => tracing::event!(target: JS_TARGET, $level, "{}", message),
+            }
+        };
+    }
+    match level {
+        Level::ERROR => at!(Level::ERROR),
+        Level::WARN => at!(Level::WARN),
+        Level::INFO => at!(Level::INFO),
+        Level::DEBUG => at!(Level::DEBUG),
+        _ => at!(Level::TRACE),
+    }
+    Ok(())
+}
+
 /// The process's buffer, fed by [`BufferLayer::global`] and drained by `poll_worker_logs`.
 static GLOBAL: LogBuffer = LogBuffer::new();
 
@@ -188,7 +243,25 @@ fn now_unix_ms() -> u64 {
 fn value_size(v: &Value) -> usize {
     match v {
         Value::String(s) => s.len(),
+        Value::Array(_) | Value::Object(_) => v.to_string().len(),
         _ => 8,
+    }
+}
+
+/// A JS field's value as kept: strings cut like any text, and an array or object whose JSON is longer than
+/// [`MAX_TEXT`] replaced by that JSON text, cut.
+fn capped_value(v: Value) -> Value {
+    match v {
+        Value::String(s) => Value::String(capped(s)),
+        Value::Array(_) | Value::Object(_) => {
+            let text = v.to_string();
+            if text.len() > MAX_TEXT {
+                Value::String(capped(text))
+            } else {
+                v
+            }
+        }
+        other => other,
     }
 }
 
@@ -267,6 +340,15 @@ impl Visit for FieldVisitor {
     }
 
     fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == JS_FIELDS {
+            // `emit_js` checked it is an object; its members become the record's fields.
+            if let Ok(Value::Object(members)) = serde_json::from_str::<Value>(value) {
+                for (k, v) in members {
+                    self.fields.insert(k, capped_value(v));
+                }
+                return;
+            }
+        }
         // Cut before copying: a huge &str is never copied whole.
         let text = if value.len() > MAX_TEXT {
             capped(value.to_owned())
@@ -374,6 +456,39 @@ mod tests {
         assert!(cut.len() < MAX_TEXT + 64, "{}", cut.len());
         assert!(cut.ends_with(&format!("...[truncated from {} bytes]", text.len())));
         assert_eq!(capped("short".into()), "short");
+    }
+
+    #[test]
+    fn js_records_carry_their_fields_and_bad_input_is_refused() {
+        static BUFFER: LogBuffer = LogBuffer::new();
+        let subscriber = tracing_subscriber::registry()
+            .with(LevelFilter::INFO)
+            .with(BufferLayer { buffer: &BUFFER });
+        tracing::subscriber::with_default(subscriber, || {
+            let fields = json!({"order": 17, "user": {"id": "u1"}, "big": "x".repeat(MAX_TEXT + 10)}).to_string();
+            assert_eq!(emit_js(1, "from js", Some(&fields)), Ok(()));
+            assert_eq!(emit_js(2, "no fields", None), Ok(()));
+            assert_eq!(emit_js(3, "below the level", None), Ok(()));
+            assert_eq!(emit_js(5, "x", None), Err(LogInputError::Level));
+            assert_eq!(emit_js(-1, "x", None), Err(LogInputError::Level));
+            assert_eq!(emit_js(0, "x", Some("[1]")), Err(LogInputError::Fields));
+            assert_eq!(emit_js(0, "x", Some("{")), Err(LogInputError::Fields));
+        });
+        let records = drain(&BUFFER);
+        assert_eq!(records.len(), 2, "{records:?}");
+        let r = &records[0];
+        assert_eq!(
+            (&r["level"], &r["target"], &r["message"]),
+            (&json!("warn"), &json!("js"), &json!("from js"))
+        );
+        assert_eq!(r["fields"]["order"], 17);
+        assert_eq!(r["fields"]["user"], json!({"id": "u1"}));
+        assert!(r["fields"]["big"].as_str().unwrap().contains("...[truncated from"));
+        assert!(r["fields"].get("js_fields").is_none());
+        assert_eq!(
+            (&records[1]["level"], &records[1]["fields"]),
+            (&json!("info"), &json!({}))
+        );
     }
 
     #[derive(Debug)]

@@ -58,7 +58,7 @@ fn header_declares_exactly_the_exported_functions() {
     assert_eq!(declared, expected);
 }
 
-/// The 20 functions of the C ABI.
+/// The 22 functions of the C ABI.
 fn tasker_worker_exports() -> Vec<&'static str> {
     vec![
         "bootstrap_worker",
@@ -81,6 +81,8 @@ fn tasker_worker_exports() -> Vec<&'static str> {
         "tasker_worker_abi_version",
         "poll_worker_logs",
         "poll_completion_refusals",
+        "client_call",
+        "log_message",
     ]
 }
 

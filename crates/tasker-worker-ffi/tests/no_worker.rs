@@ -27,9 +27,26 @@ fn every_function_answers_when_no_worker_was_ever_started() {
     }
     assert_eq!(m["starvation_detected"], false);
     assert!(api.poll().is_none());
+    assert_eq!(api.log(2, Some(b"from js\0"), Some(b"{\"k\":1}\0")), 0, "accepted");
+    assert_eq!(
+        api.log(9, Some(b"from js\0"), None),
+        -1,
+        "input is checked all the same"
+    );
     assert!(
         api.logs().is_none(),
         "no subscriber, so no log records, before the first bootstrap"
+    );
+    // A client call without a store named and no worker to take it from: recoverable (bootstrap, retry).
+    let answer = api.client(r#"{"op":"get_task","args":{"task_uuid":"0190d2b2-7a5c-7a3e-9b1e-1c2d3e4f5a6b"}}"#);
+    assert_eq!(
+        (&answer["success"], &answer["recoverable"]),
+        (&json!(false), &json!(true)),
+        "{answer}"
+    );
+    assert!(
+        answer["error"].as_str().unwrap().contains("no worker is bootstrapped"),
+        "{answer}"
     );
     assert_eq!(api.abi_version().0, 1);
     assert_eq!(

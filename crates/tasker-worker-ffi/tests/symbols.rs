@@ -1,20 +1,22 @@
-//! The cdylib exports exactly the C ABI: `nm -D --defined-only` lists the 20 functions and nothing else.
+//! The cdylib exports exactly the C ABI: `nm -D --defined-only` lists the 22 functions and nothing else.
 //! (Rust cdylibs get a linker version script that exports only `#[no_mangle]` items; on this toolchain no
 //! other symbol appears. Should a toolchain add its own, filter it here with a comment saying why.)
 
 use tasker_test_support::ffi as support;
 
-const EXPORTS: [&str; 20] = [
+const EXPORTS: [&str; 22] = [
     "bootstrap_worker",
     "check_starvation_warnings",
     "checkpoint_yield_step_event",
     "cleanup_timeouts",
+    "client_call",
     "complete_step_event",
     "free_rust_string",
     "get_ffi_dispatch_metrics",
     "get_worker_status",
     "give_back_step_event",
     "is_worker_running",
+    "log_message",
     "map_ring_region",
     "map_ring_region_handle",
     "poll_completion_refusals",

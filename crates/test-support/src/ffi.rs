@@ -16,7 +16,7 @@ use tasker_ring::{record_type, Region, RingId};
 
 pub use crate::library_path::library_path;
 
-/// The 18 exported functions, as raw C function pointers.
+/// The 22 exported functions, as raw C function pointers.
 pub struct Api {
     pub path: PathBuf,
     pub bootstrap_worker: unsafe extern "C" fn(*const c_char) -> *mut c_char,
@@ -39,6 +39,8 @@ pub struct Api {
     pub tasker_worker_abi_version: unsafe extern "C" fn() -> u32,
     pub poll_worker_logs: unsafe extern "C" fn() -> *mut c_char,
     pub poll_completion_refusals: unsafe extern "C" fn() -> *mut c_char,
+    pub client_call: unsafe extern "C" fn(*const c_char) -> *mut c_char,
+    pub log_message: unsafe extern "C" fn(i32, *const c_char, *const c_char) -> i32,
     _lib: libloading::Library,
 }
 
@@ -84,6 +86,8 @@ pub fn api() -> &'static Api {
             tasker_worker_abi_version: sym!(tasker_worker_abi_version),
             poll_worker_logs: sym!(poll_worker_logs),
             poll_completion_refusals: sym!(poll_completion_refusals),
+            client_call: sym!(client_call),
+            log_message: sym!(log_message),
             _lib: lib,
         }
     })
@@ -98,6 +102,35 @@ impl Api {
         // SAFETY: returned by the library, freed exactly once.
         unsafe { (self.free_rust_string)(p) };
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+    }
+
+    /// `client_call` with `request` (JSON text): the answer, parsed.
+    pub fn client(&self, request: &str) -> Value {
+        let c = CString::new(request).unwrap();
+        // SAFETY: a valid C string for the call.
+        self.take_json(unsafe { (self.client_call)(c.as_ptr()) })
+    }
+
+    /// `client_call` with raw bytes (which must end with a NUL) or NULL.
+    pub fn client_raw(&self, request: Option<&[u8]>) -> Value {
+        let ptr = request.map_or(std::ptr::null(), |b| {
+            assert_eq!(b.last(), Some(&0));
+            b.as_ptr().cast()
+        });
+        // SAFETY: NULL or a NUL-terminated buffer valid for the call.
+        self.take_json(unsafe { (self.client_call)(ptr) })
+    }
+
+    /// `log_message(level, message, fields_json)`; `None` passes NULL.
+    pub fn log(&self, level: i32, message: Option<&[u8]>, fields_json: Option<&[u8]>) -> i32 {
+        let arg = |b: Option<&[u8]>| {
+            b.map_or(std::ptr::null(), |b| {
+                assert_eq!(b.last(), Some(&0), "NUL-terminated");
+                b.as_ptr().cast::<c_char>()
+            })
+        };
+        // SAFETY: NULL or NUL-terminated buffers valid for the call.
+        unsafe { (self.log_message)(level, arg(message), arg(fields_json)) }
     }
 
     pub fn bootstrap(&self, config: &str) -> Value {

@@ -3,11 +3,12 @@
 //! transaction (see `Store::claim` for the contract).
 
 use super::{add_counts, begin, claims::expire_exhausted};
-use crate::claim::{cached_tasks, corrupt_error, parent_ids, shape, task_info};
+use crate::claim::{cached_tasks, corrupt_error, parent_ids, shape, task_info, TaskFields};
 use crate::error::ClaimError;
 use crate::event::{ClaimedRow, TaskCache};
 use crate::sql::lite as q;
 use crate::store::{outcome, state, ClaimedStep, CountDeltas};
+use crate::stored_templates;
 use crate::token;
 use rusqlite::{Connection, OptionalExtension};
 use std::collections::HashMap;
@@ -65,25 +66,31 @@ pub(crate) fn claim(
     }
     let (mut tasks, missing) = cached_tasks(cache, &rows);
     if !missing.is_empty() {
-        let mut read = tx.prepare_cached(q::TASKS_BY_ID)?;
-        for id in missing {
-            let found = read
-                .query_row([id], |r| {
-                    Ok((
-                        r.get(0)?,
-                        r.get(1)?,
-                        r.get(2)?,
-                        r.get(3)?,
-                        r.get(4)?,
-                        r.get(5)?,
-                        r.get(6)?,
-                        r.get(7)?,
-                    ))
-                })
-                .optional()?;
-            if let Some(row) = found {
-                tasks.insert(id, task_info(cache, id, row));
+        let mut found = Vec::with_capacity(missing.len());
+        {
+            let mut read = tx.prepare_cached(q::TASKS_BY_ID)?;
+            for id in missing {
+                let row: Option<TaskFields> = read
+                    .query_row([id], |r| {
+                        Ok((
+                            r.get(0)?,
+                            r.get(1)?,
+                            r.get(2)?,
+                            r.get(3)?,
+                            r.get(4)?,
+                            r.get(5)?,
+                            r.get(6)?,
+                            r.get(7)?,
+                        ))
+                    })
+                    .optional()?;
+                found.extend(row.map(|row| (id, row)));
             }
+        }
+        let unknown = stored_templates::missing(found.iter().map(|(_, r)| r.3.as_str()));
+        stored_templates::register_lite(&tx, &unknown)?;
+        for (id, row) in found {
+            tasks.insert(id, task_info(cache, id, row));
         }
     }
     let mut results = HashMap::new();

@@ -141,9 +141,9 @@ pub(crate) fn add_counts(
     if deltas.is_zero() {
         return Ok(());
     }
-    let [a, b, c, d, e] = deltas.0;
+    let [a, b, c, d, e, f] = deltas.0;
     tx.prepare_cached(crate::sql::SQLITE.counts_add)?
-        .execute((crate::store::count_slot(), a, b, c, d, e))?;
+        .execute((crate::store::count_slot(), a, b, c, d, e, f))?;
     Ok(())
 }
 
