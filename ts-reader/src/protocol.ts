@@ -101,6 +101,12 @@ export interface BootstrapConfig {
    * synthetic source.
    */
   database_url?: string;
+  /**
+   * Task templates to register before the worker claims: a `.json` / `.yaml` / `.yml` file in tasker-core's
+   * task-template format, or a directory of them (else a non-empty `TASKER_TEMPLATE_PATH`). A template that
+   * does not load fails the bootstrap, naming the file.
+   */
+  templates_path?: string;
   /** Where step events come from (default: the step store). */
   source?: SyntheticSourceConfig | StoreSourceConfig;
 }

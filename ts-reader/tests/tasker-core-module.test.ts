@@ -603,3 +603,159 @@ describe('tasker-core module (createNapiModule)', () => {
     });
   });
 });
+
+// ---- the client calls and log* against the real library ------------------------------------------------------
+
+type Row = Record<string, unknown>;
+
+/** The data of a successful client call (fails the test with the call's error otherwise). */
+function data<T = Row>(result: { success: boolean; data?: unknown; error?: string }, what: string): T {
+  assert.equal(result.success, true, `${what}: ${result.error}`);
+  return result.data as T;
+}
+
+/** A failed client call: never a throw, `recoverable` as given, an error matching `pattern`. */
+function refused(result: { success: boolean; error?: string; recoverable?: boolean }, recoverable: boolean, pattern: RegExp): void {
+  assert.equal(result.success, false, JSON.stringify(result));
+  assert.equal(result.recoverable, recoverable, JSON.stringify(result));
+  assert.match(result.error ?? '', pattern);
+}
+
+describe('tasker-core module: client calls and log* on the step store (client_call, log_message)', () => {
+  after(stopStrayWorker);
+
+  const request = (name: string, extra: Record<string, unknown> = {}) => ({
+    name,
+    namespace: 'default',
+    version: '1.0.0',
+    context: { even_number: 6 },
+    initiator: 'tasker-core-test',
+    sourceSystem: 'tests',
+    reason: 'client calls',
+    ...extra,
+  });
+
+  it('create, get, list, run, steps, audit history, cancel and health through the module, as tasker-core calls them', async () => {
+    await withStore(0, async (url) => {
+      await withModule({ database_url: url }, async (module) => {
+        const health = data<{ healthy: boolean; backend: string; schema_version: number }>(module.clientHealthCheck(), 'health');
+        assert.deepEqual([health.healthy, health.backend], [true, 'sqlite']);
+
+        const task = data<{ task_uuid: string; step_count: number; status: string }>(
+          module.clientCreateTask(request('linear_workflow', { idempotencyKey: 'order-17', tags: ['a'], priority: 3 })),
+          'create_task',
+        );
+        assert.equal(task.step_count, 4);
+        const again = data<{ task_uuid: string }>(module.clientCreateTask(request('linear_workflow', { idempotencyKey: 'order-17' })), 'create_task again');
+        assert.equal(again.task_uuid, task.task_uuid, 'a repeated idempotency key creates nothing and returns the first task');
+        const got = data<Row>(module.clientGetTask(task.task_uuid), 'get_task');
+        assert.deepEqual([got.initiator, got.source_system, got.idempotency_key, got.tags, got.priority], ['tasker-core-test', 'tests', 'order-17', ['a'], 3]);
+        const listed = data<{ tasks: Row[]; total_count: number; has_more: boolean }>(module.clientListTasks({ limit: 10 }), 'list_tasks');
+        assert.deepEqual([listed.total_count, listed.tasks.length, listed.has_more], [1, 1, false]);
+
+        // The worker runs the task's four steps; the client sees them complete, each with one succeeded attempt.
+        for (let done = 0; done < 4; done++) {
+          const event = await nextEvent(module, `step ${done + 1} of the client's task`);
+          assert.equal(event.taskUuid, task.task_uuid);
+          assert.equal(module.completeStepEvent(event.eventId, linearResult(event)), true);
+        }
+        await waitFor('the task complete', () => (data<Row>(module.clientGetTask(task.task_uuid), 'get_task').status as string) === 'complete');
+        const steps = data<Array<{ step_uuid: string; name: string; state: string; attempts: number }>>(
+          module.clientListTaskSteps(task.task_uuid),
+          'list_task_steps',
+        );
+        assert.deepEqual(
+          steps.map((s) => [s.name, s.state, s.attempts]),
+          [1, 2, 3, 4].map((n) => [`linear_step_${n}`, 'complete', 1]),
+        );
+        const last = steps[3] as { step_uuid: string };
+        const step = data<{ results: { result: { value: number } } }>(module.clientGetStep(task.task_uuid, last.step_uuid), 'get_step');
+        assert.equal(step.results.result.value, 6 ** 16, "the final step's result, as the handler sent it");
+        const history = data<Array<{ attempt: number; outcome: string }>>(
+          module.clientGetStepAuditHistory(task.task_uuid, last.step_uuid),
+          'step_audit_history',
+        );
+        assert.deepEqual(
+          history.map((h) => [h.attempt, h.outcome]),
+          [[1, 'succeeded']],
+        );
+        assert.equal(data<{ total_count: number }>(module.clientListTasks({ status: 'complete' }), 'list complete').total_count, 1);
+
+        // Cancel: the steps not yet running never run; a running one (claimed into the ring) finishes.
+        const second = data<{ task_uuid: string }>(module.clientCreateTask(request('diamond_workflow')), 'create a diamond task');
+        const cancel = data<{ steps_cancelled: number; still_running: number; task: Row }>(module.clientCancelTask(second.task_uuid), 'cancel_task');
+        assert.equal(cancel.steps_cancelled + cancel.still_running, 4, JSON.stringify(cancel));
+        for (let i = 0; i < cancel.still_running; i++) {
+          const event = await nextEvent(module, 'the step running at the cancel');
+          module.completeStepEvent(event.eventId, linearResult(event));
+        }
+        await waitFor('the task cancelled', () => (data<Row>(module.clientGetTask(second.task_uuid), 'get_task').status as string) === 'cancelled');
+        assert.equal(data<{ total_count: number }>(module.clientListTasks({ status: 'cancelled' }), 'list cancelled').total_count, 1);
+
+        // Failures are answers, never throws.
+        refused(module.clientGetTask(NEVER), false, /task/);
+        refused(module.clientCreateTask(request('no_such_workflow')), false, /linear_workflow/);
+        refused(module.clientGetStep(task.task_uuid, 'not-a-uuid'), false, /uuid/i);
+        refused(module.clientCancelTask(task.task_uuid), false, /complete/);
+      });
+    });
+  });
+
+  it("templates_path: a template file in tasker-core's format is registered at bootstrap and its tasks carry its step definition", async () => {
+    await withStore(0, async (url) => {
+      const dir = tempDir('tasker-core-templates');
+      try {
+        writeFileSync(
+          `${dir.path}/refund.yaml`,
+          'name: refund\nnamespace_name: default\nversion: 2.0.0\nsteps:\n' +
+            '  - name: validate\n    handler:\n      callable: Payments.Validate\n      initialization:\n        limit: 100\n' +
+            '  - name: pay\n    handler:\n      callable: Payments.Pay\n    dependencies: [validate]\n',
+        );
+        await withModule({ database_url: url, templates_path: dir.path }, async (module) => {
+          const task = data<{ task_uuid: string; step_count: number }>(module.clientCreateTask({ ...request('refund'), version: '2.0.0' }), 'create_task');
+          assert.equal(task.step_count, 2);
+          const event = await nextEvent(module, "the template's first step");
+          assert.equal(event.taskUuid, task.task_uuid);
+          assert.equal(event.stepDefinition.handlerCallable, 'Payments.Validate');
+          assert.deepEqual(event.stepDefinition.handlerInitialization, { limit: 100 });
+          assert.equal(
+            module.completeStepEvent(event.eventId, {
+              stepUuid: event.stepUuid,
+              success: true,
+              result: { ok: true },
+              status: 'completed',
+              metadata: { executionTimeMs: 1, completedAt: new Date().toISOString() },
+            }),
+            true,
+          );
+        });
+      } finally {
+        dir.remove();
+      }
+    });
+  });
+
+  it("log* reach the worker core's tracing with their fields (the records pollWorkerLogs returns)", async () => {
+    // The level filter is the first bootstrap's in the process (Bun runs every test file in one): only error
+    // passes whichever came first, and no test asks for trace.
+    await withModule({ source: { kind: 'synthetic', count: 0 } }, async (module) => {
+      const logs = openAdapter();
+      try {
+        logs.pollWorkerLogs(); // the bootstrap's own records
+        module.logError('order failed', { order_id: 17, user: { id: 'u1' } });
+        module.logError('no fields');
+        module.logTrace('below the level');
+        const records = logs.pollWorkerLogs().filter((r) => r.target === 'js');
+        assert.deepEqual(
+          records.map((r) => [r.level, r.message, r.fields]),
+          [
+            ['error', 'order failed', { order_id: 17, user: { id: 'u1' } }],
+            ['error', 'no fields', {}],
+          ],
+        );
+      } finally {
+        logs.close();
+      }
+    });
+  });
+});
