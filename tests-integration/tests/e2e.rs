@@ -1,6 +1,6 @@
 //! End to end: the main job (`ts-reader/examples/main-job.ts`: TS `TaskerWorker` with the example
 //! handlers, `libtasker_worker`, the ring, the step store) run as real processes on Node, Bun and Deno,
-//! over SQLite and a throwaway PostgreSQL cluster.
+//! over SQLite and a throwaway PostgreSQL cluster; and the tasker-core module's client tests on PostgreSQL.
 //!
 //! These need Node.js and `ts-reader/node_modules` (Bun and Deno come from there) and the release build
 //! of `libtasker_worker`, which `scripts/ts-test` sets up; `scripts/test` runs them right after it with
@@ -437,4 +437,62 @@ fn bad_input_fails_clearly_and_a_missing_handler_fails_its_steps() {
     );
     assert_eq!(s["verify"]["mismatches"], 0);
     assert_eq!(s["verify"]["checked"], 50, "the 50 linear tasks");
+}
+
+/// The test runner of `runtime` on one file of `ts-reader/tests/`, only the tests whose name (or whose
+/// `describe`'s) contains `filter`.
+fn ts_tests(runtime: &str, file: &str, filter: &str) -> Command {
+    let root = repo();
+    let modules = root.join("ts-reader/node_modules");
+    let mut c = match runtime {
+        "node" => {
+            let mut c = Command::new("node");
+            c.arg("--import")
+                .arg(format!("file://{}", modules.join("tsx/dist/loader.mjs").display()))
+                .arg("--test")
+                .arg(format!("--test-name-pattern={filter}"))
+                .arg(file);
+            c
+        }
+        "bun" => {
+            let mut c = Command::new(modules.join(".bin/bun"));
+            c.args(["test", "--timeout", "300000", file, "-t", filter]);
+            c
+        }
+        "deno" => {
+            let mut c = Command::new(modules.join(".bin/deno"));
+            c.args(["test", "--allow-all", "--no-check", "--filter", filter, file]);
+            c
+        }
+        other => panic!("unknown runtime {other}"),
+    };
+    c.current_dir(root.join("ts-reader"))
+        .env("TASKER_LIBRARY_PATH", root.join("target/release/libtasker_worker.so"))
+        .env("TASKER_RING_BIN", tasker_ring_bin())
+        .env_remove("TASKER_DATABASE_URL")
+        .stdin(Stdio::null());
+    c
+}
+
+/// tasker-core's client calls through `@tasker-systems/worker/tasker-core` on PostgreSQL (the same tests run
+/// on SQLite in `scripts/ts-test`): create, get, list, run, steps, audit history, cancel, health, templates
+/// from a file, on Node, Bun and Deno, each on a throwaway cluster of its own (the tests count tasks).
+#[test]
+#[ignore = "needs node and ts-reader/node_modules: run by scripts/test after scripts/ts-test"]
+fn tasker_core_client_calls_on_postgresql_on_node_bun_and_deno() {
+    for runtime in ["node", "bun", "deno"] {
+        let Some(cluster) = pg::PgCluster::start(&format!("tasker_core_client_calls_{runtime}")) else {
+            return;
+        };
+        let mut c = ts_tests(runtime, "tests/tasker-core-module.test.ts", "client calls and log");
+        c.env("TASKER_TEST_CLIENT_DATABASE_URL", &cluster.url);
+        let out = run(c, Duration::from_secs(300));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{runtime}: {stdout}");
+        // The filter selected the client tests (a runner that matched nothing would pass too).
+        assert!(
+            stdout.contains("audit history") || String::from_utf8_lossy(&out.stderr).contains("audit history"),
+            "{runtime} ran no client test: {stdout}"
+        );
+    }
 }

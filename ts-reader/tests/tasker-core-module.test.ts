@@ -621,6 +621,17 @@ function refused(result: { success: boolean; error?: string; recoverable?: boole
   assert.match(result.error ?? '', pattern);
 }
 
+/**
+ * The client tests' store: a fresh SQLite file, or the empty store `TASKER_TEST_CLIENT_DATABASE_URL` names
+ * (tests-integration's e2e.rs runs this suite on a throwaway PostgreSQL cluster that way, one per runtime).
+ */
+async function withClientStore(body: (url: string, backend: string) => Promise<void>): Promise<void> {
+  const url = process.env.TASKER_TEST_CLIENT_DATABASE_URL;
+  if (url === undefined || url === '') return withStore(0, (sqlite) => body(sqlite, 'sqlite'));
+  enqueue(url, 0); // creates the schema when missing
+  return body(url, url.startsWith('postgres') ? 'postgres' : 'sqlite');
+}
+
 describe('tasker-core module: client calls and log* on the step store (client_call, log_message)', () => {
   after(stopStrayWorker);
 
@@ -636,10 +647,10 @@ describe('tasker-core module: client calls and log* on the step store (client_ca
   });
 
   it('create, get, list, run, steps, audit history, cancel and health through the module, as tasker-core calls them', async () => {
-    await withStore(0, async (url) => {
+    await withClientStore(async (url, backend) => {
       await withModule({ database_url: url }, async (module) => {
         const health = data<{ healthy: boolean; backend: string; schema_version: number }>(module.clientHealthCheck(), 'health');
-        assert.deepEqual([health.healthy, health.backend], [true, 'sqlite']);
+        assert.deepEqual([health.healthy, health.backend], [true, backend]);
 
         const task = data<{ task_uuid: string; step_count: number; status: string }>(
           module.clientCreateTask(request('linear_workflow', { idempotencyKey: 'order-17', tags: ['a'], priority: 3 })),
@@ -702,7 +713,7 @@ describe('tasker-core module: client calls and log* on the step store (client_ca
   });
 
   it("templates_path: a template file in tasker-core's format is registered at bootstrap and its tasks carry its step definition", async () => {
-    await withStore(0, async (url) => {
+    await withClientStore(async (url) => {
       const dir = tempDir('tasker-core-templates');
       try {
         writeFileSync(
