@@ -6,6 +6,9 @@ export default defineConfig({
   entry: { index: 'src/index.ts', 'tasker-core': 'src/tasker-core/index.ts' },
   format: ['esm', 'cjs'],
   dts: true,
+  // Shared chunks in the CJS build too (ESM splits by default): one copy of the error classes, so an error of
+  // `@tasker-systems/worker/tasker-core` is `instanceof FfiError` of the package root under require() as well.
+  splitting: true,
   clean: true,
   shims: true,
   sourcemap: true,

@@ -38,7 +38,7 @@ tar -xzOf "$main_tarball" package/package.json | node -e '
   if (dep !== m.version) throw new Error(`optionalDependencies lacks the platform package at ${m.version}: ${JSON.stringify(m.optionalDependencies)}`);'
 grep -q '"@tasker-systems/worker-' package.json && { echo "pack-smoke: postpack did not restore package.json" >&2; exit 1; }
 # The build keeps `node:`-prefixed imports as written (tsup's removeNodeProtocol: false).
-if grep -nE "(from |require\()['\"](fs|path|url|process|net|os|util|child_process)['\"]" "$pkg_dir"/dist/index.js "$pkg_dir"/dist/index.cjs; then
+if grep -nE "(from |require\()['\"](fs|path|url|process|net|os|util|child_process)['\"]" "$pkg_dir"/dist/*.js "$pkg_dir"/dist/*.cjs; then
   echo "pack-smoke: the build dropped the node: prefix of the imports above" >&2
   exit 1
 fi
@@ -67,10 +67,14 @@ if (succeeded !== want) throw new Error(`${succeeded} of ${want} steps succeeded
 console.log(`pack-smoke: ${detectRuntime()} completed ${want} store steps through ${adapter.libraryPath.split('/node_modules/')[1]}`);
 JS
 cat > smoke.cjs <<'JS'
-const { createFfiAdapter } = require('@tasker-systems/worker');
+const { createFfiAdapter, FfiError } = require('@tasker-systems/worker');
+const { createNapiModule, WorkerNotInitializedError } = require('@tasker-systems/worker/tasker-core');
 const a = createFfiAdapter();
 a.close();
-console.log(`pack-smoke: CommonJS require loads ${a.libraryPath.split('/node_modules/')[1]}`);
+// One copy of the error classes across the two entry points (shared chunks in the CJS build too).
+if (!(new WorkerNotInitializedError() instanceof FfiError)) throw new Error('tasker-core errors are not FfiErrors under require()');
+if (typeof createNapiModule().getVersion() !== 'string') throw new Error('the tasker-core module has no version');
+console.log(`pack-smoke: CommonJS require loads ${a.libraryPath.split('/node_modules/')[1]} and the tasker-core subpath`);
 JS
 echo "{}" > deno.json # the nearest config: Deno must not adopt one above the temp dir
 # One fresh store per runtime: 5 linear tasks, 20 steps, every one complete afterwards.
