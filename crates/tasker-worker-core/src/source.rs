@@ -9,7 +9,7 @@ use crate::result::StepResult;
 use crate::synthetic::StepEventGenerator;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// A claimed step event: its ids and its JSON (a superset of the seed's `FfiStepEvent`).
@@ -68,6 +68,27 @@ impl EventPayload {
     }
 }
 
+/// Wakes the ring pump from its quiet wait (nothing outstanding for a while): a source whose events arrive
+/// from a thread of its own ([`EventSource::waker`]) calls [`PumpWaker::wake`] after handing a batch over,
+/// so the pump needs neither to poll for them nor to sleep in short steps to see them soon.
+#[derive(Clone, Debug, Default)]
+pub struct PumpWaker(Arc<Mutex<Option<std::thread::Thread>>>);
+
+impl PumpWaker {
+    /// The calling thread (the pump) is the one [`Self::wake`] unparks.
+    pub fn register_current(&self) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(std::thread::current());
+    }
+
+    /// Unparks the registered pump (a no-op before one registered; a wake-up of a pump that is not parked
+    /// makes its next park return at once, so none is lost).
+    pub fn wake(&self) {
+        if let Some(t) = self.0.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            t.unpark();
+        }
+    }
+}
+
 /// A supply of step events and a sink for their results.
 pub trait EventSource: Send + 'static {
     /// Appends up to `max` ready events to `out`; returns how many. Called only when the transport has
@@ -114,6 +135,12 @@ pub trait EventSource: Send + 'static {
     /// When the next event becomes claimable, if the source knows it (a rate-limited source): an idle pump
     /// wakes then instead of sleeping past it. None: unknown, or nothing scheduled.
     fn next_due(&self) -> Option<Instant> {
+        None
+    }
+    /// The waker this source's own thread calls when it hands events over (see [`PumpWaker`]). None: the
+    /// source produces on the pump's thread (or knows its due times), and a quiet pump only needs its
+    /// timeout.
+    fn waker(&self) -> Option<PumpWaker> {
         None
     }
 }
@@ -287,6 +314,30 @@ impl EventSource for SyntheticSource {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The quiet pump's wake-up: a wake before anyone registered is a no-op; after, it unparks the thread
+    /// that registered, whether it is parked already or parks later (the token is kept).
+    #[test]
+    fn wake_unparks_the_registered_thread() {
+        let waker = PumpWaker::default();
+        waker.wake();
+        let (registered_tx, registered) = std::sync::mpsc::channel();
+        let pump = waker.clone();
+        let parked = std::thread::spawn(move || {
+            pump.register_current();
+            registered_tx.send(()).unwrap();
+            let start = Instant::now();
+            std::thread::park_timeout(Duration::from_secs(120));
+            start.elapsed()
+        });
+        registered.recv().unwrap();
+        waker.wake();
+        let waited = parked.join().unwrap();
+        assert!(
+            waited < Duration::from_secs(60),
+            "woken by wake(), not by the 120 s timeout: {waited:?}"
+        );
+    }
 
     fn epoch_us() -> u64 {
         SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_micros() as u64

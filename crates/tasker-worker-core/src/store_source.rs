@@ -29,7 +29,7 @@
 use crate::event_id::Uuid;
 use crate::refusals::{CompletionRefusal, RefusalBatch, RefusalKind, RefusalLog};
 use crate::result::StepResult;
-use crate::source::{EventPayload, EventSource, SourcedEvent};
+use crate::source::{EventPayload, EventSource, PumpWaker, SourcedEvent};
 use hdrhistogram::Histogram;
 use serde::Serialize;
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -228,6 +228,8 @@ pub struct StoreSource {
     gate: ClaimGate,
     published: Arc<Mutex<Published>>,
     thread: Option<JoinHandle<()>>,
+    /// Rung by the store thread after each batch it hands over.
+    waker: PumpWaker,
 }
 
 /// Whether the store thread may still hand claimed batches over (false once the worker drains). The thread
@@ -297,6 +299,8 @@ impl StoreSource {
         let thread_published = Arc::clone(&published);
         let gate = ClaimGate::open();
         let thread_gate = gate.clone();
+        let waker = PumpWaker::default();
+        let thread_waker = waker.clone();
         let thread = std::thread::Builder::new()
             .name("tasker-store".into())
             .spawn(move || {
@@ -333,10 +337,18 @@ impl StoreSource {
                         None
                     };
                     let store = Rc::new(store);
-                    Driver::new(store, settings, command_rx, claimed_tx, thread_gate, thread_published)
-                        .with_listener(listener)
-                        .run()
-                        .await;
+                    Driver::new(
+                        store,
+                        settings,
+                        command_rx,
+                        claimed_tx,
+                        thread_gate,
+                        thread_published,
+                        thread_waker,
+                    )
+                    .with_listener(listener)
+                    .run()
+                    .await;
                 });
             })
             .map_err(StoreSourceError::Spawn)?;
@@ -349,6 +361,7 @@ impl StoreSource {
                 gate,
                 published,
                 thread: Some(thread),
+                waker,
             }),
             Ok(Err(e)) => {
                 let _ = thread.join();
@@ -368,6 +381,10 @@ impl StoreSource {
 }
 
 impl EventSource for StoreSource {
+    fn waker(&self) -> Option<PumpWaker> {
+        Some(self.waker.clone())
+    }
+
     fn claim(&mut self, max: usize, out: &mut Vec<SourcedEvent>) -> usize {
         if !*lock(&self.gate.0) {
             return 0;
@@ -715,6 +732,8 @@ struct Driver<S: StepStore> {
     settings: StoreSourceSettings,
     commands: mpsc::UnboundedReceiver<Command>,
     claimed_tx: std_mpsc::Sender<Vec<SourcedEvent>>,
+    /// Unparks a quiet pump after a batch is sent.
+    waker: PumpWaker,
     gate: ClaimGate,
     /// Set by [`Command::StopClaiming`]: claim requests are ignored from then on.
     claiming_stopped: bool,
@@ -764,9 +783,11 @@ impl<S: StepStore> Driver<S> {
         claimed_tx: std_mpsc::Sender<Vec<SourcedEvent>>,
         gate: ClaimGate,
         published: Arc<Mutex<Published>>,
+        waker: PumpWaker,
     ) -> Self {
         let now = Instant::now();
         Self {
+            waker,
             store,
             next_renewal: now + settings.visibility / 3,
             next_status: settings.status_interval.map(|_| now),
@@ -1207,6 +1228,7 @@ impl<S: StepStore> Driver<S> {
                     // claims are released at shutdown.
                     self.unread.extend(events.iter().map(|e| e.event_id));
                     let _ = self.claimed_tx.send(events);
+                    self.waker.wake();
                 } else {
                     // Claimed while the worker began draining: never dispatched, so given back at once.
                     self.to_release.extend(events.iter().map(|e| to_store_uuid(e.event_id)));
@@ -1563,6 +1585,7 @@ mod tests {
             claimed_tx,
             gate.clone(),
             Arc::clone(&published),
+            PumpWaker::default(),
         );
         (
             driver,
