@@ -529,12 +529,14 @@ impl Worker {
             core.source.stop_claiming();
             tracing::info!(worker_id = self.worker_id, "graceful shutdown started");
         }
+        // The phase this call left the worker in: the pump, unparked below, may finish an empty drain at once.
+        let phase = self.phase();
         drop(core);
         // A quiet pump (parked) finishes the drain now rather than at its park's timeout.
         if let Some(pump) = &self.pump {
             pump.thread().unpark();
         }
-        self.phase()
+        phase
     }
 
     /// Stops now and waits until the source is closed (a step store: buffered results persisted and held
