@@ -248,20 +248,84 @@ function handlerStandIn(): string {
   return (JSON.parse(floorText) as FfiStepEvent).step_uuid;
 }
 
-async function oneEvent(transport: Transport, n: number, overhead: number): Promise<number> {
+/**
+ * Where a per-event case (one_event, batch_1000) reads events from: one path's `pollStepEvents`, in its
+ * event shape (`E`: snake_case from the adapter, camelCase from tasker-core's module shape).
+ */
+interface EventSource<E> {
+  /** One poll, timed on its own by one_event. */
+  poll: () => E | null;
+  /** `n` events polled in one loop into `ids` / `steps`, timed as a whole by batch_1000; returns the null polls. */
+  block: (n: number, ids: string[], steps: string[]) => number;
+  /** The event's id and its step's uuid (read untimed). */
+  idOf: (event: E) => string;
+  stepOf: (event: E) => string;
+  /** Events ready to be polled. */
+  ready: () => number;
+  /** Untimed: answers the first `n` events polled. */
+  answer: (ids: string[], steps: string[], n: number) => void;
+}
+
+/** The adapter's `pollStepEvents` on a producing worker of `transport` (ring, ffi); every event read is completed. */
+async function adapterSource(transport: Transport): Promise<EventSource<FfiStepEvent>> {
   const worker = await workerFor(transport, 'unlimited');
   const { adapter } = worker;
+  return {
+    poll: () => adapter.pollStepEvents(),
+    block: (n, ids, steps) => pollBlock(adapter, n, ids, steps),
+    idOf: (event) => event.event_id,
+    stepOf: (event) => event.step_uuid,
+    ready: worker.ready,
+    answer: (ids, steps, n) => completeAll(adapter, ids, steps, n),
+  };
+}
+
+/** A `pollStepEvents` of tasker-core's `NapiModule` shape (camelCase events). */
+function camelSource(poll: () => NapiStepEvent | null, ready: () => number, answer: EventSource<NapiStepEvent>['answer']): EventSource<NapiStepEvent> {
+  return {
+    poll,
+    block: (n, ids, steps) => camelPollBlock(poll, n, ids, steps),
+    idOf: (event) => event.eventId,
+    stepOf: (event) => event.stepUuid,
+    ready,
+    answer,
+  };
+}
+
+/** `createNapiModule()` on a producing ring worker; every event read is completed. */
+async function moduleSource(): Promise<EventSource<NapiStepEvent>> {
+  const worker = await moduleWorker();
+  const module = worker.module as TaskerCoreModule;
+  return camelSource(module.pollStepEvents, worker.ready, (ids, steps, n) => completeAll(worker.adapter, ids, steps, n));
+}
+
+let napi: NapiReproLoad = { addon: null, reason: 'not loaded yet' };
+
+/** The napi reproduction: always ready (it holds the event), nothing to answer; no worker runs meanwhile. */
+async function napiSource(): Promise<EventSource<NapiStepEvent>> {
+  const load = napi;
+  if (load.addon === null) throw new Error(`the napi reproduction is not loaded: ${load.reason}`);
+  await retire();
+  return camelSource(
+    load.addon.pollStepEvents,
+    () => Number.POSITIVE_INFINITY,
+    () => {},
+  );
+}
+
+async function oneEvent<E>(source: EventSource<E>, n: number, overhead: number): Promise<number> {
+  const { poll } = source;
   const ids: string[] = new Array(CHUNK);
   const steps: string[] = new Array(CHUNK);
   let total = 0;
   for (let done = 0; done < n; ) {
     const k = Math.min(CHUNK, n - done);
-    await waitUntil(`${k} ready events`, () => worker.ready() >= k);
+    await waitUntil(`${k} ready events`, () => source.ready() >= k);
     let got = 0;
     let nulls = 0;
     while (got < k) {
       const t0 = now();
-      const event = adapter.pollStepEvents();
+      const event = poll();
       const t1 = now();
       if (event === null) {
         // Not counted: only polls that returned an event are.
@@ -269,11 +333,11 @@ async function oneEvent(transport: Transport, n: number, overhead: number): Prom
         continue;
       }
       total += t1 - t0 - overhead;
-      ids[got] = event.event_id;
-      steps[got++] = event.step_uuid;
+      ids[got] = source.idOf(event);
+      steps[got++] = source.stepOf(event);
       sink = handlerStandIn();
     }
-    completeAll(adapter, ids, steps, k);
+    source.answer(ids, steps, k);
     done += k;
   }
   return total;
@@ -292,18 +356,16 @@ function oneEventFloor(n: number, overhead: number): number {
   return total;
 }
 
-async function batch(transport: Transport, n: number): Promise<number> {
-  const worker = await workerFor(transport, 'unlimited');
-  const { adapter } = worker;
+async function batch<E>(source: EventSource<E>, n: number): Promise<number> {
   const ids: string[] = new Array(BLOCK);
   const steps: string[] = new Array(BLOCK);
   let total = 0;
   for (let done = 0; done < n; ) {
-    await waitUntil(`${BLOCK} ready events`, () => worker.ready() >= BLOCK);
+    await waitUntil(`${BLOCK} ready events`, () => source.ready() >= BLOCK);
     const t0 = now();
-    const nulls = pollBlock(adapter, BLOCK, ids, steps);
+    const nulls = source.block(BLOCK, ids, steps);
     const t1 = now();
-    completeAll(adapter, ids, steps, BLOCK);
+    source.answer(ids, steps, BLOCK);
     if (nulls !== 0) {
       discarded += 1;
       continue;
@@ -324,83 +386,6 @@ function batchFloor(n: number): number {
     const t1 = now();
     total += t1 - t0;
     sink = ids[BLOCK - 1];
-  }
-  return total;
-}
-
-// ---- tasker-core's shape: the module and the napi reproduction -----------------------------------------
-
-/** Where camelCase events come from: a `pollStepEvents` of tasker-core's `NapiModule` shape. */
-interface CamelSource {
-  poll: () => NapiStepEvent | null;
-  /** Events ready to be polled. */
-  ready: () => number;
-  /** Untimed: answers the first `n` events polled (ids and step uuids). */
-  answer: (ids: string[], steps: string[], n: number) => void;
-}
-
-/** `createNapiModule()` on a producing worker; every event read is completed. */
-async function moduleSource(): Promise<CamelSource> {
-  const worker = await moduleWorker();
-  const module = worker.module as TaskerCoreModule;
-  return { poll: module.pollStepEvents, ready: worker.ready, answer: (ids, steps, n) => completeAll(worker.adapter, ids, steps, n) };
-}
-
-let napi: NapiReproLoad = { addon: null, reason: 'not loaded yet' };
-
-/** The napi reproduction: always ready (it holds the event), nothing to answer; no worker runs meanwhile. */
-async function napiSource(): Promise<CamelSource> {
-  const load = napi;
-  if (load.addon === null) throw new Error(`the napi reproduction is not loaded: ${load.reason}`);
-  await retire();
-  return { poll: load.addon.pollStepEvents, ready: () => Number.POSITIVE_INFINITY, answer: () => {} };
-}
-
-async function oneEventCamel(source: CamelSource, n: number, overhead: number): Promise<number> {
-  const { poll } = source;
-  const ids: string[] = new Array(CHUNK);
-  const steps: string[] = new Array(CHUNK);
-  let total = 0;
-  for (let done = 0; done < n; ) {
-    const k = Math.min(CHUNK, n - done);
-    await waitUntil(`${k} ready events`, () => source.ready() >= k);
-    let got = 0;
-    let nulls = 0;
-    while (got < k) {
-      const t0 = now();
-      const event = poll();
-      const t1 = now();
-      if (event === null) {
-        if (++nulls > 50_000_000) throw new Error('the producer stopped');
-        continue;
-      }
-      total += t1 - t0 - overhead;
-      ids[got] = event.eventId;
-      steps[got++] = event.stepUuid;
-      sink = handlerStandIn();
-    }
-    source.answer(ids, steps, k);
-    done += k;
-  }
-  return total;
-}
-
-async function batchCamel(source: CamelSource, n: number): Promise<number> {
-  const ids: string[] = new Array(BLOCK);
-  const steps: string[] = new Array(BLOCK);
-  let total = 0;
-  for (let done = 0; done < n; ) {
-    await waitUntil(`${BLOCK} ready events`, () => source.ready() >= BLOCK);
-    const t0 = now();
-    const nulls = camelPollBlock(source.poll, BLOCK, ids, steps);
-    const t1 = now();
-    source.answer(ids, steps, BLOCK);
-    if (nulls !== 0) {
-      discarded += 1;
-      continue;
-    }
-    total += t1 - t0;
-    done += 1;
   }
   return total;
 }
@@ -458,16 +443,16 @@ async function run(request: Request, overhead: number): Promise<number> {
   }
   if (path === 'module' || path === 'napi') {
     const source = path === 'module' ? await moduleSource() : await napiSource();
-    return name === 'one_event' ? oneEventCamel(source, iters, overhead) : batchCamel(source, iters);
+    return name === 'one_event' ? oneEvent(source, iters, overhead) : batch(source, iters);
   }
   const transport = path as Transport;
   switch (name) {
     case 'empty_poll':
       return emptyPoll(transport, iters);
     case 'one_event':
-      return oneEvent(transport, iters, overhead);
+      return oneEvent(await adapterSource(transport), iters, overhead);
     case 'batch_1000':
-      return batch(transport, iters);
+      return batch(await adapterSource(transport), iters);
     default:
       return completion(transport, iters);
   }

@@ -219,7 +219,8 @@ export function pollBlock(adapter: NativeFfiAdapter, n: number, ids: string[], s
 
 /**
  * `pollBlock` for tasker-core's camelCase events: `poll` is a `pollStepEvents` of its `NapiModule` shape
- * (`createNapiModule()`'s or the napi reproduction's).
+ * (`createNapiModule()`'s or the napi reproduction's). A loop of its own rather than one loop with field
+ * accessors: a timed loop keeps one event shape and no extra call per event.
  */
 export function camelPollBlock(poll: () => NapiStepEvent | null, n: number, ids: string[], steps: string[]): number {
   let got = 0;
