@@ -4,7 +4,8 @@
  * libtasker_worker (`TASKER_LIBRARY_PATH`) and reports the elapsed time it measured itself.
  *
  * Protocol, one JSON line each way (stdout carries protocol lines only; logs go to stderr):
- *   child -> `{"ready":true,"runtime":"node","version":"20.20.2","clock":"...","timer_overhead_ns":...}`
+ *   child -> `{"ready":true,"runtime":"node","version":"20.20.2","clock":"...","timer_overhead_ns":...,"napi":"loaded"}`
+ *   (`napi`: "loaded", or why the napi reproduction is not: bench/napi-repro.ts)
  *   `{"case":"empty_poll","path":"ring","iters":N}` -> `{"ns":<elapsed ns of the N iterations>}` or `{"error":"..."}`
  *   `{"cmd":"quit"}` -> `{"bye":true}` once the worker is stopped and its bookkeeping checked; the child exits.
  * The child also stops its worker and exits when stdin closes.
@@ -13,11 +14,15 @@
  * - `empty_poll` (ring, ffi): one `adapter.pollStepEvents()` on a running worker with nothing to read
  *   (synthetic source `count: 0`), N calls in one plain loop. At set-up the ring's FFI calls are counted
  *   over 10 000 polls (every native function wrapped); anything but 0 per poll is refused as an error.
- * - `one_event` (ring, ffi, floor): one `pollStepEvents()` that returned the 2734-byte event, each call timed
- *   on its own (the timer's own cost, measured at start-up, subtracted per call) with an untimed parse of the
- *   fixture between two calls (a handler's stand-in); polls that came back null are not counted. floor:
- *   `JSON.parse(new TextDecoder().decode(bytes))` of the compacted fixture from JS memory, timed the same way.
- * - `batch_1000` (ring, ffi, floor): 1000 ready events drained in one loop, one clock pair per batch; a batch
+ * - `one_event` (ring, ffi, floor, module, napi): one `pollStepEvents()` that returned the 2734-byte event,
+ *   each call timed on its own (the timer's own cost, measured at start-up, subtracted per call) with an
+ *   untimed parse of the fixture between two calls (a handler's stand-in); polls that came back null are not
+ *   counted. floor: `JSON.parse(new TextDecoder().decode(bytes))` of the compacted fixture from JS memory,
+ *   timed the same way. module: `createNapiModule().pollStepEvents()` of `@tasker-systems/worker/tasker-core`
+ *   on the ring (the event in tasker-core's camelCase `NapiStepEvent`, made by src/tasker-core/event-mapping.ts).
+ *   napi: the reproduction of tasker-core's own napi-rs module (benches/napi-repro: a global mutex, a clone of
+ *   the held event, the object built by napi-rs) polled for the fixture event, no worker running.
+ * - `batch_1000` (the same paths): 1000 ready events drained in one loop, one clock pair per batch; a batch
  *   in which a poll came back null is discarded and retried. floor: the same loop over the fixture bytes.
  * - `completion` (ring, ffi): one `completeStepEvent(id, fixtures/completion-success.json)` with an id
  *   delivered just before (untimed), in blocks of up to 1000 written back to back. Each result names its
@@ -32,12 +37,20 @@
  * or none (floor), stops it first, after checking that every event read was completed and none refused.
  */
 
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import process from 'node:process';
 import { createInterface } from 'node:readline';
 import type { NativeFfiAdapter } from '../src/ffi/native-adapter.ts';
 import type { BootstrapConfig, FfiStepEvent, Transport } from '../src/protocol.ts';
+import { createNapiModule, moduleAdapter, type TaskerCoreModule } from '../src/tasker-core/module.ts';
+import type { NapiStepEvent } from '../src/tasker-core/types.ts';
+import { loadNapiRepro, type NapiReproLoad } from './napi-repro.ts';
 import {
+  benchConfig,
   bootstrap,
+  camelPollBlock,
   completeBlock,
   completionFor,
   decoder,
@@ -53,6 +66,7 @@ import {
   producingConfig,
   readyEvents,
   resultsFor,
+  ringTransportOf,
   runtime,
   runtimeVersion,
   settle,
@@ -96,6 +110,8 @@ interface Worker {
   adapter: NativeFfiAdapter;
   /** Events ready to be read: frames published and not consumed (ring), or queued in Rust (ffi). */
   ready: () => number;
+  /** The tasker-core module the worker was started by (path `module`; `adapter` is its adapter), else null. */
+  module: TaskerCoreModule | null;
 }
 
 let current: Worker | null = null;
@@ -113,7 +129,7 @@ async function workerFor(transport: Transport, source: Source): Promise<Worker> 
   log(`starting a worker: ${key}`);
   const adapter = bootstrap(configOf(transport, source));
   try {
-    const worker: Worker = { key, transport, adapter, ready: readyEvents(adapter) };
+    const worker: Worker = { key, transport, adapter, ready: readyEvents(adapter), module: null };
     if (source === 'empty') checkEmptyPoll(worker);
     else await checkEvents(worker);
     current = worker;
@@ -143,6 +159,54 @@ async function checkEvents(worker: Worker): Promise<void> {
   log(`events, ${worker.transport}: ${JSON.stringify(event).length} bytes of JSON per event (compacted fixture: ${floorBytes.length})`);
 }
 
+/**
+ * A worker on the ring started by `createNapiModule().bootstrapWorker({ configPath })` (the producing
+ * configuration in a JSON file, as tasker-core's users pass theirs), events read through the module.
+ */
+async function moduleWorker(): Promise<Worker> {
+  const key = 'module/unlimited';
+  if (current?.key === key) return current;
+  await retire();
+  log(`starting a worker: ${key}`);
+  const module = createNapiModule();
+  try {
+    const dir = mkdtempSync(join(tmpdir(), 'tasker-bench-'));
+    try {
+      const configPath = join(dir, 'bootstrap.json');
+      writeFileSync(configPath, JSON.stringify(benchConfig(producingConfig('ring'))));
+      module.bootstrapWorker({ configPath });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    const adapter = moduleAdapter(module);
+    if (adapter === null || ringTransportOf(adapter) === null) throw new Error('the module did not start a worker on the ring');
+    const worker: Worker = { key, transport: 'ring', adapter, ready: readyEvents(adapter), module };
+    await checkModuleEvents(worker, module);
+    current = worker;
+    return worker;
+  } catch (error) {
+    stopModule(module);
+    throw error;
+  }
+}
+
+/** The module's first event: its size in tasker-core's shape, beside the fixture's. */
+async function checkModuleEvents(worker: Worker, module: TaskerCoreModule): Promise<void> {
+  await waitUntil('the first event', () => worker.ready() >= 1);
+  const event = module.pollStepEvents();
+  if (event === null) throw new Error('no event although one was ready');
+  completeAll(worker.adapter, [event.eventId], [event.stepUuid], 1);
+  log(`events, module: ${JSON.stringify(event).length} bytes of JSON per camelCase event (compacted fixture: ${floorBytes.length})`);
+}
+
+function stopModule(module: TaskerCoreModule): void {
+  try {
+    module.stopWorker();
+  } finally {
+    module.close();
+  }
+}
+
 /** Stops the current worker after checking that every event read was completed, none refused or failed. */
 async function retire(): Promise<void> {
   const worker = current;
@@ -152,7 +216,8 @@ async function retire(): Promise<void> {
   try {
     await settle(worker.adapter, `worker ${worker.key}`);
   } finally {
-    shutdown(worker.adapter);
+    if (worker.module === null) shutdown(worker.adapter);
+    else stopModule(worker.module);
   }
 }
 
@@ -183,20 +248,84 @@ function handlerStandIn(): string {
   return (JSON.parse(floorText) as FfiStepEvent).step_uuid;
 }
 
-async function oneEvent(transport: Transport, n: number, overhead: number): Promise<number> {
+/**
+ * Where a per-event case (one_event, batch_1000) reads events from: one path's `pollStepEvents`, in its
+ * event shape (`E`: snake_case from the adapter, camelCase from tasker-core's module shape).
+ */
+interface EventSource<E> {
+  /** One poll, timed on its own by one_event. */
+  poll: () => E | null;
+  /** `n` events polled in one loop into `ids` / `steps`, timed as a whole by batch_1000; returns the null polls. */
+  block: (n: number, ids: string[], steps: string[]) => number;
+  /** The event's id and its step's uuid (read untimed). */
+  idOf: (event: E) => string;
+  stepOf: (event: E) => string;
+  /** Events ready to be polled. */
+  ready: () => number;
+  /** Untimed: answers the first `n` events polled. */
+  answer: (ids: string[], steps: string[], n: number) => void;
+}
+
+/** The adapter's `pollStepEvents` on a producing worker of `transport` (ring, ffi); every event read is completed. */
+async function adapterSource(transport: Transport): Promise<EventSource<FfiStepEvent>> {
   const worker = await workerFor(transport, 'unlimited');
   const { adapter } = worker;
+  return {
+    poll: () => adapter.pollStepEvents(),
+    block: (n, ids, steps) => pollBlock(adapter, n, ids, steps),
+    idOf: (event) => event.event_id,
+    stepOf: (event) => event.step_uuid,
+    ready: worker.ready,
+    answer: (ids, steps, n) => completeAll(adapter, ids, steps, n),
+  };
+}
+
+/** A `pollStepEvents` of tasker-core's `NapiModule` shape (camelCase events). */
+function camelSource(poll: () => NapiStepEvent | null, ready: () => number, answer: EventSource<NapiStepEvent>['answer']): EventSource<NapiStepEvent> {
+  return {
+    poll,
+    block: (n, ids, steps) => camelPollBlock(poll, n, ids, steps),
+    idOf: (event) => event.eventId,
+    stepOf: (event) => event.stepUuid,
+    ready,
+    answer,
+  };
+}
+
+/** `createNapiModule()` on a producing ring worker; every event read is completed. */
+async function moduleSource(): Promise<EventSource<NapiStepEvent>> {
+  const worker = await moduleWorker();
+  const module = worker.module as TaskerCoreModule;
+  return camelSource(module.pollStepEvents, worker.ready, (ids, steps, n) => completeAll(worker.adapter, ids, steps, n));
+}
+
+let napi: NapiReproLoad = { addon: null, reason: 'not loaded yet' };
+
+/** The napi reproduction: always ready (it holds the event), nothing to answer; no worker runs meanwhile. */
+async function napiSource(): Promise<EventSource<NapiStepEvent>> {
+  const load = napi;
+  if (load.addon === null) throw new Error(`the napi reproduction is not loaded: ${load.reason}`);
+  await retire();
+  return camelSource(
+    load.addon.pollStepEvents,
+    () => Number.POSITIVE_INFINITY,
+    () => {},
+  );
+}
+
+async function oneEvent<E>(source: EventSource<E>, n: number, overhead: number): Promise<number> {
+  const { poll } = source;
   const ids: string[] = new Array(CHUNK);
   const steps: string[] = new Array(CHUNK);
   let total = 0;
   for (let done = 0; done < n; ) {
     const k = Math.min(CHUNK, n - done);
-    await waitUntil(`${k} ready events`, () => worker.ready() >= k);
+    await waitUntil(`${k} ready events`, () => source.ready() >= k);
     let got = 0;
     let nulls = 0;
     while (got < k) {
       const t0 = now();
-      const event = adapter.pollStepEvents();
+      const event = poll();
       const t1 = now();
       if (event === null) {
         // Not counted: only polls that returned an event are.
@@ -204,11 +333,11 @@ async function oneEvent(transport: Transport, n: number, overhead: number): Prom
         continue;
       }
       total += t1 - t0 - overhead;
-      ids[got] = event.event_id;
-      steps[got++] = event.step_uuid;
+      ids[got] = source.idOf(event);
+      steps[got++] = source.stepOf(event);
       sink = handlerStandIn();
     }
-    completeAll(adapter, ids, steps, k);
+    source.answer(ids, steps, k);
     done += k;
   }
   return total;
@@ -227,18 +356,16 @@ function oneEventFloor(n: number, overhead: number): number {
   return total;
 }
 
-async function batch(transport: Transport, n: number): Promise<number> {
-  const worker = await workerFor(transport, 'unlimited');
-  const { adapter } = worker;
+async function batch<E>(source: EventSource<E>, n: number): Promise<number> {
   const ids: string[] = new Array(BLOCK);
   const steps: string[] = new Array(BLOCK);
   let total = 0;
   for (let done = 0; done < n; ) {
-    await waitUntil(`${BLOCK} ready events`, () => worker.ready() >= BLOCK);
+    await waitUntil(`${BLOCK} ready events`, () => source.ready() >= BLOCK);
     const t0 = now();
-    const nulls = pollBlock(adapter, BLOCK, ids, steps);
+    const nulls = source.block(BLOCK, ids, steps);
     const t1 = now();
-    completeAll(adapter, ids, steps, BLOCK);
+    source.answer(ids, steps, BLOCK);
     if (nulls !== 0) {
       discarded += 1;
       continue;
@@ -299,8 +426,8 @@ interface Request {
 
 const CASES: Record<string, readonly string[]> = {
   empty_poll: ['ring', 'ffi'],
-  one_event: ['ring', 'ffi', 'floor'],
-  batch_1000: ['ring', 'ffi', 'floor'],
+  one_event: ['ring', 'ffi', 'floor', 'module', 'napi'],
+  batch_1000: ['ring', 'ffi', 'floor', 'module', 'napi'],
   completion: ['ring', 'ffi'],
 };
 
@@ -314,14 +441,18 @@ async function run(request: Request, overhead: number): Promise<number> {
     await retire();
     return name === 'one_event' ? oneEventFloor(iters, overhead) : batchFloor(iters);
   }
+  if (path === 'module' || path === 'napi') {
+    const source = path === 'module' ? await moduleSource() : await napiSource();
+    return name === 'one_event' ? oneEvent(source, iters, overhead) : batch(source, iters);
+  }
   const transport = path as Transport;
   switch (name) {
     case 'empty_poll':
       return emptyPoll(transport, iters);
     case 'one_event':
-      return oneEvent(transport, iters, overhead);
+      return oneEvent(await adapterSource(transport), iters, overhead);
     case 'batch_1000':
-      return batch(transport, iters);
+      return batch(await adapterSource(transport), iters);
     default:
       return completion(transport, iters);
   }
@@ -332,7 +463,10 @@ const send = (message: object) => console.log(JSON.stringify(message));
 async function main(): Promise<number> {
   const overhead = timerOverhead(now);
   log(`${runtimeVersion()}, clock ${clock.name}, timer overhead ${overhead.toFixed(0)} ns`);
-  send({ ready: true, runtime, version: runtimeVersion(), clock: clock.name, timer_overhead_ns: overhead });
+  napi = loadNapiRepro(floorText);
+  log(napi.addon === null ? `napi reproduction: not loaded: ${napi.reason}` : `napi reproduction: loaded from ${napi.path}`);
+  const napiStatus = napi.addon === null ? napi.reason : 'loaded';
+  send({ ready: true, runtime, version: runtimeVersion(), clock: clock.name, timer_overhead_ns: overhead, napi: napiStatus });
   const lines = createInterface({ input: process.stdin, crlfDelay: Number.POSITIVE_INFINITY });
   let status = 0;
   for await (const line of lines) {

@@ -10,6 +10,7 @@ import { adapterInternals, type NativeFfiAdapter } from '../src/ffi/native-adapt
 import type { BootstrapConfig, FfiStepEvent, Transport } from '../src/protocol.ts';
 import type { RingTransport } from '../src/ring/transport.ts';
 import { detectRuntime } from '../src/runtime.ts';
+import type { NapiStepEvent } from '../src/tasker-core/types.ts';
 import { summarize } from './stats.ts';
 
 // ---- fixtures (kept in memory) ---------------------------------------------------------------------
@@ -85,10 +86,15 @@ export function producingConfig(transport: Transport): BootstrapConfig {
     : { transport, ffi_queue_capacity: 4096, source: { kind: 'synthetic' } };
 }
 
+/** `config` with the benches' namespace and quiet logs. */
+export function benchConfig(config: BootstrapConfig): BootstrapConfig {
+  return { namespace: 'bench', log_level: 'warn', log_stderr: false, ...config };
+}
+
 /** Starts a worker (quiet logs) and checks that the transport asked for is the one attached. */
 export function bootstrap(config: BootstrapConfig): NativeFfiAdapter {
   const adapter = createFfiAdapter();
-  adapter.bootstrapWorker({ namespace: 'bench', log_level: 'warn', log_stderr: false, ...config });
+  adapter.bootstrapWorker(benchConfig(config));
   const ring = ringTransportOf(adapter);
   if (config.transport !== undefined && (config.transport === 'ring') !== (ring !== null)) {
     shutdown(adapter);
@@ -207,6 +213,27 @@ export function pollBlock(adapter: NativeFfiAdapter, n: number, ids: string[], s
     }
     ids[got] = event.event_id;
     steps[got++] = event.step_uuid;
+  }
+  return nulls;
+}
+
+/**
+ * `pollBlock` for tasker-core's camelCase events: `poll` is a `pollStepEvents` of its `NapiModule` shape
+ * (`createNapiModule()`'s or the napi reproduction's). A loop of its own rather than one loop with field
+ * accessors: a timed loop keeps one event shape and no extra call per event.
+ */
+export function camelPollBlock(poll: () => NapiStepEvent | null, n: number, ids: string[], steps: string[]): number {
+  let got = 0;
+  let nulls = 0;
+  while (got < n) {
+    const event = poll();
+    if (event === null) {
+      nulls += 1;
+      if (nulls > 50_000_000) throw new Error('the producer stopped');
+      continue;
+    }
+    ids[got] = event.eventId;
+    steps[got++] = event.stepUuid;
   }
   return nulls;
 }

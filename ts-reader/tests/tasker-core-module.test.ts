@@ -19,6 +19,7 @@ import {
   type TaskerCoreModule,
   WorkerNotInitializedError,
 } from '../src/tasker-core/index.ts';
+import { moduleAdapter } from '../src/tasker-core/module.ts';
 import { openAdapter, sleep, stopStrayWorker, waitFor } from './support/adapter.ts';
 import { enqueue, storeSteps, tempDir, verifyStore } from './support/store.ts';
 
@@ -540,6 +541,35 @@ describe('tasker-core module (createNapiModule)', () => {
         module.cleanupTimeouts();
       }),
     );
+  });
+
+  it("moduleAdapter (the repository's benches): none before the library is loaded or after close(), else the adapter the module reads through", async () => {
+    const module = createNapiModule();
+    try {
+      assert.equal(moduleAdapter(module), null);
+      module.healthCheck(); // loads the library
+      const adapter = moduleAdapter(module);
+      assert.ok(adapter !== null);
+      await withStore(1, async (url) => {
+        const dir = tempDir('tasker-core-adapter');
+        try {
+          writeFileSync(`${dir.path}/worker.json`, JSON.stringify({ database_url: url, log_stderr: false, log_level: 'warn' }));
+          module.bootstrapWorker({ namespace: 'default', configPath: `${dir.path}/worker.json` });
+          const event = await nextEvent(module);
+          assert.equal(moduleAdapter(module), adapter);
+          assert.equal(adapter.inFlightCount(), 1, "the module's event is in flight on that adapter");
+          assert.equal(adapter.inFlightRange()?.oldestId, event.eventId);
+          assert.equal(module.completeStepEvent(event.eventId, linearResult(event)), true);
+          assert.equal(adapter.inFlightCount(), 0);
+        } finally {
+          module.stopWorker();
+          dir.remove();
+        }
+      });
+    } finally {
+      module.close();
+    }
+    assert.equal(moduleAdapter(module), null);
   });
 
   it('checkpoint yield: the store keeps it, the step comes back with workflowStep.checkpoint set and no attempt used', async () => {

@@ -1,5 +1,6 @@
 #![allow(missing_docs)] // criterion_group! generates an undocumented pub fn
-//! The JS consumer's hot path measured by criterion: ring vs per-poll FFI vs the floor, on Node, Bun and Deno.
+//! The JS consumer's hot path measured by criterion: ring vs per-poll FFI vs the floor, and tasker-core's module
+//! shape (ours vs a reproduction of their napi-rs path), on Node, Bun and Deno.
 //!
 //! One long-lived child per runtime runs `ts-reader/bench/criterion-child.ts` against the cdylib cargo built
 //! next to this binary (passed as `TASKER_LIBRARY_PATH`). Each `iter_custom` sends the child one request
@@ -9,19 +10,29 @@
 //!
 //! - `empty_poll` (ring, ffi): one `adapter.pollStepEvents()` with nothing to read; the child refuses to
 //!   measure the ring if an empty poll makes any FFI call (counted over 10 000 polls at set-up).
-//! - `one_event` (ring, ffi, floor): one `pollStepEvents()` that returned a 2734-byte event, each call timed
-//!   on its own, an untimed parse of the fixture between two calls (a handler's stand-in); floor:
-//!   `JSON.parse(new TextDecoder().decode(bytes))` of the compacted fixture in JS memory. Criterion reports
-//!   the mean of the calls, not hot-path.ts's median: the ffi poll's long tail counts here.
+//! - `one_event` (ring, ffi, floor, module, napi): one `pollStepEvents()` that returned a 2734-byte event,
+//!   each call timed on its own, an untimed parse of the fixture between two calls (a handler's stand-in);
+//!   floor: `JSON.parse(new TextDecoder().decode(bytes))` of the compacted fixture in JS memory. Criterion
+//!   reports the mean of the calls, not hot-path.ts's median: the ffi poll's long tail counts here.
+//!   - module: `createNapiModule().pollStepEvents()` of `@tasker-systems/worker/tasker-core` on the ring:
+//!     the event in tasker-core's camelCase `NapiStepEvent`, made by `ts-reader/src/tasker-core/event-mapping.ts`.
+//!   - napi: the same `NapiStepEvent` from `benches/napi-repro`, a minimal napi-rs addon reproducing
+//!     tasker-core's own `poll_step_events` (a global mutex, a clone of the held Rust event, `#[napi(object)]`
+//!     structs that napi-rs builds into the JS object property by property); no worker runs meanwhile.
 //! - `completion` (ring, ffi): one `completeStepEvent(id, fixtures/completion-success.json)` for an id
 //!   delivered just before, outside the timed region.
-//! - `batch_1000` (ring, ffi, floor): one iteration drains 1000 ready events in one loop;
+//! - `batch_1000` (ring, ffi, floor, module, napi): one iteration drains 1000 ready events in one loop;
 //!   `Throughput::Elements(1000)`, so criterion's per-element figure is the cost per event.
 //!
 //! The worker produces concurrently from an unlimited synthetic source; the child waits (untimed) until enough
 //! events are ready and completes every event it read outside the timed region.
 //!
-//! `cargo bench -p tasker-worker-ffi --bench js_consumer` (about 3.5-4 min for 3 runtimes x 10 benchmarks);
+//! The napi addon is built first, every run (`cargo build --release --locked` in `benches/napi-repro`, a
+//! workspace of its own with its own `target/`: about 40 s the first time, a no-op after); if that fails, or
+//! with `TASKER_BENCH_NAPI=0`, the napi cases are skipped with a message on stderr, as they are on a runtime
+//! whose child cannot load the addon (the child says so in its ready line).
+//!
+//! `cargo bench -p tasker-worker-ffi --bench js_consumer` (about 5-5.5 min for 3 runtimes x 14 benchmarks);
 //! `TASKER_BENCH_RUNTIMES=node,bun` limits the runtimes. A missing runtime (or `ts-reader/node_modules`) is
 //! skipped with a message on stderr. `cargo test --release -p tasker-worker-ffi --bench js_consumer` runs
 //! every benchmark once with one iteration (criterion's test mode) and fails if a child reports an error.
@@ -49,6 +60,52 @@ const QUIT_TIMEOUT: Duration = Duration::from_secs(20);
 
 fn ts_reader_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../ts-reader")
+}
+
+/// Builds `benches/napi-repro` (its own workspace and `target/`) and returns the addon's path; None, said
+/// loudly on stderr, with `TASKER_BENCH_NAPI=0` or when the build fails.
+fn napi_addon() -> Option<PathBuf> {
+    let skip = |why: String| eprintln!("\n!!! js_consumer: SKIPPING the napi cases: {why} !!!\n");
+    if std::env::var("TASKER_BENCH_NAPI").is_ok_and(|v| v == "0") {
+        skip("TASKER_BENCH_NAPI=0".into());
+        return None;
+    }
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../benches/napi-repro");
+    let dir = dir.canonicalize().unwrap_or(dir);
+    let target = dir.join("target");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    eprintln!(
+        "js_consumer: building the napi reproduction (cargo build --release in {})",
+        dir.display()
+    );
+    let built = Command::new(cargo)
+        .args(["build", "--release", "--locked", "--manifest-path"])
+        .arg(dir.join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(&target)
+        .stdin(Stdio::null())
+        .status();
+    match built {
+        Ok(status) if status.success() => {}
+        Ok(status) => {
+            skip(format!("building {} failed ({status})", dir.display()));
+            return None;
+        }
+        Err(e) => {
+            skip(format!("cannot run cargo to build {}: {e}", dir.display()));
+            return None;
+        }
+    }
+    let addon = target.join("release").join(format!(
+        "{}tasker_napi_repro{}",
+        std::env::consts::DLL_PREFIX,
+        std::env::consts::DLL_SUFFIX
+    ));
+    if !addon.is_file() {
+        skip(format!("the build left no {}", addon.display()));
+        return None;
+    }
+    Some(addon)
 }
 
 /// `path` as a `file://` URL (what `node --import` takes), bytes outside the URL-safe set percent-encoded.
@@ -159,11 +216,18 @@ struct JsChild {
     stdin: Option<ChildStdin>,
     lines: Receiver<String>,
     done: bool,
+    /// The ready line's `napi`: "loaded", or why the child could not load the napi addon.
+    napi: String,
 }
 
 impl JsChild {
-    fn spawn(runtime: &Runtime, library: &Path) -> JsChild {
-        let mut child = Command::new(&runtime.program)
+    /// Starts the child; `napi` is the addon it loads for the napi cases (`TASKER_NAPI_REPRO_PATH`).
+    fn spawn(runtime: &Runtime, library: &Path, napi: Option<&Path>) -> JsChild {
+        let mut command = Command::new(&runtime.program);
+        if let Some(addon) = napi {
+            command.env("TASKER_NAPI_REPRO_PATH", addon);
+        }
+        let mut child = command
             .args(&runtime.args)
             .current_dir(ts_reader_dir())
             .env("TASKER_LIBRARY_PATH", library)
@@ -189,6 +253,7 @@ impl JsChild {
             stdin,
             lines,
             done: false,
+            napi: String::new(),
         };
         let ready = js.answer("start-up");
         assert!(
@@ -196,6 +261,10 @@ impl JsChild {
             "js_{}: expected the ready line, got {ready}",
             js.runtime
         );
+        js.napi = ready["napi"]
+            .as_str()
+            .unwrap_or("no `napi` in the ready line")
+            .to_string();
         js
     }
 
@@ -289,16 +358,18 @@ impl Drop for JsChild {
 }
 
 /// (path, case) in the order measured; `batch_1000` comes last because it sets the group's throughput.
-const PER_OP: [(&str, &str); 7] = [
+const PER_OP: [(&str, &str); 9] = [
     ("ring", "empty_poll"),
     ("ffi", "empty_poll"),
     ("ring", "one_event"),
     ("ffi", "one_event"),
     ("floor", "one_event"),
+    ("module", "one_event"),
+    ("napi", "one_event"),
     ("ring", "completion"),
     ("ffi", "completion"),
 ];
-const BATCH: [&str; 3] = ["ring", "ffi", "floor"];
+const BATCH: [&str; 5] = ["ring", "ffi", "floor", "module", "napi"];
 
 fn js_consumer(c: &mut Criterion) {
     let library = library_path();
@@ -307,14 +378,31 @@ fn js_consumer(c: &mut Criterion) {
         "{} is missing: cargo builds it with this package's lib target (or set TASKER_LIBRARY_PATH)",
         library.display()
     );
-    for runtime in runtimes() {
-        // Spawned by the first benchmark of the group that runs (none under a filter that excludes them all).
+    let runtimes = runtimes();
+    let addon = if runtimes.is_empty() { None } else { napi_addon() };
+    for runtime in runtimes {
+        // Spawned by the first benchmark of the group that runs (none under a filter that excludes them all),
+        // or right away when there is an addon: its ready line says whether it loaded it.
         let child: RefCell<Option<JsChild>> = RefCell::new(None);
+        let napi = addon.as_deref().is_some_and(|addon| {
+            let mut slot = child.borrow_mut();
+            let js = slot.insert(JsChild::spawn(&runtime, &library, Some(addon)));
+            if js.napi != "loaded" {
+                eprintln!(
+                    "\n!!! js_consumer: SKIPPING js_{}/napi: the child did not load the addon: {} !!!\n",
+                    runtime.name, js.napi
+                );
+            }
+            js.napi == "loaded"
+        });
         let bench = |group: &mut BenchmarkGroup<'_, WallTime>, path: &'static str, case: &'static str| {
+            if path == "napi" && !napi {
+                return;
+            }
             group.bench_function(BenchmarkId::new(path, case), |b| {
                 b.iter_custom(|iters| {
                     let mut slot = child.borrow_mut();
-                    slot.get_or_insert_with(|| JsChild::spawn(&runtime, &library))
+                    slot.get_or_insert_with(|| JsChild::spawn(&runtime, &library, addon.as_deref()))
                         .run(case, path, iters)
                 })
             });
@@ -340,7 +428,7 @@ fn js_consumer(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    // About 7 s per benchmark (1.5 s warm-up, 5 s of samples, analysis), 30 benchmarks: 3.5-4 min in all.
+    // About 7 s per benchmark (1.5 s warm-up, 5 s of samples, analysis), 42 benchmarks: 5-5.5 min in all.
     // The command line overrides these (`-- --warm-up-time 1 --measurement-time 2` for a short run).
     config = Criterion::default()
         .warm_up_time(Duration::from_millis(1500))

@@ -72,6 +72,17 @@ function controlStatus(text: string, running: boolean): WorkerStatus {
   return status;
 }
 
+/** Each module's adapter, for `moduleAdapter`. */
+const adapters = new WeakMap<TaskerCoreModule, () => NativeFfiAdapter | null>();
+
+/**
+ * The adapter under a module (null until its first use and after `close()`), for this repository's benchmarks
+ * only (they wait for ready events and complete them under the module). Not exported by the package.
+ */
+export function moduleAdapter(module: TaskerCoreModule): NativeFfiAdapter | null {
+  return adapters.get(module)?.() ?? null;
+}
+
 export function createNapiModule(options: NapiModuleOptions = {}): TaskerCoreModule {
   let adapter: NativeFfiAdapter | null = null;
   let dispatch: StepDispatch | null = null;
@@ -91,7 +102,7 @@ export function createNapiModule(options: NapiModuleOptions = {}): TaskerCoreMod
   const log = (level: LogLevelName, message: string, fields?: Record<string, unknown>) =>
     logRecord(() => (n, text, fieldsJson) => native().logMessage(n, text, fieldsJson), level, message, fields);
 
-  return {
+  const module: TaskerCoreModule = {
     getVersion: () => PACKAGE_VERSION,
     getRustVersion() {
       const abi = native().abiVersion;
@@ -183,4 +194,6 @@ export function createNapiModule(options: NapiModuleOptions = {}): TaskerCoreMod
       adapter = null;
     },
   };
+  adapters.set(module, () => adapter);
+  return module;
 }
