@@ -1259,7 +1259,7 @@ impl<S: StepStore> Driver<S> {
             let claimed_at = self.held.remove(&Uuid(token.as_u128()));
             let m = &mut p.metrics;
             match outcome {
-                CompletionOutcome::Completed { ready_children } => {
+                CompletionOutcome::Completed { ready_children, .. } => {
                     m.completed += 1;
                     children_ready |= *ready_children > 0;
                 }
@@ -1452,6 +1452,8 @@ mod tests {
                 step_uuid: tasker_store::Uuid::from_u128(n << 64),
                 task_uuid: tasker_store::Uuid::from_u128(1),
                 step_name: "step".into(),
+                namespace: "ns".into(),
+                correlation_id: "corr".into(),
                 attempts: 1,
                 event: format!(r#"{{"event_id":"{token}"}}"#).into_boxed_str(),
             }
@@ -1488,7 +1490,13 @@ mod tests {
                 self.write_permits.acquire().await.unwrap().forget();
             }
             self.completed.borrow_mut().extend(items.iter().map(|(t, _)| *t));
-            Ok(vec![CompletionOutcome::Completed { ready_children: 0 }; items.len()])
+            Ok(vec![
+                CompletionOutcome::Completed {
+                    ready_children: 0,
+                    task_complete: false
+                };
+                items.len()
+            ])
         }
 
         async fn extend(&self, tokens: &[tasker_store::Uuid], _visibility: Duration) -> Result<u64, BoxError> {
