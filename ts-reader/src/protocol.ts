@@ -344,21 +344,24 @@ export interface DomainEventRecord {
   eventId: string;
   eventName: string;
   eventVersion: string;
-  metadata: {
-    taskUuid: string;
-    /** Absent from task events. */
-    stepUuid?: string;
-    /** Absent from task events. */
-    stepName?: string;
-    namespace: string;
-    correlationId: string;
-    /** ISO 8601 UTC. */
-    firedAt: string;
-    /** The worker id. */
-    firedBy?: string;
-  };
+  metadata: DomainEventMetadata;
   /** Step events: `{execution_result, attempts, backoff_ms?}`; task events: `{}`. */
   payload: unknown;
+}
+
+/** A domain event's `metadata`. */
+export interface DomainEventMetadata {
+  taskUuid: string;
+  /** Absent from task events. */
+  stepUuid?: string;
+  /** Absent from task events. */
+  stepName?: string;
+  namespace: string;
+  correlationId: string;
+  /** ISO 8601 UTC. */
+  firedAt: string;
+  /** The worker id. */
+  firedBy?: string;
 }
 
 /** What one read of the worker core's domain events returns. */

@@ -15,9 +15,9 @@ use serde::Serialize;
 use std::collections::VecDeque;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
-use tasker_store::Uuid;
+use tasker_store::{ClaimedStep, Uuid};
 
 /// Events held at most; the oldest are dropped to make room.
 pub const CAPACITY: usize = 4096;
@@ -43,23 +43,6 @@ static GLOBAL: DomainEventLog = DomainEventLog::new();
 /// The process's log.
 pub fn global() -> &'static DomainEventLog {
     &GLOBAL
-}
-
-/// What the worker keeps of a claimed step for its events.
-#[derive(Clone, Debug)]
-pub struct StepMeta {
-    /// The step.
-    pub step_uuid: Uuid,
-    /// Its task.
-    pub task_uuid: Uuid,
-    /// Its name in the template.
-    pub step_name: String,
-    /// Its task's namespace.
-    pub namespace: Arc<str>,
-    /// Its task's correlation id.
-    pub correlation_id: Arc<str>,
-    /// Attempts including the claimed one.
-    pub attempts: i64,
 }
 
 /// What became of a persisted step result.
@@ -235,9 +218,10 @@ pub struct EventWriter<'a> {
 }
 
 impl EventWriter<'_> {
-    /// The events of one persisted result: the step's, then `task.completed` when it finished its task.
-    /// `result` is the result JSON as persisted (the store read it as JSON).
-    pub fn step_events(&self, meta: &StepMeta, outcome: StepOutcome, result: &[u8], out: &mut Vec<String>) {
+    /// The events of one persisted result of the claimed step `meta` (its `event` need not be kept): the
+    /// step's, then `task.completed` when it finished its task. `result` is the result JSON as persisted
+    /// (the store read it as JSON).
+    pub fn step_events(&self, meta: &ClaimedStep, outcome: StepOutcome, result: &[u8], out: &mut Vec<String>) {
         let (name, backoff) = match outcome {
             StepOutcome::Completed { .. } => (STEP_COMPLETED, None),
             StepOutcome::RetryRequested { backoff } => (STEP_RETRY_REQUESTED, Some(backoff)),
@@ -266,7 +250,7 @@ impl EventWriter<'_> {
     }
 
     /// One event: `meta`'s task, and its step when `of_step`; `payload` is JSON text.
-    fn event(&self, name: &str, meta: &StepMeta, of_step: bool, payload: &str) -> String {
+    fn event(&self, name: &str, meta: &ClaimedStep, of_step: bool, payload: &str) -> String {
         let head = Head {
             event_id: Uuid::now_v7(),
             event_name: name,
@@ -296,14 +280,16 @@ mod tests {
     use super::*;
     use serde_json::{json, Value};
 
-    fn meta() -> StepMeta {
-        StepMeta {
+    fn meta() -> ClaimedStep {
+        ClaimedStep {
+            claim_token: Uuid::from_u128(3),
             step_uuid: Uuid::from_u128(2),
             task_uuid: Uuid::from_u128(1),
             step_name: "linear_step_4".into(),
             namespace: "ns".into(),
             correlation_id: "corr-1".into(),
             attempts: 2,
+            event: Box::default(),
         }
     }
 

@@ -14,7 +14,8 @@
 //! - Each persisted outcome becomes domain events (`step.completed`, `step.retry_requested`, `step.failed`,
 //!   and `task.completed` when the store says the success finished its task) in
 //!   [`StoreSourceSettings::domain_events`], while that log records: see [`crate::domain_events`]. The
-//!   metadata (task, step, name, namespace, correlation id) is kept per held claim from the claim.
+//!   metadata (task, step, name, namespace, correlation id) is the held claim's `ClaimedStep`, kept without
+//!   its event text.
 //! - Claims carry a deadline of the completion timeout plus a margin. Reading an event extends its claim;
 //!   every held claim is renewed each third of the visibility, so a step waiting unread in the ring is
 //!   never claimed by another worker while this one lives, and comes back to others once it dies.
@@ -30,7 +31,7 @@
 //! and the overlap hides the hand-off between them. Claims never run ahead of the rest: none starts while
 //! [`UNREAD_AHEAD`] handed-over steps wait unread or a full batch of results waits to be written.
 
-use crate::domain_events::{DomainEventLog, EventWriter, StepMeta, StepOutcome};
+use crate::domain_events::{DomainEventLog, EventWriter, StepOutcome};
 use crate::event_id::Uuid;
 use crate::refusals::{CompletionRefusal, RefusalBatch, RefusalKind, RefusalLog};
 use crate::result::StepResult;
@@ -717,8 +718,8 @@ async fn run_flush<S: StepStore>(
 /// A claim the store thread holds.
 struct Held {
     claimed_at: Instant,
-    /// What its domain events say of the step.
-    step: StepMeta,
+    /// The claimed step, for its domain events; its event text moved out to the pump.
+    step: ClaimedStep,
 }
 
 /// The store thread's state.
@@ -1213,16 +1214,13 @@ impl<S: StepStore> Driver<S> {
                 self.claim_backoff.succeeded();
                 self.claim_again = false;
                 let mut events = Vec::with_capacity(steps.len());
-                for s in steps {
-                    let event_id = Uuid(s.claim_token.as_u128());
-                    let step = StepMeta {
-                        step_uuid: s.step_uuid,
-                        task_uuid: s.task_uuid,
-                        step_name: s.step_name,
-                        namespace: s.namespace,
-                        correlation_id: s.correlation_id,
-                        attempts: s.attempts,
-                    };
+                for mut step in steps {
+                    let event_id = Uuid(step.claim_token.as_u128());
+                    events.push(SourcedEvent {
+                        event_id,
+                        step_uuid: Uuid(step.step_uuid.as_u128()),
+                        payload: EventPayload::Text(std::mem::take(&mut step.event)),
+                    });
                     self.held.insert(
                         event_id,
                         Held {
@@ -1230,11 +1228,6 @@ impl<S: StepStore> Driver<S> {
                             step,
                         },
                     );
-                    events.push(SourcedEvent {
-                        event_id,
-                        step_uuid: Uuid(s.step_uuid.as_u128()),
-                        payload: EventPayload::Text(s.event),
-                    });
                 }
                 lock(&self.published).metrics.claimed += events.len() as u64;
                 self.want = 0;

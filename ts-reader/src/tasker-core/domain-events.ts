@@ -38,7 +38,7 @@ export class DomainEventFeed {
       const batch = this.#drain();
       if (batch === null || batch.events.length === 0) return null;
       // The library writes tasker-core's shape: optional fields are omitted, never null.
-      this.#queue = batch.events as NapiDomainEvent[];
+      this.#queue = batch.events;
       this.#next = 0;
     }
     const event = this.#queue[this.#next] as NapiDomainEvent;
