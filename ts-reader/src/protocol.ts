@@ -336,6 +336,42 @@ export interface StepExecutionError {
   [extra: string]: unknown;
 }
 
+/**
+ * A domain event of the worker core (`poll_domain_events`), in tasker-core's `NapiDomainEvent` shape as the
+ * library writes it: `step.completed`, `step.retry_requested`, `step.failed`, `task.completed`.
+ */
+export interface DomainEventRecord {
+  eventId: string;
+  eventName: string;
+  eventVersion: string;
+  metadata: DomainEventMetadata;
+  /** Step events: `{execution_result, attempts, backoff_ms?}`; task events: `{}`. */
+  payload: unknown;
+}
+
+/** A domain event's `metadata`. */
+export interface DomainEventMetadata {
+  taskUuid: string;
+  /** Absent from task events. */
+  stepUuid?: string;
+  /** Absent from task events. */
+  stepName?: string;
+  namespace: string;
+  correlationId: string;
+  /** ISO 8601 UTC. */
+  firedAt: string;
+  /** The worker id. */
+  firedBy?: string;
+}
+
+/** What one read of the worker core's domain events returns. */
+export interface DomainEventBatch {
+  /** Oldest first. */
+  events: DomainEventRecord[];
+  /** Events dropped (the library's log of 4096 was full) since the previous read. */
+  dropped: number;
+}
+
 /** A log record of the Rust worker core (poll_worker_logs). */
 export interface WorkerLogRecord {
   ts_unix_ms: number;

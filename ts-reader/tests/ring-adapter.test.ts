@@ -221,6 +221,7 @@ describe('adapters on the real library', () => {
       abiVersion: () => (1 << 16) | (1 << 8) | 1,
       hasLogs: false,
       hasRefusals: false,
+      hasDomainEvents: false,
       hasMappingHandles: true,
       mapRingRegion: () => null,
       releaseRingRegion: () => 0,

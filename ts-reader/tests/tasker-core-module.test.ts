@@ -2,7 +2,8 @@
  * `@tasker-systems/worker/tasker-core` driven the way tasker-core's TypeScript worker drives its native module:
  * their poller's pattern (up to 100 `pollStepEvents()` per 10 ms tick, starvation checks every 100 ticks,
  * cleanups every 1000), a subscriber that answers every event with a `NapiStepExecutionResult`, refusals,
- * checkpoint yields, lifecycle and metrics, against the real libtasker_worker and a throwaway SQLite store.
+ * checkpoint yields, lifecycle and metrics, domain events read by their in-process event poller, against the
+ * real libtasker_worker and a throwaway SQLite store.
  */
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -12,8 +13,10 @@ import { runTaskerCoreWorker } from '../examples/tasker-core-worker.ts';
 import { FfiCallError } from '../src/errors.ts';
 import type { BootstrapConfig as WorkerBootstrapConfig } from '../src/protocol.ts';
 import { clientCall, createTaskArgs, listTasksArgs } from '../src/tasker-core/client.ts';
+import { DomainEventFeed } from '../src/tasker-core/domain-events.ts';
 import {
   createNapiModule,
+  type NapiDomainEvent,
   type NapiStepEvent,
   type NapiStepExecutionResult,
   type TaskerCoreModule,
@@ -279,7 +282,6 @@ describe('tasker-core module (createNapiModule)', () => {
       assert.equal(module.isWorkerRunning(), false);
       assert.deepEqual(module.getWorkerStatus(), { success: true, running: false, status: 'stopped' });
       assert.deepEqual(module.stopWorker(), { success: true, running: false, status: 'not_running' });
-      assert.equal(module.pollInProcessEvents(), null);
       const result: NapiStepExecutionResult = {
         stepUuid: NEVER,
         success: true,
@@ -289,6 +291,7 @@ describe('tasker-core module (createNapiModule)', () => {
       };
       for (const call of [
         () => module.pollStepEvents(),
+        () => module.pollInProcessEvents(),
         () => module.completeStepEvent(NEVER, result),
         () => module.checkpointYieldStepEvent(NEVER, { stepUuid: NEVER, cursor: 0, itemsProcessed: 0 }),
         () => module.getFfiDispatchMetrics(),
@@ -327,6 +330,7 @@ describe('tasker-core module (createNapiModule)', () => {
           assert.deepEqual(draining, { success: true, running: true, workerId: boot.workerId, status: 'draining' });
           assert.deepEqual(module.stopWorker(), { success: true, running: false, workerId: boot.workerId, status: 'stopped' });
           assert.throws(() => module.pollStepEvents(), notInitialized);
+          assert.throws(() => module.pollInProcessEvents(), notInitialized);
           await waitFor('the worker to end', () => !module.isWorkerRunning(), 30_000);
         } finally {
           dir.remove();
@@ -798,5 +802,188 @@ describe('tasker-core module: client calls and log* on the step store (client_ca
         logs.close();
       }
     });
+  });
+});
+
+// ---- pollInProcessEvents: the worker core's domain events ---------------------------------------------------------
+
+const DOMAIN_EVENT: Shape = { eventId: 'string', eventName: 'string', eventVersion: 'string', metadata: 'object', payload: 'any' };
+const DOMAIN_METADATA: Shape = {
+  taskUuid: 'string',
+  stepUuid: 'string?',
+  stepName: 'string?',
+  namespace: 'string',
+  correlationId: 'string',
+  firedAt: 'string',
+  firedBy: 'string?',
+};
+
+/**
+ * tasker-core's `InProcessDomainEventPoller`: every 10 ms, up to 100 `pollInProcessEvents()` until one returns
+ * null, each event to `onEvent`. Runs until `done()` is true.
+ */
+function theirEventPoller(module: TaskerCoreModule, onEvent: (event: NapiDomainEvent) => void, done: () => boolean, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  return new Promise((resolve, reject) => {
+    const timer = setInterval(() => {
+      try {
+        for (let i = 0; i < 100; i++) {
+          const event = module.pollInProcessEvents();
+          if (event === null) break;
+          onEvent(event);
+        }
+        if (done()) {
+          clearInterval(timer);
+          resolve();
+        } else if (Date.now() > deadline) throw new Error('timed out');
+      } catch (error) {
+        clearInterval(timer);
+        reject(error);
+      }
+    }, 10);
+  });
+}
+
+describe("tasker-core module: pollInProcessEvents (the library's poll_domain_events)", () => {
+  after(stopStrayWorker);
+
+  const record = (eventId: string) => ({
+    eventId,
+    eventName: 'step.completed',
+    eventVersion: '1.0',
+    metadata: { taskUuid: NEVER, namespace: 'n', correlationId: 'c', firedAt: '' },
+    payload: {},
+  });
+
+  it('one event per call from a queue refilled only when empty, by one read of the library at most every 100 ms', () => {
+    let clock = 1_000;
+    const drains: number[] = [];
+    const batches = [[record('a'), record('b')], [], [record('c')]];
+    const feed = new DomainEventFeed(
+      () => {
+        drains.push(clock);
+        return { events: batches.shift() ?? [], dropped: 0 };
+      },
+      () => clock,
+    );
+    assert.deepEqual([feed.poll()?.eventId, feed.poll()?.eventId], ['a', 'b']);
+    for (let i = 0; i < 1000; i++) assert.equal(feed.poll(), null);
+    assert.deepEqual(drains, [1_000], 'one read for the first poll; none for polls within 100 ms of it');
+    clock += 99;
+    assert.equal(feed.poll(), null);
+    clock += 1;
+    assert.equal(feed.poll(), null, 'the library had nothing');
+    clock += 100;
+    assert.equal(feed.poll()?.eventId, 'c');
+    assert.deepEqual(drains, [1_000, 1_100, 1_200]);
+    assert.equal(new DomainEventFeed(() => null).poll(), null, 'a library without poll_domain_events');
+  });
+
+  it('their two pollers on the store: step completed, retry requested, failed and task completed, in their shape', async () => {
+    await withStore(0, (url) =>
+      withModule({ database_url: url }, async (module) => {
+        assert.equal(module.pollInProcessEvents(), null, 'the first call subscribes');
+        const workerId = module.getWorkerStatus().workerId;
+        const create = (correlationId: string) =>
+          data<{ task_uuid: string }>(
+            module.clientCreateTask({
+              name: 'linear_workflow',
+              namespace: 'events',
+              version: '1.0.0',
+              context: { even_number: 2 },
+              initiator: 'tasker-core-test',
+              sourceSystem: 'tests',
+              reason: 'domain events',
+              correlationId,
+            }),
+            'create_task',
+          ).task_uuid;
+        const [okCorrelation, failCorrelation] = ['0190f3a2-7c1e-7b3a-9d2e-0000000000a1', '0190f3a2-7c1e-7b3a-9d2e-0000000000a2'];
+        const okTask = create(okCorrelation);
+        const failTask = create(failCorrelation);
+        const failed = (event: NapiStepEvent, retryable: boolean): NapiStepExecutionResult => ({
+          stepUuid: event.stepUuid,
+          success: false,
+          result: {},
+          status: 'failed',
+          metadata: { executionTimeMs: 2, completedAt: new Date().toISOString() },
+          error: { message: retryable ? 'try again' : 'never', errorType: 'HandlerError', retryable },
+        });
+        const byTask = new Map<string, NapiDomainEvent[]>();
+        const problems = new Set<string>();
+        const names = (task: string) => (byTask.get(task) ?? []).map((e) => e.eventName);
+        let answered = false;
+        const events = theirEventPoller(
+          module,
+          (event) => {
+            for (const p of shapeProblems(event as unknown as Record<string, unknown>, DOMAIN_EVENT, '')) problems.add(p);
+            for (const p of shapeProblems(event.metadata as unknown as Record<string, unknown>, DOMAIN_METADATA, 'metadata.')) problems.add(p);
+            for (const p of undefinedKeys(event)) problems.add(`${p}: undefined`);
+            const list = byTask.get(event.metadata.taskUuid) ?? [];
+            list.push(event);
+            byTask.set(event.metadata.taskUuid, list);
+          },
+          () => answered && names(okTask).includes('task.completed') && names(failTask).includes('step.failed'),
+        );
+        // The first task's steps succeed, but for the first attempt of its last step (a retryable failure); the
+        // second task's first step fails for good.
+        const retried = new Set<string>();
+        await theirPoller(
+          module,
+          (event) => {
+            let result = linearResult(event);
+            if (event.taskUuid === failTask) result = failed(event, false);
+            else if (event.workflowStep.name === 'linear_step_4' && !retried.has(event.stepUuid)) {
+              retried.add(event.stepUuid);
+              result = failed(event, true);
+            }
+            assert.equal(module.completeStepEvent(event.eventId, result), true);
+          },
+          () => names(okTask).includes('task.completed') && names(failTask).includes('step.failed'),
+        );
+        answered = true;
+        await events;
+        assert.deepEqual([...problems], [], "every event has the contract's shape");
+        assert.deepEqual(names(okTask), ['step.completed', 'step.completed', 'step.completed', 'step.retry_requested', 'step.completed', 'task.completed']);
+        assert.deepEqual(names(failTask), ['step.failed']);
+        const ok = byTask.get(okTask) ?? [];
+        const all = [...ok, ...(byTask.get(failTask) ?? [])];
+        assert.equal(new Set(all.map((e) => e.eventId)).size, all.length, 'unique event ids');
+        for (const e of all) {
+          assert.equal(e.eventVersion, '1.0');
+          assert.equal(e.metadata.namespace, 'events');
+          assert.equal(e.metadata.firedBy, workerId);
+          assert.ok(!Number.isNaN(Date.parse(e.metadata.firedAt)), e.metadata.firedAt);
+        }
+        assert.deepEqual(
+          all.map((e) => e.metadata.correlationId),
+          [...ok.map(() => okCorrelation), failCorrelation],
+        );
+        assert.deepEqual(
+          ok.map((e) => e.metadata.stepName),
+          ['linear_step_1', 'linear_step_2', 'linear_step_3', 'linear_step_4', 'linear_step_4', undefined],
+        );
+        const steps = data<Array<{ step_uuid: string }>>(module.clientListTaskSteps(okTask), 'list_task_steps');
+        assert.deepEqual(
+          ok.slice(0, 5).map((e) => e.metadata.stepUuid),
+          [0, 1, 2, 3, 3].map((i) => steps[i]?.step_uuid),
+        );
+        const payloads = ok.map((e) => e.payload as { execution_result?: { result?: { value?: number } }; attempts?: number; backoff_ms?: number });
+        assert.deepEqual(
+          payloads.map((p) => [p.execution_result?.result?.value, p.attempts, p.backoff_ms]),
+          [
+            [4, 1, undefined],
+            [16, 1, undefined],
+            [256, 1, undefined],
+            [undefined, 1, 1000],
+            [65536, 2, undefined],
+            [undefined, undefined, undefined],
+          ],
+          'the results as persisted, the attempts, the retry backoff',
+        );
+        assert.equal('stepUuid' in (ok[5]?.metadata ?? {}), false, 'a task event has no step fields');
+        assert.equal(module.pollInProcessEvents(), null, 'each event once');
+      }),
+    );
   });
 });

@@ -315,6 +315,8 @@ fn claimed_step(row: &ClaimedRow, task: &TaskInfo, event_id: Uuid, event: Box<st
         step_uuid: parse(&row.step_uuid)?,
         task_uuid: parse(&task.task_uuid)?,
         step_name: task.template.steps[row.idx as usize].name.to_string(),
+        namespace: Arc::clone(&task.namespace),
+        correlation_id: Arc::clone(&task.correlation_id),
         attempts: row.attempts,
         event,
     })

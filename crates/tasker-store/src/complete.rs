@@ -118,31 +118,86 @@ impl<'a> Checked<&'a [u8]> {
     }
 }
 
-/// Children of the completed steps `done` (`(id, task_id, idx)`): child id -> (its parents completed here,
-/// the item of the last of them, which gets the credit for making it ready).
-pub(crate) fn children_of(
-    done: &[(i64, i64, i64)],
-    templates: &HashMap<i64, &'static Template>,
-    item_of: impl Fn(i64) -> usize,
-) -> Result<BTreeMap<i64, (i64, usize)>, CompleteError> {
-    let mut children: BTreeMap<i64, (i64, usize)> = BTreeMap::new();
-    for (id, task, idx) in done {
-        let t = templates
-            .get(task)
-            .ok_or_else(|| CompleteError::CorruptRow(format!("task {task} missing")))?;
-        let first = id - idx;
-        for c in t.child_indices(*idx as usize) {
-            let e = children.entry(first + c as i64).or_insert((0, 0));
-            e.0 += 1;
-            e.1 = item_of(*id);
+/// What the completed steps `done` (`(id, task_id, idx)`) lead to.
+pub(crate) struct Followers {
+    /// Child id -> (its parents completed here, the item of the last of them, which gets the credit for making
+    /// it ready).
+    pub children: BTreeMap<i64, (i64, usize)>,
+    /// The tasks a sink step (one no step depends on) of which completed here, by task id.
+    pub ends: BTreeMap<i64, TaskEnd>,
+}
+
+/// A task whose sink step completed in this batch. It is complete when its other sinks are too: every other
+/// step is an ancestor of a sink, and a step completes only after its parents.
+pub(crate) struct TaskEnd {
+    /// The item credited with finishing the task (the last of its sinks completed here).
+    pub item: usize,
+    /// Its sinks not completed here (ids), read inside the transaction; none for a one-sink template.
+    pub other_sinks: Vec<i64>,
+}
+
+impl Followers {
+    /// Children and task ends of `done`.
+    pub fn of(
+        done: &[(i64, i64, i64)],
+        templates: &HashMap<i64, &'static Template>,
+        item_of: impl Fn(i64) -> usize,
+    ) -> Result<Self, CompleteError> {
+        let mut children: BTreeMap<i64, (i64, usize)> = BTreeMap::new();
+        // Task id -> (its first step id, its template, the sinks completed here, the last one's item).
+        let mut sinks: BTreeMap<i64, (i64, &'static Template, Vec<i64>, usize)> = BTreeMap::new();
+        for (id, task, idx) in done {
+            let t = *templates
+                .get(task)
+                .ok_or_else(|| CompleteError::CorruptRow(format!("task {task} missing")))?;
+            let first = id - idx;
+            let mut sink = true;
+            for c in t.child_indices(*idx as usize) {
+                sink = false;
+                let e = children.entry(first + c as i64).or_insert((0, 0));
+                e.0 += 1;
+                e.1 = item_of(*id);
+            }
+            if sink {
+                let e = sinks.entry(*task).or_insert((first, t, Vec::new(), 0));
+                e.2.push(*id);
+                e.3 = item_of(*id);
+            }
+        }
+        let ends = (sinks.into_iter())
+            .map(|(task, (first, t, here, item))| {
+                let other_sinks = (t.sink_indices())
+                    .map(|i| first + i as i64)
+                    .filter(|id| !here.contains(id))
+                    .collect();
+                (task, TaskEnd { item, other_sinks })
+            })
+            .collect();
+        Ok(Self { children, ends })
+    }
+
+    /// The ids of the other sinks to read (those of every task end that has some).
+    pub fn other_sinks(&self) -> Vec<i64> {
+        self.ends.values().flat_map(|e| e.other_sinks.iter().copied()).collect()
+    }
+
+    /// Marks the completion that finished each task whose other sinks are all complete (`incomplete` holds
+    /// those that are not).
+    pub fn credit_task_ends(&self, outcomes: &mut [CompletionOutcome], incomplete: &HashSet<i64>) {
+        for end in self.ends.values() {
+            if end.other_sinks.iter().any(|id| incomplete.contains(id)) {
+                continue;
+            }
+            if let CompletionOutcome::Completed { task_complete, .. } = &mut outcomes[end.item] {
+                *task_complete = true;
+            }
         }
     }
-    Ok(children)
 }
 
 /// Credits `item` (a `Completed` outcome) with one child made ready.
 pub(crate) fn credit_ready_child(outcomes: &mut [CompletionOutcome], item: usize) {
-    if let CompletionOutcome::Completed { ready_children } = &mut outcomes[item] {
+    if let CompletionOutcome::Completed { ready_children, .. } = &mut outcomes[item] {
         *ready_children += 1;
     }
 }
@@ -153,7 +208,9 @@ impl Store {
     /// [`CompletionOutcome::Refused`] (the newer claim wins); so is an id given twice (the first counts) and
     /// an id this store never made. Success: `complete`, results stored, children whose parents are all
     /// complete become `ready`. Failure with `error.retryable == true` and attempts left: `ready` after
-    /// [`Store::backoff`]; otherwise `error`. The result JSON is stored as given. On PostgreSQL the children
+    /// [`Store::backoff`]; otherwise `error`. The result JSON is stored as given. The success that completes a
+    /// task's last step says so (`task_complete`): a sink step's completion reads the task's other sinks in
+    /// the same transaction (none for one-sink templates such as `linear` and `diamond`). On PostgreSQL the children
     /// are locked in id order (no deadlock between concurrent batches), and a batch that still hits a
     /// deadlock or serialization failure is retried up to 3 times.
     pub async fn complete_batch<B: AsRef<[u8]>>(
@@ -229,9 +286,13 @@ impl Store {
             let templates = self
                 .templates_pg(&mut tx, done.iter().map(|(_, task, _)| *task))
                 .await?;
-            let children = children_of(&done, &templates, |id| by_step[&id].item)?;
+            let followers = Followers::of(&done, &templates, |id| by_step[&id].item)?;
+            let children = &followers.children;
             for (id, _, _) in &done {
-                outcomes[by_step[id].item] = CompletionOutcome::Completed { ready_children: 0 };
+                outcomes[by_step[id].item] = CompletionOutcome::Completed {
+                    ready_children: 0,
+                    task_complete: false,
+                };
             }
             if !children.is_empty() {
                 let child_ids: Vec<i64> = children.keys().copied().collect();
@@ -258,6 +319,24 @@ impl Store {
                 }
                 deltas.moved(state::PENDING, state::READY, children_ready);
             }
+            // Tasks finished here: a one-sink task's sink completing finishes it; a task with other sinks is
+            // locked (concurrent batches finishing its last sinks serialise) and those sinks read.
+            let others = followers.other_sinks();
+            let incomplete: HashSet<i64> = if others.is_empty() {
+                HashSet::new()
+            } else {
+                let tasks: Vec<i64> = (followers.ends.iter())
+                    .filter(|(_, e)| !e.other_sinks.is_empty())
+                    .map(|(task, _)| *task)
+                    .collect();
+                sqlx::query(pg::TASKS_LOCK).bind(&tasks).execute(&mut *tx).await?;
+                let rows: Vec<(i64,)> = sqlx::query_as(pg::STEPS_INCOMPLETE)
+                    .bind(&others)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                rows.into_iter().map(|(id,)| id).collect()
+            };
+            followers.credit_task_ends(&mut outcomes, &incomplete);
         }
         for f in &failures {
             let held = sqlx::query(pg::FAILURE_HELD)

@@ -11,12 +11,14 @@ use uuid::Uuid;
 #[derive(Debug)]
 pub(crate) struct TaskInfo {
     pub task_uuid: String,
-    pub namespace: String,
+    /// Shared with the claimed steps (`ClaimedStep::namespace`).
+    pub namespace: Arc<str>,
     pub version: String,
     pub template: &'static Template,
     /// The context JSON text (checked to be JSON once, when cached).
     pub context: String,
-    pub correlation_id: String,
+    /// Shared with the claimed steps (`ClaimedStep::correlation_id`).
+    pub correlation_id: Arc<str>,
     pub priority: i64,
     /// `created_at` as ISO 8601.
     pub created_iso: String,
@@ -53,11 +55,11 @@ impl TaskInfo {
             created_iso: iso8601(created_at),
             named_task_uuid: named_uuid(&format!("task/{namespace}/{}/{version}", t.name)),
             task_uuid,
-            namespace,
+            namespace: namespace.into(),
             version,
             template: t,
             context: context.to_string(),
-            correlation_id,
+            correlation_id: correlation_id.into(),
             priority,
         })
     }
@@ -285,7 +287,7 @@ fn push_json_str(o: &mut String, s: &str) {
 }
 
 /// `2026-12-06T02:58:00.123Z` for Unix milliseconds (proleptic Gregorian, UTC).
-pub(crate) fn iso8601(ms: i64) -> String {
+pub fn iso8601(ms: i64) -> String {
     let secs = ms.div_euclid(1000);
     let millis = ms.rem_euclid(1000);
     let days = secs.div_euclid(86_400);

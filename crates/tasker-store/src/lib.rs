@@ -36,6 +36,7 @@ pub use cancel::CancelOutcome;
 pub use connect::redact;
 pub use create::NewTask;
 pub use error::*;
+pub use event::iso8601;
 pub use health::StoreHealth;
 pub use history::{AttemptOutcome, AttemptRecord, YieldOutcome};
 pub use step_view::{StepState, StepView};

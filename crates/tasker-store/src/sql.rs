@@ -128,8 +128,10 @@ pub(crate) mod pg {
     pub const RELEASE: &str = include_str!("../sql/postgres/release.sql");
     pub const RESULTS_BY_ID: &str = include_str!("../sql/postgres/results_by_id.sql");
     pub const RESULTS_INSERT: &str = include_str!("../sql/postgres/results_insert.sql");
+    pub const STEPS_INCOMPLETE: &str = include_str!("../sql/postgres/steps_incomplete.sql");
     pub const SUCCESS_HELD: &str = include_str!("../sql/postgres/success_held.sql");
     pub const TASKS_BY_ID: &str = include_str!("../sql/postgres/tasks_by_id.sql");
+    pub const TASKS_LOCK: &str = include_str!("../sql/postgres/tasks_lock.sql");
 }
 
 /// SQLite's hot path (`sql/sqlite`): one row per execution, `?N` parameters, prepared once per connection.
@@ -152,6 +154,7 @@ pub(crate) mod lite {
     pub const RELEASE: &str = include_str!("../sql/sqlite/release.sql");
     pub const RESULTS_BY_ID: &str = include_str!("../sql/sqlite/results_by_id.sql");
     pub const RESULTS_INSERT: &str = include_str!("../sql/sqlite/results_insert.sql");
+    pub const STEP_STATE: &str = include_str!("../sql/sqlite/step_state.sql");
     pub const SUCCESS_HELD: &str = include_str!("../sql/sqlite/success_held.sql");
     pub const TASKS_BY_ID: &str = include_str!("../sql/sqlite/tasks_by_id.sql");
     /// Enqueue's inserts (run through sqlx; PostgreSQL streams its rows with COPY instead).

@@ -131,6 +131,10 @@ pub struct ClaimedStep {
     pub task_uuid: Uuid,
     /// Step name.
     pub step_name: String,
+    /// Its task's namespace (shared with the store's task cache: no copy per step).
+    pub namespace: Arc<str>,
+    /// Its task's correlation id (shared likewise).
+    pub correlation_id: Arc<str>,
     /// Attempts including this one.
     pub attempts: i64,
     /// The FfiStepEvent JSON text (`event_id`, `task_uuid`, `step_uuid`, `task_sequence_step`...); the worker
@@ -166,6 +170,9 @@ pub enum CompletionOutcome {
     Completed {
         /// Children whose parents are now all complete.
         ready_children: u64,
+        /// This completion finished its task: every step of it is now complete (true for exactly one
+        /// completion per task, in the transaction that completed its last step).
+        task_complete: bool,
     },
     /// Retryable failure: the step is ready again after `backoff`.
     RetryScheduled {

@@ -204,6 +204,12 @@ impl Template {
             .map(|(i, _)| i)
     }
 
+    /// Positions of the sink steps (no step depends on them). A task is complete when its sinks are: every
+    /// other step is an ancestor of one, and a step becomes ready only once its parents are complete.
+    pub fn sink_indices(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.steps.len()).filter(move |i| self.child_indices(*i).next().is_none())
+    }
+
     /// The final step's `value` for `even_number` (None on i64 overflow).
     pub fn expected_final(&self, n: i64) -> Option<i64> {
         let sq = n.checked_mul(n)?;

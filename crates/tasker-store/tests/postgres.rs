@@ -29,6 +29,15 @@ async fn pg_linear_and_diamond_run_to_completion() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pg_task_complete_is_said_once_per_task() {
+    let Some((pg, a)) = store("pg_task_complete").await else {
+        return;
+    };
+    let b = Store::connect_with(&pg.url, fast_options()).await.unwrap();
+    task_complete_once_per_task(&a, &b, "postgres", Some(&pg.url)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn pg_a_corrupt_step_goes_to_error_and_the_rest_is_claimed() {
     let Some((pg, s)) = store("pg_corrupt_step").await else {
         return;

@@ -22,6 +22,14 @@ async fn linear_and_diamond_run_to_completion() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn task_complete_is_said_once_per_task() {
+    let (dir, a) = store().await;
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("store.db").display());
+    let b = Store::connect_with(&url, fast_options()).await.unwrap();
+    task_complete_once_per_task(&a, &b, "sqlite", None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_corrupt_step_goes_to_error_and_the_rest_is_claimed() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("store.db").display());
@@ -268,9 +276,13 @@ async fn completions_through_another_handle_make_children_ready() {
         .collect();
     let outcomes = b.complete_batch(&items).await.unwrap();
     assert!(
-        outcomes
-            .iter()
-            .all(|o| matches!(o, tasker_store::CompletionOutcome::Completed { ready_children: 2 })),
+        outcomes.iter().all(|o| matches!(
+            o,
+            tasker_store::CompletionOutcome::Completed {
+                ready_children: 2,
+                task_complete: false
+            }
+        )),
         "{outcomes:?}"
     );
     assert_eq!(b.step_counts().await.unwrap().ready, 6);

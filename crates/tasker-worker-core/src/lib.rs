@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod dispatch;
+pub mod domain_events;
 pub mod doorbell;
 pub mod event_id;
 pub mod refusals;
@@ -15,6 +16,7 @@ pub mod worker;
 
 pub use config::{ConfigSection, SourceConfig, Transport, WorkerConfig, WorkerConfigError};
 pub use dispatch::{DispatchMetrics, Refusal};
+pub use domain_events::{DomainEventBatch, DomainEventLog};
 pub use event_id::Uuid;
 pub use refusals::{CompletionRefusal, RefusalBatch, RefusalKind};
 pub use result::StepResult;

@@ -11,6 +11,11 @@
 //! - Results are buffered and persisted with `complete_batch` when 256 are waiting or the oldest has
 //!   waited 20 ms. A failed write keeps them and retries with backoff: nothing is dropped while the worker
 //!   lives.
+//! - Each persisted outcome becomes domain events (`step.completed`, `step.retry_requested`, `step.failed`,
+//!   and `task.completed` when the store says the success finished its task) in
+//!   [`StoreSourceSettings::domain_events`], while that log records: see [`crate::domain_events`]. The
+//!   metadata (task, step, name, namespace, correlation id) is the held claim's `ClaimedStep`, kept without
+//!   its event text.
 //! - Claims carry a deadline of the completion timeout plus a margin. Reading an event extends its claim;
 //!   every held claim is renewed each third of the visibility, so a step waiting unread in the ring is
 //!   never claimed by another worker while this one lives, and comes back to others once it dies.
@@ -26,6 +31,7 @@
 //! and the overlap hides the hand-off between them. Claims never run ahead of the rest: none starts while
 //! [`UNREAD_AHEAD`] handed-over steps wait unread or a full batch of results waits to be written.
 
+use crate::domain_events::{DomainEventLog, EventWriter, StepOutcome};
 use crate::event_id::Uuid;
 use crate::refusals::{CompletionRefusal, RefusalBatch, RefusalKind, RefusalLog};
 use crate::result::StepResult;
@@ -91,6 +97,11 @@ pub struct StoreSourceSettings {
     pub connect_timeout: Duration,
     /// How often the step counts for `metrics` are refreshed (`None`: never).
     pub status_interval: Option<Duration>,
+    /// Where the outcomes of persisted results go as domain events, while it records
+    /// ([`crate::domain_events::global`] for a bootstrapped worker).
+    pub domain_events: &'static DomainEventLog,
+    /// The worker's id: its domain events' `firedBy`.
+    pub worker_id: String,
 }
 
 /// What the pump sends the store thread.
@@ -492,6 +503,14 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// Now as ISO 8601 UTC with milliseconds.
+fn now_iso8601() -> String {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    tasker_store::iso8601(ms)
+}
+
 fn to_store_uuid(id: Uuid) -> tasker_store::Uuid {
     tasker_store::Uuid::from_u128(id.0)
 }
@@ -713,6 +732,13 @@ async fn run_flush<S: StepStore>(
     done
 }
 
+/// A claim the store thread holds.
+struct Held {
+    claimed_at: Instant,
+    /// The claimed step, for its domain events; its event text moved out to the pump.
+    step: ClaimedStep,
+}
+
 /// The store thread's state.
 ///
 /// Invariants:
@@ -738,8 +764,8 @@ struct Driver<S: StepStore> {
     /// Set by [`Command::StopClaiming`]: claim requests are ignored from then on.
     claiming_stopped: bool,
     published: Arc<Mutex<Published>>,
-    /// Claims held: token -> when claimed.
-    held: HashMap<Uuid, Instant>,
+    /// Claims held, by token.
+    held: HashMap<Uuid, Held>,
     /// Claims handed to the pump and not read, answered or released since (a subset of `held`); no claim
     /// starts while there are [`UNREAD_AHEAD`] of them.
     unread: HashSet<Uuid>,
@@ -1209,14 +1235,20 @@ impl<S: StepStore> Driver<S> {
                 self.claim_backoff.succeeded();
                 self.claim_again = false;
                 let mut events = Vec::with_capacity(steps.len());
-                for s in steps {
-                    let event_id = Uuid(s.claim_token.as_u128());
-                    self.held.insert(event_id, finished);
+                for mut step in steps {
+                    let event_id = Uuid(step.claim_token.as_u128());
                     events.push(SourcedEvent {
                         event_id,
-                        step_uuid: Uuid(s.step_uuid.as_u128()),
-                        payload: EventPayload::Text(s.event),
+                        step_uuid: Uuid(step.step_uuid.as_u128()),
+                        payload: EventPayload::Text(std::mem::take(&mut step.event)),
                     });
+                    self.held.insert(
+                        event_id,
+                        Held {
+                            claimed_at: finished,
+                            step,
+                        },
+                    );
                 }
                 lock(&self.published).metrics.claimed += events.len() as u64;
                 self.want = 0;
@@ -1268,7 +1300,8 @@ impl<S: StepStore> Driver<S> {
         p.metrics.buffered = (self.buffer.len() + self.writing) as u64;
     }
 
-    /// Counts outcomes, records latencies, and claims again at once when children became ready.
+    /// Counts outcomes, records latencies and (while the log records) domain events, and claims again at
+    /// once when children became ready.
     fn account(
         &mut self,
         items: &[(tasker_store::Uuid, Vec<u8>)],
@@ -1276,17 +1309,37 @@ impl<S: StepStore> Driver<S> {
         persisted_at: Instant,
     ) {
         let mut children_ready = false;
+        let log = self.settings.domain_events;
+        let recording = log.is_recording();
+        let fired_at = if recording { now_iso8601() } else { String::new() };
+        let writer = EventWriter {
+            fired_at: &fired_at,
+            fired_by: &self.settings.worker_id,
+        };
+        let mut events = Vec::new();
         let mut p = lock(&self.published);
-        for ((token, _), outcome) in items.iter().zip(outcomes) {
-            let claimed_at = self.held.remove(&Uuid(token.as_u128()));
+        for ((token, json), outcome) in items.iter().zip(outcomes) {
+            let held = self.held.remove(&Uuid(token.as_u128()));
             let m = &mut p.metrics;
-            match outcome {
-                CompletionOutcome::Completed { ready_children } => {
+            let step_outcome = match outcome {
+                CompletionOutcome::Completed {
+                    ready_children,
+                    task_complete,
+                } => {
                     m.completed += 1;
                     children_ready |= *ready_children > 0;
+                    StepOutcome::Completed {
+                        task_complete: *task_complete,
+                    }
                 }
-                CompletionOutcome::RetryScheduled { .. } => m.retried += 1,
-                CompletionOutcome::Failed { .. } => m.failed += 1,
+                CompletionOutcome::RetryScheduled { backoff, .. } => {
+                    m.retried += 1;
+                    StepOutcome::RetryRequested { backoff: *backoff }
+                }
+                CompletionOutcome::Failed { .. } => {
+                    m.failed += 1;
+                    StepOutcome::Failed
+                }
                 CompletionOutcome::Refused => {
                     m.refused += 1;
                     tracing::warn!(event_id = %token, "result refused: the claim expired and the step moved on");
@@ -1307,13 +1360,19 @@ impl<S: StepStore> Driver<S> {
                     ));
                     continue;
                 }
-            }
-            if let Some(at) = claimed_at {
-                let us = persisted_at.saturating_duration_since(at).as_micros() as u64;
+            };
+            if let Some(held) = held {
+                let us = persisted_at.saturating_duration_since(held.claimed_at).as_micros() as u64;
                 p.latency_us.saturating_record(us.max(1));
+                if recording {
+                    writer.step_events(&held.step, step_outcome, json, &mut events);
+                }
             }
         }
         drop(p);
+        if !events.is_empty() {
+            log.push(events);
+        }
         if children_ready {
             self.claim_soon();
         }
@@ -1428,6 +1487,8 @@ mod tests {
         ready: Cell<usize>,
         tokens: Cell<u128>,
         completed: RefCell<Vec<tasker_store::Uuid>>,
+        /// Outcomes of the next completions, in order (then `Completed`, no task finished).
+        outcomes: RefCell<VecDeque<CompletionOutcome>>,
         released: RefCell<Vec<tasker_store::Uuid>>,
     }
 
@@ -1447,6 +1508,7 @@ mod tests {
                 ready: Cell::new(ready),
                 tokens: Cell::new(0),
                 completed: RefCell::default(),
+                outcomes: RefCell::default(),
                 released: RefCell::default(),
             })
         }
@@ -1474,6 +1536,8 @@ mod tests {
                 step_uuid: tasker_store::Uuid::from_u128(n << 64),
                 task_uuid: tasker_store::Uuid::from_u128(1),
                 step_name: "step".into(),
+                namespace: "ns".into(),
+                correlation_id: "corr".into(),
                 attempts: 1,
                 event: format!(r#"{{"event_id":"{token}"}}"#).into_boxed_str(),
             }
@@ -1510,7 +1574,15 @@ mod tests {
                 self.write_permits.acquire().await.unwrap().forget();
             }
             self.completed.borrow_mut().extend(items.iter().map(|(t, _)| *t));
-            Ok(vec![CompletionOutcome::Completed { ready_children: 0 }; items.len()])
+            let mut next = self.outcomes.borrow_mut();
+            Ok((items.iter())
+                .map(|_| {
+                    next.pop_front().unwrap_or(CompletionOutcome::Completed {
+                        ready_children: 0,
+                        task_complete: false,
+                    })
+                })
+                .collect())
         }
 
         async fn extend(&self, tokens: &[tasker_store::Uuid], _visibility: Duration) -> Result<u64, BoxError> {
@@ -1563,6 +1635,11 @@ mod tests {
     }
 
     fn driver(fake: &Rc<Fake>) -> (Driver<Fake>, Pump) {
+        driver_with(fake, Box::leak(Box::new(DomainEventLog::new())))
+    }
+
+    /// A driver over `fake` that records domain events into `log`.
+    fn driver_with(fake: &Rc<Fake>, log: &'static DomainEventLog) -> (Driver<Fake>, Pump) {
         let (commands, command_rx) = mpsc::unbounded_channel();
         let (claimed_tx, claimed) = std_mpsc::channel();
         let gate = ClaimGate::open();
@@ -1577,6 +1654,8 @@ mod tests {
             visibility: Duration::from_secs(40),
             connect_timeout: Duration::from_secs(1),
             status_interval: None,
+            domain_events: log,
+            worker_id: "worker-test".into(),
         };
         let driver = Driver::new(
             Rc::clone(fake),
@@ -1662,6 +1741,72 @@ mod tests {
             fake.released.borrow().len(),
             4,
             "the unanswered claims released at shutdown"
+        );
+    }
+
+    /// Persisted outcomes become domain events (with the claimed steps' metadata) once the log records:
+    /// nothing before the first drain.
+    #[test]
+    fn persisted_outcomes_become_domain_events_once_the_log_records() {
+        let fake = Fake::new(100);
+        let log: &'static DomainEventLog = Box::leak(Box::new(DomainEventLog::new()));
+        let (driver, pump) = driver_with(&fake, log);
+        paused(async {
+            let side = async {
+                pump.send(Command::Claim(5));
+                let batch = pump.next_batch().await;
+                pump.send(result_for(&batch[0]));
+                until("the first result persisted", || fake.completed.borrow().len() == 1).await;
+                assert_eq!(log.drain(), Default::default(), "not recording before the first drain");
+                fake.outcomes.borrow_mut().extend([
+                    CompletionOutcome::Completed {
+                        ready_children: 0,
+                        task_complete: true,
+                    },
+                    CompletionOutcome::RetryScheduled {
+                        attempts: 1,
+                        backoff: Duration::from_secs(2),
+                    },
+                    CompletionOutcome::Failed { attempts: 1 },
+                    CompletionOutcome::Refused,
+                ]);
+                for e in &batch[1..] {
+                    pump.send(result_for(e));
+                }
+                until("the results persisted", || fake.completed.borrow().len() == 5).await;
+                drop(pump);
+            };
+            tokio::join!(driver.run(), side);
+        });
+        let events: Vec<serde_json::Value> = (log.drain().events.iter())
+            .map(|t| serde_json::from_str(t).unwrap())
+            .collect();
+        let names: Vec<&str> = events.iter().map(|e| e["eventName"].as_str().unwrap()).collect();
+        // The last result was refused (its claim had moved on): no event.
+        assert_eq!(
+            names,
+            [
+                "step.completed",
+                "task.completed",
+                "step.retry_requested",
+                "step.failed"
+            ]
+        );
+        let m = &events[0]["metadata"];
+        assert_eq!(m["stepUuid"], tasker_store::Uuid::from_u128(2 << 64).to_string());
+        assert_eq!(m["taskUuid"], tasker_store::Uuid::from_u128(1).to_string());
+        assert_eq!(
+            (&m["stepName"], &m["namespace"], &m["correlationId"], &m["firedBy"]),
+            (&"step".into(), &"ns".into(), &"corr".into(), &"worker-test".into())
+        );
+        assert_eq!(
+            events[0]["payload"]["execution_result"],
+            serde_json::json!({"success": true})
+        );
+        assert_eq!(events[2]["payload"]["backoff_ms"], 2000);
+        assert_eq!(
+            events[3]["metadata"]["stepUuid"],
+            tasker_store::Uuid::from_u128(4 << 64).to_string()
         );
     }
 

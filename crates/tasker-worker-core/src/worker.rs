@@ -354,6 +354,8 @@ impl Worker {
                     status_interval: Some(status_interval_ms.unwrap_or(1000))
                         .filter(|ms| *ms > 0)
                         .map(Duration::from_millis),
+                    domain_events: crate::domain_events::global(),
+                    worker_id: worker_id.clone(),
                 };
                 let source = StoreSource::connect(settings).map_err(BootstrapError::Store)?;
                 (Box::new(source), None)

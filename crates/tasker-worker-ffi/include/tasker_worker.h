@@ -227,6 +227,23 @@ char *poll_worker_logs(void);
 // takes its undrained refusals with it.
 char *poll_completion_refusals(void);
 
+// The worker core's domain events since the last call, as JSON `{"events":[...],"dropped":N}` (oldest
+// first), or NULL when there are none. Free with `free_rust_string`.
+//
+// Off until asked: the first call turns recording on, for the life of the process (before it nothing is
+// recorded or built; it may come before the first bootstrap). From then on the step store source records,
+// once the store has persisted each result: `step.completed`, `step.retry_requested` (a retryable failure,
+// ready again after a backoff), `step.failed` (for good) and `task.completed` (after the success that
+// completed the task's last step). Each event is in tasker-core's `NapiDomainEvent` shape:
+// `{"eventId","eventName","eventVersion":"1.0","metadata":{"taskUuid","stepUuid","stepName","namespace",
+// "correlationId","firedAt","firedBy"},"payload":{...}}`, `stepUuid` and `stepName` absent from task
+// events; a step event's payload is `{"execution_result":<the result JSON as persisted>,"attempts":N}`
+// (`"backoff_ms"` too for a retry; a result over 64 KiB is replaced by null and
+// `"execution_result_omitted_bytes"`), a task event's `{}`. The synthetic source records none. At most 4096
+// events and 4 MiB are kept between two calls; the oldest are dropped, counted in `dropped` and logged as a
+// warning. Events of every worker of the process go to the same log.
+char *poll_domain_events(void);
+
 // tasker-core's client calls over the step store, JSON in and out: `request_json` is
 // `{"op": "<op>", "args": {...}}` and the answer `{"success": true, "data": <json>}` or
 // `{"success": false, "error": "<message>", "recoverable": <bool>}`. Ops: `create_task`, `get_task`,

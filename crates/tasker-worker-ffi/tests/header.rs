@@ -58,7 +58,7 @@ fn header_declares_exactly_the_exported_functions() {
     assert_eq!(declared, expected);
 }
 
-/// The 22 functions of the C ABI.
+/// The 23 functions of the C ABI.
 fn tasker_worker_exports() -> Vec<&'static str> {
     vec![
         "bootstrap_worker",
@@ -83,6 +83,7 @@ fn tasker_worker_exports() -> Vec<&'static str> {
         "poll_completion_refusals",
         "client_call",
         "log_message",
+        "poll_domain_events",
     ]
 }
 

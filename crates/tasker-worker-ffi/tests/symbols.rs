@@ -1,10 +1,10 @@
-//! The cdylib exports exactly the C ABI: `nm -D --defined-only` lists the 22 functions and nothing else.
+//! The cdylib exports exactly the C ABI: `nm -D --defined-only` lists the 23 functions and nothing else.
 //! (Rust cdylibs get a linker version script that exports only `#[no_mangle]` items; on this toolchain no
 //! other symbol appears. Should a toolchain add its own, filter it here with a comment saying why.)
 
 use tasker_test_support::ffi as support;
 
-const EXPORTS: [&str; 22] = [
+const EXPORTS: [&str; 23] = [
     "bootstrap_worker",
     "check_starvation_warnings",
     "checkpoint_yield_step_event",
@@ -20,6 +20,7 @@ const EXPORTS: [&str; 22] = [
     "map_ring_region",
     "map_ring_region_handle",
     "poll_completion_refusals",
+    "poll_domain_events",
     "poll_step_events",
     "poll_worker_logs",
     "release_ring_region",

@@ -16,7 +16,7 @@ use tasker_ring::{record_type, Region, RingId};
 
 pub use crate::library_path::library_path;
 
-/// The 22 exported functions, as raw C function pointers.
+/// The 23 exported functions, as raw C function pointers.
 pub struct Api {
     pub path: PathBuf,
     pub bootstrap_worker: unsafe extern "C" fn(*const c_char) -> *mut c_char,
@@ -41,6 +41,7 @@ pub struct Api {
     pub poll_completion_refusals: unsafe extern "C" fn() -> *mut c_char,
     pub client_call: unsafe extern "C" fn(*const c_char) -> *mut c_char,
     pub log_message: unsafe extern "C" fn(i32, *const c_char, *const c_char) -> i32,
+    pub poll_domain_events: unsafe extern "C" fn() -> *mut c_char,
     _lib: libloading::Library,
 }
 
@@ -88,6 +89,7 @@ pub fn api() -> &'static Api {
             poll_completion_refusals: sym!(poll_completion_refusals),
             client_call: sym!(client_call),
             log_message: sym!(log_message),
+            poll_domain_events: sym!(poll_domain_events),
             _lib: lib,
         }
     })
@@ -238,6 +240,13 @@ impl Api {
             Value::Array(records) => Some(records),
             other => panic!("poll_worker_logs returned a non-array: {other}"),
         }
+    }
+
+    /// `poll_domain_events`: `{"events","dropped"}` since the last call, or None when it returned NULL.
+    pub fn domain_events(&self) -> Option<Value> {
+        // SAFETY: no arguments.
+        let p = unsafe { (self.poll_domain_events)() };
+        (!p.is_null()).then(|| self.take_json(p))
     }
 
     /// `poll_completion_refusals`: the refusals since the last call, or None when there are none.

@@ -12,6 +12,7 @@ import { FfiCallError, FfiError, FfiLibraryError, RingWriteError, UnsupportedByW
 import type {
   BootstrapConfig,
   BootstrapResult,
+  DomainEventBatch,
   FfiDispatchMetrics,
   FfiStepEvent,
   RefusalBatch,
@@ -494,6 +495,16 @@ export abstract class NativeFfiAdapter implements RingAwareAdapter {
     if (this.#closed || !this.#native.hasRefusals) return { refusals: [], dropped: 0 };
     const text = call('poll_completion_refusals', () => this.#native.callJson('poll_completion_refusals'));
     return text === null ? { refusals: [], dropped: 0 } : parseJson<RefusalBatch>(text, 'poll_completion_refusals');
+  }
+
+  /**
+   * The worker core's domain events since the last call (`poll_domain_events`: one FFI call; the first turns
+   * the library's recording on for the life of the process), or null when the library predates them.
+   */
+  pollDomainEvents(): DomainEventBatch | null {
+    if (this.#closed || !this.#native.hasDomainEvents) return null;
+    const text = call('poll_domain_events', () => this.#native.callJson('poll_domain_events'));
+    return text === null ? { events: [], dropped: 0 } : parseJson<DomainEventBatch>(text, 'poll_domain_events');
   }
 
   /**

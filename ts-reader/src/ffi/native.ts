@@ -62,6 +62,8 @@ export interface NativeLibrary {
   readonly hasLogs: boolean;
   /** Whether the library exports `poll_completion_refusals` (libraries before it: refusals in metrics only). */
   readonly hasRefusals: boolean;
+  /** Whether the library exports `poll_domain_events`. */
+  readonly hasDomainEvents: boolean;
   /** Whether the library hands out mapping handles (`map_ring_region_handle` / `release_ring_region_handle`). */
   readonly hasMappingHandles: boolean;
   /** A new mapping of the running ring worker's region (by handle when the library has them), or null. */
@@ -95,6 +97,7 @@ export function nativeLibrary(path: string, binding: Binding): NativeLibrary {
     path,
     hasLogs: s.poll_worker_logs !== null,
     hasRefusals: s.poll_completion_refusals !== null,
+    hasDomainEvents: s.poll_domain_events !== null,
     hasMappingHandles: handles,
     callJson(symbol) {
       const fn = s[symbol];

@@ -45,6 +45,7 @@ export const C_SYMBOLS = {
   checkpoint_yield_step_event: { args: ['cstr', 'cstr'], returns: 'i32', optional: true },
   poll_worker_logs: { args: [], returns: 'owned', optional: true },
   poll_completion_refusals: { args: [], returns: 'owned', optional: true },
+  poll_domain_events: { args: [], returns: 'owned', optional: true },
   map_ring_region: { args: ['out_u64'], returns: 'ptr' },
   release_ring_region: { args: ['ptr'], returns: 'i32' },
   map_ring_region_handle: { args: ['out_u64', 'out_u64'], returns: 'ptr', optional: true },

@@ -9,9 +9,9 @@
  * - Dispatch (`dispatch.ts`): events read from the ring, answered at once from the adapter's in-flight set.
  *   Calls that need a worker throw `WorkerNotInitializedError` before `bootstrapWorker()` and after
  *   `stopWorker()`, as theirs do.
- * - `pollInProcessEvents()` returns null: the worker core publishes no domain events yet (step completed /
- *   failed / retried, task completed happen in the step store, which has no event feed to the worker
- *   process); a later slice adds one. Their `EventSystem` treats null as "nothing to deliver".
+ * - `pollInProcessEvents()` (`domain-events.ts`): the worker core's domain events, one per call from a queue
+ *   refilled by one FFI call at most every 100 ms; the first call subscribes (the library records nothing
+ *   before it). Throws `WorkerNotInitializedError` without a worker, as theirs does.
  * - `client*` (`client.ts`) and `log*` (`logging.ts`) go through the library's `client_call` and
  *   `log_message`; neither ever throws.
  *
@@ -24,6 +24,7 @@ import type { RuntimeType } from '../runtime.ts';
 import { workerBootstrapConfig } from './bootstrap-config.ts';
 import { type ClientOp, clientCall, createTaskArgs, listTasksArgs } from './client.ts';
 import { StepDispatch } from './dispatch.ts';
+import { DomainEventFeed } from './domain-events.ts';
 import { WorkerNotInitializedError } from './errors.ts';
 import { type LogLevelName, logRecord } from './logging.ts';
 import type { BootstrapResult, NapiModule, WorkerStatus } from './types.ts';
@@ -86,6 +87,8 @@ export function moduleAdapter(module: TaskerCoreModule): NativeFfiAdapter | null
 export function createNapiModule(options: NapiModuleOptions = {}): TaskerCoreModule {
   let adapter: NativeFfiAdapter | null = null;
   let dispatch: StepDispatch | null = null;
+  /** Kept across workers: the library's log is process-wide, and a queued event outlives its worker. */
+  let domainEvents: DomainEventFeed | null = null;
   /** The worker this module bootstrapped (until `stopWorker()`). */
   let workerId: string | undefined;
   let environment = environmentOf(options);
@@ -160,7 +163,11 @@ export function createNapiModule(options: NapiModuleOptions = {}): TaskerCoreMod
 
     pollStepEvents: () => worker().poll(),
     completeStepEvent: (eventId, result) => worker().complete(eventId, result),
-    pollInProcessEvents: () => null,
+    pollInProcessEvents() {
+      worker();
+      domainEvents ??= new DomainEventFeed(() => native().pollDomainEvents());
+      return domainEvents.poll();
+    },
     checkpointYieldStepEvent: (eventId, data) => worker().checkpoint(eventId, data),
 
     getFfiDispatchMetrics: () => worker().metrics(),
@@ -190,6 +197,7 @@ export function createNapiModule(options: NapiModuleOptions = {}): TaskerCoreMod
 
     close() {
       dispatch = null;
+      domainEvents = null;
       adapter?.close();
       adapter = null;
     },

@@ -3,6 +3,7 @@
  * declared here from its published shapes: camelCase names as napi-rs makes them, and every `?` field
  * OMITTED when absent (napi-rs turns a Rust `None` into a missing property, never `undefined`).
  */
+import type { DomainEventMetadata, DomainEventRecord } from '../protocol.ts';
 
 export interface BootstrapConfig {
   namespace?: string;
@@ -154,23 +155,10 @@ export interface NapiCheckpointYieldData {
   accumulatedResults?: unknown;
 }
 
-export interface NapiDomainEventMetadata {
-  taskUuid: string;
-  stepUuid?: string;
-  stepName?: string;
-  namespace: string;
-  correlationId: string;
-  firedAt: string;
-  firedBy?: string;
-}
+/** Their domain event: the library writes this shape (`poll_domain_events`), declared once in `protocol.ts`. */
+export type NapiDomainEvent = DomainEventRecord;
 
-export interface NapiDomainEvent {
-  eventId: string;
-  eventName: string;
-  eventVersion: string;
-  metadata: NapiDomainEventMetadata;
-  payload: unknown;
-}
+export type NapiDomainEventMetadata = DomainEventMetadata;
 
 export interface NapiClientResult {
   success: boolean;

@@ -2,14 +2,14 @@
 //! `Store::complete_batch` for the contract).
 
 use super::{add_counts, begin};
-use crate::complete::{children_of, credit_ready_child, template_named, Checked};
+use crate::complete::{credit_ready_child, template_named, Checked, Followers};
 use crate::error::CompleteError;
 use crate::event::TaskCache;
 use crate::sql::lite as q;
 use crate::store::{ms, outcome, state, CompletionOutcome, CountDeltas, StoreOptions};
 use crate::templates::Template;
 use rusqlite::{Connection, OptionalExtension, Transaction};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// Persists a checked batch at `now`; returns each item's outcome.
 pub(crate) fn complete(
@@ -47,17 +47,20 @@ pub(crate) fn complete(
                 store_result.execute((s.step, text))?;
                 done.push((s.step, task, idx));
                 item_of.insert(s.step, s.item);
-                outcomes[s.item] = CompletionOutcome::Completed { ready_children: 0 };
+                outcomes[s.item] = CompletionOutcome::Completed {
+                    ready_children: 0,
+                    task_complete: false,
+                };
             }
         }
         deltas.moved(state::CLAIMED, state::COMPLETE, done.len() as i64);
         // Children: one pending parent fewer per parent completed here; the update says which became ready.
         let templates = templates(&tx, cache, done.iter().map(|(_, task, _)| *task))?;
-        let children = children_of(&done, &templates, |id| item_of[&id])?;
+        let followers = Followers::of(&done, &templates, |id| item_of[&id])?;
         let mut ready = 0;
         let mut pending = tx.prepare_cached(q::CHILDREN_PENDING)?;
         let mut update = tx.prepare_cached(q::CHILDREN_UPDATE)?;
-        for (child, (n, item)) in children {
+        for (&child, &(n, item)) in &followers.children {
             let Some(before) = pending.query_row([child], |r| r.get::<_, i64>(0)).optional()? else {
                 continue; // not pending (a concurrent retry_errors, a corrupt row): nothing to count down
             };
@@ -69,6 +72,20 @@ pub(crate) fn complete(
             }
         }
         deltas.moved(state::PENDING, state::READY, ready);
+        // Tasks finished here: a one-sink task's sink completing finishes it; otherwise its other sinks are
+        // read (the write lock held since `BEGIN IMMEDIATE` orders concurrent batches).
+        let mut incomplete = HashSet::new();
+        let others = followers.other_sinks();
+        if !others.is_empty() {
+            let mut state_of = tx.prepare_cached(q::STEP_STATE)?;
+            for id in others {
+                let s = state_of.query_row([id], |r| r.get::<_, i64>(0)).optional()?;
+                if s != Some(state::COMPLETE) {
+                    incomplete.insert(id);
+                }
+            }
+        }
+        followers.credit_task_ends(&mut outcomes, &incomplete);
     }
     if !failures.is_empty() {
         let mut held = tx.prepare_cached(q::FAILURE_HELD)?;

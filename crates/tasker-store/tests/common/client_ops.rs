@@ -228,8 +228,14 @@ pub async fn cancel_stops_pending_and_lets_running_finish(store: &Store) {
             .await
             .unwrap(),
         vec![
-            CompletionOutcome::Completed { ready_children: 0 },
-            CompletionOutcome::Completed { ready_children: 1 }
+            CompletionOutcome::Completed {
+                ready_children: 0,
+                task_complete: false
+            },
+            CompletionOutcome::Completed {
+                ready_children: 1,
+                task_complete: false
+            }
         ]
     );
     let (_, done) = drain(store, 8).await;
@@ -414,7 +420,13 @@ pub async fn registered_templates_run(store: &Store, url: &str, unique: &str) {
         serde_json::to_vec(&json!({"step_uuid": c.step_uuid, "success": true, "result": {"ok": c.step_name}})).unwrap()
     };
     let out = store.complete_batch(&[(c.claim_token, ok(&c))]).await.unwrap();
-    assert_eq!(out, vec![CompletionOutcome::Completed { ready_children: 1 }]);
+    assert_eq!(
+        out,
+        vec![CompletionOutcome::Completed {
+            ready_children: 1,
+            task_complete: false
+        }]
+    );
     let c = store.claim(1, LONG).await.unwrap().pop().unwrap();
     assert_eq!(c.step_name, "ship");
     assert_eq!(
@@ -423,7 +435,14 @@ pub async fn registered_templates_run(store: &Store, url: &str, unique: &str) {
     );
     let deps = &c.event_value()["task_sequence_step"]["dependency_results"]["results"];
     assert_eq!(deps["validate"]["result"], json!({"ok": "validate"}));
-    store.complete_batch(&[(c.claim_token, ok(&c))]).await.unwrap();
+    assert_eq!(
+        store.complete_batch(&[(c.claim_token, ok(&c))]).await.unwrap(),
+        vec![CompletionOutcome::Completed {
+            ready_children: 0,
+            task_complete: true
+        }],
+        "the last step finishes the task"
+    );
     assert_eq!(
         store.get_task(task.task_uuid).await.unwrap().unwrap().status,
         TaskStatus::Complete

@@ -64,16 +64,25 @@ pub async fn drain(store: &Store, batch: usize) -> (Vec<(String, i64)>, u64) {
                 .collect();
             assert_eq!(deps, got, "dependency results of {}", c.step_name);
             let result = reference_result(ev).unwrap();
-            if c.step_name == "linear_step_4" || c.step_name == "diamond_end" {
+            if is_final(c) {
                 finals.push((c.step_name.clone(), result["result"]["value"].as_i64().unwrap()));
             }
             items.push((c.claim_token, serde_json::to_vec(&result).unwrap()));
         }
-        for o in store.complete_batch(&items).await.unwrap() {
-            assert!(matches!(o, CompletionOutcome::Completed { .. }), "{o:?}");
+        for (o, c) in store.complete_batch(&items).await.unwrap().iter().zip(&claimed) {
+            // The built-in templates have one sink: its completion, and only its, finishes the task.
+            let CompletionOutcome::Completed { task_complete, .. } = o else {
+                panic!("{o:?}");
+            };
+            assert_eq!(*task_complete, is_final(c), "{} {o:?}", c.step_name);
         }
         done += items.len() as u64;
     }
+}
+
+/// The last step of a built-in template.
+fn is_final(c: &ClaimedStep) -> bool {
+    c.step_name == "linear_step_4" || c.step_name == "diamond_end"
 }
 
 pub async fn linear_and_diamond_to_completion(store: &Store) {
@@ -171,7 +180,10 @@ pub async fn visibility_expiry_and_stale_completion(store: &Store) {
             .await
             .unwrap(),
         vec![
-            CompletionOutcome::Completed { ready_children: 1 },
+            CompletionOutcome::Completed {
+                ready_children: 1,
+                task_complete: false
+            },
             CompletionOutcome::Refused
         ]
     );
@@ -672,4 +684,135 @@ pub async fn checkpoints_and_attempt_history(store: &Store) {
     assert_eq!(succeeded, result);
     assert_eq!(store.step_history(task, Uuid::new_v4()).await.unwrap(), None);
     assert_eq!(store.step_history(Uuid::new_v4(), first.step_uuid).await.unwrap(), None);
+}
+
+/// `task_complete` on a template with two sinks (`left` and `right`, after `root`): the completion of a
+/// task's second sink says it finished the task, whether that sink completes alone, in one batch with the
+/// other, or in a batch that runs concurrently with the other's on another handle (`a` and `b`): exactly one
+/// completion per task says so. On PostgreSQL (`pg_url`) the two concurrent batches are held before their
+/// commits (see [`with_counts_locked`]), so both have read the other's sinks by then unless the task lock
+/// orders them.
+pub async fn task_complete_once_per_task(a: &Store, b: &Store, unique: &str, pg_url: Option<&str>) {
+    let name = format!("fan_{unique}");
+    let text = json!({
+        "name": name, "namespace_name": "fan", "version": "1.0.0",
+        "steps": [
+            {"name": "root", "handler": {"callable": "Fan.Root"}},
+            {"name": "left", "handler": {"callable": "Fan.Left"}, "depends_on_steps": ["root"]},
+            {"name": "right", "handler": {"callable": "Fan.Right"}, "depends_on_steps": ["root"]}
+        ]
+    });
+    tasker_store::registry::register_text(&text.to_string(), false, "test").unwrap();
+    a.enqueue("fan", &format!("fan/{name}@1.0.0"), 40, b"{}").await.unwrap();
+    let ok = |c: &ClaimedStep| {
+        (
+            c.claim_token,
+            serde_json::to_vec(&json!({"step_uuid": c.step_uuid, "success": true, "result": {}})).unwrap(),
+        )
+    };
+    let done = |ready_children, task_complete| CompletionOutcome::Completed {
+        ready_children,
+        task_complete,
+    };
+    let roots = a.claim(100, LONG).await.unwrap();
+    assert_eq!(roots.len(), 40);
+    let out = a
+        .complete_batch(&roots.iter().map(ok).collect::<Vec<_>>())
+        .await
+        .unwrap();
+    assert!(out.iter().all(|o| *o == done(2, false)), "{out:?}");
+    let mut sinks: Vec<ClaimedStep> = Vec::new();
+    while sinks.len() < 80 {
+        let c = a.claim(100, LONG).await.unwrap();
+        assert!(!c.is_empty(), "80 sinks ready");
+        sinks.extend(c);
+    }
+    let mut by_task: std::collections::BTreeMap<Uuid, Vec<ClaimedStep>> = Default::default();
+    for c in sinks {
+        by_task.entry(c.task_uuid).or_default().push(c);
+    }
+    let tasks: Vec<Vec<ClaimedStep>> = by_task.into_values().collect();
+    assert!(tasks.iter().all(|t| t.len() == 2));
+    // One sink, then the other: the second finishes the task.
+    for t in &tasks[..10] {
+        assert_eq!(a.complete_batch(&[ok(&t[0])]).await.unwrap(), [done(0, false)]);
+        assert_eq!(a.complete_batch(&[ok(&t[1])]).await.unwrap(), [done(0, true)]);
+    }
+    // Both in one batch: the last of them gets the credit.
+    let batch: Vec<_> = tasks[10..20].iter().flat_map(|t| [ok(&t[0]), ok(&t[1])]).collect();
+    let out = a.complete_batch(&batch).await.unwrap();
+    let finished: Vec<bool> = out
+        .iter()
+        .map(|o| {
+            matches!(
+                o,
+                CompletionOutcome::Completed {
+                    task_complete: true,
+                    ..
+                }
+            )
+        })
+        .collect();
+    assert_eq!(finished, [false, true].repeat(10), "{out:?}");
+    // Each task's two sinks in two concurrent batches on two handles: one of the two says it finished it.
+    let (left, right): (Vec<_>, Vec<_>) = tasks[20..].iter().map(|t| (ok(&t[0]), ok(&t[1]))).unzip();
+    let both = async { tokio::join!(a.complete_batch(&left), b.complete_batch(&right)) };
+    let (l, r) = match pg_url {
+        Some(url) => with_counts_locked(url, 2, both).await,
+        None => both.await,
+    };
+    let (l, r) = (l.unwrap(), r.unwrap());
+    for (i, (l, r)) in l.iter().zip(&r).enumerate() {
+        let finishes = [l, r]
+            .iter()
+            .filter(|o| {
+                matches!(
+                    o,
+                    CompletionOutcome::Completed {
+                        task_complete: true,
+                        ..
+                    }
+                )
+            })
+            .count();
+        assert_eq!(finishes, 1, "task {i} of the concurrent batches: {l:?} {r:?}");
+    }
+    let s = a.status().await.unwrap();
+    assert_eq!((s.tasks, s.tasks_complete), (40, 40), "{s:?}");
+}
+
+/// Runs `f` while another connection holds every step-count row (PostgreSQL): a completion's last
+/// statement before its commit updates one, so each completion running in `f` stops there, after all its
+/// reads. Released once `waiters` sessions wait on a lock (fails after 30 s).
+async fn with_counts_locked<T>(url: &str, waiters: i64, f: impl std::future::Future<Output = T>) -> T {
+    use sqlx::Connection;
+    let mut holder = sqlx::PgConnection::connect(url).await.unwrap();
+    let mut watcher = sqlx::PgConnection::connect(url).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut holder).await.unwrap();
+    sqlx::query("SELECT 1 FROM step_counts FOR UPDATE")
+        .execute(&mut holder)
+        .await
+        .unwrap();
+    let release = async {
+        let deadline = Instant::now() + LONG;
+        loop {
+            let waiting: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()",
+            )
+            .fetch_one(&mut watcher)
+            .await
+            .unwrap();
+            if waiting >= waiters {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{waiting} of {waiters} sessions waiting on a lock"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        sqlx::query("COMMIT").execute(&mut holder).await.unwrap();
+    };
+    let (out, ()) = tokio::join!(f, release);
+    out
 }
