@@ -72,23 +72,28 @@ unsafe impl<T: RingMemory> RingMemory for Arc<T> {
     where
         Self: 'a;
 
+    #[inline]
     fn control(&self) -> &RingControl {
         (**self).control()
     }
 
+    #[inline]
     fn capacity(&self) -> usize {
         (**self).capacity()
     }
 
+    #[inline]
     fn layout_minor(&self) -> u16 {
         (**self).layout_minor()
     }
 
+    #[inline]
     unsafe fn read(&self, off: usize, len: usize) -> Self::Bytes<'_> {
         // SAFETY: the caller upholds `read`'s contract, which is the inner memory's.
         unsafe { (**self).read(off, len) }
     }
 
+    #[inline]
     unsafe fn write(&self, off: usize, src: &[u8]) {
         // SAFETY: the caller upholds `write`'s contract, which is the inner memory's.
         unsafe { (**self).write(off, src) }
@@ -150,15 +155,18 @@ unsafe impl RingMemory for HeapRing {
     #[cfg(loom)]
     type Bytes<'a> = Vec<u8>;
 
+    #[inline]
     fn control(&self) -> &RingControl {
         &self.control
     }
 
+    #[inline]
     fn capacity(&self) -> usize {
         self.data.len()
     }
 
     #[cfg(not(loom))]
+    #[inline]
     unsafe fn read(&self, off: usize, len: usize) -> &[u8] {
         let cells = &self.data[off..off + len];
         // SAFETY: `UnsafeCell<u8>` has u8's layout; the protocol gives the reader these bytes exclusively
@@ -167,6 +175,7 @@ unsafe impl RingMemory for HeapRing {
     }
 
     #[cfg(loom)]
+    #[inline]
     unsafe fn read(&self, off: usize, len: usize) -> Vec<u8> {
         // SAFETY: each cell access is tracked by loom, which reports any access not ordered by the protocol.
         self.data[off..off + len]
@@ -176,6 +185,7 @@ unsafe impl RingMemory for HeapRing {
     }
 
     #[cfg(not(loom))]
+    #[inline]
     unsafe fn write(&self, off: usize, src: &[u8]) {
         let cells = &self.data[off..off + src.len()];
         // SAFETY: bounds checked by the slice above; the protocol gives the producer these bytes exclusively.
@@ -183,6 +193,7 @@ unsafe impl RingMemory for HeapRing {
     }
 
     #[cfg(loom)]
+    #[inline]
     unsafe fn write(&self, off: usize, src: &[u8]) {
         for (cell, &b) in self.data[off..off + src.len()].iter().zip(src) {
             // SAFETY: loom tracks the write and reports it if the protocol let a reader overlap it.

@@ -10,6 +10,11 @@
 //!
 //! - `floor_serialize` serialises the event into a reused `Vec`: the work both paths must do at least once,
 //!   so `x - floor` is each path's own overhead.
+//! - `ring_text` is what the worker's pump does today: both sources hand their events over as JSON text
+//!   (`EventPayload::Text`: the store builds it, the synthetic source writes ids into a template), so the
+//!   pump copies the text into the frame (`EventPayload::write_to`), with the same bookkeeping and reader as
+//!   `ring`; its floor, `floor_copy`, copies the same text into a reused `Vec`. `ring_text_warm` is
+//!   `ring_text` through a 256 KiB events ring, which stays in the core's L2 (the default 4 MiB does not).
 //!
 //! Both paths then retire the event from the in-flight map (as its completion would), so the maps stay the
 //! same size. Events: the 2.7 KB fixture and a 64 KiB one. Heap allocations per event are counted by a counting
@@ -24,6 +29,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 use tasker_ring::{record_type, Consumer, MappedRing, Producer, Region, RegionConfig, RingId};
+use tasker_worker_core::source::EventPayload;
 use tasker_worker_core::synthetic::StepEventGenerator;
 
 /// Counts every allocation (and reallocation) made through the global allocator.
@@ -59,6 +65,8 @@ struct Event {
     id: u128,
     step: u128,
     json: serde_json::Value,
+    /// The same event as the text the sources hand over.
+    text: EventPayload,
 }
 
 fn event(bytes: usize) -> Event {
@@ -68,6 +76,7 @@ fn event(bytes: usize) -> Event {
         id: 1,
         step: 2,
         json: json.clone(),
+        text: EventPayload::Text(json.to_string().into_boxed_str()),
     }
 }
 
@@ -114,13 +123,14 @@ struct RingPath {
 }
 
 impl RingPath {
-    fn new(tag: &str) -> Self {
+    /// A region whose events ring holds `events_capacity` bytes (the worker's default is 4 MiB).
+    fn new(tag: &str, events_capacity: u32) -> Self {
         let path = tasker_ring::default_dir().join(format!("bench-per-event-{tag}-{}.ring", std::process::id()));
         let _ = std::fs::remove_file(&path);
         let region = Region::create(
             &path,
             &RegionConfig {
-                events_capacity: 4 << 20,
+                events_capacity,
                 completions_capacity: 4 << 20,
                 max_frame_size: 128 << 10,
                 ..RegionConfig::default()
@@ -145,6 +155,19 @@ impl RingPath {
                 serde_json::to_writer(w, &e.json).map_err(std::io::Error::other)
             })
             .unwrap();
+        self.read_and_retire(e);
+    }
+
+    /// The pump's path for text events: the text copied into the frame.
+    fn one_text(&mut self, e: &Event) {
+        let len = e.text.text_len().expect("text");
+        self.producer
+            .try_write_with(record_type::STEP_EVENT, len, |w| e.text.write_to(w))
+            .unwrap();
+        self.read_and_retire(e);
+    }
+
+    fn read_and_retire(&mut self, e: &Event) {
         // The reader (JS) copies the frame out of shared memory; its position passing the frame starts the
         // event's clock.
         let copy = &mut self.copy;
@@ -182,13 +205,27 @@ fn bench(c: &mut Criterion) {
         group.throughput(Throughput::Elements(1));
         let mut poll = PerPoll::new();
         group.bench_function(BenchmarkId::new("per_poll", name), |b| b.iter(|| poll.one(&e)));
-        let mut ring = RingPath::new(name);
+        let mut ring = RingPath::new(name, 4 << 20);
         group.bench_function(BenchmarkId::new("ring", name), |b| b.iter(|| ring.one(&e)));
         let mut out = Vec::with_capacity(128 << 10);
         group.bench_function(BenchmarkId::new("floor_serialize", name), |b| {
             b.iter(|| {
                 out.clear();
                 serde_json::to_writer(&mut out, &e.json).unwrap();
+                black_box(&out);
+            })
+        });
+        group.bench_function(BenchmarkId::new("ring_text", name), |b| b.iter(|| ring.one_text(&e)));
+        // The same with a 256 KiB events ring, which stays in this core's 1 MiB L2: the difference is what
+        // writing into lines the 4 MiB ring has let go cold costs.
+        let mut warm = RingPath::new(&format!("{name}-warm"), 256 << 10);
+        group.bench_function(BenchmarkId::new("ring_text_warm", name), |b| {
+            b.iter(|| warm.one_text(&e))
+        });
+        group.bench_function(BenchmarkId::new("floor_copy", name), |b| {
+            b.iter(|| {
+                out.clear();
+                e.text.write_to(&mut out).unwrap();
                 black_box(&out);
             })
         });
@@ -209,11 +246,15 @@ fn main() {
     for (name, bytes) in sizes() {
         let e = event(bytes);
         let mut poll = PerPoll::new();
-        let mut ring = RingPath::new(name);
+        let mut ring = RingPath::new(name, 4 << 20);
         let p = allocations_per_event(|| poll.one(&e), 1000);
         let r = allocations_per_event(|| ring.one(&e), 1000);
-        println!("heap allocations per event, {name}: per_poll {p:.3}, ring {r:.3}");
-        counts.insert(name.into(), serde_json::json!({ "per_poll": p, "ring": r }));
+        let t = allocations_per_event(|| ring.one_text(&e), 1000);
+        println!("heap allocations per event, {name}: per_poll {p:.3}, ring {r:.3}, ring_text {t:.3}");
+        counts.insert(
+            name.into(),
+            serde_json::json!({ "per_poll": p, "ring": r, "ring_text": t }),
+        );
     }
     // Next to criterion's own output, for scripts/bench-report.
     let dir = criterion_home().join("per_event");
