@@ -81,11 +81,13 @@ fn round_trip(db: Option<&str>, run_step: impl Fn(&str)) {
     });
     let task = ok(call("create_task", with(request.clone())));
     let task_uuid = task["task_uuid"].as_str().unwrap().to_string();
-    assert_eq!(
-        (&task["status"], &task["step_count"], &task["tags"]),
-        (&json!("pending"), &json!(4), &json!(["x"]))
+    // The answer is read back after the commit: on the bootstrapped worker's store, the worker may already
+    // have claimed the first step (a CI run saw `in_progress`), so its counts and status can move.
+    assert!(
+        task["status"] == json!("pending") || task["status"] == json!("in_progress"),
+        "{task}"
     );
-    // (The SQLite worker may have claimed the first step meanwhile: its counts and status can move.)
+    assert_eq!((&task["step_count"], &task["tags"]), (&json!(4), &json!(["x"])));
     let stable = |t: &Value| {
         (
             t["task_uuid"].clone(),
