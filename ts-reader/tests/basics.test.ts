@@ -132,7 +132,11 @@ describe('liveness (layout-spec.md section 13)', () => {
 
   it('a running process is alive; a zombie and a reused pid are dead', { skip: process.platform !== 'linux' }, async () => {
     assert.equal(liveness(0, 0), 'absent');
-    assert.equal(liveness(process.pid, processStartTime('self') % 2 ** 32), 'alive');
+    const ownStart = processStartTime('self') % 2 ** 32;
+    assert.equal(liveness(process.pid, ownStart), 'alive');
+    // This process's pid with another start time: an earlier process that had our pid, dead (the shortcut for
+    // our own identity must not answer for it).
+    assert.equal(liveness(process.pid, (ownStart + 1) % 2 ** 32), 'dead', 'our pid, an earlier start time: reused');
     // Outside pid_t's range (a peer line holds 32 unsigned bits): no process, as the Rust inspector says.
     for (const pid of [2 ** 31, 2 ** 31 + 12345, 2 ** 32 - 1]) assert.equal(liveness(pid, 0), 'dead', String(pid));
     // A short `sleep` runs in the background of a shell that then becomes `sleep 10`, which never reaps it: a

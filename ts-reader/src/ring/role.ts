@@ -28,9 +28,18 @@ export function processStartTime(pid: number | 'self'): number {
 
 export type Liveness = 'alive' | 'dead' | 'absent';
 
-/** Section 13: dead when the pid is gone, a zombie (exited, not yet reaped) or reused (start times differ). */
+/** This process's pid and start time's low 32 bits, read once (both are fixed for the process's life). */
+let own: { pid: number; startTimeLow32: number } | null = null;
+
+/**
+ * Section 13: dead when the pid is gone, a zombie (exited, not yet reaped) or reused (start times differ).
+ * A peer with this process's own identity (the worker core in this process: the usual producer) is alive
+ * without asking the OS: a maintenance tick then costs no `kill` and no `/proc` read (issue 21, idle CPU).
+ */
 export function liveness(pid: number, startTimeLow32: number): Liveness {
   if (pid === 0) return 'absent';
+  own ??= { pid: process.pid, startTimeLow32: processStartTime('self') % 2 ** 32 };
+  if (pid === own.pid && startTimeLow32 !== 0 && startTimeLow32 === own.startTimeLow32) return 'alive';
   // Linux's pid_t is a signed 32-bit integer: a pid outside 1..2^31-1 names no process (process.kill would
   // throw a type error for it, not ESRCH).
   if (!Number.isInteger(pid) || pid < 0 || pid > 0x7fff_ffff) return 'dead';
