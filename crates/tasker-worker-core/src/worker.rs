@@ -41,8 +41,10 @@ const PACE_SLEEP: Duration = Duration::from_micros(500);
 const QUIET_AFTER: Duration = Duration::from_millis(50);
 /// How long a quiet ring pump parks: a source handing events over from its own thread unparks it at once
 /// ([`crate::source::PumpWaker`]), as do a stop and a graceful shutdown; nothing else has work for it while
-/// nothing is outstanding. Replaces the 1000 wake-ups a second of [`IDLE_SLEEP`] with 50 (issue 21: idle CPU).
-const QUIET_PARK: Duration = Duration::from_millis(20);
+/// nothing is outstanding. Replaces the 1000 wake-ups a second of [`IDLE_SLEEP`] with 10 (issue 21: idle CPU);
+/// each wake-up runs the maintenance (heartbeats every [`MAINTENANCE_EVERY`]), so heartbeats stay about
+/// 100 ms apart (the stale-region sweep's grace is 10 s).
+const QUIET_PARK: Duration = Duration::from_millis(100);
 /// Most events claimed per pump step.
 const CLAIM_BATCH: usize = 1024;
 /// Default of `source.visibility_margin_ms`: a claim's deadline is the completion timeout plus this.
