@@ -578,3 +578,30 @@ fn the_reassembly_buffer_shrinks_after_a_large_message() {
         consumer.reassembly_capacity()
     );
 }
+
+#[test]
+fn a_long_batch_hands_room_back_before_it_ends() {
+    // A producer waiting on a full ring must not wait for the consumer's whole batch: read_batch releases
+    // once an eighth of the ring (128 bytes here) is read.
+    let (mut p, mut c) = heap_channel(1024, LIMITS, 0);
+    let mut written = 0;
+    while p.try_write(record_type::STEP_EVENT, &[7; 40]).is_ok() {
+        written += 1;
+    }
+    assert_eq!(written, 18, "18 records of 56 bytes fill 1008 of 1024 bytes");
+    let full = p.free_space();
+    let mut free_seen = Vec::new();
+    let n = c
+        .read_batch(usize::MAX, |m| {
+            assert_eq!(m.payload, [7; 40]);
+            free_seen.push(p.free_space());
+        })
+        .unwrap();
+    assert_eq!(n, written);
+    assert_eq!(free_seen[0], full, "nothing released before the first delivery");
+    assert!(
+        free_seen[written - 1] > full,
+        "room handed back during the batch: {free_seen:?}"
+    );
+    assert_eq!(p.free_space(), 1024, "everything released at the end");
+}
