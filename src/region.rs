@@ -322,12 +322,14 @@ unsafe impl Sync for MappedRing {}
 unsafe impl RingMemory for MappedRing {
     type Bytes<'a> = &'a [u8];
 
+    #[inline]
     fn control(&self) -> &RingControl {
         // SAFETY: validated offset (128-aligned, inside the header page) of a live mapping, initialised by
         // the creator before the ready word.
         unsafe { self.control.as_ref() }
     }
 
+    #[inline]
     fn capacity(&self) -> usize {
         self.capacity
     }
@@ -336,6 +338,7 @@ unsafe impl RingMemory for MappedRing {
         self.layout_minor
     }
 
+    #[inline]
     unsafe fn read(&self, off: usize, len: usize) -> &[u8] {
         // Checked in release builds too (one compare per copy): a protocol bug becomes a panic, never a read
         // outside the mapping (tests/hostile.rs relies on it).
@@ -347,6 +350,7 @@ unsafe impl RingMemory for MappedRing {
         unsafe { std::slice::from_raw_parts(self.data.as_ptr().add(off), len) }
     }
 
+    #[inline]
     unsafe fn write(&self, off: usize, src: &[u8]) {
         assert!(
             off.checked_add(src.len()).is_some_and(|end| end <= self.capacity),
