@@ -119,6 +119,12 @@ pub struct ReadGuard<'c, M: RingMemory> {
 /// Most messages [`Consumer::read_batch`] scans ahead and claims with one CAS before delivering them.
 pub const CLAIM_GROUP: usize = 32;
 
+/// [`Consumer::read_batch`] closes a claim group once it spans this many bytes of the ring. Small messages
+/// share a claim; a message of this size or more gets its own, so the scan never runs ahead through records
+/// the consumer has not touched yet (each header there is a cache miss that depends on the previous one, where
+/// reading in order lets the hardware prefetcher stream them: measured on 2.7 KB events, rtrb_parity).
+pub const CLAIM_SPAN: u32 = 2048;
+
 /// [`Consumer::read_batch`] releases what it delivered once `capacity / RELEASE_EVERY` bytes are read (and
 /// closes a claim group at that size), so a producer waiting on a full ring is not held for a whole batch.
 pub const RELEASE_EVERY: usize = 8;
@@ -274,8 +280,8 @@ impl<M: RingMemory> Consumer<M> {
     /// Reads up to `max` whole messages, calling `f` for each, and releases them. Returns how many were
     /// delivered. On a read error, what was delivered is released first.
     ///
-    /// Messages are scanned ahead in groups (up to [`CLAIM_GROUP`] of them, or [`RELEASE_EVERY`] of the
-    /// ring, whichever comes first; a reassembled message ends its group), claimed with one CAS per group
+    /// Messages are scanned ahead in groups (up to [`CLAIM_GROUP`] of them spanning at most [`CLAIM_SPAN`]
+    /// bytes or an eighth of the ring; a reassembled message ends its group), claimed with one CAS per group
     /// (layout 1.1, spec 9.5: every message is claimed before it is handed out), then delivered. What was
     /// delivered is released with one store once an eighth of the ring is read and at the end of the batch,
     /// so a producer waiting on a full ring gets room while a long batch is still being read.
@@ -324,7 +330,7 @@ impl<M: RingMemory> Consumer<M> {
                             break;
                         }
                         self.consume(&found);
-                        if found.end.wrapping_sub(start) >= release_every {
+                        if found.end.wrapping_sub(start) >= release_every.min(CLAIM_SPAN) {
                             break;
                         }
                     }
