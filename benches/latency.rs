@@ -37,7 +37,9 @@
 
 mod common;
 
-use common::{cases, copy_into, pin_to, skip, Case, Group, RegionFile, Sink, CONSUMER_CPU, PRODUCER_CPU, RING_BYTES};
+use common::{
+    cases, copy_into, pin_to, rtrb_take, Case, Group, RegionFile, Sink, CONSUMER_CPU, PRODUCER_CPU, RING_BYTES,
+};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use hdrhistogram::Histogram;
 use rtrb::RingBuffer;
@@ -297,29 +299,7 @@ impl Rtrb {
         let mut sink = Sink::new(&case.payload);
         let Self { feeder, consumer } = self;
         group.bench_function(BenchmarkId::new("rtrb", &case.name), |b| {
-            b.iter_custom(|iters| {
-                feeder.run(&case.payload, iters, &mut sink, hist, |sink| {
-                    // Peek the length prefix (a chunk dropped without commit consumes nothing).
-                    let len = match consumer.read_chunk(4) {
-                        Ok(chunk) => {
-                            let (first, second) = chunk.as_slices();
-                            let mut prefix = [0u8; 4];
-                            prefix[..first.len()].copy_from_slice(first);
-                            prefix[first.len()..].copy_from_slice(second);
-                            u32::from_le_bytes(prefix) as usize
-                        }
-                        Err(_) => return false,
-                    };
-                    let chunk = consumer
-                        .read_chunk(4 + len)
-                        .expect("prefix and payload are committed together");
-                    let (first, second) = chunk.as_slices();
-                    let (first, second) = skip(first, second, 4);
-                    sink.take(first, second);
-                    chunk.commit_all();
-                    true
-                })
-            })
+            b.iter_custom(|iters| feeder.run(&case.payload, iters, &mut sink, hist, |sink| rtrb_take(consumer, sink)))
         });
     }
 }

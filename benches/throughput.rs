@@ -39,215 +39,26 @@
 //! implementations within one run, not across machines.
 
 mod common;
+#[path = "common/stream.rs"]
+mod stream;
 
-use common::{cases, copy_into, pin_to, skip, Case, Group, RegionFile, Sink, CONSUMER_CPU, PRODUCER_CPU, RING_BYTES};
+use common::{cases, pin_to, Case, Group, Sink, CONSUMER_CPU, RING_BYTES};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use rtrb::RingBuffer;
-use std::hint::spin_loop;
-use std::sync::{mpsc, Arc};
-use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant};
-use tasker_ring::{record_type, Consumer, MappedRing, RingId, WriteError};
+use std::time::Duration;
+use stream::{Feeder, Ours, Rtrb, Spin};
 
-/// Backoff shared by every producer and consumer: spin a little, then yield the core.
-struct Spin(u32);
-
-impl Spin {
-    fn new() -> Self {
-        Self(0)
-    }
-
-    fn wait(&mut self) {
-        if self.0 < 64 {
-            self.0 += 1;
-            spin_loop();
-        } else {
-            thread::yield_now();
-        }
-    }
-
-    fn reset(&mut self) {
-        self.0 = 0;
-    }
+fn bench_ours(ours: &mut Ours, group: &mut Group<'_>, case: &Case) {
+    let mut sink = Sink::new(&case.payload);
+    group.bench_function(BenchmarkId::new("tasker_ring", &case.name), |b| {
+        b.iter_custom(|iters| ours.round(&case.payload, iters, &mut sink))
+    });
 }
 
-/// One sample's request to a producer thread: send this payload this many times.
-type Job = (Arc<[u8]>, u64);
-
-/// A long-lived producer thread, pinned, that runs one [`Job`] each time it is handed one.
-struct Feeder {
-    jobs: Option<mpsc::Sender<Job>>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Feeder {
-    fn spawn(mut send: impl FnMut(&[u8], u64) + Send + 'static) -> Self {
-        let (tx, rx) = mpsc::channel::<Job>();
-        let thread = thread::Builder::new()
-            .name("bench-producer".into())
-            .spawn(move || {
-                pin_to(PRODUCER_CPU);
-                while let Ok((payload, n)) = rx.recv() {
-                    send(&payload, n);
-                }
-            })
-            .expect("spawn producer");
-        Self {
-            jobs: Some(tx),
-            thread: Some(thread),
-        }
-    }
-
-    /// Starts the clock, asks for `n` copies of `payload`, runs `receive_n(n)` and stops the clock.
-    fn run(&self, payload: &Arc<[u8]>, n: u64, receive_n: impl FnOnce(u64)) -> Duration {
-        let start = Instant::now();
-        let jobs = self.jobs.as_ref().expect("feeder running");
-        jobs.send((Arc::clone(payload), n)).expect("producer alive");
-        receive_n(n);
-        start.elapsed()
-    }
-}
-
-impl Drop for Feeder {
-    fn drop(&mut self) {
-        drop(self.jobs.take());
-        if let Some(thread) = self.thread.take() {
-            if thread.join().is_err() && !thread::panicking() {
-                panic!("producer thread panicked");
-            }
-        }
-    }
-}
-
-/// The region's events ring, for the whole run. Fields drop in order: the producer thread is joined, the
-/// consumer role released, then the file unlinked.
-struct Ours {
-    feeder: Feeder,
-    consumer: Consumer<MappedRing>,
-    _file: RegionFile,
-}
-
-impl Ours {
-    fn new() -> Self {
-        let file = RegionFile::create("tasker-ring-bench");
-        let consumer = file.region.consumer(RingId::Events).expect("consumer role");
-        let mut producer = file.region.producer(RingId::Events).expect("producer role");
-        let feeder = Feeder::spawn(move |payload, n| {
-            let mut spin = Spin::new();
-            for _ in 0..n {
-                loop {
-                    match producer.try_write(record_type::STEP_EVENT, payload) {
-                        Ok(()) => break,
-                        Err(WriteError::Full { .. }) => spin.wait(),
-                        Err(e) => panic!("try_write: {e}"),
-                    }
-                }
-                spin.reset();
-            }
-        });
-        Self {
-            feeder,
-            consumer,
-            _file: file,
-        }
-    }
-
-    fn bench(&mut self, group: &mut Group<'_>, case: &Case) {
-        let mut sink = Sink::new(&case.payload);
-        let Self { feeder, consumer, .. } = self;
-        group.bench_function(BenchmarkId::new("tasker_ring", &case.name), |b| {
-            b.iter_custom(|iters| {
-                feeder.run(&case.payload, iters, |n| {
-                    let mut spin = Spin::new();
-                    let mut got = 0u64;
-                    while got < n {
-                        let max = usize::try_from(n - got).unwrap_or(usize::MAX);
-                        let k = consumer
-                            .read_batch(max, |m| sink.take(m.payload, &[]))
-                            .expect("read_batch");
-                        if k == 0 {
-                            spin.wait();
-                        } else {
-                            spin.reset();
-                            got += k as u64;
-                        }
-                    }
-                })
-            })
-        });
-    }
-}
-
-/// An rtrb byte ring of the same capacity, for the whole run.
-struct Rtrb {
-    feeder: Feeder,
-    consumer: rtrb::Consumer<u8>,
-}
-
-impl Rtrb {
-    fn new() -> Self {
-        let (mut producer, consumer) = RingBuffer::<u8>::new(RING_BYTES as usize);
-        let feeder = Feeder::spawn(move |payload, n| {
-            let prefix = u32::try_from(payload.len()).expect("payload fits u32").to_le_bytes();
-            let total = prefix.len() + payload.len();
-            let mut spin = Spin::new();
-            for _ in 0..n {
-                loop {
-                    match producer.write_chunk_uninit(total) {
-                        Ok(mut chunk) => {
-                            let (first, second) = chunk.as_mut_slices();
-                            copy_into(first, second, 0, &prefix);
-                            copy_into(first, second, prefix.len(), payload);
-                            // SAFETY: the two copies above initialised all `total` slots of the chunk.
-                            unsafe { chunk.commit_all() };
-                            break;
-                        }
-                        Err(_) => spin.wait(),
-                    }
-                }
-                spin.reset();
-            }
-        });
-        Self { feeder, consumer }
-    }
-
-    fn bench(&mut self, group: &mut Group<'_>, case: &Case) {
-        let mut sink = Sink::new(&case.payload);
-        let Self { feeder, consumer } = self;
-        group.bench_function(BenchmarkId::new("rtrb", &case.name), |b| {
-            b.iter_custom(|iters| {
-                feeder.run(&case.payload, iters, |n| {
-                    let mut spin = Spin::new();
-                    let mut got = 0u64;
-                    while got < n {
-                        // Peek the length prefix (a chunk dropped without commit consumes nothing).
-                        let len = match consumer.read_chunk(4) {
-                            Ok(chunk) => {
-                                let (first, second) = chunk.as_slices();
-                                let mut prefix = [0u8; 4];
-                                prefix[..first.len()].copy_from_slice(first);
-                                prefix[first.len()..].copy_from_slice(second);
-                                u32::from_le_bytes(prefix) as usize
-                            }
-                            Err(_) => {
-                                spin.wait();
-                                continue;
-                            }
-                        };
-                        spin.reset();
-                        let chunk = consumer
-                            .read_chunk(4 + len)
-                            .expect("prefix and payload are committed together");
-                        let (first, second) = chunk.as_slices();
-                        let (first, second) = skip(first, second, 4);
-                        sink.take(first, second);
-                        chunk.commit_all();
-                        got += 1;
-                    }
-                })
-            })
-        });
-    }
+fn bench_rtrb(rtrb: &mut Rtrb, group: &mut Group<'_>, case: &Case) {
+    let mut sink = Sink::new(&case.payload);
+    group.bench_function(BenchmarkId::new("rtrb", &case.name), |b| {
+        b.iter_custom(|iters| rtrb.round(&case.payload, iters, &mut sink))
+    });
 }
 
 /// A bounded crossbeam channel holding `RING_BYTES` of this case's payloads (built per case).
@@ -300,8 +111,8 @@ fn throughput(c: &mut Criterion) {
     let mut group = c.benchmark_group("throughput");
     for case in cases() {
         group.throughput(Throughput::Bytes(case.payload.len() as u64));
-        ours.bench(&mut group, &case);
-        rtrb.bench(&mut group, &case);
+        bench_ours(&mut ours, &mut group, &case);
+        bench_rtrb(&mut rtrb, &mut group, &case);
         bench_crossbeam(&mut group, &case);
     }
     group.finish();

@@ -52,6 +52,8 @@ pub struct Consumer<M: RingMemory> {
     /// The last value this consumer stored to the claim word (a position; never the seal bit).
     claimed: u32,
     poisoned: Option<ReadError>,
+    /// [`Self::read_batch`]'s scanned-ahead messages (allocated once, at [`CLAIM_GROUP`]).
+    group: Vec<Found>,
     frames: u64,
     bytes: u64,
     sleeps: u64,
@@ -113,6 +115,19 @@ pub struct ReadGuard<'c, M: RingMemory> {
     consumer: &'c mut Consumer<M>,
     found: Found,
 }
+
+/// Most messages [`Consumer::read_batch`] scans ahead and claims with one CAS before delivering them.
+pub const CLAIM_GROUP: usize = 32;
+
+/// [`Consumer::read_batch`] closes a claim group once it spans this many bytes of the ring. Small messages
+/// share a claim; a message of this size or more gets its own, so the scan never runs ahead through records
+/// the consumer has not touched yet (each header there is a cache miss that depends on the previous one, where
+/// reading in order lets the hardware prefetcher stream them: measured on 2.7 KB events, rtrb_parity).
+pub const CLAIM_SPAN: u32 = 2048;
+
+/// [`Consumer::read_batch`] releases what it delivered once `capacity / RELEASE_EVERY` bytes are read (and
+/// closes a claim group at that size), so a producer waiting on a full ring is not held for a whole batch.
+pub const RELEASE_EVERY: usize = 8;
 
 /// Reassembly buffer bytes kept allocated between messages (larger ones are freed once read).
 pub const ASSEMBLY_KEEP: usize = 256 * 1024;
@@ -196,6 +211,7 @@ impl<M: RingMemory> Consumer<M> {
             claims,
             claimed,
             poisoned,
+            group: Vec::with_capacity(CLAIM_GROUP),
             frames,
             bytes,
             sleeps,
@@ -261,8 +277,14 @@ impl<M: RingMemory> Consumer<M> {
         }
     }
 
-    /// Reads up to `max` whole messages, calling `f` for each, then releases them all with one store.
-    /// Returns how many were delivered. On a read error, what was delivered is released first.
+    /// Reads up to `max` whole messages, calling `f` for each, and releases them. Returns how many were
+    /// delivered. On a read error, what was delivered is released first.
+    ///
+    /// Messages are scanned ahead in groups (up to [`CLAIM_GROUP`] of them spanning at most [`CLAIM_SPAN`]
+    /// bytes or an eighth of the ring; a reassembled message ends its group), claimed with one CAS per group
+    /// (layout 1.1, spec 9.5: every message is claimed before it is handed out), then delivered. What was
+    /// delivered is released with one store once an eighth of the ring is read and at the end of the batch,
+    /// so a producer waiting on a full ring gets room while a long batch is still being read.
     ///
     /// ```
     /// use tasker_ring::{heap_channel, record_type, RingLimits};
@@ -286,31 +308,66 @@ impl<M: RingMemory> Consumer<M> {
     where
         F: FnMut(Message<'_>),
     {
+        let release_every = (self.capacity / RELEASE_EVERY) as u32;
+        let mut group = std::mem::take(&mut self.group);
         let mut delivered = 0;
         let outcome = loop {
             if delivered == max {
                 break Ok(());
             }
-            match self.next() {
-                Ok(Some(found)) => {
-                    if let Err(e) = self.claim_or_drop(&found) {
-                        break Err(e);
+            // Scan ahead: each in-place message is consumed locally as it is found (its bytes stay reserved
+            // until `release`, after delivery); a reassembled one must be delivered before the next scan
+            // reuses the buffer, so it closes the group.
+            group.clear();
+            let want = (max - delivered).min(CLAIM_GROUP);
+            let start = self.tail;
+            let mut failed = None;
+            while group.len() < want {
+                match self.next() {
+                    Ok(Some(found)) => {
+                        group.push(found);
+                        if matches!(found.location, Location::Assembled) {
+                            break;
+                        }
+                        self.consume(&found);
+                        if found.end.wrapping_sub(start) >= release_every.min(CLAIM_SPAN) {
+                            break;
+                        }
                     }
-                    {
-                        let payload = self.payload(&found);
-                        f(Message {
-                            record_type: found.record_type,
-                            sequence: found.sequence,
-                            payload: &payload,
-                        });
+                    Ok(None) => break,
+                    Err(e) => {
+                        failed = Some(e);
+                        break;
                     }
-                    self.consume(&found);
-                    delivered += 1;
                 }
-                Ok(None) => break Ok(()),
-                Err(e) => break Err(e),
+            }
+            let Some(last) = group.last().copied() else {
+                break failed.map_or(Ok(()), Err);
+            };
+            // One claim for the whole group, before any of it is handed out.
+            if let Err(e) = self.claim_or_drop(&last) {
+                break Err(e);
+            }
+            for found in &group {
+                let payload = self.payload(found);
+                f(Message {
+                    record_type: found.record_type,
+                    sequence: found.sequence,
+                    payload: &payload,
+                });
+            }
+            if matches!(last.location, Location::Assembled) {
+                self.consume(&last);
+            }
+            delivered += group.len();
+            if let Some(e) = failed {
+                break Err(e);
+            }
+            if self.tail.wrapping_sub(self.released) >= release_every {
+                self.release();
             }
         };
+        self.group = group;
         self.release();
         outcome.map(|()| delivered)
     }
@@ -456,7 +513,9 @@ impl<M: RingMemory> Consumer<M> {
     /// message is dropped undelivered (consumed, released) and the consumer stays sealed.
     fn claim_or_drop(&mut self, found: &Found) -> Result<(), ReadError> {
         if let Err(e) = self.claim(found.end) {
-            self.consume(found);
+            if self.tail != found.end {
+                self.consume(found);
+            }
             self.release();
             self.poisoned = Some(e.clone());
             return Err(e);

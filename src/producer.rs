@@ -164,6 +164,16 @@ pub struct Producer<M: RingMemory> {
     seal: Option<SealOutcome>,
 }
 
+/// What [`Producer::try_write_single`] did.
+enum Single {
+    /// Written and published.
+    Written,
+    /// The frame would fit an empty ring but not the free space now: nothing written.
+    Full { needed: u64, free: u64 },
+    /// Nothing written: the general path decides (fragments, padding at the ring's end, errors).
+    General,
+}
+
 /// How a message writer behaves when the ring has no room.
 #[derive(Clone, Copy, Debug)]
 enum Mode {
@@ -363,17 +373,22 @@ impl<M: RingMemory> Producer<M> {
     /// - [`WriteError::MessageTooLarge`]: larger than the ring's `max_message`.
     /// - [`WriteError::InvalidRecordType`]: padding, or a type this layout version does not define.
     pub fn try_write(&mut self, record_type: u16, payload: &[u8]) -> Result<(), WriteError> {
-        if self.try_write_single(record_type, payload) {
-            return Ok(());
+        match self.try_write_single(record_type, payload) {
+            Single::Written => Ok(()),
+            Single::Full { needed, free } => {
+                self.count_full_stall();
+                Err(WriteError::Full { needed, free })
+            }
+            Single::General => self.try_write_with(record_type, payload.len(), |w| io::Write::write_all(w, payload)),
         }
-        self.try_write_with(record_type, payload.len(), |w| io::Write::write_all(w, payload))
     }
 
-    /// Fast path of [`Self::try_write`]: one unfragmented frame that fits before the ring's end and in the
-    /// free space. Returns `false`, having written nothing, whenever the general path is needed (which then
-    /// also produces the precise error).
+    /// Fast path of [`Self::try_write`]: one unfragmented frame that fits before the ring's end. Writes and
+    /// publishes it if it fits in the free space; reports `Full` (the general path's error for it: a single
+    /// frame's worst case is its footprint, at most half the ring) if not. Returns `General`, having written
+    /// nothing, whenever the general path is needed (which then also produces the precise error).
     #[inline]
-    fn try_write_single(&mut self, record_type: u16, payload: &[u8]) -> bool {
+    fn try_write_single(&mut self, record_type: u16, payload: &[u8]) -> Single {
         let len = payload.len();
         if len > self.limits.max_payload()
             || len as u64 > self.limits.max_message
@@ -381,18 +396,26 @@ impl<M: RingMemory> Producer<M> {
             || self.seal.is_some()
             || !record_type::is_writable(record_type)
         {
-            return false;
+            return Single::General;
         }
         let footprint = align_frame(FRAME_HEADER + len);
         let off = self.head as usize & (self.capacity - 1);
         if self.capacity - off < footprint {
-            return false;
+            return Single::General;
         }
         let end = self.head.wrapping_add(footprint as u32);
         if !self.fits(end) {
             self.refresh_tail();
             if !self.fits(end) {
-                return false;
+                let used = self.head.wrapping_sub(self.cached_tail) as usize;
+                if used > self.capacity {
+                    // An impossible consumer position: the general path names it.
+                    return Single::General;
+                }
+                return Single::Full {
+                    needed: footprint as u64,
+                    free: (self.capacity - used) as u64,
+                };
             }
         }
         let header = FrameHeader {
@@ -415,7 +438,7 @@ impl<M: RingMemory> Producer<M> {
             pads: 0,
         };
         self.publish(end, self.next_seq.wrapping_add(1), tally, false);
-        true
+        Single::Written
     }
 
     /// Writes one message produced by `fill` (for example `serde_json::to_writer`) straight into the ring.
@@ -587,17 +610,22 @@ impl<M: RingMemory> Producer<M> {
                 let _ = self.write_abort();
             }
             if matches!(err, WriteError::Full { .. }) {
-                self.full_stalls = self.full_stalls.wrapping_add(1);
-                // Relaxed: statistics only.
-                self.mem
-                    .control()
-                    .producer_stats
-                    .full_stalls
-                    .store(self.full_stalls, Ordering::Relaxed);
+                self.count_full_stall();
             }
             return Err(err);
         }
         Ok(())
+    }
+
+    /// Counts an all-or-nothing write refused with `Full` (line 3's `full_stalls`).
+    fn count_full_stall(&mut self) {
+        self.full_stalls = self.full_stalls.wrapping_add(1);
+        // Relaxed: statistics only.
+        self.mem
+            .control()
+            .producer_stats
+            .full_stalls
+            .store(self.full_stalls, Ordering::Relaxed);
     }
 
     /// Publishes an END|ABORT record so the consumer drops a partly published message.

@@ -578,3 +578,48 @@ fn the_reassembly_buffer_shrinks_after_a_large_message() {
         consumer.reassembly_capacity()
     );
 }
+
+#[test]
+fn a_long_batch_hands_room_back_before_it_ends() {
+    // A producer waiting on a full ring must not wait for the consumer's whole batch: read_batch releases
+    // once an eighth of the ring (128 bytes here) is read.
+    let (mut p, mut c) = heap_channel(1024, LIMITS, 0);
+    let mut written = 0;
+    while p.try_write(record_type::STEP_EVENT, &[7; 40]).is_ok() {
+        written += 1;
+    }
+    assert_eq!(written, 18, "18 records of 56 bytes fill 1008 of 1024 bytes");
+    let full = p.free_space();
+    let mut free_seen = Vec::new();
+    let n = c
+        .read_batch(usize::MAX, |m| {
+            assert_eq!(m.payload, [7; 40]);
+            free_seen.push(p.free_space());
+        })
+        .unwrap();
+    assert_eq!(n, written);
+    assert_eq!(free_seen[0], full, "nothing released before the first delivery");
+    assert!(
+        free_seen[written - 1] > full,
+        "room handed back during the batch: {free_seen:?}"
+    );
+    assert_eq!(p.free_space(), 1024, "everything released at the end");
+}
+
+#[test]
+fn a_full_ring_gives_the_same_error_on_the_fast_path_and_the_general_one() {
+    // try_write answers Full for a single frame without entering the general writer; its figures must be
+    // the ones the general writer (try_write_with, same payload) reports.
+    let (mut p, _c) = heap_channel(1024, LIMITS, 0);
+    // 16 records of 64 bytes fill the ring exactly: the next frame starts at offset 0, room to the end.
+    while p.try_write(record_type::STEP_EVENT, &[1; 48]).is_ok() {}
+    assert_eq!((p.position(), p.free_space()), (1024, 0));
+    for len in [1, 8, 40, 100] {
+        let fast = p.try_write(record_type::STEP_EVENT, &vec![2; len]).unwrap_err();
+        let general = p
+            .try_write_with(record_type::STEP_EVENT, len, |w| w.write_all(&vec![2; len]))
+            .unwrap_err();
+        assert!(matches!(fast, WriteError::Full { .. }), "{fast:?}");
+        assert_eq!(fast, general, "payload of {len} bytes");
+    }
+}

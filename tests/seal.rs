@@ -136,3 +136,34 @@ fn a_consumer_declares_claiming_and_clears_it_on_release() {
     assert_eq!(line.identity.load(Ordering::Relaxed), 0);
     region.unlink().unwrap();
 }
+
+#[test]
+fn a_seal_during_a_batch_ends_it_after_the_claimed_group() {
+    // read_batch claims a group of scanned messages with one CAS before handing any of them out; a seal
+    // that lands while the group is delivered keeps exactly that group the consumer's.
+    let limits = tasker_ring::RingLimits {
+        max_frame: 128,
+        max_message: 4096,
+    };
+    let (mut events, mut consumer) = tasker_ring::heap_channel(1024, limits, 0);
+    for n in 0..10u8 {
+        events.try_write(record_type::STEP_EVENT, &[n; 8]).unwrap();
+    }
+    let mut seen = Vec::new();
+    let mut outcome = None;
+    let result = consumer.read_batch(usize::MAX, |m| {
+        seen.push(m.payload[0]);
+        if outcome.is_none() {
+            outcome = Some(events.seal());
+        }
+    });
+    // Records of 24 bytes; a group closes once it spans an eighth of the ring (128 bytes): 6 records.
+    let up_to = 6 * 24;
+    assert_eq!(outcome, Some(SealOutcome::Claimed { up_to }));
+    assert_eq!(
+        seen,
+        [0, 1, 2, 3, 4, 5],
+        "the claimed group is delivered whole, nothing after it"
+    );
+    assert_eq!(result, Err(ReadError::Sealed { claimed: up_to }));
+}

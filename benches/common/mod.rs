@@ -156,6 +156,30 @@ pub fn copy_into(first: &mut [MaybeUninit<u8>], second: &mut [MaybeUninit<u8>], 
     }
 }
 
+/// Takes one length-prefixed record off an rtrb byte ring into `sink` (peek the u32 length prefix, then take
+/// and commit prefix and payload together); `false` if no record is there yet.
+pub fn rtrb_take(consumer: &mut rtrb::Consumer<u8>, sink: &mut Sink) -> bool {
+    // Peek the length prefix (a chunk dropped without commit consumes nothing).
+    let len = match consumer.read_chunk(4) {
+        Ok(chunk) => {
+            let (first, second) = chunk.as_slices();
+            let mut prefix = [0u8; 4];
+            prefix[..first.len()].copy_from_slice(first);
+            prefix[first.len()..].copy_from_slice(second);
+            u32::from_le_bytes(prefix) as usize
+        }
+        Err(_) => return false,
+    };
+    let chunk = consumer
+        .read_chunk(4 + len)
+        .expect("prefix and payload are committed together");
+    let (first, second) = chunk.as_slices();
+    let (first, second) = skip(first, second, 4);
+    sink.take(first, second);
+    chunk.commit_all();
+    true
+}
+
 /// Splits the logical range `at..` of a chunk given as two slices.
 pub fn skip<'a>(first: &'a [u8], second: &'a [u8], at: usize) -> (&'a [u8], &'a [u8]) {
     if at >= first.len() {
@@ -165,5 +189,6 @@ pub fn skip<'a>(first: &'a [u8], second: &'a [u8], at: usize) -> (&'a [u8], &'a 
     }
 }
 
-/// The criterion group type both benches add their cases to.
+/// The criterion group type the criterion benches add their cases to.
+#[allow(dead_code)] // rtrb_parity.rs, which includes this module too, does not use criterion
 pub type Group<'a> = criterion::BenchmarkGroup<'a, criterion::measurement::WallTime>;
