@@ -19,8 +19,8 @@
  *
  * Beside the idle wake, two floors of the same run (issue 21), when the idle scenario runs:
  * - design `socket`: the bare doorbell socket, a Rust write (`examples/doorbell_ping`, the worker's own
- *   `Doorbell`) to a `node:net` socket and the JS `data` callback, 50 writes a second: no ring, no pump, no
- *   parse. Latency = callback time - the write's stamp, on the same clocks as the ring's rows. Skipped, loudly,
+ *   `Doorbell`) to the poller's own `DoorbellClient` (a `node:net` socket read with `onread`) and its
+ *   callback, 50 writes a second: no ring, no pump, no parse. Latency = callback time - the write's stamp, on the same clocks as the ring's rows. Skipped, loudly,
  *   when the example is not built (`cargo build --release -p tasker-worker-core --example doorbell_ping`;
  *   `TASKER_DOORBELL_PING_BIN` overrides its path).
  * - idle CPU: the CPU share (utime + stime of /proc/PID/stat over the window, every thread) of a `TaskerWorker`
@@ -58,7 +58,6 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import process from 'node:process';
@@ -68,6 +67,7 @@ import { EventPoller } from '../src/events/event-poller.ts';
 import { createFfiAdapter } from '../src/ffi/factory.ts';
 import type { NativeFfiAdapter } from '../src/ffi/native-adapter.ts';
 import type { FfiStepEvent, Transport } from '../src/protocol.ts';
+import { DoorbellClient } from '../src/ring/doorbell.ts';
 import { transportInternals } from '../src/ring/transport.ts';
 import { detectRuntime } from '../src/runtime.ts';
 import { completionFor } from './completion.ts';
@@ -539,14 +539,18 @@ async function runSocket(scenario: Scenario): Promise<RunResult | null> {
       });
       child.once('exit', (code) => reject(new Error(`doorbell_ping exited (${code}) before listening`)));
     });
-    const socket = connect(await listening);
-    socket.on('data', (chunk: Uint8Array) => {
-      const t = nowUs();
-      // The first byte is the warm-up ring; coalesced rings (a slow callback) share one receive time.
-      for (let i = 0; i < chunk.length; i++, bytes++) if (bytes >= 1 && bytes <= count) received[bytes - 1] = t;
-    });
+    // The poller's own doorbell client, so that this floor reads the way the ring's wake does.
+    const client = new DoorbellClient(
+      await listening,
+      (read) => {
+        const t = nowUs();
+        // The first byte is the warm-up ring; coalesced rings (a slow callback) share one receive time.
+        for (let i = 0; i < read; i++, bytes++) if (bytes >= 1 && bytes <= count) received[bytes - 1] = t;
+      },
+      (error) => log(`the bare socket's client failed: ${(error as Error).message}`),
+    );
     const code = await exited(child);
-    socket.destroy();
+    client.close();
     if (code !== 0 || stamps === null) throw new Error(`doorbell_ping failed (exit ${code})`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
