@@ -4,9 +4,10 @@
  * bytes and polls. Unreferenced: it never keeps the process alive.
  *
  * The bytes are read with `net.connect`'s `onread` (one preallocated buffer, the callback called from the
- * socket's read itself) rather than `data` events (a Buffer per read, then the stream's push and emit): on
- * Node the write -> callback leg of the idle wake fell from 159-173 us to 118-120 us p50 (end-to-end.ts
- * --legs, A/B, busy machine); Bun and Deno showed no clear change either way.
+ * socket's read itself) rather than `data` events (a Buffer per read, then the stream's push and emit). On a
+ * busy 2-core VM (end-to-end.ts --legs, interleaved runs) the doorbell write -> callback leg of the idle wake
+ * fell by 40-120 us p50 on Node and Deno, but part of it came back in the JSON.parse right after (it now
+ * runs on colder caches), so the whole wake moved less (Deno -40 to -80 us p50, Node and Bun within noise).
  *
  * A socket that cannot be used is not fatal (the poller's regular tick still polls), but it is reported
  * once, as a typed `DoorbellError`: Deno refuses the connection (`NotCapable`) without `--allow-write`
