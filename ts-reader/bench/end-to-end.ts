@@ -19,8 +19,8 @@
  *
  * Beside the idle wake, two floors of the same run (issue 21), when the idle scenario runs:
  * - design `socket`: the bare doorbell socket, a Rust write (`examples/doorbell_ping`, the worker's own
- *   `Doorbell`) to a `node:net` socket and the JS `data` callback, 50 writes a second: no ring, no pump, no
- *   parse. Latency = callback time - the write's stamp, on the same clocks as the ring's rows. Skipped, loudly,
+ *   `Doorbell`) to the poller's own `DoorbellClient` (a `node:net` socket read with `onread`) and its
+ *   callback, 50 writes a second: no ring, no pump, no parse. Latency = callback time - the write's stamp, on the same clocks as the ring's rows. Skipped, loudly,
  *   when the example is not built (`cargo build --release -p tasker-worker-core --example doorbell_ping`;
  *   `TASKER_DOORBELL_PING_BIN` overrides its path).
  * - idle CPU: the CPU share (utime + stime of /proc/PID/stat over the window, every thread) of a `TaskerWorker`
@@ -50,13 +50,19 @@
  *   node_modules/.bin/deno run -A bench/end-to-end.ts --quick
  *
  * `--quick` (or BENCH_QUICK=1): tiny sizes, a smoke run for CI (about 10 s), not for figures.
- * `--designs seed,tasker-core,ring` and `--scenarios burst,rate,idle` run a subset. Exit status 1 when an
+ * `--legs`: the ring's idle wake leg by leg (issue 21, bench/wake-legs.ts): the bench runs itself again as a
+ * child with `TASKER_WAKE_LEGS` set to a temp directory (the pump's per-event stamps; an environment variable
+ * the library reads at bootstrap, which Bun's `process.env` cannot set for it), where every ring worker
+ * records and the idle one's poller and adapter are instrumented too, so that run's own latencies include
+ * the stamps' cost (compare with a run without `--legs`). The table (p50 / p99 per leg) is printed and
+ * recorded as `wake_legs` in the JSON.
+ * `--designs seed,tasker-core,ring` and `--scenarios burst,rate,idle` run a subset; `--no-idle-cpu` skips
+ * the idle CPU floor (20 s) of an idle run. Exit status 1 when an
  * event is lost or a completion refused (or the library cannot be loaded); 0 with SKIPPED on stderr when
  * the runtime's FFI module is missing (Node's optional koffi).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import process from 'node:process';
@@ -66,11 +72,20 @@ import { EventPoller } from '../src/events/event-poller.ts';
 import { createFfiAdapter } from '../src/ffi/factory.ts';
 import type { NativeFfiAdapter } from '../src/ffi/native-adapter.ts';
 import type { FfiStepEvent, Transport } from '../src/protocol.ts';
+import { DoorbellClient } from '../src/ring/doorbell.ts';
+import { transportInternals } from '../src/ring/transport.ts';
 import { detectRuntime } from '../src/runtime.ts';
 import { completionFor } from './completion.ts';
-import { floorBlock, floorBytes } from './support.ts';
+import { floorBlock, floorBytes, ringTransportOf } from './support.ts';
+import { JsWakeRecorder, joinLegs, type LegRow, legsTable, type RustWakeLegsFile } from './wake-legs.ts';
 
 const QUICK = process.argv.includes('--quick') || process.env.BENCH_QUICK === '1';
+/** `--legs`: the ring's idle wake leg by leg (see the header). */
+const LEGS = process.argv.includes('--legs');
+/** The worker core's switch for the pump's per-event stamps (tasker-worker-core `wake_legs`): a directory. */
+const WAKE_LEGS_ENV = 'TASKER_WAKE_LEGS';
+/** Where this process's ring workers write their stamps (set: `--legs` in the child that records). */
+const LEGS_DIR = LEGS ? (process.env[WAKE_LEGS_ENV] ?? null) : null;
 
 function option(name: string): string | null {
   const i = process.argv.indexOf(name);
@@ -193,6 +208,18 @@ interface RunResult {
   cpu_percent: number | null;
   wall_s: number;
   poller: { ticks: number; extraPolls: number; doorbellWakes: number; sleeps: number };
+  /** `--legs`, ring idle wake only: the legs table and how the events joined. */
+  wake_legs?: WakeLegsResult;
+}
+
+interface WakeLegsResult {
+  /** Events joined (woken by their own doorbell), over which each leg's p50 / p99 is taken. */
+  joined: number;
+  without_doorbell: number;
+  js_without_rust: number;
+  rust_without_js: number;
+  rust_dropped: number;
+  legs: LegRow[];
 }
 
 interface RunState {
@@ -241,14 +268,26 @@ async function runOne(design: Design, scenario: Scenario, report = true): Promis
     state.done = resolve;
   });
 
+  // --legs: the pump's stamps (written to the legs directory when it stops) and the JS side's.
+  const legs = LEGS_DIR !== null && report && design.transport === 'ring' && scenario.kind === 'idle';
   const cpu0 = cpuUs();
   const bootUs = nowUs();
   const adapter = bootstrap(design, count, rate);
-  const poller = new EventPoller(adapter, TICK_MS, 100, 1000, { maxInFlight: MAX_IN_FLIGHT, maxEventsPerPoll: design.maxEventsPerPoll });
+  const workerId = adapter.getWorkerStatus().worker_id;
+  const legsFile = legs && LEGS_DIR !== null && workerId ? join(LEGS_DIR, `wake-legs-${workerId}.json`) : null;
+  const recorder = legsFile ? new JsWakeRecorder(nowUs) : null;
+  const ring = recorder ? ringTransportOf(adapter) : null;
+  if (recorder && ring) recorder.instrument(adapter, transportInternals(ring).reader);
+  const poller = new EventPoller(adapter, TICK_MS, 100, 1000, {
+    maxInFlight: MAX_IN_FLIGHT,
+    maxEventsPerPoll: design.maxEventsPerPoll,
+    ...(recorder ? { wakeTrace: recorder.trace } : {}),
+  });
   const errors: Error[] = [];
   poller.onError((error) => errors.push(error));
   poller.onStepEvent((event: FfiStepEvent) => {
     const entry = originUs + performance.now() * 1000;
+    if (recorder) recorder.handler(event, entry);
     const i = state.delivered++;
     const stamp = event.enqueued_at_us;
     if (typeof stamp === 'number') {
@@ -303,6 +342,7 @@ async function runOne(design: Design, scenario: Scenario, report = true): Promis
     adapter.close();
   }
   retire();
+  const wakeLegs = legsFile && recorder ? readWakeLegs(legsFile, recorder) : undefined;
   if (errors.length > 0) throw new Error(`${design.name} / ${scenario.name}: poller errors: ${errors.map((e) => e.message).join('; ')}`);
   if (state.missingStamp > 0) throw new Error(`${design.name} / ${scenario.name}: ${state.missingStamp} events without enqueued_at_us (library too old?)`);
 
@@ -336,6 +376,7 @@ async function runOne(design: Design, scenario: Scenario, report = true): Promis
     cpu_percent: cpu0 !== null && cpu1 !== null ? ((cpu1 - cpu0) / (endUs - bootUs)) * 100 : null,
     wall_s: (endUs - bootUs) / 1e6,
     poller: { ticks: pollerStats.ticks, extraPolls: pollerStats.extraPolls, doorbellWakes: pollerStats.doorbellWakes, sleeps: pollerStats.sleeps },
+    ...(wakeLegs ? { wake_legs: wakeLegs } : {}),
   };
   if (report) {
     log(
@@ -351,6 +392,26 @@ async function runOne(design: Design, scenario: Scenario, report = true): Promis
   if (result.refused !== 0) problems.push(`${result.refused} completions refused`);
   if (problems.length > 0) throw new Error(`${design.name} / ${scenario.name}: ${problems.join('; ')}`);
   return result;
+}
+
+/** The pump's stamps (written when it stopped) joined with the JS side's. */
+function readWakeLegs(file: string, recorder: JsWakeRecorder): WakeLegsResult {
+  if (!existsSync(file)) {
+    throw new Error(
+      `--legs: the worker wrote no ${file}: the library predates the diagnostic, or this runtime did not pass ${WAKE_LEGS_ENV} to it (set it in the environment before starting)`,
+    );
+  }
+  const rust = JSON.parse(readFileSync(file, 'utf8')) as RustWakeLegsFile;
+  const join = joinLegs(rust.legs, recorder.records);
+  if (join.jsWithoutRust > 0) throw new Error(`--legs: ${join.jsWithoutRust} delivered events have no record of the pump's`);
+  return {
+    joined: join.joined.length,
+    without_doorbell: join.withoutDoorbell,
+    js_without_rust: join.jsWithoutRust,
+    rust_without_js: join.rustWithoutJs,
+    rust_dropped: rust.dropped,
+    legs: legsTable(join.joined),
+  };
 }
 
 // ---- report ------------------------------------------------------------------------------------------
@@ -536,14 +597,18 @@ async function runSocket(scenario: Scenario): Promise<RunResult | null> {
       });
       child.once('exit', (code) => reject(new Error(`doorbell_ping exited (${code}) before listening`)));
     });
-    const socket = connect(await listening);
-    socket.on('data', (chunk: Uint8Array) => {
-      const t = nowUs();
-      // The first byte is the warm-up ring; coalesced rings (a slow callback) share one receive time.
-      for (let i = 0; i < chunk.length; i++, bytes++) if (bytes >= 1 && bytes <= count) received[bytes - 1] = t;
-    });
+    // The poller's own doorbell client, so that this floor reads the way the ring's wake does.
+    const client = new DoorbellClient(
+      await listening,
+      (read) => {
+        const t = nowUs();
+        // The first byte is the warm-up ring; coalesced rings (a slow callback) share one receive time.
+        for (let i = 0; i < read; i++, bytes++) if (bytes >= 1 && bytes <= count) received[bytes - 1] = t;
+      },
+      (error) => log(`the bare socket's client failed: ${(error as Error).message}`),
+    );
     const code = await exited(child);
-    socket.destroy();
+    client.close();
     if (code !== 0 || stamps === null) throw new Error(`doorbell_ping failed (exit ${code})`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -665,7 +730,26 @@ async function idleCpu(): Promise<IdleCpu | null> {
 
 // ---- main --------------------------------------------------------------------------------------------
 
+/** `--legs` without the variable: runs this bench again as a child whose environment has it. */
+async function rerunWithLegs(): Promise<number> {
+  const dir = mkdtempSync(join(tmpdir(), 'tasker-wake-legs-'));
+  try {
+    const script = fileURLToPath(import.meta.url);
+    const args = process.argv.slice(process.argv.indexOf(script) >= 0 ? process.argv.indexOf(script) + 1 : 2);
+    const runtime = detectRuntime();
+    const command = runtime === 'bun' ? [script, ...args] : runtime === 'deno' ? ['run', '-A', script, ...args] : ['--import', 'tsx', script, ...args];
+    const env: Record<string, string> = {};
+    for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
+    env[WAKE_LEGS_ENV] = dir;
+    const child = spawn(process.execPath, command, { cwd: packageDir, env, stdio: 'inherit' });
+    return (await exited(child)) ?? 1;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 async function main(): Promise<void> {
+  if (LEGS && LEGS_DIR === null) process.exit(await rerunWithLegs());
   const jsonPath = option('--json');
   try {
     createFfiAdapter().close();
@@ -704,7 +788,7 @@ async function main(): Promise<void> {
       if (socket) results.push(socket);
     }
   }
-  const idleCpuResult = SCENARIOS.some((s) => s.kind === 'idle') ? await idleCpu() : null;
+  const idleCpuResult = SCENARIOS.some((s) => s.kind === 'idle') && !process.argv.includes('--no-idle-cpu') ? await idleCpu() : null;
   const seconds = (Date.now() - began) / 1000;
 
   const rs = ratios(results);
@@ -725,6 +809,19 @@ async function main(): Promise<void> {
     );
   }
   out.push('');
+  for (const r of results) {
+    if (!r.wake_legs) continue;
+    const w = r.wake_legs;
+    out.push(
+      `Idle wake leg by leg (${r.design}, ${r.scenario}; --legs: stamps on): ${w.joined} events woken by their own doorbell` +
+        ` (${w.without_doorbell} found without one); each leg's own p50 / p99, so they do not add up.`,
+      '',
+      '| leg | p50 | p99 |',
+      '|---|---:|---:|',
+      ...w.legs.map((l) => `| ${l.leg} | ${l.p50_us.toFixed(1)} us | ${l.p99_us.toFixed(1)} us |`),
+      '',
+    );
+  }
   for (const g of gs)
     out.push(
       `- goal ${g.goal}: ${g.met ? 'met' : 'NOT met'} (${g.value_ratio === undefined ? formatUs(g.value_us ?? Number.NaN) : `${(g.value_ratio * 100).toFixed(0)}%`})`,
@@ -750,6 +847,7 @@ async function main(): Promise<void> {
       ratios: rs,
       goals: gs,
       idle_cpu: idleCpuResult,
+      wake_legs: results.find((r) => r.wake_legs)?.wake_legs ?? null,
     };
     writeFileSync(jsonPath, `${JSON.stringify(report, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2)}\n`);
     log(`wrote ${jsonPath}`);

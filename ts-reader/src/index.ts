@@ -31,7 +31,7 @@ export {
 } from './errors.ts';
 export { TaskerEventEmitter } from './events/event-emitter.ts';
 export { type EventName, EventNames } from './events/event-names.ts';
-export { EventPoller, type EventPollerOptions, type PollerStats, type PollerTimers } from './events/event-poller.ts';
+export { EventPoller, type EventPollerOptions, type PollerStats, type PollerTimers, type WakeTrace } from './events/event-poller.ts';
 export type { FfiAdapter } from './ffi/adapter.ts';
 export { BunFfiAdapter } from './ffi/bun.ts';
 export { DenoFfiAdapter } from './ffi/deno.ts';

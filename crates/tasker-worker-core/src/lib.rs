@@ -12,6 +12,7 @@ pub mod result;
 pub mod source;
 pub mod store_source;
 pub mod synthetic;
+pub mod wake_legs;
 pub mod worker;
 
 pub use config::{ConfigSection, SourceConfig, Transport, WorkerConfig, WorkerConfigError};

@@ -10,6 +10,7 @@ use crate::refusals::{CompletionRefusal, RefusalBatch, RefusalKind, RefusalLog};
 use crate::result::StepResult;
 use crate::source::{EventPayload, EventSource, SourcedEvent, SyntheticSource, SyntheticStats};
 use crate::store_source::{StoreSource, StoreSourceError, StoreSourceSettings};
+use crate::wake_legs::WakeLegs;
 use serde::Serialize;
 use std::collections::{HashMap, VecDeque};
 use std::io;
@@ -413,10 +414,13 @@ impl Worker {
                 let completions = region.consumer(RingId::Completions).map_err(BootstrapError::Role)?;
                 let pump_shared = Arc::clone(&shared);
                 let pump_region = Arc::clone(&region);
+                // Read once here: off, the pump holds None and its hot path only tests it.
+                let legs = WakeLegs::from_env(&worker_id).map(Box::new);
                 let pump = std::thread::Builder::new()
                     .name("tasker-ring-pump".into())
                     .spawn(move || {
                         let mut pump = RingPump::new(pump_shared, pump_region, events, completions, doorbell);
+                        pump.legs = legs;
                         let shared = Arc::clone(&pump.shared);
                         contain_panic(&shared, &mut pump, RingPump::run, RingPump::release_carry);
                     })
@@ -994,6 +998,8 @@ struct RingPump {
     newly_read: Vec<Uuid>,
     /// The largest event the events ring carries ([`WorkerConfig::max_event_bytes`]).
     max_event: usize,
+    /// The idle-wake diagnostic (`TASKER_WAKE_LEGS`), None unless asked for at bootstrap.
+    legs: Option<Box<WakeLegs>>,
 }
 
 impl RingPump {
@@ -1017,6 +1023,7 @@ impl RingPump {
             average_event: 4096,
             newly_read: Vec::with_capacity(CLAIM_BATCH),
             max_event,
+            legs: None,
         }
     }
 
@@ -1157,8 +1164,14 @@ impl RingPump {
             let room = self.events.free_space() / self.average_event.max(64);
             if room > 0 {
                 core.source.claim(room.min(CLAIM_BATCH), &mut self.batch);
+                if let Some(legs) = self.legs.as_mut() {
+                    legs.claimed(self.batch.iter().map(|e| e.event_id));
+                }
                 self.carry.extend(self.batch.drain(..));
             }
+        }
+        if let Some(legs) = self.legs.as_mut() {
+            legs.pass_begins();
         }
         let mut wrote = false;
         while let Some(event) = self.carry.front() {
@@ -1179,6 +1192,9 @@ impl RingPump {
                     let footprint = end.wrapping_sub(start) as usize;
                     self.average_event = (self.average_event * 7 + footprint) / 8;
                     core.dispatch.written(end, event.event_id, event.step_uuid);
+                    if let Some(legs) = self.legs.as_mut() {
+                        legs.published(event.event_id);
+                    }
                     self.carry.pop_front();
                     wrote = true;
                 }
@@ -1212,7 +1228,13 @@ impl RingPump {
             }
         }
         if wrote && self.events.consumer_needs_wakeup() {
+            if let Some(legs) = self.legs.as_mut() {
+                legs.ring_begins();
+            }
             self.doorbell.ring();
+            if let Some(legs) = self.legs.as_mut() {
+                legs.rang();
+            }
         }
         wrote
     }

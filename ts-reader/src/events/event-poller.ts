@@ -46,6 +46,16 @@ export interface EventPollerOptions {
   /** Use the worker's doorbell to wake between ticks (default true on the ring transport). */
   doorbell?: boolean;
   timers?: Partial<PollerTimers>;
+  /**
+   * A diagnostic hook (bench/end-to-end.ts `--legs`, issue 21): `doorbell()` is called first thing in each
+   * doorbell callback, before the poll it triggers. Absent (the default), the callback only tests for it.
+   */
+  wakeTrace?: WakeTrace;
+}
+
+/** See `EventPollerOptions.wakeTrace`. */
+export interface WakeTrace {
+  doorbell(): void;
 }
 
 const OPTION_KEYS: readonly (keyof EventPollerOptions)[] = [
@@ -55,6 +65,7 @@ const OPTION_KEYS: readonly (keyof EventPollerOptions)[] = [
   'ringMaintenanceInterval',
   'doorbell',
   'timers',
+  'wakeTrace',
 ];
 
 const defaultTimers: PollerTimers = {
@@ -103,6 +114,7 @@ export class EventPoller {
   private readonly metricsInterval: number;
   private readonly ringMaintenanceInterval: number;
   private readonly useDoorbell: boolean;
+  private readonly wakeTrace: WakeTrace | null;
   private delivered = 0;
   private readonly statsCounters: PollerStats = {
     ticks: 0,
@@ -163,6 +175,7 @@ export class EventPoller {
       if (!Number.isInteger(value) || value <= 0) throw new RangeError(`EventPoller: ${name} must be a positive integer, got ${value}`);
     }
     this.useDoorbell = options.doorbell ?? true;
+    this.wakeTrace = options.wakeTrace ?? null;
   }
 
   /** Register callback for step events (called synchronously, once per event). */
@@ -502,6 +515,7 @@ export class EventPoller {
   }
 
   private onDoorbell(): void {
+    if (this.wakeTrace !== null) this.wakeTrace.doorbell();
     this.statsCounters.doorbellWakes += 1;
     this.sleeping = false;
     this.ring?.wake();
