@@ -35,8 +35,9 @@
  * Latency = handler entry (`performance.timeOrigin + performance.now()`, us) minus the event's
  * `enqueued_at_us` (the source's `stamp_enqueued_at`: its due time under a rate, the intended time, so a slow
  * consumer cannot hide its queueing; the source's start in a burst). Both sides read the system clock
- * (Rust at the source's start, JS at process start) plus a monotonic clock since; a negative latency, which
- * would show an offset between the two, is counted and reported. Latencies go into a preallocated
+ * (Rust at the source's start, JS at process start, corrected for the runtime's `timeOrigin` error, which is
+ * printed) plus a monotonic clock since; a negative latency, which would show an offset between the two, is
+ * counted and reported. Latencies go into a preallocated
  * Float64Array; percentiles (nearest rank) are computed at the end. Every run checks that no event is lost:
  * delivered == enqueued (unless stopped early) and the worker accepted every completion. A warm-up run per
  * transport (not reported) compiles the hot paths first; no garbage collection is forced. CPU % is the
@@ -140,7 +141,31 @@ const WARMUP_EVENTS = QUICK ? 300 : 3_000;
 
 // ---- clocks and statistics ---------------------------------------------------------------------------
 
-const originUs = performance.timeOrigin * 1000;
+/**
+ * How far the system clock is from `performance.timeOrigin + performance.now()`, in us. The runtime fixes
+ * `timeOrigin` once at start, and it can be off the system clock by milliseconds (measured: 1.6 ms on Node 20
+ * in one run, which put every Node latency of that run 1.6 ms high; see nodejs/node#46588 on how Node derives
+ * it). Measured at the edge of a `Date.now()` tick: the system clock is exactly at the new millisecond then,
+ * and the tick lies between the two `performance.now()` reads around it. The median of 5 edges.
+ */
+function timeOriginErrorUs(): number {
+  const errors: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const start = Date.now();
+    let tick = start;
+    let before = performance.now();
+    while (tick === start) {
+      before = performance.now();
+      tick = Date.now();
+    }
+    const after = performance.now();
+    errors.push(tick * 1000 - (performance.timeOrigin + (before + after) / 2) * 1000);
+  }
+  errors.sort((a, b) => a - b);
+  return errors[2] ?? 0;
+}
+const originErrorUs = timeOriginErrorUs();
+const originUs = performance.timeOrigin * 1000 + originErrorUs;
 /** Wall-clock microseconds: the system clock at process start plus the monotonic clock since. */
 const nowUs = () => originUs + performance.now() * 1000;
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -767,7 +792,7 @@ async function main(): Promise<void> {
     throw error;
   }
   const began = Date.now();
-  log(`${runtimeVersion()}, ${QUICK ? 'quick (smoke run, not for figures)' : 'full'}; warming up`);
+  log(`${runtimeVersion()}, ${QUICK ? 'quick (smoke run, not for figures)' : 'full'}; timeOrigin corrected by ${originErrorUs.toFixed(0)} us; warming up`);
   for (const design of DESIGNS.filter((d) => d.name !== 'seed')) await runOne(design, { name: 'warm-up', kind: 'burst', rate: null, seconds: 0 }, false);
 
   const results: RunResult[] = [];
@@ -840,6 +865,7 @@ async function main(): Promise<void> {
       schema: 'tasker-ring/bench-end-to-end/1',
       runtime: runtimeVersion(),
       quick: QUICK,
+      time_origin_error_us: originErrorUs,
       cpus: cpus().length,
       seconds,
       designs: DESIGNS.map((d) => ({ ...d, maxEventsPerPoll: Number.isFinite(d.maxEventsPerPoll) ? d.maxEventsPerPoll : null })),

@@ -915,26 +915,50 @@ fn due_while_running(shared: &Shared, core: &Core) -> Option<Instant> {
 /// the plain 1 ms sleeps, 0.7 ms sleeping until the due time, 0.5 ms with the margin. The yielding costs at
 /// most the margin per due event (20% of a core at 1000 events/s in theory, +6% process CPU measured; above
 /// 5000 events/s the pump yields between all events); without a due event the worker sleeps as before.
-fn idle(backoff: &crossbeam_utils::Backoff, next_due: Option<Instant>) {
-    let now = Instant::now();
-    // A due time already past means the event could not be claimed (no room): the plain backoff then.
-    if let Some(due) = next_due.filter(|due| *due > now) {
-        let wait = due - now;
-        if wait <= DUE_SPIN_MARGIN {
+///
+/// `tried_at` is when the step that found nothing began claiming. A due time after it means the event was not
+/// claimable yet when the step tried, even if that time has passed since: the pump yields and tries again at
+/// once. Only an event already due at `tried_at` and still not claimed (no room) takes the plain backoff.
+/// (Measured: treating every due time already past as "no room" slept a whole [`IDLE_SLEEP`] whenever the
+/// due time fell between the claim and this check, which after the sleep-until-due-minus-margin is the common
+/// case: due -> claim p50 1.9-3.0 ms instead of microseconds, on every runtime.)
+fn idle(backoff: &crossbeam_utils::Backoff, next_due: Option<Instant>, tried_at: Instant) {
+    match idle_wait(next_due, tried_at, Instant::now(), backoff.is_completed()) {
+        IdleWait::YieldUntil(due) => {
             while Instant::now() < due {
                 std::thread::yield_now();
             }
-        } else if backoff.is_completed() {
-            std::thread::sleep((wait - DUE_SPIN_MARGIN).min(IDLE_SLEEP));
-        } else {
-            backoff.snooze();
         }
-        return;
+        IdleWait::Sleep(d) => std::thread::sleep(d),
+        IdleWait::Snooze => backoff.snooze(),
     }
-    if backoff.is_completed() {
-        std::thread::sleep(IDLE_SLEEP);
-    } else {
-        backoff.snooze();
+}
+
+/// How an idle pump waits (see [`idle`]).
+#[derive(Debug, PartialEq, Eq)]
+enum IdleWait {
+    /// Yield until this instant (already past: try again at once).
+    YieldUntil(Instant),
+    Sleep(Duration),
+    /// The backoff's spin or yield step.
+    Snooze,
+}
+
+/// [`idle`]'s choice at `now`, for a step that began claiming at `tried_at`.
+fn idle_wait(next_due: Option<Instant>, tried_at: Instant, now: Instant, backoff_completed: bool) -> IdleWait {
+    match next_due.filter(|due| *due > tried_at) {
+        Some(due) => {
+            let wait = due.saturating_duration_since(now);
+            if wait <= DUE_SPIN_MARGIN {
+                IdleWait::YieldUntil(due)
+            } else if backoff_completed {
+                IdleWait::Sleep((wait - DUE_SPIN_MARGIN).min(IDLE_SLEEP))
+            } else {
+                IdleWait::Snooze
+            }
+        }
+        None if backoff_completed => IdleWait::Sleep(IDLE_SLEEP),
+        None => IdleWait::Snooze,
     }
 }
 
@@ -947,6 +971,7 @@ fn run_ffi_pump(shared: &Shared) {
     while !shared.stop.load(Ordering::Acquire) {
         let mut progress = false;
         let next_due;
+        let tried_at;
         {
             let mut core = shared.lock();
             let core = &mut *core;
@@ -955,6 +980,7 @@ fn run_ffi_pump(shared: &Shared) {
                 .ffi_queue_capacity
                 .saturating_sub(core.ffi_queue.len())
                 .min(CLAIM_BATCH);
+            tried_at = Instant::now();
             if shared.phase() == Phase::Running && room > 0 && !core.source.is_exhausted() {
                 let n = core.source.claim(room, &mut batch);
                 core.dispatch.queued(n as u64);
@@ -975,7 +1001,7 @@ fn run_ffi_pump(shared: &Shared) {
         if progress {
             backoff.reset();
         } else {
-            idle(&backoff, next_due);
+            idle(&backoff, next_due, tried_at);
         }
     }
 }
@@ -1083,7 +1109,7 @@ impl RingPump {
                 if since.is_some_and(|since| now.duration_since(since) >= QUIET_AFTER) {
                     std::thread::park_timeout(QUIET_PARK);
                 } else {
-                    idle(&backoff, next_due);
+                    idle(&backoff, next_due, now);
                 }
             }
         }
@@ -1258,5 +1284,45 @@ impl RingPump {
             self.shared
                 .fail(format!("the region file changed size under the worker: {e}"));
         }
+    }
+}
+
+#[cfg(test)]
+mod idle_tests {
+    use super::{idle_wait, IdleWait, DUE_SPIN_MARGIN, IDLE_SLEEP};
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn an_event_that_became_due_after_the_claim_is_tried_again_at_once() {
+        let tried_at = Instant::now();
+        let due = tried_at + Duration::from_micros(5);
+        let now = due + Duration::from_micros(10); // the due time passed between the claim and the check
+        assert_eq!(idle_wait(Some(due), tried_at, now, true), IdleWait::YieldUntil(due));
+    }
+
+    #[test]
+    fn an_event_due_before_the_claim_and_not_claimed_takes_the_backoff() {
+        let tried_at = Instant::now();
+        let due = tried_at - Duration::from_micros(5); // due, yet not claimed: no room
+        assert_eq!(
+            idle_wait(Some(due), tried_at, tried_at, true),
+            IdleWait::Sleep(IDLE_SLEEP)
+        );
+        assert_eq!(idle_wait(Some(due), tried_at, tried_at, false), IdleWait::Snooze);
+    }
+
+    #[test]
+    fn a_far_due_time_sleeps_until_the_margin_before_it_and_a_near_one_yields() {
+        let now = Instant::now();
+        let far = now + Duration::from_micros(700);
+        assert_eq!(
+            idle_wait(Some(far), now, now, true),
+            IdleWait::Sleep(Duration::from_micros(700) - DUE_SPIN_MARGIN)
+        );
+        let very_far = now + Duration::from_secs(1);
+        assert_eq!(idle_wait(Some(very_far), now, now, true), IdleWait::Sleep(IDLE_SLEEP));
+        let near = now + DUE_SPIN_MARGIN / 2;
+        assert_eq!(idle_wait(Some(near), now, now, true), IdleWait::YieldUntil(near));
+        assert_eq!(idle_wait(None, now, now, true), IdleWait::Sleep(IDLE_SLEEP));
     }
 }
