@@ -1,7 +1,8 @@
 //! The step store alone, driven the way the worker drives it: claim batches of up to 256 steps, answer each
 //! with the reference handler's result padded to the size of `fixtures/completion-success.json`, persist the
-//! answers with `complete_batch`: one such loop on SQLite (one writer at a time), two at once on PostgreSQL
-//! (a pool of 2 connections). No ring, no JS. Each run starts from a fresh store, enqueues its workload (all linear, or all diamond) untimed, and is
+//! answers with `complete_batch`, with one claim and one completion in flight at once (the worker's claim
+//! and write lanes) and the answers made between them: one such loop on SQLite (one writer at a time), two at once on PostgreSQL (a pool of 2
+//! connections). No ring, no JS. Each run starts from a fresh store, enqueues its workload (all linear, or all diamond) untimed, and is
 //! timed from the first claim through the last commit and a WAL checkpoint; `verify` then checks every task
 //! against the templates' reference math (a run with a mismatch or a step left unfinished fails).
 //!
@@ -66,32 +67,30 @@ fn answer(template: &Value, cache: &mut HashMap<String, Value>, c: &ClaimedStep)
     serde_json::to_vec(result).unwrap()
 }
 
+/// One worker's store thread, driven as `tasker-worker-core`'s store source drives it: a claim lane and a
+/// write lane, each with at most one call in flight, and the handlers between them. A claim starts only once
+/// the batch before it has gone on to the handlers (so claims run at most a batch or two ahead of the
+/// completions, as the worker's unread limit keeps them); the handlers answer a batch while the store runs
+/// the next claim and the last completion (in the worker they run on the JS thread, beside the store thread).
 async fn drive(store: Store, spent: Arc<Spent>) -> u64 {
-    let template: Value = serde_json::from_str(SUCCESS_FIXTURE).unwrap();
-    let mut answers = HashMap::new();
-    let mut done = 0;
-    let mut idle = 0u32;
-    loop {
-        let t = Instant::now();
-        let claimed = store.claim(CLAIM_BATCH, VISIBILITY).await.expect("claim");
-        spent
-            .claim_ns
-            .fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
-        if claimed.is_empty() {
-            // The other loop may hold the parents of what is left; done when nothing is unfinished.
-            if store.step_counts().await.expect("counts").unfinished() == 0 {
-                return done;
+    let (batches, mut claimed_rx) = tokio::sync::mpsc::channel::<Vec<ClaimedStep>>(1);
+    let (answered, mut answered_rx) = tokio::sync::mpsc::channel::<Vec<(tasker_store::Uuid, Vec<u8>)>>(1);
+    let claims = tokio::spawn(claim_lane(store.clone(), Arc::clone(&spent), batches));
+    let handlers = tokio::spawn(async move {
+        let template: Value = serde_json::from_str(SUCCESS_FIXTURE).unwrap();
+        let mut answers = HashMap::new();
+        while let Some(claimed) = claimed_rx.recv().await {
+            let items: Vec<_> = claimed
+                .iter()
+                .map(|c| (c.claim_token, answer(&template, &mut answers, c)))
+                .collect();
+            if answered.send(items).await.is_err() {
+                return;
             }
-            idle += 1;
-            assert!(idle < 20_000, "stuck");
-            tokio::time::sleep(Duration::from_micros(200)).await;
-            continue;
         }
-        idle = 0;
-        let items: Vec<_> = claimed
-            .iter()
-            .map(|c| (c.claim_token, answer(&template, &mut answers, c)))
-            .collect();
+    });
+    let mut done = 0;
+    while let Some(items) = answered_rx.recv().await {
         let t = Instant::now();
         let outcomes = store.complete_batch(&items).await.expect("complete");
         spent
@@ -101,6 +100,39 @@ async fn drive(store: Store, spent: Arc<Spent>) -> u64 {
             assert!(matches!(o, tasker_store::CompletionOutcome::Completed { .. }), "{o:?}");
         }
         done += items.len() as u64;
+    }
+    claims.await.expect("claim lane");
+    handlers.await.expect("handlers");
+    done
+}
+
+/// Claims batches for [`drive`]'s write lane until no step is unfinished.
+async fn claim_lane(store: Store, spent: Arc<Spent>, batches: tokio::sync::mpsc::Sender<Vec<ClaimedStep>>) {
+    let mut idle = 0u32;
+    loop {
+        // Room first: the handlers have taken the batch before this one.
+        let Ok(room) = batches.reserve().await else {
+            return;
+        };
+        let t = Instant::now();
+        let claimed = store.claim(CLAIM_BATCH, VISIBILITY).await.expect("claim");
+        spent
+            .claim_ns
+            .fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        if claimed.is_empty() {
+            drop(room);
+            // The handlers, the write lane or the other loop may hold the parents of what is left; done when
+            // nothing is unfinished.
+            if store.step_counts().await.expect("counts").unfinished() == 0 {
+                return;
+            }
+            idle += 1;
+            assert!(idle < 20_000, "stuck");
+            tokio::time::sleep(Duration::from_micros(200)).await;
+            continue;
+        }
+        idle = 0;
+        room.send(claimed);
     }
 }
 
@@ -216,6 +248,7 @@ fn main() {
                     }
                 }
             }
+            None if !postgres => eprintln!("store-alone: PostgreSQL left out (TASKER_STORE_BENCH_BACKENDS)"),
             None => eprintln!("\n!!! store-alone: the PostgreSQL rows are SKIPPED (no initdb/pg_ctl) !!!\n"),
         }
         runs

@@ -25,10 +25,12 @@ impl Store {
     /// `FOR UPDATE SKIP LOCKED`, so concurrent claimers (any process) never get the same step; SQLite claims
     /// in one `BEGIN IMMEDIATE` transaction.
     ///
-    /// The claim, the reads of tasks and parents' results and the building of the events are one
-    /// transaction: an error anywhere rolls it all back (no step is left claimed by nobody with an attempt
-    /// used). A step whose own rows cannot make an event goes to `error` (`error_type: corrupt_step`) in the
-    /// same transaction, so it never blocks the steps behind it. When fewer than `max` are found, expired
+    /// The claim and the reads of tasks, parents' results and checkpoints are one transaction: an error
+    /// anywhere rolls it all back (no step is left claimed by nobody with an attempt used). A step whose own
+    /// rows cannot make an event goes to `error` (`error_type: corrupt_step`), so it never blocks the steps
+    /// behind it: in the same transaction on PostgreSQL; on SQLite, whose events are built after the commit
+    /// (off its one writer's thread), in a second transaction before this call returns (a crash in between
+    /// leaves it claimed until its deadline, then the next claim finds it corrupt again). When fewer than `max` are found, expired
     /// claims with no attempts left are moved to `error`.
     pub async fn claim(&self, max: usize, visibility: Duration) -> Result<Vec<ClaimedStep>, ClaimError> {
         if max == 0 {
@@ -39,9 +41,19 @@ impl Store {
         let pool = match &self.backend {
             Backend::Sqlite(_, lite) => {
                 let tasks = Arc::clone(&self.tasks);
-                return lite
+                let picked = lite
                     .run(move |conn| crate::lite::claim::claim(conn, max, now, deadline, &tasks))
-                    .await;
+                    .await?;
+                // Shaped here, off the connection thread (see `lite::claim`).
+                let tokens: HashMap<i64, i64> = picked.rows.iter().map(|r| (r.id, r.token)).collect();
+                let (out, corrupt) = shape(picked.rows, &picked.tasks, &picked.results, &picked.checkpoints, now);
+                if !corrupt.is_empty() {
+                    let corrupt: Vec<(i64, i64, String)> =
+                        (corrupt.into_iter()).map(|(id, why)| (id, tokens[&id], why)).collect();
+                    lite.run(move |conn| crate::lite::claim::fail_corrupt(conn, &corrupt, now))
+                        .await?;
+                }
+                return Ok(out);
             }
             Backend::Postgres(pool) => pool,
         };

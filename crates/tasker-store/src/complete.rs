@@ -10,6 +10,8 @@ use crate::store::{
 };
 use crate::templates::{template, Template};
 use crate::token;
+use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::value::RawValue;
 use serde_json::Value;
 use sqlx::Row;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -41,6 +43,113 @@ pub(crate) struct Checked<J> {
     pub failures: Vec<Failure<J>>,
 }
 
+/// What the checks read of a result: its top-level `success` when it is a boolean, and its `error` as raw
+/// text. Read without building the rest (the other fields are only checked to be JSON), so a success costs
+/// no allocation here. A result that is JSON but not an object has no `success`; of a repeated key the last
+/// counts (as `serde_json::Value` would read it).
+struct ResultHead<'a> {
+    success: Option<bool>,
+    error: Option<&'a RawValue>,
+}
+
+impl ResultHead<'_> {
+    /// `error.retryable` is `true` (a failure is retried only when it says so).
+    fn retryable(&self) -> bool {
+        let error = self.error.and_then(|raw| serde_json::from_str::<Value>(raw.get()).ok());
+        error.is_some_and(|e| e["retryable"].as_bool() == Some(true))
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for ResultHead<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        /// The keys the checks read; every other key is skipped.
+        enum Key {
+            Success,
+            Error,
+            Other,
+        }
+        impl<'de> Deserialize<'de> for Key {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct KeyVisitor;
+                impl Visitor<'_> for KeyVisitor {
+                    type Value = Key;
+                    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                        f.write_str("a key")
+                    }
+                    fn visit_str<E: serde::de::Error>(self, key: &str) -> Result<Key, E> {
+                        Ok(match key {
+                            "success" => Key::Success,
+                            "error" => Key::Error,
+                            _ => Key::Other,
+                        })
+                    }
+                }
+                d.deserialize_identifier(KeyVisitor)
+            }
+        }
+        struct HeadVisitor<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for HeadVisitor<'a> {
+            type Value = ResultHead<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
+                let mut head = ResultHead {
+                    success: None,
+                    error: None,
+                };
+                while let Some(key) = map.next_key::<Key>()? {
+                    match key {
+                        Key::Success => {
+                            head.success = match map.next_value::<&RawValue>()?.get() {
+                                "true" => Some(true),
+                                "false" => Some(false),
+                                _ => None,
+                            }
+                        }
+                        Key::Error => head.error = Some(map.next_value()?),
+                        Key::Other => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(head)
+            }
+            // Any other JSON value is a result without `success` (refused as such, not as "not JSON").
+            fn visit_seq<S: SeqAccess<'de>>(self, mut seq: S) -> Result<Self::Value, S::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(ResultHead::NONE)
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(ResultHead::NONE)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(ResultHead::NONE)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(ResultHead::NONE)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(ResultHead::NONE)
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+                Ok(ResultHead::NONE)
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(ResultHead::NONE)
+            }
+        }
+        d.deserialize_any(HeadVisitor(std::marker::PhantomData))
+    }
+}
+
+impl ResultHead<'_> {
+    const NONE: Self = Self {
+        success: None,
+        error: None,
+    };
+}
+
 impl<'a> Checked<&'a [u8]> {
     /// Checks `items`. An id this store never made, and every item after the first of a step, stay
     /// `Refused`.
@@ -51,14 +160,14 @@ impl<'a> Checked<&'a [u8]> {
         let mut seen = HashSet::with_capacity(items.len());
         for (item, (id, bytes)) in items.iter().enumerate() {
             let json = bytes.as_ref();
-            let v: Value = match serde_json::from_slice(json) {
-                Ok(v) => v,
+            let head: ResultHead<'_> = match serde_json::from_slice(json) {
+                Ok(head) => head,
                 Err(e) => {
                     outcomes[item] = CompletionOutcome::Invalid(format!("result is not JSON: {e}"));
                     continue;
                 }
             };
-            let Some(success) = v.get("success").and_then(Value::as_bool) else {
+            let Some(success) = head.success else {
                 outcomes[item] = CompletionOutcome::Invalid("result has no boolean `success`".into());
                 continue;
             };
@@ -76,7 +185,7 @@ impl<'a> Checked<&'a [u8]> {
                     json,
                 });
             } else {
-                let retryable = v["error"]["retryable"].as_bool() == Some(true);
+                let retryable = head.retryable();
                 failures.push(Failure {
                     item,
                     step,
@@ -426,4 +535,57 @@ impl Store {
 /// The template called `name`, or a corrupt-row error.
 pub(crate) fn template_named(name: &str) -> Result<&'static Template, CompleteError> {
     template(name).ok_or_else(|| CompleteError::CorruptRow(format!("template `{name}`")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ResultHead;
+
+    fn head(json: &str) -> Result<(Option<bool>, bool), serde_json::Error> {
+        serde_json::from_str::<ResultHead<'_>>(json).map(|h| (h.success, h.retryable()))
+    }
+
+    #[test]
+    fn reads_success_and_retryable_and_skips_the_rest() {
+        let ok = r#"{"step_uuid":"x","success":true,"result":{"success":false,"error":{"retryable":true}}}"#;
+        assert_eq!(head(ok).unwrap(), (Some(true), false));
+        let failed = r#"{"success":false,"error":{"message":"boom","retryable":true}}"#;
+        assert_eq!(head(failed).unwrap(), (Some(false), true));
+        let fatal = r#"{"success":false,"error":{"retryable":false}}"#;
+        assert_eq!(head(fatal).unwrap(), (Some(false), false));
+        assert_eq!(
+            head(r#"{"success":false,"error":"text"}"#).unwrap(),
+            (Some(false), false)
+        );
+    }
+
+    #[test]
+    fn a_missing_or_non_boolean_success_is_none() {
+        for json in [
+            r#"{"result":1}"#,
+            r#"{"success":"true"}"#,
+            r#"{"success":null}"#,
+            "[true]",
+            "true",
+            "3",
+            r#""s""#,
+            "null",
+        ] {
+            assert_eq!(head(json).unwrap().0, None, "{json}");
+        }
+    }
+
+    #[test]
+    fn the_last_of_a_repeated_key_counts_as_serde_json_value_reads_it() {
+        let json = r#"{"success":false,"success":true}"#;
+        let value: serde_json::Value = serde_json::from_str(json).unwrap();
+        assert_eq!(head(json).unwrap().0, value["success"].as_bool());
+    }
+
+    #[test]
+    fn text_that_is_not_json_is_an_error() {
+        for json in [r#"{"success":true"#, r#"{"success":true,"result":}"#, "", "{} x"] {
+            assert!(head(json).is_err(), "{json}");
+        }
+    }
 }

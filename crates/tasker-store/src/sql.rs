@@ -138,13 +138,14 @@ pub(crate) mod pg {
 pub(crate) mod lite {
     pub const ATTEMPT_INSERT: &str = include_str!("../sql/sqlite/attempt_insert.sql");
     pub const CHECKPOINT_HELD: &str = include_str!("../sql/sqlite/checkpoint_held.sql");
-    pub const CHECKPOINT_OF: &str = include_str!("../sql/sqlite/checkpoint_of.sql");
+    pub const CHECKPOINTS_IN_RANGE: &str = include_str!("../sql/sqlite/checkpoints_in_range.sql");
     pub const CHECKPOINT_UPSERT: &str = include_str!("../sql/sqlite/checkpoint_upsert.sql");
     pub const CHILDREN_PENDING: &str = include_str!("../sql/sqlite/children_pending.sql");
     pub const CHILDREN_UPDATE: &str = include_str!("../sql/sqlite/children_update.sql");
     pub const CLAIM_MARK: &str = include_str!("../sql/sqlite/claim_mark.sql");
     pub const CLAIM_PICK: &str = include_str!("../sql/sqlite/claim_pick.sql");
     pub const COMPLETE_SUCCESS: &str = include_str!("../sql/sqlite/complete_success.sql");
+    pub const CORRUPT_MARK: &str = include_str!("../sql/sqlite/corrupt_mark.sql");
     pub const ERROR_UPSERT: &str = include_str!("../sql/sqlite/error_upsert.sql");
     pub const EXPIRE_PICK: &str = include_str!("../sql/sqlite/expire_pick.sql");
     pub const EXTEND: &str = include_str!("../sql/sqlite/extend.sql");

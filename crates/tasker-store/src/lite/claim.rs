@@ -1,17 +1,28 @@
-//! Claiming on SQLite's connection thread: pick, mark (each mark returns what its event needs), read the
-//! missing tasks and the parents' results, shape the events, and commit, in one `BEGIN IMMEDIATE`
-//! transaction (see `Store::claim` for the contract).
+//! Claiming on SQLite's connection thread: pick, mark, read the missing tasks, the parents' results and the
+//! checkpoints, and commit, in one `BEGIN IMMEDIATE` transaction (see `Store::claim` for the contract). The
+//! events are shaped by the caller, off this thread (it is the store's one writer: every microsecond it
+//! spends outside SQLite holds back the next claim or completion); a step whose rows cannot make one goes to
+//! `error` in a second transaction ([`fail_corrupt`]).
 
 use super::{add_counts, begin, claims::expire_exhausted};
-use crate::claim::{cached_tasks, corrupt_error, parent_ids, shape, task_info, TaskFields};
+use crate::claim::{cached_tasks, corrupt_error, parent_ids, task_info, TaskFields, Tasks};
 use crate::error::ClaimError;
 use crate::event::{ClaimedRow, TaskCache};
 use crate::sql::lite as q;
-use crate::store::{outcome, state, ClaimedStep, CountDeltas};
+use crate::store::{outcome, state, CountDeltas};
 use crate::stored_templates;
 use crate::token;
 use rusqlite::{Connection, OptionalExtension};
 use std::collections::HashMap;
+
+/// What a committed claim read: its rows (claimed), their tasks, their parents' results and their
+/// checkpoints, ready to be shaped into events (`crate::claim::shape`).
+pub(crate) struct Picked {
+    pub rows: Vec<ClaimedRow>,
+    pub tasks: Tasks,
+    pub results: HashMap<i64, String>,
+    pub checkpoints: HashMap<i64, String>,
+}
 
 /// Claims up to `max` steps at `now` until `deadline`; when fewer were claimable, also moves expired claims
 /// with no attempts left to `error`, in the same transaction.
@@ -21,7 +32,7 @@ pub(crate) fn claim(
     now: i64,
     deadline: i64,
     cache: &TaskCache,
-) -> Result<Vec<ClaimedStep>, ClaimError> {
+) -> Result<Picked, ClaimError> {
     let tx = begin(conn)?;
     let mut deltas = CountDeltas::default();
     // Picked rows first (the marks below change the index the pick walks), then each marked.
@@ -103,31 +114,50 @@ pub(crate) fn claim(
         }
     }
     let mut checkpoints = HashMap::new();
-    {
-        let mut read = tx.prepare_cached(q::CHECKPOINT_OF)?;
-        for row in &rows {
-            if let Some(text) = read.query_row([row.id], |r| r.get::<_, String>(0)).optional()? {
-                checkpoints.insert(row.id, text);
-            }
+    if let (Some(low), Some(high)) = (rows.iter().map(|r| r.id).min(), rows.iter().map(|r| r.id).max()) {
+        let mut read = tx.prepare_cached(q::CHECKPOINTS_IN_RANGE)?;
+        let mut found = read.query((low, high))?;
+        while let Some(r) = found.next()? {
+            checkpoints.insert(r.get::<_, i64>(0)?, r.get::<_, String>(1)?);
+        }
+        // Only the batch's own steps: the range also covers steps claimed by nobody or by others.
+        if !checkpoints.is_empty() {
+            let own: std::collections::HashSet<i64> = rows.iter().map(|r| r.id).collect();
+            checkpoints.retain(|id, _| own.contains(id));
         }
     }
-    let (out, corrupt) = shape(rows, &tasks, &results, &checkpoints, now);
-    if !corrupt.is_empty() {
-        let mut mark = tx.prepare_cached(q::MARK_ERROR)?;
-        let mut upsert = tx.prepare_cached(q::ERROR_UPSERT)?;
-        for (id, why) in &corrupt {
-            mark.execute((now, id))?;
-            upsert.execute((id, corrupt_error(why)))?;
-            deltas.moved(state::CLAIMED, state::ERROR, 1);
-        }
-    }
-    if out.len() < max {
+    if rows.len() < max {
         let expired = expire_exhausted(&tx, now)?;
         deltas.moved(state::CLAIMED, state::ERROR, expired);
     }
     add_counts(&tx, &deltas)?;
     tx.commit()?;
-    Ok(out)
+    Ok(Picked {
+        rows,
+        tasks,
+        results,
+        checkpoints,
+    })
+}
+
+/// Moves the claimed steps `corrupt` (`(id, token, why)`: their rows cannot make an event) to `error`, each
+/// only while the claim that read it still holds it.
+pub(crate) fn fail_corrupt(conn: &mut Connection, corrupt: &[(i64, i64, String)], now: i64) -> Result<(), ClaimError> {
+    let tx = begin(conn)?;
+    let mut deltas = CountDeltas::default();
+    {
+        let mut mark = tx.prepare_cached(q::CORRUPT_MARK)?;
+        let mut upsert = tx.prepare_cached(q::ERROR_UPSERT)?;
+        for (id, token, why) in corrupt {
+            if mark.execute((now, id, token))? == 1 {
+                upsert.execute((id, corrupt_error(why)))?;
+                deltas.moved(state::CLAIMED, state::ERROR, 1);
+            }
+        }
+    }
+    add_counts(&tx, &deltas)?;
+    tx.commit()?;
+    Ok(())
 }
 
 /// Records expired claims `(step id, attempt, claimed at, deadline)` in the attempt history.
