@@ -1,10 +1,11 @@
 //! The step store alone, driven the way the worker drives it: claim batches of up to 256 steps, answer each
 //! with the reference handler's result padded to the size of `fixtures/completion-success.json`, persist the
 //! answers with `complete_batch`, with one claim and one completion in flight at once (the worker's claim
-//! and write lanes) and the answers made between them: one such loop on SQLite (one writer at a time), two at once on PostgreSQL (a pool of 2
-//! connections). No ring, no JS. Each run starts from a fresh store, enqueues its workload (all linear, or all diamond) untimed, and is
-//! timed from the first claim through the last commit and a WAL checkpoint; `verify` then checks every task
-//! against the templates' reference math (a run with a mismatch or a step left unfinished fails).
+//! and write lanes) and the answers made between them: one such loop on SQLite (one writer at a time), two
+//! at once on PostgreSQL (a pool of 2 connections). No ring, no JS. Each run starts from a fresh store,
+//! enqueues its workload (all linear, or all diamond) untimed, and is timed from the first claim through the
+//! last commit and a WAL checkpoint; `verify` then checks every task against the templates' reference math
+//! (a run with a mismatch or a step left unfinished fails).
 //!
 //! Runs, side by side: SQLite (WAL, `synchronous=NORMAL`) and a throwaway PostgreSQL cluster (fsync on) with
 //! `synchronous_commit=off` and `on`, each for the linear and the diamond workload.

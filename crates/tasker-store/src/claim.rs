@@ -29,9 +29,10 @@ impl Store {
     /// anywhere rolls it all back (no step is left claimed by nobody with an attempt used). A step whose own
     /// rows cannot make an event goes to `error` (`error_type: corrupt_step`), so it never blocks the steps
     /// behind it: in the same transaction on PostgreSQL; on SQLite, whose events are built after the commit
-    /// (off its one writer's thread), in a second transaction before this call returns (a crash in between
-    /// leaves it claimed until its deadline, then the next claim finds it corrupt again). When fewer than `max` are found, expired
-    /// claims with no attempts left are moved to `error`.
+    /// (off its one writer's thread; building cannot fail as a whole), in a second transaction before this
+    /// call returns. Should that one fail, the claimed events are still returned and the corrupt step comes
+    /// back after its deadline, going to `error` when its attempts run out. When fewer than `max` are found,
+    /// expired claims with no attempts left are moved to `error`.
     pub async fn claim(&self, max: usize, visibility: Duration) -> Result<Vec<ClaimedStep>, ClaimError> {
         if max == 0 {
             return Ok(Vec::new());
@@ -50,8 +51,15 @@ impl Store {
                 if !corrupt.is_empty() {
                     let corrupt: Vec<(i64, i64, String)> =
                         (corrupt.into_iter()).map(|(id, why)| (id, tokens[&id], why)).collect();
-                    lite.run(move |conn| crate::lite::claim::fail_corrupt(conn, &corrupt, now))
-                        .await?;
+                    // The claimed events go back to the caller even when this fails: an error here must not
+                    // strand a committed claim. A corrupt step left claimed comes back after its deadline and
+                    // goes to error when its attempts run out.
+                    let failed = lite
+                        .run(move |conn| crate::lite::claim::fail_corrupt(conn, &corrupt, now))
+                        .await;
+                    if let Err(error) = failed {
+                        tracing::warn!(%error, "moving corrupt claimed steps to error failed; retried after their deadline");
+                    }
                 }
                 return Ok(out);
             }
