@@ -138,7 +138,7 @@ pub(crate) mod pg {
 pub(crate) mod lite {
     pub const ATTEMPT_INSERT: &str = include_str!("../sql/sqlite/attempt_insert.sql");
     pub const CHECKPOINT_HELD: &str = include_str!("../sql/sqlite/checkpoint_held.sql");
-    pub const CHECKPOINTS_IN_RANGE: &str = include_str!("../sql/sqlite/checkpoints_in_range.sql");
+    pub const CHECKPOINTS_OF: &str = include_str!("../sql/sqlite/checkpoints_of.sql");
     pub const CHECKPOINT_UPSERT: &str = include_str!("../sql/sqlite/checkpoint_upsert.sql");
     pub const CHILDREN_PENDING: &str = include_str!("../sql/sqlite/children_pending.sql");
     pub const CHILDREN_UPDATE: &str = include_str!("../sql/sqlite/children_update.sql");

@@ -14,6 +14,7 @@ use crate::stored_templates;
 use crate::token;
 use rusqlite::{Connection, OptionalExtension};
 use std::collections::HashMap;
+use std::fmt::Write as _;
 
 /// What a committed claim read: its rows (claimed), their tasks, their parents' results and their
 /// checkpoints, ready to be shaped into events (`crate::claim::shape`).
@@ -114,16 +115,18 @@ pub(crate) fn claim(
         }
     }
     let mut checkpoints = HashMap::new();
-    if let (Some(low), Some(high)) = (rows.iter().map(|r| r.id).min(), rows.iter().map(|r| r.id).max()) {
-        let mut read = tx.prepare_cached(q::CHECKPOINTS_IN_RANGE)?;
-        let mut found = read.query((low, high))?;
+    if !rows.is_empty() {
+        let mut ids = String::with_capacity(rows.len() * 8 + 2);
+        for row in &rows {
+            ids.push(if ids.is_empty() { '[' } else { ',' });
+            // Writing into a String cannot fail.
+            let _ = write!(ids, "{}", row.id);
+        }
+        ids.push(']');
+        let mut read = tx.prepare_cached(q::CHECKPOINTS_OF)?;
+        let mut found = read.query([ids])?;
         while let Some(r) = found.next()? {
             checkpoints.insert(r.get::<_, i64>(0)?, r.get::<_, String>(1)?);
-        }
-        // Only the batch's own steps: the range also covers steps claimed by nobody or by others.
-        if !checkpoints.is_empty() {
-            let own: std::collections::HashSet<i64> = rows.iter().map(|r| r.id).collect();
-            checkpoints.retain(|id, _| own.contains(id));
         }
     }
     if rows.len() < max {
