@@ -46,11 +46,8 @@ impl Store {
                     .run(move |conn| crate::lite::claim::claim(conn, max, now, deadline, &tasks))
                     .await?;
                 // Shaped here, off the connection thread (see `lite::claim`).
-                let tokens: HashMap<i64, i64> = picked.rows.iter().map(|r| (r.id, r.token)).collect();
                 let (out, corrupt) = shape(picked.rows, &picked.tasks, &picked.results, &picked.checkpoints, now);
                 if !corrupt.is_empty() {
-                    let corrupt: Vec<(i64, i64, String)> =
-                        (corrupt.into_iter()).map(|(id, why)| (id, tokens[&id], why)).collect();
                     // The claimed events go back to the caller even when this fails: an error here must not
                     // strand a committed claim. A corrupt step left claimed comes back after its deadline and
                     // goes to error when its attempts run out.
@@ -153,7 +150,7 @@ impl Store {
                 found.into_iter().collect()
             };
             let (out, corrupt) = shape(rows, &tasks, &results, &checkpoints, now);
-            for (id, why) in &corrupt {
+            for (id, _token, why) in &corrupt {
                 sqlx::query(pg::MARK_ERROR)
                     .bind(now)
                     .bind(*id)
@@ -240,14 +237,14 @@ pub(crate) fn parent_ids(rows: &[ClaimedRow], tasks: &Tasks) -> HashSet<i64> {
     parents
 }
 
-/// The events of `rows`, in order, and the rows that cannot make one (step id, why).
+/// The events of `rows`, in order, and the rows that cannot make one (step id, claim token, why).
 pub(crate) fn shape(
     rows: Vec<ClaimedRow>,
     tasks: &Tasks,
     results: &HashMap<i64, String>,
     checkpoints: &HashMap<i64, String>,
     now: i64,
-) -> (Vec<ClaimedStep>, Vec<(i64, String)>) {
+) -> (Vec<ClaimedStep>, Vec<(i64, i64, String)>) {
     let mut out = Vec::with_capacity(rows.len());
     let mut corrupt = Vec::new();
     // The events are JSON by construction; the stored results they embed are checked here, once each.
@@ -282,7 +279,7 @@ pub(crate) fn shape(
         };
         match built {
             Ok(step) => out.push(step),
-            Err(why) => corrupt.push((row.id, why)),
+            Err(why) => corrupt.push((row.id, row.token, why)),
         }
     }
     (out, corrupt)

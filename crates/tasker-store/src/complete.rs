@@ -53,6 +53,11 @@ struct ResultHead<'a> {
 }
 
 impl ResultHead<'_> {
+    const NONE: Self = Self {
+        success: None,
+        error: None,
+    };
+
     /// `error.retryable` is `true` (a failure is retried only when it says so).
     fn retryable(&self) -> bool {
         let error = self.error.and_then(|raw| serde_json::from_str::<Value>(raw.get()).ok());
@@ -141,13 +146,6 @@ impl<'de: 'a, 'a> Deserialize<'de> for ResultHead<'a> {
         }
         d.deserialize_any(HeadVisitor(std::marker::PhantomData))
     }
-}
-
-impl ResultHead<'_> {
-    const NONE: Self = Self {
-        success: None,
-        error: None,
-    };
 }
 
 impl<'a> Checked<&'a [u8]> {
