@@ -101,6 +101,9 @@ class RingishAdapter extends SeedAdapter implements RingAwareAdapter {
   flushCompletions() {
     return 0;
   }
+  completionsQueued() {
+    return 0;
+  }
   maintained = 0;
   maintainError: Error | null = null;
   maintainRing() {

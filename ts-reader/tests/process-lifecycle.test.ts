@@ -1,7 +1,8 @@
 /**
  * What only a whole process shows, in child processes of the runtime running this file (Node, Bun, Deno):
  * where a default bootstrap takes its events from, what a fatal error does to a process nobody listens in,
- * which files a process that never called stop() leaves behind, and Deno's doorbell without --allow-write.
+ * which files a process that never called stop() leaves behind, a region cut short under a running worker,
+ * and Deno's doorbell without --allow-write.
  */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
@@ -117,6 +118,18 @@ describe('a fatal error is never silent', () => {
       r.lines.find((l) => l.event === 'worker.error'),
       { event: 'worker.error', name: 'WorkerFaultError', code: 'WORKER_FAULT' },
     );
+  });
+});
+
+describe('a region file cut short under a running worker', () => {
+  it("ends the worker with WorkerFaultError (the worker core's size check; the poller leaves it to it)", async () => {
+    const r = await runChild('shrunk-region.ts', []);
+    assert.equal(r.code, 0, describeChild(r));
+    const out = r.lines[0] as { ended: string; name: string; code: string; message: string; ms: number };
+    assert.equal(out.ended, 'failed', describeChild(r));
+    assert.equal(out.name, 'WorkerFaultError', describeChild(r));
+    assert.equal(out.code, 'WORKER_FAULT');
+    assert.match(out.message, /the region file changed size/);
   });
 });
 

@@ -8,6 +8,7 @@
 #[macro_use]
 mod store;
 mod cancel;
+mod change_probe;
 mod claim;
 mod claims;
 mod complete;
@@ -33,6 +34,7 @@ mod token;
 mod verify;
 
 pub use cancel::CancelOutcome;
+pub use change_probe::ChangeProbe;
 pub use connect::redact;
 pub use create::NewTask;
 pub use error::*;

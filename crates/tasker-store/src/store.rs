@@ -388,6 +388,16 @@ impl Store {
         self.options.backoff(attempts)
     }
 
+    /// A look at whether anything committed to this SQLite store since the last look, without a database
+    /// call ([`ChangeProbe`]); `None` on PostgreSQL (use [`Store::listen`]). Without a WAL index (an
+    /// in-memory database) every look reports a change.
+    pub fn change_probe(&self) -> Option<crate::ChangeProbe> {
+        match &self.backend {
+            Backend::Sqlite(_, lite) => lite.path().map(crate::change_probe::ChangeProbe::for_database),
+            Backend::Postgres(_) => None,
+        }
+    }
+
     /// A listener of [`READY_CHANNEL`] (PostgreSQL only): wakes when steps become ready (enqueue, a parent's
     /// completion, `retry_errors`). Notifications are hints: a retry whose backoff ends and an expired claim
     /// notify nobody, and a notification can be lost on reconnect, so a worker must also poll `claim` slowly

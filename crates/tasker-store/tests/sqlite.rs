@@ -361,3 +361,31 @@ async fn the_wal_stays_bounded_while_the_writer_commits_back_to_back() {
     );
     s.close().await;
 }
+
+/// The idle worker's look at the store (issue 21): a commit from another connection (another process's
+/// enqueue) shows as a change, an empty claim and reads do not, so an idle worker polls the WAL index instead
+/// of the database; a claim that takes steps does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_change_probe_sees_other_connections_commits_and_not_empty_claims() {
+    let (dir, worker) = store().await;
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("store.db").display());
+    let client = Store::connect_with(&url, fast_options()).await.unwrap();
+    let mut probe = worker.change_probe().expect("an SQLite file store has a WAL index");
+    assert_eq!(probe.path(), dir.path().join("store.db-shm"));
+    assert!(probe.changed(), "the first look");
+    assert!(!probe.changed());
+    for _ in 0..3 {
+        assert!(worker.claim(10, Duration::from_secs(30)).await.unwrap().is_empty());
+        worker.status().await.unwrap();
+        assert!(!probe.changed(), "an empty claim or a read commits nothing");
+    }
+    client
+        .enqueue("ns", "linear", 1, br#"{"even_number": 4}"#)
+        .await
+        .unwrap();
+    assert!(probe.changed(), "another connection's enqueue");
+    assert!(!probe.changed());
+    assert_eq!(worker.claim(10, Duration::from_secs(30)).await.unwrap().len(), 1);
+    assert!(probe.changed(), "a claim that took a step");
+    assert!(!probe.changed());
+}

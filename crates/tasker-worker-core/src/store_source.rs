@@ -7,7 +7,9 @@
 //!   `max - n` more (one request open at a time). The thread claims only that many (the room in the events
 //!   ring), and when none is ready it keeps the request and polls again after an idle delay (2 ms doubling
 //!   to 50 ms; on PostgreSQL, LISTEN/NOTIFY wakes it and the slow poll backs off to 1 s), or at once when
-//!   its own completions made children ready.
+//!   its own completions made children ready. On SQLite an idle poll first looks at the WAL index
+//!   ([`tasker_store::ChangeProbe`], one `pread`): while nothing committed since the last empty claim, it
+//!   claims only once a second (a retry whose backoff ended, an expired claim), as with LISTEN.
 //! - Results are buffered and persisted with `complete_batch` when 256 are waiting or the oldest has
 //!   waited 20 ms. A failed write keeps them and retries with backoff: nothing is dropped while the worker
 //!   lives.
@@ -46,7 +48,7 @@ use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
-use tasker_store::{ClaimedStep, CompletionOutcome, Store, StoreOptions, StoreStatus, YieldOutcome};
+use tasker_store::{ChangeProbe, ClaimedStep, CompletionOutcome, Store, StoreOptions, StoreStatus, YieldOutcome};
 use tokio::sync::mpsc;
 // The tokio clock (the std clock outside tests): the unit tests below run the store thread on paused time.
 use tokio::time::Instant;
@@ -77,7 +79,8 @@ const IDLE_CLAIM_MIN: Duration = Duration::from_millis(2);
 const IDLE_CLAIM_MAX: Duration = Duration::from_millis(50);
 /// Longest delay between claims when nothing is ready on PostgreSQL with LISTEN: notifications wake the
 /// worker, and this slow poll covers the rest (a retry whose backoff ended, an expired claim, a notification
-/// lost on reconnect).
+/// lost on reconnect). On SQLite, the longest an idle worker goes without claiming while its look at the WAL
+/// index shows no commit.
 const IDLE_CLAIM_MAX_LISTENING: Duration = Duration::from_secs(1);
 /// First delay after a failed database call; doubles per failure.
 const ERROR_BACKOFF_MIN: Duration = Duration::from_millis(100);
@@ -347,6 +350,7 @@ impl StoreSource {
                     } else {
                         None
                     };
+                    let probe = store.change_probe();
                     let store = Rc::new(store);
                     Driver::new(
                         store,
@@ -358,6 +362,7 @@ impl StoreSource {
                         thread_waker,
                     )
                     .with_listener(listener)
+                    .with_probe(probe)
                     .run()
                     .await;
                 });
@@ -470,10 +475,13 @@ impl EventSource for StoreSource {
         let mut m = p.metrics.clone();
         let h = &p.latency_us;
         let ms = |us: u64| us as f64 / 1000.0;
+        // An empty histogram's quantiles walk all of its ~33 000 buckets (an idle worker's metrics, each
+        // second): they are 0 without asking.
+        let quantile = |q: f64| if h.is_empty() { 0 } else { h.value_at_quantile(q) };
         m.latency = LatencySummary {
             count: h.len(),
-            p50_ms: ms(h.value_at_quantile(0.5)),
-            p99_ms: ms(h.value_at_quantile(0.99)),
+            p50_ms: ms(quantile(0.5)),
+            p99_ms: ms(quantile(0.99)),
             max_ms: ms(h.max()),
         };
         m.steps = p.steps_at.as_ref().map(|(s, at)| StepCounts {
@@ -793,6 +801,10 @@ struct Driver<S: StepStore> {
     write_backoff: ErrorBackoff,
     claim_backoff: ErrorBackoff,
     listener: Option<tasker_store::ReadyListener>,
+    /// SQLite's WAL index, looked at before every claim; see [`Driver::idle_claim_skippable`].
+    probe: Option<ChangeProbe>,
+    /// When the last claim began.
+    last_claim_at: Instant,
     /// The claim lane's call in flight.
     claim_op: Option<Op<ClaimDone>>,
     /// The write lane's call in flight.
@@ -839,6 +851,8 @@ impl<S: StepStore> Driver<S> {
             write_backoff: ErrorBackoff::new(),
             claim_backoff: ErrorBackoff::new(),
             listener: None,
+            probe: None,
+            last_claim_at: now,
             claim_op: None,
             write_op: None,
             busy_since: None,
@@ -848,6 +862,12 @@ impl<S: StepStore> Driver<S> {
     /// Wakes the claim lane on the store's ready notifications (PostgreSQL LISTEN).
     fn with_listener(mut self, listener: Option<tasker_store::ReadyListener>) -> Self {
         self.listener = listener;
+        self
+    }
+
+    /// Claims while idle only when the store's WAL index changed, or once every [`IDLE_CLAIM_MAX_LISTENING`].
+    fn with_probe(mut self, probe: Option<ChangeProbe>) -> Self {
+        self.probe = probe;
         self
     }
 
@@ -1002,8 +1022,27 @@ impl<S: StepStore> Driver<S> {
             }
         }
         if self.may_claim() && now >= self.next_claim && self.claim_backoff.ready(now) {
-            self.start_claim();
+            if self.idle_claim_skippable(now) {
+                // As after an empty claim: the looks slow down to the idle poll's cadence.
+                self.idle_delay = (self.idle_delay * 2).min(IDLE_CLAIM_MAX);
+                self.next_claim = now + self.idle_delay;
+            } else {
+                self.last_claim_at = now;
+                self.start_claim();
+            }
         }
+    }
+
+    /// Whether the claim due now can wait: the last claim found nothing (the idle delay grew), the WAL index
+    /// shows no commit since that claim began, and the slow poll is not due. The index is looked at before
+    /// every claim, so each look compares with what the last claim saw; a commit during a claim shows at the
+    /// next look.
+    fn idle_claim_skippable(&mut self, now: Instant) -> bool {
+        let Some(probe) = self.probe.as_mut() else {
+            return false;
+        };
+        let changed = probe.changed();
+        !changed && self.idle_delay > IDLE_CLAIM_MIN && now < self.last_claim_at + IDLE_CLAIM_MAX_LISTENING
     }
 
     /// Moves the next results batch, the extensions if due, and the releases out into a [`Flush`].
@@ -1903,6 +1942,46 @@ mod tests {
         assert_eq!(fake.completed.borrow().len(), 2);
         let released: HashSet<_> = fake.released.borrow().iter().map(|t| t.as_u128()).collect();
         assert_eq!(released, HashSet::from([3, 4, 5]), "the late claim's steps given back");
+    }
+
+    /// Issue 21, an idle worker's CPU: with a look at the WAL index, an idle driver claims once a second
+    /// while nothing commits (about 20 times without one), and at its next look once something does.
+    #[test]
+    fn an_idle_claim_waits_for_a_commit_or_the_slow_poll() {
+        let idle_claims = |probe: Option<ChangeProbe>, index: &std::path::Path| {
+            let fake = Fake::new(0);
+            let (driver, pump) = driver(&fake);
+            let driver = driver.with_probe(probe);
+            paused(async {
+                let side = async {
+                    let claims = || *fake.claims_started.borrow();
+                    pump.send(Command::Claim(8));
+                    tokio::time::sleep(Duration::from_millis(900)).await;
+                    let in_900ms = claims();
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    let in_1100ms = claims();
+                    // A commit (another process's enqueue): claimed at the next look, within the idle delay.
+                    fake.ready.set(3);
+                    std::fs::write(index, [7u8; 64]).unwrap();
+                    let batch = pump.next_batch().await;
+                    assert_eq!(batch.len(), 3);
+                    drop(pump);
+                    (in_900ms, in_1100ms)
+                };
+                let ((), counts) = tokio::join!(driver.run(), side);
+                counts
+            })
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let index = dir.path().join("store.db-shm");
+        std::fs::write(&index, [1u8; 64]).unwrap();
+        let (in_900ms, in_1100ms) = idle_claims(Some(ChangeProbe::for_wal_index(index.clone())), &index);
+        assert_eq!((in_900ms, in_1100ms), (1, 2), "one claim, then the slow poll at 1 s");
+        let (plain, _) = idle_claims(None, &index);
+        assert!(
+            plain >= 15,
+            "without a look, the idle poll claims every 50 ms at most: {plain}"
+        );
     }
 
     #[test]

@@ -80,6 +80,8 @@ const defaultTimers: PollerTimers = {
 export interface PollerStats {
   /** Ticks of the regular interval (the seed's poll count; maintenance counts these). */
   ticks: number;
+  /** Ticks that found the poller asleep on the doorbell with nothing to read or write: maintenance only. */
+  quietTicks: number;
   /** Polls between ticks (doorbell, freed capacity, more data). */
   extraPolls: number;
   events: number;
@@ -118,6 +120,7 @@ export class EventPoller {
   private delivered = 0;
   private readonly statsCounters: PollerStats = {
     ticks: 0,
+    quietTicks: 0,
     extraPolls: 0,
     events: 0,
     doorbellWakes: 0,
@@ -393,6 +396,15 @@ export class EventPoller {
     if (!this.active) return;
     this.pollCount += 1;
     this.statsCounters.ticks += 1;
+    // Asleep on the doorbell with nothing to read or write: the flag stays armed (a poll would clear it and
+    // set it again) and the tick only maintains. An idle worker's tick costs this check, not a poll
+    // (issue 21: idle CPU).
+    const ring = this.ring;
+    if (this.sleeping && ring !== null && !ring.hasPendingEvents() && ring.completionsQueued() === 0) {
+      this.statsCounters.quietTicks += 1;
+      this.maintain();
+      return;
+    }
     if (this.sleeping) {
       this.sleeping = false;
       this.ring?.wake();

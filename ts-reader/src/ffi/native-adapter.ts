@@ -58,6 +58,8 @@ export interface RingAwareAdapter extends FfiAdapter {
   wake(): void;
   /** Writes queued completions; returns how many still wait for room. */
   flushCompletions(): number;
+  /** Completions queued for room in the completions ring (no FFI, no shared memory). */
+  completionsQueued(): number;
   /** Heartbeats, region size, producer liveness (maintenance ticks only). */
   maintainRing(): void;
   /**
@@ -473,8 +475,15 @@ export abstract class NativeFfiAdapter implements RingAwareAdapter {
     return this.#ring !== null ? this.#ring.flush() : 0;
   }
 
+  completionsQueued(): number {
+    return this.#ring !== null ? this.#ring.queuedCount() : 0;
+  }
+
   maintainRing(): void {
-    this.#ring?.maintain();
+    // A worker core this adapter started runs in this process and checks the region's size itself (every
+    // 100 ms; a shrunk file fails it, and `checkWorker` reports that): a second `stat` here is the idle
+    // tick's dearest call (42 us cold on this VM), so it is left to the worker core.
+    this.#ring?.maintain(!this.#ownsWorker);
   }
 
   checkWorker(): void {

@@ -165,13 +165,15 @@ export class RingTransport {
    * Maintenance (never per event): heartbeats, the region size check (a shrunk file would SIGBUS the
    * next read), the producer's liveness, and (minor >= 1) its seal. Throws `RingPeerError` when the ring
    * cannot be used, `RingSealedError` once the producer sealed it (also when nothing is left to read).
+   * `checkSize` false skips the size check (a `stat`): for a region whose worker core runs in this process,
+   * which checks the same file on its own maintenance ticks and fails when it shrank (layout-spec.md 13).
    */
-  maintain(): void {
+  maintain(checkSize = true): void {
     if (this.#closed) return;
     this.#reader.checkSealed();
     this.#reader.heartbeat();
     this.#writer.heartbeat();
-    if (this.#regionPath) {
+    if (checkSize && this.#regionPath) {
       let size: number | null = null;
       try {
         size = statSync(this.#regionPath).size;

@@ -67,6 +67,8 @@ pub(crate) struct Lite {
     /// Joined by [`Lite::close`]: the connection thread, then the checkpointer (which ends when the
     /// connection thread drops its sender).
     thread: Mutex<Vec<std::thread::JoinHandle<()>>>,
+    /// The database file, once opened.
+    path: std::sync::OnceLock<std::path::PathBuf>,
 }
 
 impl Lite {
@@ -76,12 +78,14 @@ impl Lite {
         Self {
             jobs: Mutex::new(None),
             thread: Mutex::new(Vec::new()),
+            path: std::sync::OnceLock::new(),
         }
     }
 
     /// Opens `path` (already created and migrated) and starts the connection thread and its checkpointer.
     pub fn open(&self, path: &Path) -> Result<(), LiteError> {
         let conn = connect(path)?;
+        let _ = self.path.set(path.to_path_buf());
         // The checkpointer thread checkpoints instead (see `Lite`).
         conn.execute_batch("PRAGMA wal_autocheckpoint = 0;")?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
@@ -154,6 +158,11 @@ impl Lite {
             }
         }
         answer_rx.await.unwrap_or_else(|_| Err(E::from(LiteError::Closed)))
+    }
+
+    /// The database file (`None` before [`Lite::open`]).
+    pub fn path(&self) -> Option<&Path> {
+        self.path.get().map(|p| p.as_path())
     }
 
     /// Stops the threads after the jobs already sent, and waits for them (on a blocking thread).
