@@ -226,6 +226,26 @@ describe('EventPoller cadence (counted ticks)', () => {
     poller.stop();
   });
 
+  it('room freed by completions made during a poll is read on at once, after a yield, not at the next tick', () => {
+    const adapter = new RingishAdapter();
+    adapter.queue = Array.from({ length: 240 }, (_, i) => event(i));
+    const t = manualTimers();
+    const poller = new EventPoller(adapter, 10, 100, 1000, { timers: t.timers, maxInFlight: 20 });
+    let got = 0;
+    poller.onStepEvent(() => {
+      got += 1;
+      adapter.completeStepEvent();
+    });
+    poller.start();
+    t.runSoon();
+    assert.equal(got, 240, 'every ready event, in polls of maxInFlight chained through soon()');
+    assert.equal(poller.stats().ticks, 0, 'no tick needed');
+    const polls = poller.stats().extraPolls;
+    assert.ok(polls >= 12 && polls <= 13, `one poll per maxInFlight events (the event loop runs between them): ${polls}`);
+    assert.equal(poller.stats().backpressured, 0);
+    poller.stop();
+  });
+
   it('a bad event is reported and skipped; later events still arrive; logs reach the hook', () => {
     const adapter = new RingishAdapter();
     adapter.queue = [event(1)];
