@@ -102,6 +102,63 @@ describe('TaskerWorker', () => {
     });
   });
 
+  it('timeouts without a signal read, a signal first read after the timeout, and a late outcome (one deadline timer for all)', async () => {
+    const adapter = openAdapter();
+    const worker = new TaskerWorker({ adapter, bootstrap: bootstrap(9), concurrency: 9, handlerTimeoutMs: 150, handleSignals: false });
+    const failures: Array<{ error: { error_type: string; retryable: boolean; message: string } }> = [];
+    worker.emitter.subscribe(EventNames.STEP_EXECUTION_FAILED, ({ result }) => failures.push(result));
+    const lateSignals: Array<{ aborted: boolean; reason: string }> = [];
+    let n = 0;
+    worker.register(HANDLER, (context) => {
+      const i = n++;
+      if (i % 3 === 0) return new Promise(() => {}); // never settles, never reads its signal
+      if (i % 3 === 1) {
+        // Reads its signal only after the deadline, then settles: a late outcome.
+        return sleep(400).then(() => {
+          lateSignals.push({ aborted: context.signal.aborted, reason: String((context.signal.reason as Error)?.message) });
+          return { late: true };
+        });
+      }
+      return sleep(20).then(() => ({ quick: true })); // well inside the deadline
+    });
+    await withWorker(worker, adapter, async () => {
+      await worker.start();
+      await waitFor('6 timeouts and 3 late outcomes', () => failures.length >= 6 && worker.stats().lateOutcomes >= 3, 10_000);
+      assert.equal(failures.length, 6);
+      assert.ok(failures.every((f) => f.error.error_type === 'handler_timeout' && f.error.retryable));
+      assert.match(failures[0]?.error.message ?? '', /timed out after 150 ms/);
+      assert.equal(worker.stats().succeeded, 3, 'the quick ones succeeded');
+      assert.equal(worker.stats().timedOut, 6);
+      assert.equal(worker.stats().lateOutcomes, 3);
+      assert.deepEqual(lateSignals, Array(3).fill({ aborted: true, reason: `handler '${HANDLER}' timed out after 150 ms` }));
+      assert.equal(worker.stats().running, 0, 'a timed-out handler no longer counts as running');
+      await worker.stop();
+      adapter.close();
+    });
+  });
+
+  it('stop() past shutdownTimeoutMs fails running steps as worker_shutdown and aborts their signals', async () => {
+    const adapter = openAdapter();
+    const worker = new TaskerWorker({ adapter, bootstrap: bootstrap(4), concurrency: 4, shutdownTimeoutMs: 200, handleSignals: false });
+    const failures: Array<{ error: { error_type: string; retryable: boolean } }> = [];
+    worker.emitter.subscribe(EventNames.STEP_EXECUTION_FAILED, ({ result }) => failures.push(result));
+    const reasons: string[] = [];
+    worker.register(HANDLER, ({ signal }) => {
+      signal.addEventListener('abort', () => reasons.push((signal.reason as Error).message));
+      return new Promise(() => {}); // never settles
+    });
+    await withWorker(worker, adapter, async () => {
+      await worker.start();
+      await waitFor('4 handlers running', () => worker.stats().running === 4, 10_000);
+      await worker.stop();
+      assert.equal(failures.length, 4);
+      assert.ok(failures.every((f) => f.error.error_type === 'worker_shutdown' && f.error.retryable));
+      assert.deepEqual(reasons, Array(4).fill('worker shutting down'));
+      assert.equal(worker.stats().running, 0);
+      adapter.close();
+    });
+  });
+
   it('a step with no registered handler fails as handler_not_found, not retryable', async () => {
     const adapter = openAdapter();
     const worker = new TaskerWorker({ adapter, bootstrap: bootstrap(5), handleSignals: false });
