@@ -1026,6 +1026,38 @@ struct RingPump {
     max_event: usize,
     /// The idle-wake diagnostic (`TASKER_WAKE_LEGS`), None unless asked for at bootstrap.
     legs: Option<Box<WakeLegs>>,
+    /// A tree payload serialised before it is written (reused; see [`RingPump::write_event`]).
+    tree_text: Vec<u8>,
+}
+
+/// Above this, the tree payload buffer is given back after use (one huge event must not pin its memory).
+const TREE_TEXT_KEEP: usize = 1 << 20;
+
+/// Writes one event into the events ring. A text payload is copied in; a tree is first serialised into
+/// `tree_text` (reused), then copied: serde_json writes a 2.7 KB event in ~200 small pieces, and through the
+/// ring's writer (bounds, fragment and message-limit checks per piece) that cost 0.8 us more than into a
+/// `Vec` (per_event bench: 3.0 us against 1.95 us serialise-only; issue 21), where one extra copy costs
+/// ~20-40 ns.
+fn write_event(
+    events: &mut Producer<MappedRing>,
+    tree_text: &mut Vec<u8>,
+    payload: &EventPayload,
+    hint: usize,
+) -> Result<(), WriteError> {
+    match payload {
+        EventPayload::Text(_) => events.try_write_with(record_type::STEP_EVENT, hint, |w| payload.write_to(w)),
+        EventPayload::Tree(tree) => {
+            tree_text.clear();
+            // Into a Vec a JSON value cannot fail: its keys are strings and the writer never errs.
+            serde_json::to_writer(&mut *tree_text, tree).expect("a JSON value serialises into memory");
+            let text: &[u8] = tree_text;
+            let written = events.try_write_with(record_type::STEP_EVENT, text.len(), |w| io::Write::write_all(w, text));
+            if tree_text.capacity() > TREE_TEXT_KEEP {
+                *tree_text = Vec::new();
+            }
+            written
+        }
+    }
 }
 
 impl RingPump {
@@ -1050,6 +1082,7 @@ impl RingPump {
             newly_read: Vec::with_capacity(CLAIM_BATCH),
             max_event,
             legs: None,
+            tree_text: Vec::new(),
         }
     }
 
@@ -1209,9 +1242,7 @@ impl RingPump {
                 .payload
                 .text_len()
                 .unwrap_or_else(|| self.average_event.min(self.max_event));
-            let written = self
-                .events
-                .try_write_with(record_type::STEP_EVENT, hint, |w| event.payload.write_to(w));
+            let written = write_event(&mut self.events, &mut self.tree_text, &event.payload, hint);
             match written {
                 Ok(()) => {
                     let end = self.events.position();

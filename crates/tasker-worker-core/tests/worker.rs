@@ -742,3 +742,59 @@ fn events_up_to_the_rings_real_limit_are_delivered_and_larger_ones_fail_naming_i
     );
     worker.stop();
 }
+
+/// Events given as JSON trees (`EventPayload::Tree`, for sources that build events as values), written by
+/// the pump through its reused serialisation buffer (issue 21): each arrives as exactly its tree, small,
+/// about the fixture's size, and larger than a frame (streamed as fragments); the buffer is reused across
+/// events of shrinking size without leaking bytes of an earlier, longer one.
+#[test]
+fn tree_payloads_arrive_exactly_as_their_trees() {
+    struct TreeSource(std::collections::VecDeque<tasker_worker_core::SourcedEvent>);
+    impl tasker_worker_core::EventSource for TreeSource {
+        fn claim(&mut self, max: usize, out: &mut Vec<tasker_worker_core::SourcedEvent>) -> usize {
+            let n = max.min(self.0.len());
+            out.extend(self.0.drain(..n));
+            n
+        }
+        fn complete(&mut self, _: tasker_worker_core::Uuid, _: &tasker_worker_core::StepResult<'_>) {}
+        fn is_exhausted(&self) -> bool {
+            self.0.is_empty()
+        }
+    }
+    let dir = TempDir::new("tree-payloads");
+    let pads = [5000usize, 2600, 10, 700];
+    let trees: Vec<serde_json::Value> = pads
+        .iter()
+        .enumerate()
+        .map(|(n, pad)| {
+            let event_id = tasker_worker_core::Uuid(0x0190_0000_0000_7000_8000_0000_0000_0000 + n as u128);
+            let step_uuid = tasker_worker_core::Uuid(0x0190_0000_0000_7000_9000_0000_0000_0000 + n as u128);
+            serde_json::json!({
+                "event_id": event_id.to_string(),
+                "step_uuid": step_uuid.to_string(),
+                "pad": "y".repeat(*pad),
+                "nested": {"n": n, "quote": "a \"quoted\" \\ text", "list": [1, 2.5, null, true]},
+            })
+        })
+        .collect();
+    let source = TreeSource(
+        trees
+            .iter()
+            .enumerate()
+            .map(|(n, tree)| tasker_worker_core::SourcedEvent {
+                event_id: tasker_worker_core::Uuid(0x0190_0000_0000_7000_8000_0000_0000_0000 + n as u128),
+                step_uuid: tasker_worker_core::Uuid(0x0190_0000_0000_7000_9000_0000_0000_0000 + n as u128),
+                payload: tasker_worker_core::EventPayload::Tree(tree.clone()),
+            })
+            .collect(),
+    );
+    let config = WorkerConfig {
+        max_frame_size: 1024,
+        ..config(&dir.0, Transport::Ring, 0)
+    };
+    let mut worker = Worker::with_source(config, "tree-payloads".into(), Box::new(source), None).unwrap();
+    let attached = Region::attach(&worker.status().region_path.unwrap()).unwrap();
+    let mut events = attached.consumer(RingId::Events).unwrap();
+    assert_eq!(read_events(&mut events, trees.len()), trees);
+    worker.stop();
+}
