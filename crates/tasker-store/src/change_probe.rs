@@ -52,6 +52,12 @@ impl ChangeProbe {
         &self.path
     }
 
+    /// The store's WAL file (`<db>-wal` beside the index `<db>-shm`), which every commit writes.
+    pub fn wal_path(&self) -> PathBuf {
+        let index = self.path.as_os_str().to_string_lossy();
+        PathBuf::from(format!("{}-wal", index.strip_suffix("-shm").unwrap_or(&index)))
+    }
+
     /// Whether a transaction may have committed since the previous look: true at the first look, when the
     /// header changed, and when it cannot be read (then the file is opened again at the next look).
     pub fn changed(&mut self) -> bool {
@@ -117,6 +123,7 @@ mod tests {
         std::fs::write(&shm, [0u8; 10]).unwrap();
         let mut probe = ChangeProbe::for_database(&dir.path().join("db"));
         assert_eq!(probe.path(), shm);
+        assert_eq!(probe.wal_path(), dir.path().join("db-wal"));
         assert!(probe.changed() && probe.changed());
     }
 }

@@ -13,6 +13,7 @@ pub mod source;
 pub mod store_source;
 pub mod synthetic;
 pub mod wake_legs;
+mod wal_watch;
 pub mod worker;
 
 pub use config::{ConfigSection, SourceConfig, Transport, WorkerConfig, WorkerConfigError};

@@ -7,9 +7,10 @@
 //!   `max - n` more (one request open at a time). The thread claims only that many (the room in the events
 //!   ring), and when none is ready it keeps the request and polls again after an idle delay (2 ms doubling
 //!   to 50 ms; on PostgreSQL, LISTEN/NOTIFY wakes it and the slow poll backs off to 1 s), or at once when
-//!   its own completions made children ready. On SQLite an idle poll first looks at the WAL index
-//!   ([`tasker_store::ChangeProbe`], one `pread`): while nothing committed since the last empty claim, it
-//!   claims only once a second (a retry whose backoff ended, an expired claim), as with LISTEN.
+//!   its own completions made children ready. On SQLite an idle worker waits for the store's WAL file to be
+//!   written (inotify on Linux: another process's commit) and claims then, else once a second (a retry
+//!   whose backoff ended, an expired claim), as with LISTEN; without inotify it polls every 50 ms, looking
+//!   at the WAL index first ([`tasker_store::ChangeProbe`], one `pread`) and claiming only when it changed.
 //! - Results are buffered and persisted with `complete_batch` when 256 are waiting or the oldest has
 //!   waited 20 ms. A failed write keeps them and retries with backoff: nothing is dropped while the worker
 //!   lives.
@@ -220,6 +221,13 @@ pub struct StoreMetrics {
     pub time: StoreTime,
     /// The store's step counts, when refreshed at least once.
     pub steps: Option<StepCounts>,
+    /// How an idle worker learns of new work: `listen` (PostgreSQL's LISTEN), `wal_watch` (an inotify watch
+    /// on SQLite's WAL file), or `poll` (every 50 ms at most, looking at SQLite's WAL index first).
+    pub idle_wait: &'static str,
+    /// Idle claims not made because the WAL index showed no commit since the last one.
+    pub idle_looks: u64,
+    /// Claims started because the WAL file was written while idle.
+    pub wal_wakes: u64,
 }
 
 /// State the store thread publishes for `metrics`.
@@ -351,6 +359,13 @@ impl StoreSource {
                         None
                     };
                     let probe = store.change_probe();
+                    let wal_watch = probe.as_ref().and_then(|p| match crate::wal_watch::WalWatch::new(&p.wal_path()) {
+                        Ok(w) => Some(w),
+                        Err(e) => {
+                            tracing::debug!(error = %e, wal = %p.wal_path().display(), "not watching the WAL file; polling the store");
+                            None
+                        }
+                    });
                     let store = Rc::new(store);
                     Driver::new(
                         store,
@@ -363,6 +378,7 @@ impl StoreSource {
                     )
                     .with_listener(listener)
                     .with_probe(probe)
+                    .with_wal_watch(wal_watch)
                     .run()
                     .await;
                 });
@@ -803,6 +819,8 @@ struct Driver<S: StepStore> {
     listener: Option<tasker_store::ReadyListener>,
     /// SQLite's WAL index, looked at before every claim; see [`Driver::idle_claim_skippable`].
     probe: Option<ChangeProbe>,
+    /// SQLite's WAL file watched while idle: a write is a commit somewhere (see [`crate::wal_watch`]).
+    wal_watch: Option<crate::wal_watch::WalWatch>,
     /// When the last claim began.
     last_claim_at: Instant,
     /// The claim lane's call in flight.
@@ -852,6 +870,7 @@ impl<S: StepStore> Driver<S> {
             claim_backoff: ErrorBackoff::new(),
             listener: None,
             probe: None,
+            wal_watch: None,
             last_claim_at: now,
             claim_op: None,
             write_op: None,
@@ -871,6 +890,19 @@ impl<S: StepStore> Driver<S> {
         self
     }
 
+    /// Wakes the idle claim lane on writes to the store's WAL file, and slows its poll to the slow one.
+    fn with_wal_watch(mut self, watch: Option<crate::wal_watch::WalWatch>) -> Self {
+        self.wal_watch = watch;
+        let mut published = lock(&self.published);
+        published.metrics.idle_wait = match (&self.listener, &self.wal_watch) {
+            (Some(_), _) => "listen",
+            (None, Some(_)) => "wal_watch",
+            (None, None) => "poll",
+        };
+        drop(published);
+        self
+    }
+
     async fn run(mut self) {
         loop {
             let now = Instant::now();
@@ -882,6 +914,15 @@ impl<S: StepStore> Driver<S> {
                 match self.listener.as_mut() {
                     Some(l) => l.recv().await,
                     None => std::future::pending().await,
+                }
+            };
+            // Only while idle (the last claim found nothing): while claims find steps, the worker's own
+            // commits would wake it for nothing (unread, the kernel folds them into one event).
+            let idle = self.idle_delay > IDLE_CLAIM_MIN;
+            let wal_written = async {
+                match self.wal_watch.as_mut() {
+                    Some(w) if idle => w.changed().await,
+                    _ => std::future::pending().await,
                 }
             };
             // Calls that finished first: each is ready once, so they cannot starve the commands, and a
@@ -904,6 +945,18 @@ impl<S: StepStore> Driver<S> {
                     Err(e) => {
                         tracing::warn!(error = %e, "LISTEN connection lost; polling the store instead");
                         self.listener = None;
+                        lock(&self.published).metrics.idle_wait = "poll";
+                    }
+                },
+                written = wal_written => match written {
+                    Ok(()) => {
+                        lock(&self.published).metrics.wal_wakes += 1;
+                        self.claim_soon();
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "the store's WAL file is no longer watched; polling the store instead");
+                        self.wal_watch = None;
+                        lock(&self.published).metrics.idle_wait = "poll";
                     }
                 },
                 _ = tokio::time::sleep_until(wake_at) => {}
@@ -1023,13 +1076,24 @@ impl<S: StepStore> Driver<S> {
         }
         if self.may_claim() && now >= self.next_claim && self.claim_backoff.ready(now) {
             if self.idle_claim_skippable(now) {
+                lock(&self.published).metrics.idle_looks += 1;
                 // As after an empty claim: the looks slow down to the idle poll's cadence.
-                self.idle_delay = (self.idle_delay * 2).min(IDLE_CLAIM_MAX);
+                self.idle_delay = (self.idle_delay * 2).min(self.idle_delay_max());
                 self.next_claim = now + self.idle_delay;
             } else {
                 self.last_claim_at = now;
                 self.start_claim();
             }
+        }
+    }
+
+    /// The longest idle delay: the slow poll when something wakes the lane (LISTEN, the WAL file's watch),
+    /// else the plain idle poll's.
+    fn idle_delay_max(&self) -> Duration {
+        if self.listener.is_some() || self.wal_watch.is_some() {
+            IDLE_CLAIM_MAX_LISTENING
+        } else {
+            IDLE_CLAIM_MAX
         }
     }
 
@@ -1262,12 +1326,7 @@ impl<S: StepStore> Driver<S> {
                     self.idle_delay = IDLE_CLAIM_MIN;
                 } else {
                     self.next_claim = started + self.idle_delay;
-                    let max = if self.listener.is_some() {
-                        IDLE_CLAIM_MAX_LISTENING
-                    } else {
-                        IDLE_CLAIM_MAX
-                    };
-                    self.idle_delay = (self.idle_delay * 2).min(max);
+                    self.idle_delay = (self.idle_delay * 2).min(self.idle_delay_max());
                 }
             }
             Ok(steps) => {

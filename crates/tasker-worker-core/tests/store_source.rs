@@ -199,6 +199,41 @@ fn a_draining_worker_claims_nothing_new() {
     );
 }
 
+/// Issue 21 (an idle worker's CPU): on SQLite an idle worker waits on an inotify watch of the WAL file, not
+/// on a 50 ms poll: idle for 1.5 s it looks at the store a handful of times (the doubling idle delay up to
+/// the 1 s slow poll; polling would look ~25 times), and another process's enqueue still reaches it, woken
+/// by the write.
+#[cfg(target_os = "linux")]
+#[test]
+fn an_idle_sqlite_worker_waits_on_the_wal_file_and_an_enqueue_wakes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("steps.db").display());
+    block_on(async { Store::connect(&url).await.unwrap().close().await });
+    let mut worker = Worker::bootstrap(store_config(dir.path(), &url)).unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let source = worker.metrics().source.unwrap();
+    assert_eq!(source["idle_wait"], "wal_watch", "{source}");
+    let looked = source["idle_looks"].as_u64().unwrap() + source["time"]["empty_claims"].as_u64().unwrap();
+    assert!(
+        looked <= 12,
+        "idle, the store was looked at {looked} times in 1.5 s: {source}"
+    );
+    block_on(async {
+        let store = Store::connect(&url).await.unwrap();
+        store
+            .enqueue("default", "linear", 1, br#"{"even_number": 2}"#)
+            .await
+            .unwrap();
+        store.close().await;
+    });
+    wait_until("the enqueued root in the ring", Duration::from_secs(30), || {
+        worker.metrics().pending_count == 1
+    });
+    let source = worker.metrics().source.unwrap();
+    assert!(source["wal_wakes"].as_u64().unwrap() >= 1, "{source}");
+    worker.stop();
+}
+
 #[test]
 fn bad_store_urls_fail_bootstrap_clearly() {
     let dir = tempfile::tempdir().unwrap();
