@@ -176,10 +176,21 @@ export interface StoreSourceMetrics {
     extends: number;
     extend_ms: number;
     status_ms: number;
+    /** Step-count refreshes not made: nothing had committed since the last (SQLite). */
+    status_skipped?: number;
     in_flight_ms: number;
   };
   /** Step counts of the whole store (every worker's). */
   steps: { pending: number; ready: number; claimed: number; complete: number; error: number; age_ms: number } | null;
+  /**
+   * How the idle worker learns of new work: `listen` (PostgreSQL's LISTEN), `wal_watch` (an inotify watch on
+   * SQLite's WAL file, Linux), `poll` (every 50 ms at most). Absent from libraries before it.
+   */
+  idle_wait?: 'listen' | 'wal_watch' | 'poll';
+  /** Idle claims not made because SQLite's WAL index showed no commit since the last one. */
+  idle_looks?: number;
+  /** Claims started because SQLite's WAL file was written while the worker was idle. */
+  wal_wakes?: number;
 }
 
 /** Bootstrap result. */

@@ -161,6 +161,8 @@ pub struct StoreTime {
     pub extend_ms: f64,
     /// Step-count refreshes for `steps`.
     pub status_ms: f64,
+    /// Step-count refreshes not made because nothing had committed since the last (SQLite's WAL index).
+    pub status_skipped: u64,
     /// Milliseconds during which at least one database call was in flight (at most the sum of the above).
     pub in_flight_ms: f64,
 }
@@ -359,6 +361,7 @@ impl StoreSource {
                         None
                     };
                     let probe = store.change_probe();
+                    let status_probe = store.change_probe();
                     let wal_watch = probe.as_ref().and_then(|p| match crate::wal_watch::WalWatch::new(&p.wal_path()) {
                         Ok(w) => Some(w),
                         Err(e) => {
@@ -377,7 +380,7 @@ impl StoreSource {
                         thread_waker,
                     )
                     .with_listener(listener)
-                    .with_probe(probe)
+                    .with_probe(probe, status_probe)
                     .with_wal_watch(wal_watch)
                     .run()
                     .await;
@@ -819,6 +822,8 @@ struct Driver<S: StepStore> {
     listener: Option<tasker_store::ReadyListener>,
     /// SQLite's WAL index, looked at before every claim; see [`Driver::idle_claim_skippable`].
     probe: Option<ChangeProbe>,
+    /// SQLite's WAL index again, for the step counts: refreshed only when something committed since.
+    status_probe: Option<ChangeProbe>,
     /// SQLite's WAL file watched while idle: a write is a commit somewhere (see [`crate::wal_watch`]).
     wal_watch: Option<crate::wal_watch::WalWatch>,
     /// When the last claim began.
@@ -870,6 +875,7 @@ impl<S: StepStore> Driver<S> {
             claim_backoff: ErrorBackoff::new(),
             listener: None,
             probe: None,
+            status_probe: None,
             wal_watch: None,
             last_claim_at: now,
             claim_op: None,
@@ -885,8 +891,9 @@ impl<S: StepStore> Driver<S> {
     }
 
     /// Claims while idle only when the store's WAL index changed, or once every [`IDLE_CLAIM_MAX_LISTENING`].
-    fn with_probe(mut self, probe: Option<ChangeProbe>) -> Self {
+    fn with_probe(mut self, probe: Option<ChangeProbe>, status_probe: Option<ChangeProbe>) -> Self {
         self.probe = probe;
+        self.status_probe = status_probe;
         self
     }
 
@@ -1226,6 +1233,17 @@ impl<S: StepStore> Driver<S> {
     fn start_status(&mut self, now: Instant) {
         let interval = self.settings.status_interval.unwrap_or(Duration::from_secs(1));
         self.next_status = Some(now + interval);
+        // Counts change only by a commit: with none since the last count (the WAL index unchanged; looked
+        // at before the count, so a commit during it shows next time), the last counts are still exact.
+        if let Some(probe) = self.status_probe.as_mut() {
+            let changed = probe.changed();
+            let mut published = lock(&self.published);
+            if let (false, Some((_, at))) = (changed, published.steps_at.as_mut()) {
+                *at = Instant::now();
+                published.metrics.time.status_skipped += 1;
+                return;
+            }
+        }
         let store = Rc::clone(&self.store);
         let published = Arc::clone(&self.published);
         self.write_op = Some(Box::pin(async move {
@@ -2010,7 +2028,7 @@ mod tests {
         let idle_claims = |probe: Option<ChangeProbe>, index: &std::path::Path| {
             let fake = Fake::new(0);
             let (driver, pump) = driver(&fake);
-            let driver = driver.with_probe(probe);
+            let driver = driver.with_probe(probe, None);
             paused(async {
                 let side = async {
                     let claims = || *fake.claims_started.borrow();
@@ -2041,6 +2059,38 @@ mod tests {
             plain >= 15,
             "without a look, the idle poll claims every 50 ms at most: {plain}"
         );
+    }
+
+    /// The step counts are refreshed only when something committed since the last refresh (SQLite's WAL
+    /// index); otherwise the last counts are still exact and only their time is renewed.
+    #[test]
+    fn step_counts_are_refreshed_only_after_a_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = dir.path().join("store.db-shm");
+        std::fs::write(&index, [1u8; 64]).unwrap();
+        let fake = Fake::new(0);
+        let (mut driver, pump) = driver(&fake);
+        driver.settings.status_interval = Some(Duration::from_millis(100));
+        driver.next_status = Some(Instant::now());
+        let driver = driver.with_probe(None, Some(ChangeProbe::for_wal_index(index.clone())));
+        paused(async {
+            let side = async {
+                let time = || pump.metrics().time;
+                tokio::time::sleep(Duration::from_millis(1050)).await;
+                let quiet = time();
+                assert_eq!(quiet.status_skipped, 10, "the first count, then ten skipped: {quiet:?}");
+                std::fs::write(&index, [2u8; 64]).unwrap();
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                let after = time();
+                assert_eq!(
+                    after.status_skipped, 12,
+                    "one real count after the commit, then skipped again: {after:?}"
+                );
+                assert!(lock(&pump.published).steps_at.is_some());
+                drop(pump);
+            };
+            tokio::join!(driver.run(), side);
+        });
     }
 
     #[test]
