@@ -191,6 +191,27 @@ describe('EventPoller cadence (counted ticks)', () => {
     assert.equal(poller.isActive(), false);
   });
 
+  it('onMetrics with a `wanted` predicate reads the metrics only while it holds', () => {
+    const adapter = new SeedAdapter();
+    const t = manualTimers();
+    const poller = new EventPoller(adapter, 10, 100, 1000, { timers: t.timers });
+    let wanted = false;
+    let seen = 0;
+    poller.onMetrics(
+      () => (seen += 1),
+      () => wanted,
+    );
+    poller.start();
+    for (let i = 0; i < 300; i++) t.state.tick?.();
+    assert.equal(adapter.calls.metrics, 0, 'no listener: no metrics call');
+    wanted = true;
+    for (let i = 0; i < 300; i++) t.state.tick?.();
+    assert.equal(adapter.calls.metrics, 3);
+    assert.equal(seen, 3);
+    assert.equal(adapter.calls.starvation, 6, "the seed's starvation check runs every 100 ticks regardless");
+    poller.stop();
+  });
+
   it("delivers one event per poll on a plain seed adapter (the seed's contract)", () => {
     const adapter = new SeedAdapter();
     adapter.queue = [event(1), event(2), event(3)];

@@ -136,6 +136,8 @@ export class EventPoller {
   private onMetricsCallback: ((metrics: FfiDispatchMetrics) => void) | null = null;
   private onLogCallback: ((record: WorkerLogRecord) => void) | null = null;
   private onStarvationCallback: ((metrics: FfiDispatchMetrics) => void) | null = null;
+  /** Whether the metrics are read at all on a metrics tick (default: whenever a callback is set). */
+  private metricsWanted: (() => boolean) | null = null;
   private onCycleCallback: ((events: number) => void) | null = null;
   private onRefusalCallback: ((refusal: CompletionRefusal) => void) | null = null;
   private onSealedCallback: ((sealed: RingSealedError) => void) | null = null;
@@ -196,9 +198,13 @@ export class EventPoller {
     this.onErrorCallback = callback;
   }
 
-  /** Register callback for metrics updates (every `metricsInterval` ticks). */
-  onMetrics(callback: (metrics: FfiDispatchMetrics) => void): void {
+  /**
+   * Register callback for metrics updates (every `metricsInterval` ticks). With `wanted`, a metrics tick reads
+   * the metrics (and calls this and `onStarvation`) only when it returns true.
+   */
+  onMetrics(callback: (metrics: FfiDispatchMetrics) => void, wanted?: () => boolean): void {
     this.onMetricsCallback = callback;
+    this.metricsWanted = wanted ?? null;
   }
 
   /** Register a hook for the Rust worker core's log records (drained with the metrics). */
@@ -497,7 +503,7 @@ export class EventPoller {
       if (n % this.starvationCheckInterval === 0) this.ffiAdapter.checkStarvationWarnings();
       if (n % this.cleanupInterval === 0) this.ffiAdapter.cleanupTimeouts();
       if (n % this.metricsInterval === 0) {
-        if (this.onMetricsCallback || this.onStarvationCallback) {
+        if ((this.onMetricsCallback || this.onStarvationCallback) && (this.metricsWanted?.() ?? true)) {
           const metrics = this.ffiAdapter.getFfiDispatchMetrics();
           this.onMetricsCallback?.(metrics);
           if (metrics.starvation_detected) this.onStarvationCallback?.(metrics);
