@@ -25,6 +25,8 @@ const HEADER_LEN: usize = 48;
 #[derive(Debug)]
 pub struct ChangeProbe {
     path: PathBuf,
+    /// The WAL file beside the index (`<db>-wal`).
+    wal: PathBuf,
     file: Option<File>,
     /// The header at the last look; `None` before the first or after a failed read.
     last: Option<[u8; HEADER_LEN]>,
@@ -33,16 +35,27 @@ pub struct ChangeProbe {
 impl ChangeProbe {
     /// A probe of the database file `db` (its WAL index is `db` + `-shm`).
     pub(crate) fn for_database(db: &Path) -> Self {
-        let mut shm = db.as_os_str().to_owned();
-        shm.push("-shm");
-        Self::for_wal_index(PathBuf::from(shm))
+        let beside = |suffix: &str| {
+            let mut path = db.as_os_str().to_owned();
+            path.push(suffix);
+            PathBuf::from(path)
+        };
+        Self::new(beside("-shm"), beside("-wal"))
     }
 
-    /// A probe of the WAL-index file `shm` (for tests: any file stands in for one).
+    /// A probe of the WAL-index file `shm` (for tests: any file stands in for one; its WAL file is `shm`
+    /// with `-shm` replaced by `-wal`).
     pub fn for_wal_index(shm: PathBuf) -> Self {
+        let text = shm.as_os_str().to_string_lossy();
+        let wal = PathBuf::from(format!("{}-wal", text.strip_suffix("-shm").unwrap_or(&text)));
+        Self::new(shm, wal)
+    }
+
+    fn new(shm: PathBuf, wal: PathBuf) -> Self {
         Self {
             file: File::open(&shm).ok(),
             path: shm,
+            wal,
             last: None,
         }
     }
@@ -53,9 +66,8 @@ impl ChangeProbe {
     }
 
     /// The store's WAL file (`<db>-wal` beside the index `<db>-shm`), which every commit writes.
-    pub fn wal_path(&self) -> PathBuf {
-        let index = self.path.as_os_str().to_string_lossy();
-        PathBuf::from(format!("{}-wal", index.strip_suffix("-shm").unwrap_or(&index)))
+    pub fn wal_path(&self) -> &Path {
+        &self.wal
     }
 
     /// Whether a transaction may have committed since the previous look: true at the first look, when the

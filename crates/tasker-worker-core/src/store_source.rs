@@ -362,7 +362,7 @@ impl StoreSource {
                     };
                     let probe = store.change_probe();
                     let status_probe = store.change_probe();
-                    let wal_watch = probe.as_ref().and_then(|p| match crate::wal_watch::WalWatch::new(&p.wal_path()) {
+                    let wal_watch = probe.as_ref().and_then(|p| match crate::wal_watch::WalWatch::new(p.wal_path()) {
                         Ok(w) => Some(w),
                         Err(e) => {
                             tracing::debug!(error = %e, wal = %p.wal_path().display(), "not watching the WAL file; polling the store");
@@ -917,15 +917,15 @@ impl<S: StepStore> Driver<S> {
             self.track_busy(now);
             self.publish_gauges();
             let wake_at = self.next_wake(now);
+            // Only while idle (the last claim found nothing): while claims find steps, the worker's own
+            // commits would wake it for nothing (unread, the kernel folds them into one event).
+            let idle = self.idle();
             let notified = async {
                 match self.listener.as_mut() {
                     Some(l) => l.recv().await,
                     None => std::future::pending().await,
                 }
             };
-            // Only while idle (the last claim found nothing): while claims find steps, the worker's own
-            // commits would wake it for nothing (unread, the kernel folds them into one event).
-            let idle = self.idle_delay > IDLE_CLAIM_MIN;
             let wal_written = async {
                 match self.wal_watch.as_mut() {
                     Some(w) if idle => w.changed().await,
@@ -1113,7 +1113,12 @@ impl<S: StepStore> Driver<S> {
             return false;
         };
         let changed = probe.changed();
-        !changed && self.idle_delay > IDLE_CLAIM_MIN && now < self.last_claim_at + IDLE_CLAIM_MAX_LISTENING
+        !changed && self.idle() && now < self.last_claim_at + IDLE_CLAIM_MAX_LISTENING
+    }
+
+    /// Whether the claim lane is idle: its last claim found nothing (the idle delay has grown since).
+    fn idle(&self) -> bool {
+        self.idle_delay > IDLE_CLAIM_MIN
     }
 
     /// Moves the next results batch, the extensions if due, and the releases out into a [`Flush`].

@@ -34,7 +34,10 @@ export interface StepContext {
   readonly step: WorkflowStep;
   readonly stepDefinition: StepDefinition;
   readonly dependencyResults: DependencyResults;
-  /** Aborted when the handler times out or the worker shuts down past its deadline. */
+  /**
+   * Aborted when the handler times out or the worker shuts down past its deadline. Made on first read (an
+   * accessor, so `{ ...context }` does not copy it: pass `context.signal` on explicitly).
+   */
   readonly signal: AbortSignal;
 }
 
@@ -472,12 +475,7 @@ export class TaskerWorker {
     const name = handlerName(event);
     const handler = name === null ? undefined : this.handlers.get(name);
     const startedAt = Date.now();
-    const meta = (): OutcomeMetadata => ({
-      handler: name,
-      execution_time_ms: Date.now() - startedAt,
-      worker_runtime: this.runtime,
-      attempts: event.task_sequence_step?.workflow_step?.attempts ?? 0,
-    });
+    const meta = (): OutcomeMetadata => this.metadata(event, name, startedAt);
     if (!handler) {
       this.counters.missingHandler += 1;
       const why = name === null ? 'the step definition names no handler' : `no handler registered for '${name}'`;
@@ -519,17 +517,26 @@ export class TaskerWorker {
     const event = run.event;
     const name = run.handlerName();
     const shutdown = this.state === 'stopping';
-    const message = shutdown ? `worker shut down while '${name}' was running` : `handler '${name}' timed out after ${this.handlerTimeoutMs} ms`;
+    const message = shutdown ? `worker shut down while '${name}' was running` : this.timeoutMessage(name);
     this.counters.timedOut += 1;
     this.emitter.publish(EventNames.STEP_EXECUTION_TIMEOUT, { event, message });
-    const meta: OutcomeMetadata = {
-      handler: name,
-      execution_time_ms: Date.now() - run.startedAt(),
+    const meta = this.metadata(event, name, run.startedAt());
+    this.settle(event, run, failureResult(event, { message, errorType: shutdown ? 'worker_shutdown' : 'handler_timeout', retryable: true }, meta), 'failed');
+    run.abort(reason);
+  }
+
+  /** A result's metadata: the handler, its time so far, the runtime, the attempt. */
+  private metadata(event: FfiStepEvent, handler: string | null, startedAt: number): OutcomeMetadata {
+    return {
+      handler,
+      execution_time_ms: Date.now() - startedAt,
       worker_runtime: this.runtime,
       attempts: event.task_sequence_step?.workflow_step?.attempts ?? 0,
     };
-    this.settle(event, run, failureResult(event, { message, errorType: shutdown ? 'worker_shutdown' : 'handler_timeout', retryable: true }, meta), 'failed');
-    run.abort(reason);
+  }
+
+  private timeoutMessage(name: string): string {
+    return `handler '${name}' timed out after ${this.handlerTimeoutMs} ms`;
   }
 
   /** Arms the deadline timer for the oldest running handler, unless it is armed or none runs. */
@@ -555,7 +562,7 @@ export class TaskerWorker {
     const now = Date.now();
     for (const run of this.running.values()) {
       if (run.startedAt() + this.handlerTimeoutMs > now) break;
-      this.expire(run, new Error(`handler '${run.handlerName()}' timed out after ${this.handlerTimeoutMs} ms`));
+      this.expire(run, new Error(this.timeoutMessage(run.handlerName())));
     }
     this.armDeadline();
   }
