@@ -6,12 +6,13 @@
 //! 30 s) for one peer (ringing it once when it comes: a warm-up byte the reader skips), then rings it COUNT times, RATE times a second: it sleeps until 200 us before each due
 //! time, yields until it, then stamps and rings (one byte, as the worker's pump does). The stamps, wall-clock
 //! microseconds taken just before each write, read the way the synthetic source stamps `enqueued_at_us`
-//! (the system clock once, then the monotonic clock), are printed at the end as `{"stamps_us":[...]}`.
+//! (a [`WallAnchor`]: the system clock once, then the monotonic clock), are printed at the end as `{"stamps_us":[...]}`.
 #![allow(missing_docs)]
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 use tasker_worker_core::doorbell::Doorbell;
+use tasker_worker_core::wall_anchor::WallAnchor;
 
 /// How long before a due time the sleep ends; the rest is spent yielding (a sleep wakes 60-100 us late here).
 const SPIN_MARGIN: Duration = Duration::from_micros(200);
@@ -40,11 +41,7 @@ fn main() {
         std::thread::sleep(Duration::from_millis(1));
     }
     // The ring above reached the peer: one warm-up byte, which the reader skips.
-    let origin_us = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("the clock is after 1970")
-        .as_secs_f64()
-        * 1e6;
+    let wall = WallAnchor::now();
     let origin = Instant::now();
     let period = Duration::from_secs_f64(1.0 / rate);
     let mut stamps = Vec::with_capacity(count);
@@ -57,7 +54,7 @@ fn main() {
         while Instant::now() < due {
             std::thread::yield_now();
         }
-        stamps.push(origin_us + origin.elapsed().as_secs_f64() * 1e6);
+        stamps.push(wall.epoch_us(Instant::now()));
         if bell.ring() == 0 {
             eprintln!("doorbell_ping: the peer went away after {} rings", i - 1);
             std::process::exit(1);

@@ -14,6 +14,7 @@ pub mod store_source;
 pub mod synthetic;
 pub mod wake_legs;
 mod wal_watch;
+pub mod wall_anchor;
 pub mod worker;
 
 pub use config::{ConfigSection, SourceConfig, Transport, WorkerConfig, WorkerConfigError};

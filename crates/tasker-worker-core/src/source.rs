@@ -7,10 +7,11 @@ use crate::event_id::Uuid;
 use crate::refusals::RefusalBatch;
 use crate::result::StepResult;
 use crate::synthetic::StepEventGenerator;
+use crate::wall_anchor::WallAnchor;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// A claimed step event: its ids and its JSON (a superset of the seed's `FfiStepEvent`).
 #[derive(Clone, Debug)]
@@ -184,12 +185,13 @@ pub struct SyntheticSource {
 impl SyntheticSource {
     /// A source of `count` events (None: unlimited) of about `event_bytes` each, at most `rate_per_sec`.
     pub fn new(count: Option<u64>, rate_per_sec: Option<u64>, event_bytes: Option<usize>, seed: u64) -> Self {
+        let anchor = WallAnchor::now();
         Self {
             generator: StepEventGenerator::new(event_bytes.unwrap_or(0), seed),
             remaining: count,
             rate_per_sec: rate_per_sec.filter(|r| *r > 0),
-            started: Instant::now(),
-            started_epoch_ns: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos()),
+            started: anchor.instant(),
+            started_epoch_ns: anchor.epoch_ns(anchor.instant()),
             stamp_enqueued_at: false,
             produced: 0,
             prepared: None,
@@ -314,6 +316,7 @@ impl EventSource for SyntheticSource {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::{SystemTime, UNIX_EPOCH};
 
     /// The quiet pump's wake-up: a wake before anyone registered is a no-op; after, it unparks the thread
     /// that registered, whether it is parked already or parks later (the token is kept).

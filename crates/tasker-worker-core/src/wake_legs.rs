@@ -16,8 +16,9 @@
 //! monotonic clock plus the (sub-microsecond) gap between two readings of the system clock.
 
 use crate::event_id::Uuid;
+use crate::wall_anchor::WallAnchor;
 use std::path::{Path, PathBuf};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 /// The environment variable that turns the diagnostic on: the directory the pump writes its records in.
 pub const WAKE_LEGS_ENV: &str = "TASKER_WAKE_LEGS";
@@ -69,10 +70,9 @@ impl WakeLegs {
 
     /// A diagnostic writing to `path` when dropped.
     pub fn new(path: PathBuf, worker_id: &str) -> Self {
-        let anchor = Instant::now();
-        let anchor_epoch_us = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0.0, |d| d.as_nanos() as f64 / 1000.0);
+        let wall = WallAnchor::now();
+        let anchor = wall.instant();
+        let anchor_epoch_us = wall.epoch_us(anchor);
         Self {
             path,
             worker_id: worker_id.to_string(),
@@ -176,6 +176,7 @@ impl Drop for WakeLegs {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::{SystemTime, UNIX_EPOCH};
 
     fn id(n: u128) -> Uuid {
         Uuid(n)
