@@ -625,6 +625,38 @@ function exited(child: ChildProcess): Promise<number | null> {
   });
 }
 
+/** A floor row of the idle scenario (no worker): `sorted` latencies in us, `cpu0` the process's CPU at `began`. */
+function floorRow(design: string, scenario: Scenario, rate: number, count: number, sorted: Float64Array, began: number, cpu0: number | null): RunResult {
+  const delivered = sorted.length;
+  let negative = 0;
+  for (let i = 0; i < delivered && (sorted[i] as number) < 0; i++) negative += 1;
+  const endUs = nowUs();
+  const cpu1 = cpuUs();
+  return {
+    design,
+    scenario: scenario.name,
+    kind: 'idle',
+    offered_per_s: rate,
+    enqueued: count,
+    delivered,
+    steps_per_s: Number.NaN,
+    p50_us: percentile(sorted, 0.5),
+    p99_us: percentile(sorted, 0.99),
+    max_us: delivered > 0 ? (sorted[delivered - 1] as number) : Number.NaN,
+    min_us: delivered > 0 ? (sorted[0] as number) : Number.NaN,
+    negative_latencies: negative,
+    saturated: null,
+    stopped_early: false,
+    lost: count - delivered,
+    completed_by_worker: 0,
+    refused: 0,
+    first_delivery_us: Number.NaN,
+    cpu_percent: cpu0 !== null && cpu1 !== null ? ((cpu1 - cpu0) / (endUs - began)) * 100 : null,
+    wall_s: (endUs - began) / 1e6,
+    poller: { ticks: 0, extraPolls: 0, doorbellWakes: 0, sleeps: 0 },
+  };
+}
+
 /** The bare doorbell socket's row (design `socket`), or null (loudly) when `examples/doorbell_ping` is not built. */
 async function runSocket(scenario: Scenario): Promise<RunResult | null> {
   const bin = process.env.TASKER_DOORBELL_PING_BIN ?? join(repoRoot, 'target/release/examples/doorbell_ping');
@@ -670,36 +702,9 @@ async function runSocket(scenario: Scenario): Promise<RunResult | null> {
   const delivered = Math.min(Math.max(bytes - 1, 0), count);
   const latencies = new Float64Array(delivered);
   for (let i = 0; i < delivered; i++) latencies[i] = (received[i] as number) - (sent[i] as number);
-  const sorted = latencies.sort();
-  let negative = 0;
-  for (let i = 0; i < delivered && (sorted[i] as number) < 0; i++) negative += 1;
-  const endUs = nowUs();
-  const cpu1 = cpuUs();
-  const result: RunResult = {
-    design: 'socket',
-    scenario: scenario.name,
-    kind: 'idle',
-    offered_per_s: rate,
-    enqueued: count,
-    delivered,
-    steps_per_s: Number.NaN,
-    p50_us: percentile(sorted, 0.5),
-    p99_us: percentile(sorted, 0.99),
-    max_us: delivered > 0 ? (sorted[delivered - 1] as number) : Number.NaN,
-    min_us: delivered > 0 ? (sorted[0] as number) : Number.NaN,
-    negative_latencies: negative,
-    saturated: null,
-    stopped_early: false,
-    lost: count - delivered,
-    completed_by_worker: 0,
-    refused: 0,
-    first_delivery_us: Number.NaN,
-    cpu_percent: cpu0 !== null && cpu1 !== null ? ((cpu1 - cpu0) / (endUs - began)) * 100 : null,
-    wall_s: (endUs - began) / 1e6,
-    poller: { ticks: 0, extraPolls: 0, doorbellWakes: 0, sleeps: 0 },
-  };
+  const result = floorRow('socket', scenario, rate, count, latencies.sort(), began, cpu0);
   log(
-    `socket      ${scenario.name.padEnd(14)}    bare Rust write -> JS callback  p50 ${formatUs(result.p50_us)}  p99 ${formatUs(result.p99_us)}  max ${formatUs(result.max_us)}  ${delivered}/${count} rings`,
+    `socket      ${scenario.name.padEnd(14)}    bare Rust write -> JS callback  p50 ${formatUs(result.p50_us)}  p99 ${formatUs(result.p99_us)}  max ${formatUs(result.max_us)}  ${result.delivered}/${count} rings`,
   );
   if (result.lost !== 0) throw new Error(`socket: ${result.lost} of ${count} rings never reached the callback`);
   return result;
@@ -715,8 +720,7 @@ async function runColdFloor(scenario: Scenario): Promise<RunResult> {
   const rate = scenario.rate ?? 50;
   const count = Math.round(rate * scenario.seconds);
   const texts = ownEvents ?? packTexts([floorText]);
-  const times = new Float64Array(count);
-  let parsed = 0;
+  const times: number[] = [];
   const began = nowUs();
   const cpu0 = cpuUs();
   for (let i = 0; i < count; i++) {
@@ -725,37 +729,12 @@ async function runColdFloor(scenario: Scenario): Promise<RunResult> {
     const bytes = texts.bytes.slice(j === 0 ? 0 : (texts.ends[j - 1] as number), texts.ends[j]); // a fresh copy, as a frame is
     const t0 = performance.now();
     const event = JSON.parse(decoder.decode(bytes)) as FfiStepEvent;
-    times[i] = (performance.now() - t0) * 1000;
-    if (typeof event.event_id === 'string') parsed += 1;
+    const us = (performance.now() - t0) * 1000;
+    if (typeof event.event_id === 'string') times.push(us);
   }
-  const endUs = nowUs();
-  const cpu1 = cpuUs();
-  const sorted = times.sort();
-  const result: RunResult = {
-    design: 'cold-floor',
-    scenario: scenario.name,
-    kind: 'idle',
-    offered_per_s: rate,
-    enqueued: count,
-    delivered: parsed,
-    steps_per_s: Number.NaN,
-    p50_us: percentile(sorted, 0.5),
-    p99_us: percentile(sorted, 0.99),
-    max_us: sorted[count - 1] as number,
-    min_us: sorted[0] as number,
-    negative_latencies: 0,
-    saturated: null,
-    stopped_early: false,
-    lost: count - parsed,
-    completed_by_worker: 0,
-    refused: 0,
-    first_delivery_us: Number.NaN,
-    cpu_percent: cpu0 !== null && cpu1 !== null ? ((cpu1 - cpu0) / (endUs - began)) * 100 : null,
-    wall_s: (endUs - began) / 1e6,
-    poller: { ticks: 0, extraPolls: 0, doorbellWakes: 0, sleeps: 0 },
-  };
+  const result = floorRow('cold-floor', scenario, rate, count, Float64Array.from(times).sort(), began, cpu0);
   log(
-    `cold-floor  ${scenario.name.padEnd(14)}    decode + parse after idle         p50 ${formatUs(result.p50_us)}  p99 ${formatUs(result.p99_us)}  ${parsed}/${count} events`,
+    `cold-floor  ${scenario.name.padEnd(14)}    decode + parse after idle         p50 ${formatUs(result.p50_us)}  p99 ${formatUs(result.p99_us)}  ${result.delivered}/${count} events`,
   );
   return result;
 }
