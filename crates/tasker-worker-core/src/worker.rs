@@ -46,6 +46,11 @@ const QUIET_AFTER: Duration = Duration::from_millis(50);
 /// each wake-up runs the maintenance (heartbeats every [`MAINTENANCE_EVERY`]), so heartbeats stay about
 /// 100 ms apart (the stale-region sweep's grace is 10 s).
 const QUIET_PARK: Duration = Duration::from_millis(100);
+/// [`QUIET_PARK`] for a source with a [`crate::source::PumpWaker`] (the step store's): it wakes the pump
+/// for every hand-over, so the park only paces maintenance (heartbeats 0.5 s apart, well inside the 10 s
+/// grace). Measured (end-to-end.ts idle CPU, Node, side by side with a bare timer): the parked pump's 10
+/// wake-ups a second cost 0.12 points of a core, ~120 us each on a host that evicts an idle vCPU's caches.
+const QUIET_PARK_WOKEN: Duration = Duration::from_millis(500);
 /// Most events claimed per pump step.
 const CLAIM_BATCH: usize = 1024;
 /// Default of `source.visibility_margin_ms`: a claim's deadline is the completion timeout plus this.
@@ -1089,7 +1094,9 @@ impl RingPump {
     fn run(&mut self) {
         let mut last_maintenance = Instant::now();
         let backoff = crossbeam_utils::Backoff::new();
-        if let Some(waker) = self.shared.lock().source.waker() {
+        let waker = self.shared.lock().source.waker();
+        let quiet_park = if waker.is_some() { QUIET_PARK_WOKEN } else { QUIET_PARK };
+        if let Some(waker) = waker {
             waker.register_current();
         }
         // Since when nothing has been outstanding (None: something is, or a step made progress).
@@ -1140,7 +1147,7 @@ impl RingPump {
                 };
                 quiet_since = since;
                 if since.is_some_and(|since| now.duration_since(since) >= QUIET_AFTER) {
-                    std::thread::park_timeout(QUIET_PARK);
+                    std::thread::park_timeout(quiet_park);
                 } else {
                     idle(&backoff, next_due, now);
                 }
