@@ -42,7 +42,7 @@ fn main() {
     }
     // The ring above reached the peer: one warm-up byte, which the reader skips.
     let wall = WallAnchor::now();
-    let origin = Instant::now();
+    let origin = wall.instant();
     let period = Duration::from_secs_f64(1.0 / rate);
     let mut stamps = Vec::with_capacity(count);
     for i in 1..=count {

@@ -56,11 +56,6 @@ impl WallAnchor {
     pub fn instant(&self) -> Instant {
         self.at
     }
-
-    /// How far apart the monotonic reads around the kept system-clock read were.
-    pub fn uncertainty(&self) -> Duration {
-        self.uncertainty
-    }
 }
 
 #[cfg(test)]
