@@ -774,6 +774,12 @@ interface CpuShare {
   threads: Record<string, number>;
 }
 
+/** One child's CPU over a measured period: its whole share and each window's total. */
+interface ChildCpu {
+  whole: CpuShare;
+  perWindow: number[];
+}
+
 function shareBetween(c0: Map<string, number>, c1: Map<string, number>, wall: number): CpuShare {
   const threads: Record<string, number> = {};
   let total = 0;
@@ -791,7 +797,7 @@ function shareBetween(c0: Map<string, number>, c1: Map<string, number>, wall: nu
  * measured one after the other compare the host's moments, not the processes. Returns each child's share
  * over the whole period and per window. Ends the children.
  */
-async function cpuShares(children: ChildProcess[], windows: number, seconds: number): Promise<{ whole: CpuShare; perWindow: number[] }[]> {
+async function cpuShares(children: ChildProcess[], windows: number, seconds: number): Promise<ChildCpu[]> {
   await sleep(1000); // start-up work settles
   const read = () => ({ at: performance.now(), cpu: children.map((child) => threadCpuSeconds(child.pid as number)) });
   const marks = [read()];
@@ -873,14 +879,12 @@ async function idleCpu(): Promise<IdleCpu | null> {
     const worker = spawn(command as string, args, { cwd: packageDir, env, stdio: ['ignore', 'pipe', 'inherit'] });
     await readyLine(worker);
     const timer = spawn('node', ['-e', 'setInterval(() => {}, 10)'], { stdio: 'ignore' });
-    const [measured, bare] = await cpuShares([worker, timer], IDLE_CPU_WINDOWS, seconds / IDLE_CPU_WINDOWS);
-    const { whole, perWindow } = measured as { whole: CpuShare; perWindow: number[] };
-    const timerShare = bare as { whole: CpuShare; perWindow: number[] };
-    const excess = perWindow.map((share, w) => share - (timerShare.perWindow[w] as number)).sort((x, y) => x - y);
+    const [measured, bare] = (await cpuShares([worker, timer], IDLE_CPU_WINDOWS, seconds / IDLE_CPU_WINDOWS)) as [ChildCpu, ChildCpu];
+    const excess = measured.perWindow.map((share, w) => share - (bare.perWindow[w] as number)).sort((x, y) => x - y);
     const medianExcess = percentile(Float64Array.from(excess), 0.5);
-    const workerPercent = whole.total;
-    const timerPercent = timerShare.whole.total;
-    const threads = whole.threads;
+    const workerPercent = measured.whole.total;
+    const timerPercent = bare.whole.total;
+    const threads = measured.whole.threads;
     const result: IdleCpu = {
       seconds,
       worker_percent: workerPercent,
