@@ -58,6 +58,11 @@
  * records and the idle one's poller and adapter are instrumented too, so that run's own latencies include
  * the stamps' cost (compare with a run without `--legs`). The table (p50 / p99 per leg) is printed and
  * recorded as `wake_legs` in the JSON.
+ * `--cpu-split`: V8's sampling profiler (bench/cpu-split.ts; Node and Deno, Bun skipped loudly) over the ring's
+ * burst, then over one floor block of as many events: the JS thread's self time per event by group (JSON.parse,
+ * decode, reader, in-flight Map, completion, poller, handler, GC, idle), printed and recorded as `cpu_split`
+ * in the JSON; `--cpu-split-dir DIR` also writes the two raw `.cpuprofile` files there. The profiler slows the
+ * burst a little: take steps/s from a run without it.
  * `--designs seed,tasker-core,ring` and `--scenarios burst,rate,idle` run a subset; `--no-idle-cpu` skips
  * the idle CPU floor (20 s) of an idle run. Exit status 1 when an
  * event is lost or a completion refused (or the library cannot be loaded); 0 with SKIPPED on stderr when
@@ -78,6 +83,7 @@ import { DoorbellClient } from '../src/ring/doorbell.ts';
 import { transportInternals } from '../src/ring/transport.ts';
 import { detectRuntime } from '../src/runtime.ts';
 import { completionFor } from './completion.ts';
+import { notWork, type SplitRow, splitProfile, startCpuProfile } from './cpu-split.ts';
 import { decoder, floorBlock, floorBlockOver, floorBytes, floorText, type PackedTexts, packTexts, ringTransportOf } from './support.ts';
 import { JsWakeRecorder, joinLegs, type LegRow, legsTable, type RustWakeLegsFile } from './wake-legs.ts';
 
@@ -88,6 +94,9 @@ const LEGS = process.argv.includes('--legs');
 const WAKE_LEGS_ENV = 'TASKER_WAKE_LEGS';
 /** Where this process's ring workers write their stamps (set: `--legs` in the child that records). */
 const LEGS_DIR = LEGS ? (process.env[WAKE_LEGS_ENV] ?? null) : null;
+
+/** `--cpu-split`: the ring burst's JS thread time per event by group, beside a floor block's (bench/cpu-split.ts). */
+const CPU_SPLIT = process.argv.includes('--cpu-split');
 
 function option(name: string): string | null {
   const i = process.argv.indexOf(name);
@@ -930,6 +939,47 @@ async function rerunWithLegs(): Promise<number> {
   }
 }
 
+/** `--cpu-split`'s result: the ring burst's and one floor block's self time by group, per event. */
+type CpuSplit =
+  | { burst: { total_ms: number; events: number; rows: SplitRow[] }; floor: { total_ms: number; events: number; rows: SplitRow[] } }
+  | { unavailable: string };
+let cpuSplit: CpuSplit | null = null;
+
+/** Stops the burst's profiler, then profiles one floor block of the same size (not counted in the floor's row). */
+async function splitRun(profiler: ReturnType<typeof startCpuProfile>, delivered: number, n: number): Promise<CpuSplit> {
+  if ('unavailable' in profiler) {
+    console.error(`end-to-end: --cpu-split SKIPPED on ${runtimeVersion()}: ${profiler.unavailable}`);
+    return { unavailable: profiler.unavailable };
+  }
+  const burstProfile = await profiler.stop();
+  const floorProfiler = startCpuProfile();
+  if ('unavailable' in floorProfiler) return { unavailable: floorProfiler.unavailable };
+  floorRate(n);
+  const floorProfile = await floorProfiler.stop();
+  const dir = option('--cpu-split-dir');
+  if (dir !== null) {
+    // The raw profiles, for Chrome DevTools or a closer look than the groups.
+    writeFileSync(join(dir, `burst-${detectRuntime()}.cpuprofile`), JSON.stringify(burstProfile));
+    writeFileSync(join(dir, `floor-${detectRuntime()}.cpuprofile`), JSON.stringify(floorProfile));
+  }
+  return { burst: { ...splitProfile(burstProfile, delivered), events: delivered }, floor: { ...splitProfile(floorProfile, n), events: n } };
+}
+
+function cpuSplitTable(split: CpuSplit): string[] {
+  if ('unavailable' in split) return [`CPU split: skipped (${split.unavailable}).`];
+  const groups = [...new Set([...split.burst.rows, ...split.floor.rows].map((r) => r.group))];
+  const of = (rows: SplitRow[], group: string) => rows.find((r) => r.group === group)?.us_per_event ?? 0;
+  const sum = (rows: SplitRow[]) => rows.reduce((s, r) => s + (notWork(r.group) ? 0 : r.us_per_event), 0);
+  return [
+    `The JS thread per event by group (--cpu-split: V8's sampling profiler, 100 us; a builtin's time is its caller's self time): the ring burst (${split.burst.events} events, ${split.burst.total_ms.toFixed(0)} ms profiled) beside one floor block (${split.floor.events} fixture events, ${split.floor.total_ms.toFixed(0)} ms).`,
+    '',
+    '| group | ring burst, us/event | floor, us/event |',
+    '|---|---:|---:|',
+    ...groups.map((g) => `| ${g} | ${of(split.burst.rows, g).toFixed(2)} | ${of(split.floor.rows, g).toFixed(2)} |`),
+    `| sum (without idle and the profiler) | ${sum(split.burst.rows).toFixed(2)} | ${sum(split.floor.rows).toFixed(2)} |`,
+  ];
+}
+
 async function main(): Promise<void> {
   if (LEGS && LEGS_DIR === null) process.exit(await rerunWithLegs());
   const jsonPath = option('--json');
@@ -963,7 +1013,11 @@ async function main(): Promise<void> {
     };
     if (scenario.kind === 'burst' && ring) floorBlocks(ring.burst);
     for (const design of DESIGNS) {
-      results.push(await runOne(design, scenario));
+      const split = CPU_SPLIT && scenario.kind === 'burst' && ring !== undefined && design === ring;
+      const profiler = split ? startCpuProfile() : null;
+      const result = await runOne(design, scenario);
+      results.push(result);
+      if (profiler !== null) cpuSplit = await splitRun(profiler, result.delivered, design.burst);
       if (scenario.kind === 'burst' && design === ring) floorBlocks(ring.burst);
     }
     if (ring && floors.length > 0) {
@@ -1011,6 +1065,7 @@ async function main(): Promise<void> {
       '',
     );
   }
+  if (cpuSplit !== null) out.push(...cpuSplitTable(cpuSplit), '');
   for (const g of gs)
     out.push(
       `- goal ${g.goal}: ${g.met ? 'met' : 'NOT met'} (${g.value_ratio === undefined ? formatUs(g.value_us ?? Number.NaN) : `${(g.value_ratio * 100).toFixed(0)}%`})`,
@@ -1038,6 +1093,7 @@ async function main(): Promise<void> {
       goals: gs,
       idle_cpu: idleCpuResult,
       wake_legs: results.find((r) => r.wake_legs)?.wake_legs ?? null,
+      cpu_split: cpuSplit,
     };
     writeFileSync(jsonPath, `${JSON.stringify(report, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2)}\n`);
     log(`wrote ${jsonPath}`);
