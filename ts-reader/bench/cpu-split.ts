@@ -24,7 +24,8 @@ export interface CpuProfile {
   timeDeltas: number[];
 }
 
-const OTHER = 'other';
+/** Everything else, with the run's own set-up and stop (the FFI calls that start and stop the worker, the settle loop). */
+const OTHER = "other (with the run's set-up and stop)";
 /** The profiler's own stop call (Deno samples it): reported, not counted as the run's work. */
 export const PROFILER = 'the profiler itself (not counted)';
 /** A group that is not the run's work: waiting, or the profiler. */
