@@ -4,8 +4,8 @@
  * samples' self time grouped by what the function does, in microseconds per event.
  *
  * A builtin (JSON.parse, Map.prototype.set) has no node of its own in the profile: its time is its caller's
- * self time. So `nextEvent`'s self time is JSON.parse (and its few checks) and `pollStepEvents`' is the
- * in-flight Map's set (and an Atomics.load).
+ * self time. So `nextEvent`'s self time is JSON.parse (and its few checks); the in-flight ids' own
+ * functions (`InFlightIds.set`, `take`) have their nodes unless an engine inlines them into their caller.
  */
 import { Session } from 'node:inspector';
 
@@ -39,7 +39,7 @@ const GROUPS: [string, (fn: string, url: string) => boolean][] = [
   ],
   ['TextDecoder.decode', (fn) => fn === 'decode' || fn === 'decodeUTF8' || fn.startsWith('op_encoding_decode')],
   ['reader: frame checks, claim, release', (_fn, url) => /ring\/(reader|claim|sequence|layout)\.ts$/.test(url)],
-  ['in-flight Map (pollStepEvents self)', (fn) => fn === 'pollStepEvents'],
+  ['in-flight ids (pollStepEvents self, InFlightIds set and take)', (fn, url) => fn === 'pollStepEvents' || url.endsWith('ffi/in-flight.ts')],
   [
     'completion: bookkeeping, id check, encodeInto, publish',
     (fn, url) => /ring\/(writer|transport)\.ts$/.test(url) || fn === 'completeStepEvent' || fn === 'encodeInto' || fn.startsWith('op_encoding_encode'),

@@ -22,6 +22,7 @@
  */
 import { measure } from 'mitata';
 import { now } from 'mitata/src/lib.mjs';
+import { InFlightIds } from '../src/ffi/in-flight.ts';
 import type { NativeFfiAdapter } from '../src/ffi/native-adapter.ts';
 import type { FfiStepEvent } from '../src/protocol.ts';
 import { Flags, RecordType } from '../src/ring/layout.ts';
@@ -169,13 +170,13 @@ function decodeCopiesBlock(copies: Uint8Array[], n: number, texts: string[]): vo
   for (let i = 0; i < n; i++) texts[i] = decoder.decode(copies[i] as Uint8Array);
 }
 
-/** `NativeFfiAdapter.pollStepEvents`'s bookkeeping per event: `inFlight.set(event.event_id, Date.now())`. */
-function bookkeepingBlock(map: Map<string, number>, ids: string[], n: number): void {
+/** `NativeFfiAdapter.pollStepEvents`'s bookkeeping per event (`InFlightIds`): `inFlight.set(event.event_id, Date.now())`. */
+function bookkeepingBlock(map: InFlightIds, ids: string[], n: number): void {
   for (let i = 0; i < n; i++) map.set(ids[i] as string, Date.now());
 }
 
 /** The same with one clock read per block (what a poll that drains a batch could do). */
-function bookkeepingNoClockBlock(map: Map<string, number>, ids: string[], n: number): void {
+function bookkeepingNoClockBlock(map: InFlightIds, ids: string[], n: number): void {
   const at = Date.now();
   for (let i = 0; i < n; i++) map.set(ids[i] as string, at);
 }
@@ -426,7 +427,7 @@ async function breakdown(
    */
   const viaAdapter: string[] = [];
   const viaRing: string[] = [];
-  const inFlight = new Map<string, number>();
+  let inFlight = new InFlightIds();
   let localEvents = localRegion(captured);
   let localTexts = localRegion(captured);
   let usedEvents = 0;
@@ -452,7 +453,7 @@ async function breakdown(
         next = (next + 1) % captured.length;
         const bytes = captured[i] as Uint8Array;
         const freshId = (JSON.parse(capturedTexts[i] as string) as FfiStepEvent).event_id;
-        if (inFlight.size >= BLOCK) inFlight.clear();
+        if (inFlight.size >= BLOCK) inFlight = new InFlightIds();
         for (let k = 0; k < LAYERS.length; k++) {
           const layer = (k + cycle) % LAYERS.length;
           let t0 = 0;
@@ -637,7 +638,7 @@ async function ringEvents(report: RuntimeReport, overhead: number): Promise<void
     // and the adapter's per-event bookkeeping with and without a clock read per event.
     const texts: string[] = new Array(BLOCK);
     const freshIds = () => capturedTexts.map((t) => (JSON.parse(t) as FfiStepEvent).event_id);
-    const inFlight = new Map<string, number>();
+    const inFlight = new InFlightIds();
     const whatIf = new Map<string, number[]>();
     await rounds(
       [
@@ -665,7 +666,7 @@ async function ringEvents(report: RuntimeReport, overhead: number): Promise<void
         transport.close();
       }
     }
-    function bookkeep(map: Map<string, number>, keys: string[], block: (map: Map<string, number>, keys: string[], n: number) => void): number {
+    function bookkeep(map: InFlightIds, keys: string[], block: (map: InFlightIds, keys: string[], n: number) => void): number {
       const ns = pure((n) => block(map, keys, n));
       for (const key of keys) map.delete(key);
       return ns;

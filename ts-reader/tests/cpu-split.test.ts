@@ -32,7 +32,7 @@ describe('cpu split: grouping', () => {
     const split = splitProfile(profile, 10);
     const us = (group: string) => split.rows.find((r) => r.group === group)?.us_per_event;
     assert.equal(us('JSON.parse (nextEvent / the floor loop self)'), (100 + 300 + 0) / 10);
-    assert.equal(us('in-flight Map (pollStepEvents self)'), 50 / 10);
+    assert.equal(us('in-flight ids (pollStepEvents self, InFlightIds set and take)'), 50 / 10);
     assert.equal(us('completion: bookkeeping, id check, encodeInto, publish'), 40 / 10);
     assert.equal(us('garbage collector'), 30 / 10);
     assert.equal(us('idle (waiting for events)'), 20 / 10);

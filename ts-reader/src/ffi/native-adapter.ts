@@ -8,7 +8,7 @@
  * released the mapping (a SIGSEGV in every runtime).
  */
 
-import { FfiCallError, FfiError, FfiLibraryError, RingWriteError, UnsupportedByWorkerError, WorkerFaultError } from '../errors.ts';
+import { EventDecodeError, FfiCallError, FfiError, FfiLibraryError, RingWriteError, UnsupportedByWorkerError, WorkerFaultError } from '../errors.ts';
 import type {
   BootstrapConfig,
   BootstrapResult,
@@ -27,6 +27,7 @@ import { isCanonicalEventId } from '../ring/writer.ts';
 import type { RuntimeType } from '../runtime.ts';
 import type { FfiAdapter } from './adapter.ts';
 import { removeAtExit } from './exit-cleanup.ts';
+import { InFlightIds } from './in-flight.ts';
 import type { NativeLibrary, RegionMapping } from './native.ts';
 
 /** The C ABI major this package was written against (`tasker_worker_abi_version() >> 16`). */
@@ -120,8 +121,8 @@ export abstract class NativeFfiAdapter implements RingAwareAdapter {
   #transport: Transport | null = null;
   #doorbell: string | null = null;
   #completionTimeoutMs = 30_000;
-  /** Events delivered and not completed, with their (coarse) delivery time, oldest first. */
-  readonly #inFlight = new Map<string, number>();
+  /** Events delivered and not completed, with their (coarse) delivery time. */
+  readonly #inFlight = new InFlightIds();
   #clock = 0;
   #clockUses = 0;
   #clockStale = true;
@@ -186,6 +187,9 @@ export abstract class NativeFfiAdapter implements RingAwareAdapter {
       const text = call('poll_step_events', () => this.#native.callJson('poll_step_events'));
       if (text === null) return null;
       event = parseJson<FfiStepEvent>(text, 'poll_step_events');
+      if (event !== null && (typeof event !== 'object' || typeof event.event_id !== 'string')) {
+        throw new EventDecodeError('poll_step_events returned an event without an event_id', text.slice(0, 120));
+      }
     }
     if (event === null) {
       this.#clockStale = true;
@@ -214,7 +218,7 @@ export abstract class NativeFfiAdapter implements RingAwareAdapter {
     this.#assertOpen();
     const ring = this.#ring;
     if (ring !== null) {
-      const readAt = this.#inFlight.get(eventId);
+      const readAt = this.#inFlight.take(eventId);
       if (readAt === undefined) {
         if (!isCanonicalEventId(eventId)) {
           throw new FfiCallError(`event id '${eventId}' is not a canonical lowercase UUID`, undefined, 'INVALID_ARGUMENT');
@@ -222,7 +226,6 @@ export abstract class NativeFfiAdapter implements RingAwareAdapter {
         this.#refused += 1;
         return false;
       }
-      this.#inFlight.delete(eventId);
       if (Date.now() - readAt >= this.#completionTimeoutMs) {
         this.#refused += 1;
         this.onCompletion?.();
@@ -397,11 +400,7 @@ export abstract class NativeFfiAdapter implements RingAwareAdapter {
     this.#assertOpen();
     call('cleanup_timeouts', () => this.#native.cleanupTimeouts());
     // Events the worker has failed as timeouts are no longer in flight here either.
-    const expired = Date.now() - this.#completionTimeoutMs;
-    for (const [id, at] of this.#inFlight) {
-      if (at > expired) break; // insertion order is delivery order
-      this.#inFlight.delete(id);
-    }
+    this.#inFlight.expire(Date.now() - this.#completionTimeoutMs);
   }
 
   inFlightCount(): number {
@@ -413,13 +412,7 @@ export abstract class NativeFfiAdapter implements RingAwareAdapter {
    * of the oldest and the newest, or null when none is in flight. Walks the in-flight set: metrics only.
    */
   inFlightRange(): { oldestId: string; oldestReadAt: number; newestReadAt: number } | null {
-    let oldest: [string, number] | null = null;
-    let newestReadAt = 0;
-    for (const entry of this.#inFlight) {
-      oldest ??= entry;
-      newestReadAt = entry[1];
-    }
-    return oldest === null ? null : { oldestId: oldest[0], oldestReadAt: oldest[1], newestReadAt };
+    return this.#inFlight.range();
   }
 
   /**
