@@ -89,12 +89,12 @@ export function startCpuProfile(intervalUs = 100): { stop: () => Promise<CpuProf
     new Promise<T>((resolve, reject) =>
       session.post(method, params, (error: Error | null, result?: unknown) => (error ? reject(error) : resolve(result as T))),
     );
-  // Inspector calls on one's own thread answer synchronously on Node and Deno; awaited anyway.
-  void post('Profiler.enable');
-  void post('Profiler.setSamplingInterval', { interval: intervalUs });
-  void post('Profiler.start');
+  // Inspector calls on one's own thread answer synchronously on Node and Deno; a failure surfaces at stop().
+  const started = Promise.all([post('Profiler.enable'), post('Profiler.setSamplingInterval', { interval: intervalUs }), post('Profiler.start')]);
+  started.catch(() => {}); // observed by stop(), not an unhandled rejection meanwhile
   return {
     stop: async () => {
+      await started;
       const { profile } = await post<{ profile: CpuProfile }>('Profiler.stop');
       session.disconnect();
       return profile;

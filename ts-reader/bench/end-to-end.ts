@@ -60,8 +60,8 @@
  * recorded as `wake_legs` in the JSON.
  * `--cpu-split`: V8's sampling profiler (bench/cpu-split.ts; Node and Deno, Bun skipped loudly) over the ring's
  * burst, then over one floor block of as many events: the JS thread's self time per event by group (JSON.parse,
- * decode, reader, in-flight Map, completion, poller, handler, GC, idle), printed and recorded as `cpu_split`
- * in the JSON; `--cpu-split-dir DIR` also writes the two raw `.cpuprofile` files there. The profiler slows the
+ * decode, reader, in-flight ids, completion, poller, handler, GC, idle), printed and recorded as `cpu_split`
+ * in the JSON; `--cpu-split-dir DIR` also writes the two raw `.cpuprofile` files there (created if missing). The profiler slows the
  * burst a little: take steps/s from a run without it.
  * `--designs seed,tasker-core,ring` and `--scenarios burst,rate,idle` run a subset; `--no-idle-cpu` skips
  * the idle CPU floor (20 s) of an idle run. Exit status 1 when an
@@ -69,7 +69,7 @@
  * the runtime's FFI module is missing (Node's optional koffi).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import process from 'node:process';
@@ -959,6 +959,7 @@ async function splitRun(profiler: ReturnType<typeof startCpuProfile>, delivered:
   const dir = option('--cpu-split-dir');
   if (dir !== null) {
     // The raw profiles, for Chrome DevTools or a closer look than the groups.
+    mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, `burst-${detectRuntime()}.cpuprofile`), JSON.stringify(burstProfile));
     writeFileSync(join(dir, `floor-${detectRuntime()}.cpuprofile`), JSON.stringify(floorProfile));
   }

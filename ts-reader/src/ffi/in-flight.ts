@@ -12,7 +12,8 @@
  * Open addressing with linear probing and backward-shift deletion (no tombstones). Invariants: the table is
  * at most half full (so every probe meets an empty slot); every live entry is reachable from its home slot
  * `hash & mask` without crossing an empty slot; `order` grows strictly in insertion order. Ids crafted to
- * share a tail only lengthen probes (bounded by the number in flight), never change an answer.
+ * share a tail only lengthen probes (bounded by the number in flight), never change an answer. The table
+ * grows with the most ids ever in flight at once and does not shrink (the poller bounds it by maxInFlight).
  */
 
 const MIN_CAPACITY = 64;
